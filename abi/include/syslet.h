@@ -1,0 +1,131 @@
+/*
+ * syslet.h - the C view of the syslets ABI, version 1.
+ *
+ * The same layout as the Rust crate `syslets-abi` (abi/src). The conformance
+ * tests (tests/abi_conformance.rs) compile this header with the system C
+ * compiler, natively and with -m32, and compare every size, offset and
+ * constant with the Rust side.
+ *
+ * All fields are fixed-size and little-endian. 64-bit fields are declared with
+ * syslet_u64/syslet_s64, which force 8-byte alignment: i386 would otherwise
+ * align them to 4 inside structs, and the layout must be identical everywhere.
+ *
+ * A batch buffer is: header | atoms[natoms] | bufs[nbufs] | arena[arena_len].
+ */
+#ifndef SYSLET_H
+#define SYSLET_H
+
+#include <stdint.h>
+
+typedef uint64_t syslet_u64 __attribute__((aligned(8)));
+typedef int64_t syslet_s64 __attribute__((aligned(8)));
+
+#define SYSLET_MAGIC 0x4C535953u /* "SYSL" read as little-endian u32 */
+#define SYSLET_VERSION 1
+
+#define SYSLET_MAX_ATOMS 64
+#define SYSLET_MAX_BUFS 256
+#define SYSLET_MAX_ARENA_LEN (64u << 20)
+#define SYSLET_MAX_ARGS 6
+#define SYSLET_BATCH_ALIGN 8
+
+/* Atom flags: the v6 values. */
+#define SYSLET_STOP_ON_NONZERO 0x08u
+#define SYSLET_STOP_ON_ZERO 0x10u
+#define SYSLET_STOP_ON_NEGATIVE 0x20u
+#define SYSLET_STOP_ON_NON_POSITIVE 0x40u
+#define SYSLET_STOP_MASK 0x78u
+#define SYSLET_SKIP_TO_NEXT_ON_STOP 0x80u
+/* Normal-flow target (v6's ->next, forward only): 0 = linearly next atom,
+ * natoms = end the chain after this atom. */
+#define SYSLET_NEXT_MASK 0x00ff0000u
+#define SYSLET_NEXT_SHIFT 16
+#define SYSLET_NEXT(i) (((uint32_t)(i) & 0xffu) << SYSLET_NEXT_SHIFT)
+#define SYSLET_ATOM_FLAGS_MASK 0x00ff00f8u
+
+/* Batch flags: the v6 values. */
+#define SYSLET_ASYNC 0x01u
+#define SYSLET_SYNC 0x02u
+#define SYSLET_NO_COMPLETE 0x04u
+#define SYSLET_BATCH_FLAGS_MASK 0x07u
+
+/* Argument kinds. */
+#define SYSLET_ARG_IMM 0
+#define SYSLET_ARG_RESULT 1
+#define SYSLET_ARG_BUF 2
+#define SYSLET_ARG_RAW 3 /* in-process builders only; refused in decoded batches */
+#define SYSLET_BUF_ARG(index, offset) (((uint64_t)(uint16_t)(index) << 32) | (uint32_t)(offset))
+
+/* Buffer flags. */
+#define SYSLET_BUF_IN 0x1u
+#define SYSLET_BUF_OUT 0x2u
+
+/* Completion flags. */
+#define SYSLET_COMPLETION_STOPPED 0x1u
+#define SYSLET_COMPLETION_CANCELED 0x2u
+#define SYSLET_COMPLETION_INLINE 0x4u
+
+struct syslet_batch_header {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t natoms;
+	uint16_t nbufs;
+	uint16_t flags;
+	uint32_t arena_len;
+	syslet_u64 caller_data;
+	syslet_u64 reserved;
+};
+
+struct syslet_atom {
+	uint32_t flags;
+	uint32_t nr; /* native x86_64 syscall number */
+	uint8_t arg_kind[6];
+	uint16_t nargs;
+	syslet_u64 arg[6];
+	syslet_u64 private_data; /* "private" in Rust; a C++ keyword */
+	syslet_u64 reserved;
+};
+
+struct syslet_buf_desc {
+	uint32_t offset;
+	uint32_t len;
+	uint32_t flags;
+	uint32_t reserved;
+};
+
+struct syslet_completion {
+	syslet_u64 caller_data;
+	syslet_s64 status;
+	syslet_u64 ran_mask;
+	uint16_t last_atom;
+	uint16_t atoms_run;
+	uint16_t natoms;
+	uint16_t flags;
+	syslet_s64 results[SYSLET_MAX_ATOMS];
+};
+
+struct syslet_ring {
+	uint32_t kernel_head;
+	uint32_t user_tail;
+	uint32_t elements;
+	uint32_t wait_group;
+};
+
+struct syslet_ring_entry {
+	syslet_u64 ticket;
+	syslet_u64 caller_data;
+	syslet_s64 status;
+	uint16_t last_atom;
+	uint16_t atoms_run;
+	uint32_t flags;
+};
+
+#define SYSLET_STATIC_ASSERT(c, m) _Static_assert(c, m)
+SYSLET_STATIC_ASSERT(sizeof(struct syslet_batch_header) == 32, "header size");
+SYSLET_STATIC_ASSERT(sizeof(struct syslet_atom) == 80, "atom size");
+SYSLET_STATIC_ASSERT(sizeof(struct syslet_buf_desc) == 16, "buf desc size");
+SYSLET_STATIC_ASSERT(sizeof(struct syslet_completion) == 544, "completion size");
+SYSLET_STATIC_ASSERT(sizeof(struct syslet_ring) == 16, "ring header size");
+SYSLET_STATIC_ASSERT(sizeof(struct syslet_ring_entry) == 32, "ring entry size");
+
+#endif /* SYSLET_H */

@@ -1,0 +1,108 @@
+//! Output structs the x86_64 kernel writes into batch buffers.
+//!
+//! These are the kernel's own layouts (`arch/x86/include/uapi/asm/stat.h`,
+//! `include/uapi/linux/stat.h`), which glibc's match on x86_64. They carry zerocopy
+//! derives so typed accessors read them out of the arena with `read_from_bytes`.
+
+use core::mem::{offset_of, size_of};
+use static_assertions::const_assert_eq;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// x86_64 `struct stat`, as written by `fstat`, `newfstatat` (144 bytes).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[allow(missing_docs)]
+pub struct Stat {
+    pub st_dev: u64,
+    pub st_ino: u64,
+    pub st_nlink: u64,
+    pub st_mode: u32,
+    pub st_uid: u32,
+    pub st_gid: u32,
+    pub pad0: u32,
+    pub st_rdev: u64,
+    pub st_size: i64,
+    pub st_blksize: i64,
+    pub st_blocks: i64,
+    pub st_atime: i64,
+    pub st_atime_nsec: i64,
+    pub st_mtime: i64,
+    pub st_mtime_nsec: i64,
+    pub st_ctime: i64,
+    pub st_ctime_nsec: i64,
+    pub unused: [i64; 3],
+}
+
+/// `struct statx_timestamp` (16 bytes).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[allow(missing_docs)]
+pub struct StatxTimestamp {
+    pub tv_sec: i64,
+    pub tv_nsec: u32,
+    pub reserved: i32,
+}
+
+/// `struct statx` (256 bytes; identical on i386 and x86_64).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[allow(missing_docs)]
+pub struct Statx {
+    pub stx_mask: u32,
+    pub stx_blksize: u32,
+    pub stx_attributes: u64,
+    pub stx_nlink: u32,
+    pub stx_uid: u32,
+    pub stx_gid: u32,
+    pub stx_mode: u16,
+    pub spare0: u16,
+    pub stx_ino: u64,
+    pub stx_size: u64,
+    pub stx_blocks: u64,
+    pub stx_attributes_mask: u64,
+    pub stx_atime: StatxTimestamp,
+    pub stx_btime: StatxTimestamp,
+    pub stx_ctime: StatxTimestamp,
+    pub stx_mtime: StatxTimestamp,
+    pub stx_rdev_major: u32,
+    pub stx_rdev_minor: u32,
+    pub stx_dev_major: u32,
+    pub stx_dev_minor: u32,
+    pub stx_mnt_id: u64,
+    pub stx_dio_mem_align: u32,
+    pub stx_dio_offset_align: u32,
+    pub spare3: [u64; 12],
+}
+
+/// Size of [`Stat`].
+pub const STAT_SIZE: usize = 144;
+/// Size of [`Statx`].
+pub const STATX_SIZE: usize = 256;
+/// Size of `siginfo_t` as `rt_tgsigqueueinfo` reads it.
+pub const SIGINFO_SIZE: usize = 128;
+/// Size of `struct sockaddr_storage`.
+pub const SOCKADDR_STORAGE_SIZE: usize = 128;
+
+const_assert_eq!(size_of::<Stat>(), STAT_SIZE);
+const_assert_eq!(offset_of!(Stat, st_mode), 24);
+const_assert_eq!(offset_of!(Stat, st_rdev), 40);
+const_assert_eq!(offset_of!(Stat, st_size), 48);
+const_assert_eq!(offset_of!(Stat, st_blocks), 64);
+const_assert_eq!(offset_of!(Stat, st_atime), 72);
+const_assert_eq!(offset_of!(Stat, st_ctime_nsec), 112);
+const_assert_eq!(size_of::<StatxTimestamp>(), 16);
+const_assert_eq!(size_of::<Statx>(), STATX_SIZE);
+const_assert_eq!(offset_of!(Statx, stx_mode), 28);
+const_assert_eq!(offset_of!(Statx, stx_ino), 32);
+const_assert_eq!(offset_of!(Statx, stx_size), 40);
+const_assert_eq!(offset_of!(Statx, stx_atime), 64);
+const_assert_eq!(offset_of!(Statx, stx_mtime), 112);
+const_assert_eq!(offset_of!(Statx, stx_rdev_major), 128);
+const_assert_eq!(offset_of!(Statx, stx_mnt_id), 144);
+const_assert_eq!(offset_of!(Statx, spare3), 160);

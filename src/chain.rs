@@ -1,0 +1,410 @@
+//! [`Chain`]: collects atoms and the buffers they use, then encodes them into one
+//! ABI buffer.
+
+use std::marker::PhantomData;
+use std::net::SocketAddr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use syslets_abi as abi;
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+use crate::encode::EncodedBatch;
+use crate::error::{ErrorKind, ValidationError};
+use crate::opcode::{AtomSpec, Opcode};
+use crate::policy::Policy;
+use crate::validate::ValidatedBatch;
+
+/// Names an atom of a chain; used to pass its result to later atoms
+/// (`Fd::from(open)`) and to read its result from the completion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AtomRef(pub(crate) u16);
+
+impl AtomRef {
+    /// The atom's index in its chain.
+    pub const fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    /// Refer to atom `index` of a chain (for chains built by hand).
+    pub const fn from_index(index: u16) -> Self {
+        AtomRef(index)
+    }
+}
+
+/// A view of a buffer in the batch's arena: `len` bytes from `offset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BufRef {
+    pub(crate) index: u16,
+    pub(crate) offset: u32,
+    pub(crate) len: u32,
+}
+
+impl BufRef {
+    /// Buffer index in the batch.
+    pub const fn index(self) -> u16 {
+        self.index
+    }
+
+    /// Length of this view in bytes.
+    pub const fn len(self) -> u32 {
+        self.len
+    }
+
+    /// Whether the view is empty.
+    pub const fn is_empty(self) -> bool {
+        self.len == 0
+    }
+
+    /// The part of this view from `start` on (clamped to its end).
+    pub const fn skip(self, start: u32) -> Self {
+        let start = if start > self.len { self.len } else { start };
+        BufRef {
+            index: self.index,
+            offset: self.offset + start,
+            len: self.len - start,
+        }
+    }
+
+    /// The first `len` bytes of this view (clamped to its end).
+    pub const fn take(self, len: u32) -> Self {
+        let len = if len > self.len { self.len } else { len };
+        BufRef {
+            index: self.index,
+            offset: self.offset,
+            len,
+        }
+    }
+}
+
+/// A buffer that receives one `T` written by the kernel (a `stat`, a `statx`).
+/// Read it back with [`ValidatedBatch::output`].
+#[derive(Debug)]
+pub struct Out<T> {
+    pub(crate) buf: BufRef,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Out<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Out<T> {}
+
+impl<T> Out<T> {
+    /// The underlying buffer.
+    pub const fn buf(self) -> BufRef {
+        self.buf
+    }
+}
+
+/// A socket address in the arena, with its length (for connect, bind, sendto).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SockAddr {
+    /// The `sockaddr_in`/`sockaddr_in6` bytes.
+    pub buf: BufRef,
+    /// Their length, as `socklen_t`.
+    pub len: u32,
+}
+
+/// Room for a socket address written by the kernel (accept4, recvfrom), with
+/// its value-result `socklen_t`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SockAddrOut {
+    /// 128 bytes of `sockaddr_storage`.
+    pub addr: BufRef,
+    /// The `socklen_t`, initialised to 128.
+    pub len: BufRef,
+}
+
+/// Memory an atom's pointer argument refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mem {
+    /// A buffer of the batch's own arena.
+    Buf(BufRef),
+    /// Memory outside the batch that a Rust borrow or an `unsafe` contract keeps
+    /// alive; see [`Chain::borrow_mut`].
+    Raw {
+        /// Address.
+        addr: u64,
+        /// Bytes reachable from `addr`.
+        len: u64,
+    },
+}
+
+impl Mem {
+    /// Bytes reachable through this memory.
+    pub const fn len(self) -> u64 {
+        match self {
+            Mem::Buf(b) => b.len as u64,
+            Mem::Raw { len, .. } => len,
+        }
+    }
+
+    /// Whether no byte is reachable.
+    pub const fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<BufRef> for Mem {
+    fn from(b: BufRef) -> Mem {
+        Mem::Buf(b)
+    }
+}
+
+impl<T> From<Out<T>> for Mem {
+    fn from(o: Out<T>) -> Mem {
+        Mem::Buf(o.buf)
+    }
+}
+
+/// A raw pointer argument of an in-process chain, with the bytes it may reach.
+/// The validator checks lengths against it just as against arena buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RawRegion {
+    pub atom: u16,
+    pub arg: u8,
+    pub len: u64,
+}
+
+/// A linear chain of atoms under construction.
+///
+/// ```
+/// use syslets::{Chain, Policy, opcode::{Openat, Fstat, Close}, Stop};
+/// let mut chain = Chain::new();
+/// let path = chain.path("/proc/self/status");
+/// let st = chain.output::<syslets::Stat>();
+/// let open = chain.push(Openat::new(libc::AT_FDCWD, path).stop_on(Stop::NEGATIVE));
+/// chain.push(Fstat::new(open, st));
+/// chain.push(Close::new(open));
+/// let mut batch = chain.prepare(&Policy::default())?;
+/// let done = batch.run();
+/// assert_eq!(done.atoms_run(), 3);
+/// assert!(done.result(open).unwrap() >= 0);
+/// # Ok::<(), syslets::ValidationError>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct Chain<'a> {
+    pub(crate) atoms: Vec<abi::Atom>,
+    pub(crate) bufs: Vec<abi::BufDesc>,
+    pub(crate) arena: Vec<u8>,
+    pub(crate) raw: Vec<RawRegion>,
+    pub(crate) flags: u16,
+    pub(crate) caller_data: u64,
+    pub(crate) error: Option<ValidationError>,
+    _borrows: PhantomData<&'a mut [u8]>,
+}
+
+impl<'a> Chain<'a> {
+    /// An empty chain.
+    pub fn new() -> Self {
+        Chain {
+            atoms: Vec::with_capacity(4),
+            bufs: Vec::with_capacity(4),
+            arena: Vec::with_capacity(256),
+            ..Default::default()
+        }
+    }
+
+    /// Number of atoms pushed so far.
+    pub fn len(&self) -> usize {
+        self.atoms.len()
+    }
+
+    /// Whether no atom was pushed yet.
+    pub fn is_empty(&self) -> bool {
+        self.atoms.is_empty()
+    }
+
+    /// Set the batch flags (`BATCH_ASYNC`, `BATCH_SYNC`, `BATCH_NO_COMPLETE`).
+    pub fn set_flags(&mut self, flags: u16) -> &mut Self {
+        self.flags = flags;
+        self
+    }
+
+    /// Set the value echoed in the completion.
+    pub fn set_caller_data(&mut self, data: u64) -> &mut Self {
+        self.caller_data = data;
+        self
+    }
+
+    fn add_buf(&mut self, bytes: Option<&[u8]>, len: usize, flags: u32) -> BufRef {
+        let index = self.bufs.len();
+        let offset = self.arena.len();
+        let end = offset.saturating_add(len);
+        if index >= abi::MAX_BUFS || end > abi::MAX_ARENA_LEN {
+            let kind = if index >= abi::MAX_BUFS {
+                ErrorKind::TooManyBufs(index + 1)
+            } else {
+                ErrorKind::ArenaTooLarge(end)
+            };
+            self.error.get_or_insert(ValidationError::batch(kind));
+            return BufRef {
+                index: u16::MAX,
+                offset: 0,
+                len: 0,
+            };
+        }
+        match bytes {
+            Some(b) => self.arena.extend_from_slice(b),
+            None => self.arena.resize(end, 0),
+        }
+        // Keep every buffer 8-byte aligned within the arena.
+        let padded = end.next_multiple_of(abi::BATCH_ALIGN);
+        self.arena.resize(padded, 0);
+        self.bufs.push(abi::BufDesc {
+            offset: offset as u32,
+            len: len as u32,
+            flags,
+            reserved: 0,
+        });
+        BufRef {
+            index: index as u16,
+            offset: 0,
+            len: len as u32,
+        }
+    }
+
+    /// Copy a path (plus its NUL) into the arena, for openat, newfstatat, statx….
+    /// A path holding a NUL byte makes [`Chain::encode`] fail.
+    pub fn path(&mut self, path: impl AsRef<Path>) -> BufRef {
+        let bytes = path.as_ref().as_os_str().as_bytes();
+        if bytes.contains(&0) {
+            self.error
+                .get_or_insert(ValidationError::batch(ErrorKind::InteriorNul));
+        }
+        let buf = self.add_buf(Some(bytes), bytes.len() + 1, abi::BUF_IN);
+        // add_buf zero-filled the terminator (resize after extend).
+        buf
+    }
+
+    /// Copy bytes the kernel will read (data to write or send) into the arena.
+    pub fn input(&mut self, bytes: &[u8]) -> BufRef {
+        self.add_buf(Some(bytes), bytes.len(), abi::BUF_IN)
+    }
+
+    /// Copy a value the kernel will read (an option value, a `siginfo_t`).
+    pub fn input_value<T: IntoBytes + Immutable>(&mut self, value: &T) -> BufRef {
+        self.input(value.as_bytes())
+    }
+
+    /// A zeroed buffer of `len` bytes the kernel will write (data read).
+    pub fn output_bytes(&mut self, len: usize) -> BufRef {
+        self.add_buf(None, len, abi::BUF_OUT)
+    }
+
+    /// A zeroed buffer the kernel both reads and writes, e.g. data read by one
+    /// atom and written out by a later one.
+    pub fn scratch(&mut self, len: usize) -> BufRef {
+        self.add_buf(None, len, abi::BUF_IN | abi::BUF_OUT)
+    }
+
+    /// Room for one `T` written by the kernel.
+    pub fn output<T: FromBytes + IntoBytes>(&mut self) -> Out<T> {
+        let buf = self.add_buf(None, size_of::<T>(), abi::BUF_OUT);
+        Out {
+            buf,
+            _type: PhantomData,
+        }
+    }
+
+    /// Copy a socket address into the arena (IPv4 or IPv6).
+    pub fn sockaddr(&mut self, addr: SocketAddr) -> SockAddr {
+        let (bytes, len) = crate::net::encode_sockaddr(addr);
+        let buf = self.input(&bytes[..len]);
+        SockAddr {
+            buf,
+            len: len as u32,
+        }
+    }
+
+    /// Room for a socket address written by the kernel, with its `socklen_t`.
+    pub fn sockaddr_out(&mut self) -> SockAddrOut {
+        let addr = self.output_bytes(abi::kernel::SOCKADDR_STORAGE_SIZE);
+        let len = self.add_buf(
+            Some(&(abi::kernel::SOCKADDR_STORAGE_SIZE as u32).to_le_bytes()),
+            4,
+            abi::BUF_IN | abi::BUF_OUT,
+        );
+        SockAddrOut { addr, len }
+    }
+
+    /// Let atoms read and write `slice` in place, without copying it into the
+    /// arena. The chain (and every batch made from it) borrows the slice, so it
+    /// stays alive and unaliased until the batch is dropped.
+    pub fn borrow_mut(&mut self, slice: &'a mut [u8]) -> Mem {
+        Mem::Raw {
+            addr: slice.as_mut_ptr() as u64,
+            len: slice.len() as u64,
+        }
+    }
+
+    /// Let atoms use `len` bytes at `addr`, which the arena does not hold.
+    ///
+    /// # Safety
+    ///
+    /// `addr..addr + len` must stay valid for reads and writes, and not be
+    /// accessed otherwise, until every batch made from this chain has been
+    /// dropped or its completion reaped.
+    #[allow(unsafe_code)]
+    pub unsafe fn raw(&mut self, addr: *mut u8, len: usize) -> Mem {
+        Mem::Raw {
+            addr: addr as u64,
+            len: len as u64,
+        }
+    }
+
+    /// Append an atom; returns its reference for later atoms and the completion.
+    ///
+    /// More than [`syslets_abi::MAX_ATOMS`] atoms make [`Chain::encode`] fail.
+    pub fn push(&mut self, op: impl Opcode) -> AtomRef {
+        let index = self.atoms.len() as u16;
+        let spec: AtomSpec = op.spec();
+        for (arg, len) in spec.raw_regions() {
+            self.raw.push(RawRegion {
+                atom: index,
+                arg,
+                len,
+            });
+        }
+        self.atoms.push(spec.atom);
+        AtomRef(index)
+    }
+
+    /// Make normal flow (no stop) after `from` continue at `to` instead of the
+    /// linearly next atom: v6's `->next`, forward only. With
+    /// [`Stop`](crate::Stop) flags and `skip_to_next_on_stop`, `from` then branches:
+    /// a stop falls through to the next atom, success jumps to `to`.
+    ///
+    /// # Panics
+    ///
+    /// If `to` is not after `from` or `from` is not in this chain.
+    pub fn jump(&mut self, from: AtomRef, to: AtomRef) -> &mut Self {
+        assert!(
+            to.0 > from.0 && to.0 <= u8::MAX as u16,
+            "jump targets must be later atoms"
+        );
+        let atom = &mut self.atoms[from.index()];
+        atom.flags = (atom.flags & !abi::NEXT_MASK) | abi::next_field(to.0 as u8);
+        self
+    }
+
+    /// Make the chain end after `atom` on normal flow (v6's `->next == NULL`).
+    /// Must be called after the last atom was pushed.
+    pub fn end_after(&mut self, atom: AtomRef) -> &mut Self {
+        let end = self.atoms.len() as u16;
+        self.jump(atom, AtomRef(end))
+    }
+
+    /// Copy the whole chain into one ABI buffer.
+    pub fn encode(self) -> Result<EncodedBatch<'a>, ValidationError> {
+        EncodedBatch::from_chain(self)
+    }
+
+    /// [`encode`](Chain::encode), then [`validate`](EncodedBatch::validate).
+    pub fn prepare(self, policy: &Policy) -> Result<ValidatedBatch<'a>, ValidationError> {
+        self.encode()?.validate(policy)
+    }
+}

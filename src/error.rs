@@ -1,0 +1,288 @@
+//! [`ValidationError`]: why a batch was refused, naming the atom and the reason.
+
+use std::fmt;
+use std::io;
+
+/// Why a batch was refused. Nothing of a refused batch ever runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValidationError {
+    /// The offending atom's index, when the problem is in one atom.
+    pub atom: Option<u16>,
+    /// That atom's syscall name, when the number is known.
+    pub syscall: Option<&'static str>,
+    /// What is wrong.
+    pub kind: ErrorKind,
+}
+
+/// The reason a batch was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The buffer is shorter than its header says (or than a header).
+    Truncated {
+        /// Bytes the header implies.
+        expected: usize,
+        /// Bytes present.
+        found: usize,
+    },
+    /// The buffer is longer than its header says.
+    TrailingBytes {
+        /// Bytes the header implies.
+        expected: usize,
+        /// Bytes present.
+        found: usize,
+    },
+    /// The first four bytes are not `"SYSL"`.
+    BadMagic(u32),
+    /// An ABI version this crate does not read.
+    BadVersion(u16),
+    /// A batch must hold at least one atom.
+    NoAtoms,
+    /// More than [`syslets_abi::MAX_ATOMS`] atoms.
+    TooManyAtoms(usize),
+    /// More than [`syslets_abi::MAX_BUFS`] buffers.
+    TooManyBufs(usize),
+    /// An arena over [`syslets_abi::MAX_ARENA_LEN`] bytes.
+    ArenaTooLarge(usize),
+    /// Unknown batch-flag bits.
+    BadBatchFlags(u16),
+    /// `ASYNC` and `SYNC` together.
+    ConflictingBatchFlags,
+    /// A reserved field is not zero.
+    ReservedNotZero(&'static str),
+    /// A buffer descriptor reaches outside the arena or has bad flags.
+    BadBufDesc {
+        /// The buffer's index.
+        buf: u16,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A path given to the builder holds a NUL byte.
+    InteriorNul,
+    /// Unknown atom-flag bits.
+    BadAtomFlags(u32),
+    /// The `NEXT` field names an atom that is not later in the chain.
+    BadNextTarget(u8),
+    /// A syscall number the signature table does not know.
+    UnknownSyscall(u32),
+    /// A known syscall the policy does not allow.
+    SyscallNotAllowed,
+    /// A syscall on the fixed denylist that no policy may allow.
+    SyscallDenied,
+    /// `nargs` differs from the syscall's signature.
+    WrongArgCount {
+        /// Arguments the signature has.
+        expected: usize,
+        /// `nargs` in the atom.
+        found: u16,
+    },
+    /// An argument kind byte this ABI does not define.
+    BadArgKind {
+        /// Argument index.
+        arg: u8,
+        /// The kind byte.
+        kind: u8,
+    },
+    /// An argument beyond `nargs` is not a zero immediate.
+    UnusedArgNotZero(u8),
+    /// An immediate does not fit the argument's C type.
+    ArgOutOfRange {
+        /// Argument index.
+        arg: u8,
+        /// The value.
+        value: u64,
+    },
+    /// A `RESULT` argument names its own atom.
+    ResultRefersToSelf(u8),
+    /// A `RESULT` argument names a later atom.
+    ResultRefersForward {
+        /// Argument index.
+        arg: u8,
+        /// The atom it names.
+        target: u64,
+    },
+    /// A pointer argument is an immediate (other than NULL where NULL is allowed)
+    /// or the result of an earlier atom: it would let a value become a pointer.
+    NotABuffer {
+        /// Argument index.
+        arg: u8,
+        /// The kind found (`"immediate"`, `"result"`).
+        found: &'static str,
+    },
+    /// A `BUF` argument names a buffer the batch does not have.
+    BufIndexOutOfRange {
+        /// Argument index.
+        arg: u8,
+        /// The buffer index.
+        index: u64,
+        /// Buffers in the batch.
+        nbufs: u16,
+    },
+    /// A `BUF` argument's offset is past its buffer's end.
+    BufOffsetOutOfRange {
+        /// Argument index.
+        arg: u8,
+        /// The offset.
+        offset: u32,
+        /// The buffer's length.
+        len: u32,
+    },
+    /// The kernel would write a buffer not marked `OUT`, or read one not marked `IN`.
+    WrongDirection {
+        /// Argument index.
+        arg: u8,
+        /// The buffer index.
+        buf: u16,
+    },
+    /// A length argument is larger than the memory its pointer reaches.
+    LengthExceedsBuffer {
+        /// The pointer argument's index.
+        arg: u8,
+        /// The length asked for.
+        len: u64,
+        /// Bytes available from the pointer to the end of its buffer.
+        available: u64,
+    },
+    /// A string argument has no NUL before its buffer ends.
+    UnterminatedString(u8),
+    /// A raw pointer in a batch decoded from bytes.
+    RawPointerInForeignBatch(u8),
+    /// An argument rule of the policy refused the value.
+    ArgRefused {
+        /// Argument index.
+        arg: u8,
+        /// The rule that refused it.
+        reason: &'static str,
+    },
+}
+
+impl ValidationError {
+    pub(crate) fn batch(kind: ErrorKind) -> Self {
+        ValidationError {
+            atom: None,
+            syscall: None,
+            kind,
+        }
+    }
+
+    pub(crate) fn atom(index: usize, syscall: Option<&'static str>, kind: ErrorKind) -> Self {
+        ValidationError {
+            atom: Some(index as u16),
+            syscall,
+            kind,
+        }
+    }
+}
+
+impl fmt::Display for ValidationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.atom, self.syscall) {
+            (Some(i), Some(name)) => write!(f, "atom {i} ({name}): ")?,
+            (Some(i), None) => write!(f, "atom {i}: ")?,
+            _ => f.write_str("batch: ")?,
+        }
+        fmt::Display::fmt(&self.kind, f)
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use ErrorKind::*;
+        match self {
+            Truncated { expected, found } => {
+                write!(f, "truncated: {found} bytes, the header implies {expected}")
+            }
+            TrailingBytes { expected, found } => {
+                write!(f, "{found} bytes, the header implies only {expected}")
+            }
+            BadMagic(m) => write!(f, "bad magic {m:#010x} (expected \"SYSL\")"),
+            BadVersion(v) => write!(f, "ABI version {v} is not supported (this is version 1)"),
+            NoAtoms => f.write_str("a batch needs at least one atom"),
+            TooManyAtoms(n) => write!(f, "{n} atoms, at most {} allowed", syslets_abi::MAX_ATOMS),
+            TooManyBufs(n) => write!(f, "{n} buffers, at most {} allowed", syslets_abi::MAX_BUFS),
+            ArenaTooLarge(n) => {
+                write!(
+                    f,
+                    "arena of {n} bytes, at most {} allowed",
+                    syslets_abi::MAX_ARENA_LEN
+                )
+            }
+            BadBatchFlags(b) => write!(f, "unknown batch flags {b:#06x}"),
+            ConflictingBatchFlags => f.write_str("batch flags ASYNC and SYNC are exclusive"),
+            ReservedNotZero(field) => write!(f, "reserved field {field} is not zero"),
+            BadBufDesc { buf, reason } => write!(f, "buffer {buf}: {reason}"),
+            InteriorNul => f.write_str("a path holds a NUL byte"),
+            BadAtomFlags(b) => write!(f, "unknown atom flags {b:#010x}"),
+            BadNextTarget(t) => write!(f, "NEXT target {t} is not a later atom"),
+            UnknownSyscall(nr) => write!(f, "syscall number {nr} is not in the signature table"),
+            SyscallNotAllowed => f.write_str("syscall not allowed by the policy"),
+            SyscallDenied => f.write_str("syscall is on the fixed denylist"),
+            WrongArgCount { expected, found } => {
+                write!(f, "nargs is {found}, the syscall takes {expected}")
+            }
+            BadArgKind { arg, kind } => write!(f, "argument {arg}: unknown kind {kind}"),
+            UnusedArgNotZero(a) => {
+                write!(f, "argument {a} is beyond nargs but not a zero immediate")
+            }
+            ArgOutOfRange { arg, value } => {
+                write!(
+                    f,
+                    "argument {arg}: value {value:#x} does not fit its 32-bit type"
+                )
+            }
+            ResultRefersToSelf(a) => write!(f, "argument {a}: RESULT names the atom itself"),
+            ResultRefersForward { arg, target } => {
+                write!(
+                    f,
+                    "argument {arg}: RESULT names atom {target}, which is not earlier"
+                )
+            }
+            NotABuffer { arg, found } => {
+                write!(
+                    f,
+                    "argument {arg} is a pointer but holds a {found}, not a buffer"
+                )
+            }
+            BufIndexOutOfRange { arg, index, nbufs } => write!(
+                f,
+                "argument {arg} refers to buffer {index}, but the batch has {nbufs} buffers"
+            ),
+            BufOffsetOutOfRange { arg, offset, len } => {
+                write!(
+                    f,
+                    "argument {arg}: offset {offset} is past the buffer's {len} bytes"
+                )
+            }
+            WrongDirection { arg, buf } => write!(
+                f,
+                "argument {arg}: buffer {buf} is not marked for the direction the kernel uses"
+            ),
+            LengthExceedsBuffer {
+                arg,
+                len,
+                available,
+            } => write!(
+                f,
+                "argument {arg}: length {len} exceeds the {available} bytes its buffer holds"
+            ),
+            UnterminatedString(a) => {
+                write!(
+                    f,
+                    "argument {a}: string has no NUL before the end of its buffer"
+                )
+            }
+            RawPointerInForeignBatch(a) => {
+                write!(f, "argument {a}: raw pointer in a batch decoded from bytes")
+            }
+            ArgRefused { arg, reason } => write!(f, "argument {arg} refused: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for ValidationError {}
+
+impl From<ValidationError> for io::Error {
+    fn from(e: ValidationError) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidInput, e)
+    }
+}

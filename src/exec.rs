@@ -1,0 +1,159 @@
+//! The inline executor: runs a [`ValidatedBatch`] in the calling thread with the
+//! v6 stop/skip semantics.
+#![allow(unsafe_code)]
+
+use std::os::fd::{FromRawFd, OwnedFd};
+
+use syslets_abi as abi;
+use syslets_abi::signature;
+
+use crate::chain::AtomRef;
+use crate::completion::Completion;
+use crate::validate::{Check, Src, ValidatedBatch};
+
+impl ValidatedBatch<'_> {
+    /// Run the whole chain inline, in the calling thread, and return its
+    /// completion. May be called again: each run starts afresh (input buffers keep
+    /// their bytes; output buffers are overwritten).
+    ///
+    /// Semantics (v6): after atom `i` runs, if one of its stop conditions holds for
+    /// its return value the chain stops — unless it has `SKIP_TO_NEXT_ON_STOP`, in
+    /// which case atom `i + 1` runs next. Otherwise atom `i`'s `NEXT` target runs
+    /// next (by default `i + 1`). An atom whose `RESULT` argument names an atom that
+    /// did not run (jumped over) is not issued and returns `-EINVAL`; one whose
+    /// run-time length check fails returns `-EFAULT`.
+    pub fn run(&mut self) -> &Completion {
+        self.reset();
+        while !self.finished() {
+            self.run_one();
+        }
+        &self.completion
+    }
+
+    /// Clear the completion and point at the first atom.
+    pub(crate) fn reset(&mut self) {
+        self.completion = Completion(abi::Completion {
+            caller_data: self.header.caller_data,
+            natoms: self.steps.len() as u16,
+            ..Default::default()
+        });
+        self.cursor = 0;
+        self.fds_taken = 0;
+    }
+
+    /// Whether the chain has ended (ran off its end or stopped).
+    pub(crate) fn finished(&self) -> bool {
+        self.cursor as usize >= self.steps.len()
+    }
+
+    /// Run the atom at the cursor and advance the cursor.
+    pub(crate) fn run_one(&mut self) {
+        let i = self.cursor as usize;
+        let step = &self.steps[i];
+        let c = &self.completion.0;
+        let mut vals = [0u64; abi::MAX_ARGS];
+        let mut fault = 0;
+        for (v, src) in vals.iter_mut().zip(&step.args[..step.nargs as usize]) {
+            match *src {
+                Src::Imm(x) | Src::Raw(x) => *v = x,
+                Src::Result(t) if c.ran_mask & (1 << t) != 0 => *v = c.results[t as usize] as u64,
+                Src::Result(_) => fault = libc::EINVAL,
+                Src::Arena(_) => {}
+            }
+        }
+        let arena = self.arena();
+        for check in &step.checks {
+            let ok = match *check {
+                Check::None => break,
+                Check::LenArg { len_arg, avail } => vals[len_arg as usize] <= avail,
+                Check::CStr { at, avail } => arena[at as usize..][..avail as usize].contains(&0),
+                Check::LenAt { at, avail } => {
+                    let raw = arena[at as usize..][..4].try_into().expect("4 bytes");
+                    u32::from_le_bytes(raw) <= avail
+                }
+            };
+            if !ok && fault == 0 {
+                fault = libc::EFAULT;
+            }
+        }
+        let ret = if fault != 0 {
+            -(fault as i64)
+        } else {
+            let start = self.arena_start;
+            let base = self.storage.bytes_mut()[start..].as_mut_ptr() as u64;
+            let step = &self.steps[i];
+            for (v, src) in vals.iter_mut().zip(&step.args) {
+                if let Src::Arena(off) = *src {
+                    *v = base + off as u64;
+                }
+            }
+            // SAFETY: the validator passed this atom: its syscall is in the
+            // signature table and allowed by the policy; every pointer argument is
+            // either an arena pointer (base plus an offset whose buffer, checked
+            // against the arena's end, holds at least as many bytes as the
+            // signature's length argument, fixed size or NUL-terminated string
+            // implies — re-checked above where an earlier atom could have changed
+            // the length), NULL where the signature allows it, or a raw pointer
+            // whose region a Rust borrow or an `unsafe` contract keeps valid for the
+            // length the validator checked. The arena is owned by `self.storage`,
+            // which `&mut self` keeps alive and unaliased for the call.
+            unsafe { crate::sys::syscall6(step.nr, &vals) }
+        };
+        self.record(i, ret);
+    }
+
+    fn record(&mut self, i: usize, ret: i64) {
+        let step = &self.steps[i];
+        let c = &mut self.completion.0;
+        c.results[i] = ret;
+        c.ran_mask |= 1 << i;
+        c.atoms_run += 1;
+        c.last_atom = i as u16;
+        c.status = ret;
+        self.cursor = if step.stop.holds(ret) {
+            if step.skip {
+                i as u16 + 1
+            } else {
+                c.flags |= abi::COMPLETION_STOPPED;
+                self.steps.len() as u16
+            }
+        } else {
+            step.next as u16
+        };
+    }
+
+    /// Descriptors that atoms of the last run opened (openat, openat2, socket,
+    /// accept4) and no later close atom of the chain closed.
+    pub fn unclosed_fds(&self) -> Vec<(AtomRef, i32)> {
+        let c = &self.completion.0;
+        let ran = |j: usize| c.ran_mask & (1 << j) != 0;
+        (0..self.steps.len())
+            .filter(|&i| ran(i) && c.results[i] >= 0 && self.fds_taken & (1 << i) == 0)
+            .filter(|&i| signature::returns_fd(self.steps[i].nr))
+            .filter(|&i| {
+                !(i + 1..self.steps.len()).any(|j| {
+                    ran(j)
+                        && self.steps[j].nr == abi::nr::CLOSE
+                        && self.steps[j].args[0] == Src::Result(i as u8)
+                })
+            })
+            .map(|i| (AtomRef(i as u16), c.results[i] as i32))
+            .collect()
+    }
+
+    /// Take ownership of the descriptors [`unclosed_fds`](Self::unclosed_fds)
+    /// lists, so that they are closed when dropped. Each is handed out once per run.
+    pub fn take_fds(&mut self) -> Vec<(AtomRef, OwnedFd)> {
+        let fds = self.unclosed_fds();
+        for (atom, _) in &fds {
+            self.fds_taken |= 1 << atom.index();
+        }
+        fds.into_iter()
+            // SAFETY: the kernel returned `fd` as a new descriptor to an atom of
+            // this run; no later atom closed it (unclosed_fds checked every close
+            // atom that ran), and `fds_taken` makes sure it is handed out once, so
+            // this OwnedFd is its only owner.
+            .map(|(atom, fd)| (atom, unsafe { OwnedFd::from_raw_fd(fd) }))
+            .collect()
+    }
+}

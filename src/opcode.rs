@@ -1,0 +1,646 @@
+//! Typed builders, one per system call of the signature table.
+//!
+//! Required arguments go to `new`, optional ones have `const fn` setters with the
+//! defaults documented on each. Every builder also has the same flag setters:
+//! [`stop_on`](Read::stop_on), [`skip_to_next_on_stop`](Read::skip_to_next_on_stop)
+//! and [`private`](Read::private). Push builders with [`Chain::push`](crate::Chain::push).
+//!
+//! ```
+//! use syslets::{Chain, Fd, Len, Stop, opcode::{Openat, Read, Write, Close}};
+//! let mut chain = Chain::new();
+//! let path = chain.path("/proc/self/stat");
+//! let buf = chain.scratch(4096);
+//! let fd = chain.push(Openat::new(libc::AT_FDCWD, path).stop_on(Stop::NEGATIVE));
+//! // The number of bytes read is the length written: result passing.
+//! let n = chain.push(Read::new(fd, buf).stop_on(Stop::NON_POSITIVE).skip_to_next_on_stop());
+//! chain.push(Close::new(fd));
+//! # let _ = (n, Len::Whole, Fd::Value(0), Write::new(1, buf));
+//! ```
+
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+use syslets_abi as abi;
+use syslets_abi::kernel;
+use syslets_abi::nr;
+
+use crate::chain::{AtomRef, BufRef, Mem, Out, SockAddr, SockAddrOut};
+
+/// A file-descriptor argument: a value, or the result of an earlier atom.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fd {
+    /// A descriptor the caller already has (or `AT_FDCWD`).
+    Value(i32),
+    /// The descriptor an earlier atom returned (open's fd → fstat, read, close).
+    ResultOf(AtomRef),
+}
+
+impl From<i32> for Fd {
+    fn from(fd: i32) -> Fd {
+        Fd::Value(fd)
+    }
+}
+
+impl From<AtomRef> for Fd {
+    fn from(atom: AtomRef) -> Fd {
+        Fd::ResultOf(atom)
+    }
+}
+
+impl From<BorrowedFd<'_>> for Fd {
+    fn from(fd: BorrowedFd<'_>) -> Fd {
+        Fd::Value(fd.as_raw_fd())
+    }
+}
+
+/// A length argument that goes with a pointer argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Len {
+    /// All of the memory the pointer argument reaches.
+    Whole,
+    /// This many bytes (checked against the memory before anything runs).
+    Bytes(u64),
+    /// The result of an earlier atom (the bytes a read returned, say). Checked
+    /// just before the atom runs; if it does not fit, the atom is not issued and
+    /// returns `-EFAULT`.
+    ResultOf(AtomRef),
+}
+
+/// Stop conditions (the v6 `STOP_ON_*` flags); combine with `|`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Stop(u32);
+
+impl Stop {
+    /// No stop condition.
+    pub const NEVER: Stop = Stop(0);
+    /// Stop when the atom returns anything but zero.
+    pub const NONZERO: Stop = Stop(abi::STOP_ON_NONZERO);
+    /// Stop when the atom returns zero.
+    pub const ZERO: Stop = Stop(abi::STOP_ON_ZERO);
+    /// Stop when the atom fails (returns a negative value).
+    pub const NEGATIVE: Stop = Stop(abi::STOP_ON_NEGATIVE);
+    /// Stop when the atom returns zero or fails.
+    pub const NON_POSITIVE: Stop = Stop(abi::STOP_ON_NON_POSITIVE);
+
+    /// Both conditions.
+    pub const fn or(self, other: Stop) -> Stop {
+        Stop(self.0 | other.0)
+    }
+
+    pub(crate) const fn from_bits(bits: u32) -> Stop {
+        Stop(bits & abi::STOP_MASK)
+    }
+
+    /// The raw `STOP_ON_*` bits.
+    pub const fn bits(self) -> u32 {
+        self.0
+    }
+
+    /// Whether the condition holds for an atom's return value.
+    pub const fn holds(self, ret: i64) -> bool {
+        (self.0 & abi::STOP_ON_NONZERO != 0 && ret != 0)
+            || (self.0 & abi::STOP_ON_ZERO != 0 && ret == 0)
+            || (self.0 & abi::STOP_ON_NEGATIVE != 0 && ret < 0)
+            || (self.0 & abi::STOP_ON_NON_POSITIVE != 0 && ret <= 0)
+    }
+}
+
+impl std::ops::BitOr for Stop {
+    type Output = Stop;
+    fn bitor(self, rhs: Stop) -> Stop {
+        self.or(rhs)
+    }
+}
+
+/// One encoded argument.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Arg {
+    Imm(u64),
+    Result(u16),
+    Buf(BufRef),
+    Raw { addr: u64, len: u64 },
+}
+
+/// Converts a builder field into an [`Arg`].
+pub(crate) trait IntoArg {
+    fn into_arg(self) -> Arg;
+}
+
+impl IntoArg for Fd {
+    fn into_arg(self) -> Arg {
+        match self {
+            Fd::Value(fd) => Arg::Imm(fd as i64 as u64),
+            Fd::ResultOf(a) => Arg::Result(a.0),
+        }
+    }
+}
+
+impl IntoArg for i32 {
+    fn into_arg(self) -> Arg {
+        Arg::Imm(self as i64 as u64)
+    }
+}
+
+impl IntoArg for u32 {
+    fn into_arg(self) -> Arg {
+        Arg::Imm(self as u64)
+    }
+}
+
+impl IntoArg for i64 {
+    fn into_arg(self) -> Arg {
+        Arg::Imm(self as u64)
+    }
+}
+
+impl IntoArg for Mem {
+    fn into_arg(self) -> Arg {
+        match self {
+            Mem::Buf(b) => Arg::Buf(b),
+            Mem::Raw { addr, len } => Arg::Raw { addr, len },
+        }
+    }
+}
+
+impl IntoArg for BufRef {
+    fn into_arg(self) -> Arg {
+        Arg::Buf(self)
+    }
+}
+
+impl<T> IntoArg for Out<T> {
+    fn into_arg(self) -> Arg {
+        Arg::Buf(self.buf)
+    }
+}
+
+impl Len {
+    fn arg_for(self, mem: impl Into<Mem>) -> Arg {
+        match self {
+            Len::Whole => Arg::Imm(mem.into().len()),
+            Len::Bytes(n) => Arg::Imm(n),
+            Len::ResultOf(a) => Arg::Result(a.0),
+        }
+    }
+}
+
+fn null_or<T: IntoArg>(v: Option<T>) -> Arg {
+    v.map_or(Arg::Imm(0), IntoArg::into_arg)
+}
+
+/// An atom ready to be pushed: its ABI form plus the lengths of raw regions.
+#[derive(Clone, Copy, Debug)]
+pub struct AtomSpec {
+    pub(crate) atom: abi::Atom,
+    raw_len: [u64; abi::MAX_ARGS],
+}
+
+impl AtomSpec {
+    pub(crate) fn new(nr: u32, flags: u32, private: u64, args: &[Arg]) -> Self {
+        let mut atom = abi::Atom {
+            flags,
+            nr,
+            nargs: args.len() as u16,
+            private,
+            ..Default::default()
+        };
+        let mut raw_len = [0; abi::MAX_ARGS];
+        for (i, arg) in args.iter().enumerate() {
+            let (kind, value) = match *arg {
+                Arg::Imm(v) => (abi::ARG_IMM, v),
+                Arg::Result(a) => (abi::ARG_RESULT, a as u64),
+                Arg::Buf(b) => (abi::ARG_BUF, abi::buf_arg(b.index, b.offset)),
+                Arg::Raw { addr, len } => {
+                    raw_len[i] = len;
+                    (abi::ARG_RAW, addr)
+                }
+            };
+            atom.arg_kind[i] = kind;
+            atom.arg[i] = value;
+        }
+        AtomSpec { atom, raw_len }
+    }
+
+    /// `(argument, length)` of every raw pointer argument.
+    pub(crate) fn raw_regions(&self) -> impl Iterator<Item = (u8, u64)> + '_ {
+        (0..self.atom.nargs as usize)
+            .filter(|&i| self.atom.arg_kind[i] == abi::ARG_RAW)
+            .map(|i| (i as u8, self.raw_len[i]))
+    }
+}
+
+/// Something [`Chain::push`](crate::Chain::push) accepts: every builder of this module.
+pub trait Opcode: sealed::Sealed {
+    /// The native syscall number.
+    const NR: u32;
+    #[doc(hidden)]
+    fn spec(&self) -> AtomSpec;
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// An atom given directly in its ABI form, for chains built by hand and for tests
+/// of the validator. Every check still applies.
+#[derive(Clone, Copy, Debug)]
+pub struct RawAtom(pub abi::Atom);
+
+impl sealed::Sealed for RawAtom {}
+impl Opcode for RawAtom {
+    const NR: u32 = u32::MAX;
+    fn spec(&self) -> AtomSpec {
+        AtomSpec {
+            atom: self.0,
+            raw_len: [0; abi::MAX_ARGS],
+        }
+    }
+}
+
+macro_rules! opcode {
+    (
+        $(#[$meta:meta])*
+        $name:ident = $nr:ident ( $man:literal ) {
+            $( $req:ident : $req_ty:ty ),* ;
+            $( $(#[$opt_meta:meta])* $opt:ident : $opt_ty:ty = $default:expr ),* $(,)?
+        }
+        |$s:ident| [ $($arg:expr),* $(,)? ]
+    ) => {
+        $(#[$meta])*
+        #[doc = concat!("\n\nMan page: [", $man, "](https://man7.org/linux/man-pages/man2/", $man, ".2.html).")]
+        #[derive(Clone, Copy, Debug)]
+        #[must_use = "a builder does nothing until pushed onto a Chain"]
+        pub struct $name {
+            $( $req: $req_ty, )*
+            $( $opt: $opt_ty, )*
+            atom_flags: u32,
+            atom_private: u64,
+        }
+
+        impl $name {
+            /// A new atom with the required arguments; optional ones take their defaults.
+            #[allow(clippy::new_without_default)]
+            pub fn new($( $req: impl Into<$req_ty> ),*) -> Self {
+                $name {
+                    $( $req: $req.into(), )*
+                    $( $opt: $default, )*
+                    atom_flags: 0,
+                    atom_private: 0,
+                }
+            }
+
+            $(
+                $(#[$opt_meta])*
+                #[doc = concat!("\n\nDefault: `", stringify!($default), "`.")]
+                pub const fn $opt(mut self, $opt: $opt_ty) -> Self {
+                    self.$opt = $opt;
+                    self
+                }
+            )*
+
+            /// Stop the chain after this atom when the condition holds for its result.
+            pub const fn stop_on(mut self, stop: Stop) -> Self {
+                self.atom_flags = (self.atom_flags & !abi::STOP_MASK) | stop.bits();
+                self
+            }
+
+            /// When a stop condition holds, go on with the linearly next atom
+            /// instead of stopping (see [`Chain::jump`](crate::Chain::jump)).
+            pub const fn skip_to_next_on_stop(mut self) -> Self {
+                self.atom_flags |= abi::SKIP_TO_NEXT_ON_STOP;
+                self
+            }
+
+            /// A caller cookie stored in the atom; never read by the executor.
+            pub const fn private(mut self, private: u64) -> Self {
+                self.atom_private = private;
+                self
+            }
+        }
+
+        impl sealed::Sealed for $name {}
+        impl Opcode for $name {
+            const NR: u32 = nr::$nr;
+            fn spec(&self) -> AtomSpec {
+                let $s = self;
+                AtomSpec::new(nr::$nr, $s.atom_flags, $s.atom_private, &[$($arg),*])
+            }
+        }
+    };
+}
+
+opcode! {
+    /// Open a file relative to a directory descriptor.
+    Openat = OPENAT("openat") {
+        dirfd: Fd, path: BufRef;
+        /// `O_*` flags.
+        flags: u32 = (libc::O_RDONLY | libc::O_CLOEXEC) as u32,
+        /// Mode for `O_CREAT`.
+        mode: u32 = 0,
+    }
+    |s| [s.dirfd.into_arg(), s.path.into_arg(), s.flags.into_arg(), s.mode.into_arg()]
+}
+
+opcode! {
+    /// Open a file with an `open_how` (`RESOLVE_BENEATH`, `RESOLVE_CACHED`…).
+    Openat2 = OPENAT2("openat2") {
+        dirfd: Fd, path: BufRef, how: BufRef;
+    }
+    |s| [s.dirfd.into_arg(), s.path.into_arg(), s.how.into_arg(), Arg::Imm(s.how.len() as u64)]
+}
+
+opcode! {
+    /// Close a file descriptor.
+    Close = CLOSE("close") { fd: Fd; }
+    |s| [s.fd.into_arg()]
+}
+
+opcode! {
+    /// Read from a file descriptor at its current offset.
+    Read = READ("read") {
+        fd: Fd, buf: Mem;
+        /// How many bytes.
+        len: Len = Len::Whole,
+    }
+    |s| [s.fd.into_arg(), s.buf.into_arg(), s.len.arg_for(s.buf)]
+}
+
+opcode! {
+    /// Read from a file descriptor at an offset.
+    Pread64 = PREAD64("pread64") {
+        fd: Fd, buf: Mem, offset: i64;
+        /// How many bytes.
+        len: Len = Len::Whole,
+    }
+    |s| [s.fd.into_arg(), s.buf.into_arg(), s.len.arg_for(s.buf), s.offset.into_arg()]
+}
+
+opcode! {
+    /// Write to a file descriptor at its current offset.
+    Write = WRITE("write") {
+        fd: Fd, buf: Mem;
+        /// How many bytes.
+        len: Len = Len::Whole,
+    }
+    |s| [s.fd.into_arg(), s.buf.into_arg(), s.len.arg_for(s.buf)]
+}
+
+opcode! {
+    /// Write to a file descriptor at an offset.
+    Pwrite64 = PWRITE64("pwrite64") {
+        fd: Fd, buf: Mem, offset: i64;
+        /// How many bytes.
+        len: Len = Len::Whole,
+    }
+    |s| [s.fd.into_arg(), s.buf.into_arg(), s.len.arg_for(s.buf), s.offset.into_arg()]
+}
+
+opcode! {
+    /// Get file status by descriptor.
+    Fstat = FSTAT("fstat") { fd: Fd, statbuf: Out<kernel::Stat>; }
+    |s| [s.fd.into_arg(), s.statbuf.into_arg()]
+}
+
+opcode! {
+    /// Get file status by path (`AT_SYMLINK_NOFOLLOW` for lstat).
+    Newfstatat = NEWFSTATAT("newfstatat") {
+        dirfd: Fd, path: BufRef, statbuf: Out<kernel::Stat>;
+        /// `AT_*` flags.
+        flags: u32 = 0,
+    }
+    |s| [s.dirfd.into_arg(), s.path.into_arg(), s.statbuf.into_arg(), s.flags.into_arg()]
+}
+
+opcode! {
+    /// Get extended file status.
+    Statx = STATX("statx") {
+        dirfd: Fd, path: BufRef, statxbuf: Out<kernel::Statx>;
+        /// `AT_*` flags.
+        flags: u32 = 0,
+        /// `STATX_*` fields wanted.
+        mask: u32 = libc::STATX_BASIC_STATS,
+    }
+    |s| [
+        s.dirfd.into_arg(),
+        s.path.into_arg(),
+        s.flags.into_arg(),
+        s.mask.into_arg(),
+        s.statxbuf.into_arg(),
+    ]
+}
+
+opcode! {
+    /// Reposition a file offset.
+    Lseek = LSEEK("lseek") { fd: Fd, offset: i64, whence: i32; }
+    |s| [s.fd.into_arg(), s.offset.into_arg(), s.whence.into_arg()]
+}
+
+opcode! {
+    /// Flush a file to storage.
+    Fsync = FSYNC("fsync") { fd: Fd; }
+    |s| [s.fd.into_arg()]
+}
+
+opcode! {
+    /// Flush a file's data to storage.
+    Fdatasync = FDATASYNC("fdatasync") { fd: Fd; }
+    |s| [s.fd.into_arg()]
+}
+
+opcode! {
+    /// Truncate a file to a length.
+    Ftruncate = FTRUNCATE("ftruncate") { fd: Fd, length: i64; }
+    |s| [s.fd.into_arg(), s.length.into_arg()]
+}
+
+opcode! {
+    /// Allocate or punch file space.
+    Fallocate = FALLOCATE("fallocate") {
+        fd: Fd, offset: i64, len: i64;
+        /// `FALLOC_FL_*` mode.
+        mode: i32 = 0,
+    }
+    |s| [s.fd.into_arg(), s.mode.into_arg(), s.offset.into_arg(), s.len.into_arg()]
+}
+
+opcode! {
+    /// Read directory entries.
+    Getdents64 = GETDENTS64("getdents64") {
+        fd: Fd, dirp: Mem;
+        /// Bytes of room.
+        count: Len = Len::Whole,
+    }
+    |s| [s.fd.into_arg(), s.dirp.into_arg(), s.count.arg_for(s.dirp)]
+}
+
+opcode! {
+    /// Create a directory.
+    Mkdirat = MKDIRAT("mkdir") {
+        dirfd: Fd, path: BufRef;
+        /// Permission bits.
+        mode: u32 = 0o777,
+    }
+    |s| [s.dirfd.into_arg(), s.path.into_arg(), s.mode.into_arg()]
+}
+
+opcode! {
+    /// Remove a file or (with `AT_REMOVEDIR`) a directory.
+    Unlinkat = UNLINKAT("unlinkat") {
+        dirfd: Fd, path: BufRef;
+        /// `AT_REMOVEDIR` or 0.
+        flags: u32 = 0,
+    }
+    |s| [s.dirfd.into_arg(), s.path.into_arg(), s.flags.into_arg()]
+}
+
+opcode! {
+    /// Create a socket.
+    Socket = SOCKET("socket") {
+        domain: i32, ty: i32;
+        /// Protocol.
+        protocol: i32 = 0,
+    }
+    |s| [s.domain.into_arg(), s.ty.into_arg(), s.protocol.into_arg()]
+}
+
+opcode! {
+    /// Set a socket option.
+    Setsockopt = SETSOCKOPT("setsockopt") {
+        fd: Fd, level: i32, optname: i32, optval: Mem;
+        /// Bytes of the option value.
+        optlen: Len = Len::Whole,
+    }
+    |s| [
+        s.fd.into_arg(),
+        s.level.into_arg(),
+        s.optname.into_arg(),
+        s.optval.into_arg(),
+        s.optlen.arg_for(s.optval),
+    ]
+}
+
+opcode! {
+    /// Get a socket option; `optlen` is a 4-byte in/out `socklen_t` buffer.
+    Getsockopt = GETSOCKOPT("getsockopt") {
+        fd: Fd, level: i32, optname: i32, optval: BufRef, optlen: BufRef;
+    }
+    |s| [
+        s.fd.into_arg(),
+        s.level.into_arg(),
+        s.optname.into_arg(),
+        s.optval.into_arg(),
+        s.optlen.into_arg(),
+    ]
+}
+
+opcode! {
+    /// Bind a socket to an address.
+    Bind = BIND("bind") { fd: Fd, addr: SockAddr; }
+    |s| [s.fd.into_arg(), s.addr.buf.into_arg(), s.addr.len.into_arg()]
+}
+
+opcode! {
+    /// Listen for connections.
+    Listen = LISTEN("listen") {
+        fd: Fd;
+        /// Backlog.
+        backlog: i32 = 128,
+    }
+    |s| [s.fd.into_arg(), s.backlog.into_arg()]
+}
+
+opcode! {
+    /// Connect a socket.
+    Connect = CONNECT("connect") { fd: Fd, addr: SockAddr; }
+    |s| [s.fd.into_arg(), s.addr.buf.into_arg(), s.addr.len.into_arg()]
+}
+
+opcode! {
+    /// Accept a connection.
+    Accept4 = ACCEPT4("accept4") {
+        fd: Fd;
+        /// Where to store the peer's address.
+        addr: Option<SockAddrOut> = None,
+        /// `SOCK_*` flags.
+        flags: u32 = libc::SOCK_CLOEXEC as u32,
+    }
+    |s| [
+        s.fd.into_arg(),
+        null_or(s.addr.map(|a| a.addr)),
+        null_or(s.addr.map(|a| a.len)),
+        s.flags.into_arg(),
+    ]
+}
+
+opcode! {
+    /// Send data, optionally to an address.
+    Sendto = SENDTO("sendto") {
+        fd: Fd, buf: Mem;
+        /// How many bytes.
+        len: Len = Len::Whole,
+        /// `MSG_*` flags.
+        flags: u32 = libc::MSG_NOSIGNAL as u32,
+        /// Destination for unconnected sockets.
+        dest: Option<SockAddr> = None,
+    }
+    |s| [
+        s.fd.into_arg(),
+        s.buf.into_arg(),
+        s.len.arg_for(s.buf),
+        s.flags.into_arg(),
+        null_or(s.dest.map(|d| d.buf)),
+        s.dest.map_or(0, |d| d.len).into_arg(),
+    ]
+}
+
+opcode! {
+    /// Receive data, optionally with the sender's address.
+    Recvfrom = RECVFROM("recvfrom") {
+        fd: Fd, buf: Mem;
+        /// How many bytes.
+        len: Len = Len::Whole,
+        /// `MSG_*` flags.
+        flags: u32 = 0,
+        /// Where to store the sender's address.
+        src: Option<SockAddrOut> = None,
+    }
+    |s| [
+        s.fd.into_arg(),
+        s.buf.into_arg(),
+        s.len.arg_for(s.buf),
+        s.flags.into_arg(),
+        null_or(s.src.map(|a| a.addr)),
+        null_or(s.src.map(|a| a.len)),
+    ]
+}
+
+opcode! {
+    /// Shut down part of a connection.
+    Shutdown = SHUTDOWN("shutdown") { fd: Fd, how: i32; }
+    |s| [s.fd.into_arg(), s.how.into_arg()]
+}
+
+opcode! {
+    /// The process id.
+    Getpid = GETPID("getpid") { ; }
+    |_s| []
+}
+
+opcode! {
+    /// The thread id.
+    Gettid = GETTID("gettid") { ; }
+    |_s| []
+}
+
+opcode! {
+    /// Send a signal to a thread of a thread group.
+    Tgkill = TGKILL("tgkill") { tgid: i32, tid: i32, sig: i32; }
+    |s| [s.tgid.into_arg(), s.tid.into_arg(), s.sig.into_arg()]
+}
+
+opcode! {
+    /// Queue a signal with a `siginfo_t` (128 bytes in `info`) to a thread.
+    RtTgsigqueueinfo = RT_TGSIGQUEUEINFO("rt_tgsigqueueinfo") {
+        tgid: i32, tid: i32, sig: i32, info: BufRef;
+    }
+    |s| [s.tgid.into_arg(), s.tid.into_arg(), s.sig.into_arg(), s.info.into_arg()]
+}

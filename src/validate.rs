@@ -1,0 +1,512 @@
+//! Decoding and validation: an [`EncodedBatch`] becomes a [`ValidatedBatch`] only
+//! when every atom, argument, pointer and length is acceptable.
+
+use std::marker::PhantomData;
+
+use syslets_abi::signature::{self, ArgType, Dir, Len, Ptr, Signature};
+use syslets_abi::{self as abi, Atom, BatchHeader, BufDesc};
+use zerocopy::FromBytes;
+
+use crate::chain::{BufRef, Out};
+use crate::completion::Completion;
+use crate::encode::{batch_size, AlignedBuf, EncodedBatch};
+use crate::error::{ErrorKind, ValidationError};
+use crate::opcode::Stop;
+use crate::policy::Policy;
+
+/// Where an argument's value comes from at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Src {
+    /// The value itself.
+    Imm(u64),
+    /// The result of an earlier atom.
+    Result(u8),
+    /// A pointer to this byte offset of the arena.
+    Arena(u32),
+    /// A raw pointer, length-checked against its region.
+    Raw(u64),
+}
+
+/// A check that can only be made just before an atom runs, because an earlier
+/// atom may have changed what it looks at. When it fails the atom is not issued
+/// and returns `-EFAULT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Check {
+    None,
+    /// Argument `len_arg` (from a RESULT) must not exceed `avail`.
+    LenArg {
+        len_arg: u8,
+        avail: u64,
+    },
+    /// The string at arena offset `at` must hold a NUL within `avail` bytes.
+    CStr {
+        at: u32,
+        avail: u32,
+    },
+    /// The `socklen_t` at arena offset `at` must not exceed `avail`.
+    LenAt {
+        at: u32,
+        avail: u32,
+    },
+}
+
+/// One atom, decoded and checked, ready to run.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Step {
+    pub nr: u32,
+    pub stop: Stop,
+    pub skip: bool,
+    /// Normal-flow successor (already resolved from the NEXT field).
+    pub next: u8,
+    pub nargs: u8,
+    pub args: [Src; abi::MAX_ARGS],
+    pub checks: [Check; 3],
+    pub sig: &'static Signature,
+}
+
+/// A batch that passed validation: it owns its buffer (and so its arena), and can
+/// be run inline with [`run`](Self::run) as many times as wanted.
+#[derive(Debug)]
+pub struct ValidatedBatch<'a> {
+    pub(crate) storage: AlignedBuf,
+    pub(crate) arena_start: usize,
+    pub(crate) header: BatchHeader,
+    pub(crate) steps: Vec<Step>,
+    pub(crate) completion: Completion,
+    /// Index of the next atom to run; `len()` when the chain has ended.
+    pub(crate) cursor: u16,
+    /// Bit `i`: the fd atom `i` returned was handed out by `take_fds`.
+    pub(crate) fds_taken: u64,
+    _borrows: PhantomData<&'a mut [u8]>,
+}
+
+impl ValidatedBatch<'_> {
+    /// The batch flags.
+    pub fn flags(&self) -> u16 {
+        self.header.flags
+    }
+
+    /// The caller data echoed in the completion.
+    pub fn caller_data(&self) -> u64 {
+        self.header.caller_data
+    }
+
+    /// Number of atoms.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Always false: a valid batch has at least one atom.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The syscall name of atom `index`.
+    pub fn syscall_name(&self, index: usize) -> Option<&'static str> {
+        self.steps.get(index).map(|s| s.sig.name)
+    }
+
+    /// The completion of the last run (all zero before the first).
+    pub fn completion(&self) -> &Completion {
+        &self.completion
+    }
+
+    /// The whole arena, as the last run left it (buffer descriptors say where
+    /// each buffer lies; the compat translator reads output structs from here).
+    pub fn arena(&self) -> &[u8] {
+        &self.storage.bytes()[self.arena_start..]
+    }
+
+    /// The batch's buffer descriptors.
+    pub fn buf_descs(&self) -> &[BufDesc] {
+        let start = abi::HEADER_SIZE + self.steps.len() * abi::ATOM_SIZE;
+        let end = start + self.header.nbufs as usize * abi::BUFDESC_SIZE;
+        <[BufDesc]>::ref_from_bytes(&self.storage.bytes()[start..end])
+            .expect("checked at validation")
+    }
+
+    /// The bytes of a view into this batch's arena.
+    ///
+    /// # Panics
+    ///
+    /// If `buf` does not belong to this batch (a handle from another chain).
+    pub fn bytes(&self, buf: BufRef) -> &[u8] {
+        self.buffer(buf.index)
+            .and_then(|b| b.get(buf.offset as usize..(buf.offset + buf.len) as usize))
+            .expect("buffer handle does not belong to this batch")
+    }
+
+    /// The bytes of buffer `index`, for batches decoded from bytes.
+    pub fn buffer(&self, index: u16) -> Option<&[u8]> {
+        let bufs = self.buf_descs();
+        let d = bufs.get(index as usize)?;
+        self.arena()
+            .get(d.offset as usize..(d.offset + d.len) as usize)
+    }
+
+    /// Read back a struct the kernel wrote (a `stat` filled by an fstat atom).
+    ///
+    /// # Panics
+    ///
+    /// If `out` does not belong to this batch.
+    pub fn output<T: FromBytes>(&self, out: Out<T>) -> T {
+        T::read_from_bytes(self.bytes(out.buf))
+            .expect("buffer handle does not belong to this batch")
+    }
+}
+
+fn fits_i32(v: u64) -> bool {
+    i32::try_from(v as i64).is_ok()
+}
+
+/// Validate `batch` against `policy`.
+pub(crate) fn validate<'a>(
+    batch: EncodedBatch<'a>,
+    policy: &Policy,
+) -> Result<ValidatedBatch<'a>, ValidationError> {
+    use ErrorKind as E;
+    let err = ValidationError::batch;
+    let bytes = batch.storage.bytes();
+
+    let header = BatchHeader::read_from_prefix(bytes)
+        .map_err(|_| {
+            err(E::Truncated {
+                expected: abi::HEADER_SIZE,
+                found: bytes.len(),
+            })
+        })?
+        .0;
+    if header.magic != abi::MAGIC {
+        return Err(err(E::BadMagic(header.magic)));
+    }
+    if header.version != abi::VERSION {
+        return Err(err(E::BadVersion(header.version)));
+    }
+    let (natoms, nbufs, arena_len) = (
+        header.natoms as usize,
+        header.nbufs as usize,
+        header.arena_len as usize,
+    );
+    if natoms == 0 {
+        return Err(err(E::NoAtoms));
+    }
+    if natoms > abi::MAX_ATOMS {
+        return Err(err(E::TooManyAtoms(natoms)));
+    }
+    if nbufs > abi::MAX_BUFS {
+        return Err(err(E::TooManyBufs(nbufs)));
+    }
+    if arena_len > abi::MAX_ARENA_LEN {
+        return Err(err(E::ArenaTooLarge(arena_len)));
+    }
+    if header.flags & !abi::BATCH_FLAGS_MASK != 0 {
+        return Err(err(E::BadBatchFlags(header.flags)));
+    }
+    if header.flags & abi::BATCH_ASYNC != 0 && header.flags & abi::BATCH_SYNC != 0 {
+        return Err(err(E::ConflictingBatchFlags));
+    }
+    if header.reserved != 0 {
+        return Err(err(E::ReservedNotZero("header.reserved")));
+    }
+    let expected = batch_size(natoms, nbufs, arena_len);
+    if bytes.len() < expected {
+        return Err(err(E::Truncated {
+            expected,
+            found: bytes.len(),
+        }));
+    }
+    if bytes.len() > expected {
+        return Err(err(E::TrailingBytes {
+            expected,
+            found: bytes.len(),
+        }));
+    }
+
+    let atoms_end = abi::HEADER_SIZE + natoms * abi::ATOM_SIZE;
+    let bufs_end = atoms_end + nbufs * abi::BUFDESC_SIZE;
+    let atoms = <[Atom]>::ref_from_bytes(&bytes[abi::HEADER_SIZE..atoms_end])
+        .expect("storage is 8-byte aligned and the length was checked");
+    let bufs = <[BufDesc]>::ref_from_bytes(&bytes[atoms_end..bufs_end])
+        .expect("storage is 8-byte aligned and the length was checked");
+    let arena = &bytes[bufs_end..];
+
+    for (i, d) in bufs.iter().enumerate() {
+        let bad = |reason| {
+            err(E::BadBufDesc {
+                buf: i as u16,
+                reason,
+            })
+        };
+        if d.reserved != 0 {
+            return Err(bad("reserved field is not zero"));
+        }
+        if d.flags == 0 || d.flags & !abi::BUF_FLAGS_MASK != 0 {
+            return Err(bad("flags must be IN, OUT or both"));
+        }
+        if d.offset as u64 + d.len as u64 > arena_len as u64 {
+            return Err(bad("reaches past the end of the arena"));
+        }
+    }
+
+    let mut steps = Vec::with_capacity(natoms);
+    for (i, atom) in atoms.iter().enumerate() {
+        steps.push(validate_atom(i, atom, natoms, bufs, arena, &batch, policy)?);
+    }
+
+    Ok(ValidatedBatch {
+        arena_start: bufs_end,
+        header,
+        steps,
+        completion: Completion::default(),
+        cursor: 0,
+        fds_taken: 0,
+        storage: batch.storage,
+        _borrows: PhantomData,
+    })
+}
+
+/// The memory a pointer argument reaches: an arena offset (or a raw address)
+/// and the bytes available from there, plus the buffer's flags.
+#[derive(Clone, Copy)]
+struct Reach {
+    src: Src,
+    avail: u64,
+    buf: Option<(u16, u32)>,
+}
+
+fn validate_atom(
+    i: usize,
+    atom: &Atom,
+    natoms: usize,
+    bufs: &[BufDesc],
+    arena: &[u8],
+    batch: &EncodedBatch<'_>,
+    policy: &Policy,
+) -> Result<Step, ValidationError> {
+    use ErrorKind as E;
+    let sig = signature::lookup(atom.nr);
+    let name = sig.map(|s| s.name);
+    let err = |kind| ValidationError::atom(i, name, kind);
+
+    if atom.reserved != 0 {
+        return Err(err(E::ReservedNotZero("atom.reserved")));
+    }
+    if atom.flags & !abi::ATOM_FLAGS_MASK != 0 {
+        return Err(err(E::BadAtomFlags(atom.flags)));
+    }
+    let next = ((atom.flags & abi::NEXT_MASK) >> abi::NEXT_SHIFT) as u8;
+    if next != 0 && (next as usize <= i || next as usize > natoms) {
+        return Err(err(E::BadNextTarget(next)));
+    }
+    let sig = sig.ok_or_else(|| err(E::UnknownSyscall(atom.nr)))?;
+    if !policy.allows(atom.nr) {
+        return Err(err(E::SyscallNotAllowed));
+    }
+    if atom.nargs as usize != sig.args.len() {
+        return Err(err(E::WrongArgCount {
+            expected: sig.args.len(),
+            found: atom.nargs,
+        }));
+    }
+    for a in 0..abi::MAX_ARGS {
+        let kind = atom.arg_kind[a];
+        if kind > abi::ARG_RAW {
+            return Err(err(E::BadArgKind { arg: a as u8, kind }));
+        }
+        if a >= sig.args.len() && (kind != abi::ARG_IMM || atom.arg[a] != 0) {
+            return Err(err(E::UnusedArgNotZero(a as u8)));
+        }
+    }
+
+    let mut args = [Src::Imm(0); abi::MAX_ARGS];
+    let mut reach: [Option<Reach>; abi::MAX_ARGS] = [None; abi::MAX_ARGS];
+    for (a, ty) in sig.args.iter().enumerate() {
+        let arg = a as u8;
+        let (kind, value) = (atom.arg_kind[a], atom.arg[a]);
+        if kind == abi::ARG_RESULT {
+            if value == i as u64 {
+                return Err(err(E::ResultRefersToSelf(arg)));
+            }
+            if value > i as u64 {
+                return Err(err(E::ResultRefersForward { arg, target: value }));
+            }
+        }
+        args[a] = match (ty, kind) {
+            (ArgType::Ptr(p), abi::ARG_IMM) if value == 0 && p.nullable => Src::Imm(0),
+            (ArgType::Ptr(_), abi::ARG_IMM) => {
+                return Err(err(E::NotABuffer {
+                    arg,
+                    found: "immediate",
+                }))
+            }
+            (ArgType::Ptr(_), abi::ARG_RESULT) => {
+                return Err(err(E::NotABuffer {
+                    arg,
+                    found: "result",
+                }))
+            }
+            (ArgType::Ptr(p), abi::ARG_BUF) => {
+                let (index, offset) = abi::split_buf_arg(value);
+                let d = bufs.get(index as usize).ok_or_else(|| {
+                    err(E::BufIndexOutOfRange {
+                        arg,
+                        index,
+                        nbufs: bufs.len() as u16,
+                    })
+                })?;
+                if offset > d.len {
+                    return Err(err(E::BufOffsetOutOfRange {
+                        arg,
+                        offset,
+                        len: d.len,
+                    }));
+                }
+                let needs = match p.dir {
+                    Dir::In => abi::BUF_IN,
+                    Dir::Out => abi::BUF_OUT,
+                    Dir::InOut => abi::BUF_IN | abi::BUF_OUT,
+                };
+                if d.flags & needs != needs {
+                    return Err(err(E::WrongDirection {
+                        arg,
+                        buf: index as u16,
+                    }));
+                }
+                let src = Src::Arena(d.offset + offset);
+                let avail = (d.len - offset) as u64;
+                reach[a] = Some(Reach {
+                    src,
+                    avail,
+                    buf: Some((index as u16, d.flags)),
+                });
+                src
+            }
+            (ArgType::Ptr(p), abi::ARG_RAW) => {
+                let region = batch
+                    .raw
+                    .iter()
+                    .find(|r| r.atom as usize == i && r.arg == arg);
+                let region = match region {
+                    Some(r) if batch.raw_allowed => r,
+                    _ => return Err(err(E::RawPointerInForeignBatch(arg))),
+                };
+                if p.len == Len::CStr {
+                    return Err(err(E::NotABuffer {
+                        arg,
+                        found: "raw pointer (strings must be in the arena)",
+                    }));
+                }
+                let src = Src::Raw(value);
+                reach[a] = Some(Reach {
+                    src,
+                    avail: region.len,
+                    buf: None,
+                });
+                src
+            }
+            (_, abi::ARG_BUF | abi::ARG_RAW) => {
+                return Err(err(E::ArgRefused {
+                    arg,
+                    reason: "a pointer where the syscall takes a value",
+                }))
+            }
+            (_, abi::ARG_RESULT) => Src::Result(value as u8),
+            (ArgType::Fd | ArgType::Int, _) if !fits_i32(value) => {
+                return Err(err(E::ArgOutOfRange { arg, value }))
+            }
+            (ArgType::UInt, _) if value > u32::MAX as u64 => {
+                return Err(err(E::ArgOutOfRange { arg, value }))
+            }
+            _ => Src::Imm(value),
+        };
+    }
+
+    // Lengths: every pointer must reach at least as far as the kernel will go.
+    let mut checks = [Check::None; 3];
+    let mut nchecks = 0;
+    let mut add_check = |c: Check| {
+        checks[nchecks] = c;
+        nchecks += 1;
+    };
+    for (a, ty) in sig.args.iter().enumerate() {
+        let (ArgType::Ptr(Ptr { len, .. }), Some(r)) = (ty, reach[a]) else {
+            continue;
+        };
+        let arg = a as u8;
+        let too_long = |len: u64| {
+            err(E::LengthExceedsBuffer {
+                arg,
+                len,
+                available: r.avail,
+            })
+        };
+        match *len {
+            Len::Fixed(n) if n as u64 > r.avail => return Err(too_long(n as u64)),
+            Len::Fixed(_) => {}
+            Len::Arg(j) => match args[j as usize] {
+                Src::Imm(n) if n > r.avail => return Err(too_long(n)),
+                Src::Imm(_) => {}
+                Src::Result(_) => add_check(Check::LenArg {
+                    len_arg: j,
+                    avail: r.avail,
+                }),
+                Src::Arena(_) | Src::Raw(_) => unreachable!("length arguments are never pointers"),
+            },
+            Len::CStr => {
+                let Src::Arena(at) = r.src else {
+                    unreachable!("strings are arena-only")
+                };
+                let s = &arena[at as usize..at as usize + r.avail as usize];
+                if !s.contains(&0) {
+                    return Err(err(E::UnterminatedString(arg)));
+                }
+                // An earlier atom may overwrite a buffer the kernel also writes.
+                if r.buf.is_some_and(|(_, flags)| flags & abi::BUF_OUT != 0) {
+                    add_check(Check::CStr {
+                        at,
+                        avail: r.avail as u32,
+                    });
+                }
+            }
+            Len::ArgPtr(j) => {
+                // The length lives in the socklen_t that argument j points to.
+                if let Some(Reach {
+                    src: Src::Arena(at),
+                    avail,
+                    ..
+                }) = reach[j as usize]
+                {
+                    if avail < 4 {
+                        return Err(err(E::LengthExceedsBuffer {
+                            arg: j,
+                            len: 4,
+                            available: avail,
+                        }));
+                    }
+                    let n =
+                        u32::from_le_bytes(arena[at as usize..at as usize + 4].try_into().unwrap());
+                    if n as u64 > r.avail {
+                        return Err(too_long(n as u64));
+                    }
+                    add_check(Check::LenAt {
+                        at,
+                        avail: r.avail as u32,
+                    });
+                }
+            }
+        }
+    }
+
+    policy.check_atom(sig, &args, arena).map_err(err)?;
+
+    Ok(Step {
+        nr: atom.nr,
+        stop: Stop::from_bits(atom.flags & abi::STOP_MASK),
+        skip: atom.flags & abi::SKIP_TO_NEXT_ON_STOP != 0,
+        next: if next == 0 { i as u8 + 1 } else { next },
+        nargs: sig.args.len() as u8,
+        args,
+        checks,
+        sig,
+    })
+}
