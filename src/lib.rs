@@ -51,17 +51,25 @@ mod encode;
 mod errno;
 mod error;
 mod exec;
+mod executor;
 pub mod net;
 pub mod opcode;
 mod policy;
+mod ring;
 mod sys;
 mod validate;
+mod worker;
+mod worker_step;
 
 pub use chain::{AtomRef, BufRef, Chain, Mem, Out, SockAddr, SockAddrOut};
 pub use completion::Completion;
 pub use encode::EncodedBatch;
 pub use errno::Errno;
 pub use error::{ErrorKind, ValidationError};
+pub use executor::{
+    Backpressure, Canceled, CompletionFd, Done, Executor, ExecutorBuilder, ExecutorError,
+    InlineCompletions, Shutdown, SubmitError, Submitted, Ticket,
+};
 pub use opcode::{Fd, Len, Stop};
 pub use policy::Policy;
 pub use syslets_abi as abi;
