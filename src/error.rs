@@ -272,7 +272,7 @@ impl fmt::Display for ErrorKind {
                 )
             }
             RawPointerInForeignBatch(a) => {
-                write!(f, "argument {a}: raw pointer in a batch decoded from bytes")
+                write!(f, "argument {a}: raw pointer with no borrow behind it (a batch decoded from bytes may not carry raw pointers)")
             }
             ArgRefused { arg, reason } => write!(f, "argument {arg} refused: {reason}"),
         }

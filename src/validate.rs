@@ -72,7 +72,8 @@ pub struct ValidatedBatch<'a> {
     pub(crate) arena_start: usize,
     pub(crate) header: BatchHeader,
     pub(crate) steps: Vec<Step>,
-    pub(crate) completion: Completion,
+    /// Boxed: a batch is moved by value several times while it is built.
+    pub(crate) completion: Box<Completion>,
     /// Index of the next atom to run; `len()` when the chain has ended.
     pub(crate) cursor: u16,
     /// Bit `i`: the fd atom `i` returned was handed out by `take_fds`.
@@ -250,14 +251,14 @@ pub(crate) fn validate<'a>(
 
     let mut steps = Vec::with_capacity(natoms);
     for (i, atom) in atoms.iter().enumerate() {
-        steps.push(validate_atom(i, atom, natoms, bufs, arena, &batch, policy)?);
+        validate_atom(i, atom, natoms, bufs, arena, &batch, policy, &mut steps)?;
     }
 
     Ok(ValidatedBatch {
         arena_start: bufs_end,
         header,
         steps,
-        completion: Completion::default(),
+        completion: <Completion as zerocopy::FromZeros>::new_box_zeroed().expect("544 bytes"),
         cursor: 0,
         fds_taken: 0,
         storage: batch.storage,
@@ -274,6 +275,7 @@ struct Reach {
     buf: Option<(u16, u32)>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn validate_atom(
     i: usize,
     atom: &Atom,
@@ -282,7 +284,8 @@ fn validate_atom(
     arena: &[u8],
     batch: &EncodedBatch<'_>,
     policy: &Policy,
-) -> Result<Step, ValidationError> {
+    steps: &mut Vec<Step>,
+) -> Result<(), ValidationError> {
     use ErrorKind as E;
     let sig = signature::lookup(atom.nr);
     let name = sig.map(|s| s.name);
@@ -499,7 +502,7 @@ fn validate_atom(
 
     policy.check_atom(sig, &args, arena).map_err(err)?;
 
-    Ok(Step {
+    steps.push(Step {
         nr: atom.nr,
         stop: Stop::from_bits(atom.flags & abi::STOP_MASK),
         skip: atom.flags & abi::SKIP_TO_NEXT_ON_STOP != 0,
@@ -508,5 +511,6 @@ fn validate_atom(
         args,
         checks,
         sig,
-    })
+    });
+    Ok(())
 }
