@@ -52,6 +52,13 @@ fn refuse(b: &[u8]) -> ValidationError {
         .expect_err("batch must be refused")
 }
 
+/// The reference batch with atom `i` changed by `edit`, which must be refused.
+fn refuse_edit(i: usize, edit: impl FnOnce(&mut Atom)) -> ValidationError {
+    let mut b = valid_bytes();
+    set_atom(&mut b, i, edit);
+    refuse(&b)
+}
+
 fn refuse_chain(chain: Chain<'_>) -> ValidationError {
     chain
         .prepare(&Policy::default())
@@ -226,10 +233,8 @@ fn header_reserved_not_zero() {
 
 #[test]
 fn atom_reserved_not_zero() {
-    let mut b = valid_bytes();
-    set_atom(&mut b, 1, |a| a.reserved = 7);
     assert_eq!(
-        refuse(&b),
+        refuse_edit(1, |a| a.reserved = 7),
         atom_err(1, "fstat", ErrorKind::ReservedNotZero("atom.reserved"))
     );
 }
@@ -263,10 +268,8 @@ fn interior_nul_in_a_path() {
 
 #[test]
 fn unknown_atom_flags() {
-    let mut b = valid_bytes();
-    set_atom(&mut b, 0, |a| a.flags = 0x100);
     assert_eq!(
-        refuse(&b),
+        refuse_edit(0, |a| a.flags = 0x100),
         atom_err(0, "openat", ErrorKind::BadAtomFlags(0x100))
     );
 }
@@ -274,10 +277,8 @@ fn unknown_atom_flags() {
 #[test]
 fn next_target_not_later() {
     for target in [1u8, 4] {
-        let mut b = valid_bytes();
-        set_atom(&mut b, 1, |a| a.flags = abi::next_field(target));
         assert_eq!(
-            refuse(&b),
+            refuse_edit(1, |a| a.flags = abi::next_field(target)),
             atom_err(1, "fstat", ErrorKind::BadNextTarget(target))
         );
     }
@@ -303,9 +304,7 @@ fn unknown_syscall() {
         "{e}"
     );
 
-    let mut b = valid_bytes();
-    set_atom(&mut b, 2, |a| a.nr = 100_000);
-    let e = refuse(&b);
+    let e = refuse_edit(2, |a| a.nr = 100_000);
     assert_eq!(
         (e.atom, e.syscall, e.kind),
         (Some(2), None, ErrorKind::UnknownSyscall(100_000))
@@ -323,10 +322,8 @@ fn syscall_not_allowed_by_policy() {
 
 #[test]
 fn wrong_arg_count() {
-    let mut b = valid_bytes();
-    set_atom(&mut b, 2, |a| a.nargs = 2);
     assert_eq!(
-        refuse(&b),
+        refuse_edit(2, |a| a.nargs = 2),
         atom_err(
             2,
             "close",
@@ -340,26 +337,20 @@ fn wrong_arg_count() {
 
 #[test]
 fn unknown_arg_kind() {
-    let mut b = valid_bytes();
-    set_atom(&mut b, 2, |a| a.arg_kind[0] = 9);
     assert_eq!(
-        refuse(&b),
+        refuse_edit(2, |a| a.arg_kind[0] = 9),
         atom_err(2, "close", ErrorKind::BadArgKind { arg: 0, kind: 9 })
     );
 }
 
 #[test]
 fn unused_arg_not_zero() {
-    let mut b = valid_bytes();
-    set_atom(&mut b, 2, |a| a.arg[3] = 1);
     assert_eq!(
-        refuse(&b),
+        refuse_edit(2, |a| a.arg[3] = 1),
         atom_err(2, "close", ErrorKind::UnusedArgNotZero(3))
     );
-    let mut b = valid_bytes();
-    set_atom(&mut b, 2, |a| a.arg_kind[5] = abi::ARG_RESULT);
     assert_eq!(
-        refuse(&b),
+        refuse_edit(2, |a| a.arg_kind[5] = abi::ARG_RESULT),
         atom_err(2, "close", ErrorKind::UnusedArgNotZero(5))
     );
 }
@@ -367,10 +358,8 @@ fn unused_arg_not_zero() {
 #[test]
 fn value_does_not_fit_its_type() {
     // An fd (int) with bits above 32.
-    let mut b = valid_bytes();
-    set_atom(&mut b, 0, |a| a.arg[0] = 1 << 40);
     assert_eq!(
-        refuse(&b),
+        refuse_edit(0, |a| a.arg[0] = 1 << 40),
         atom_err(
             0,
             "openat",
@@ -381,10 +370,8 @@ fn value_does_not_fit_its_type() {
         )
     );
     // Open flags (unsigned int) above u32::MAX.
-    let mut b = valid_bytes();
-    set_atom(&mut b, 0, |a| a.arg[2] = u32::MAX as u64 + 1);
     assert_eq!(
-        refuse(&b),
+        refuse_edit(0, |a| a.arg[2] = u32::MAX as u64 + 1),
         atom_err(
             0,
             "openat",
@@ -404,20 +391,16 @@ fn value_does_not_fit_its_type() {
 
 #[test]
 fn result_naming_itself() {
-    let mut b = valid_bytes();
-    set_atom(&mut b, 1, |a| a.arg[0] = 1);
     assert_eq!(
-        refuse(&b),
+        refuse_edit(1, |a| a.arg[0] = 1),
         atom_err(1, "fstat", ErrorKind::ResultRefersToSelf(0))
     );
 }
 
 #[test]
 fn result_naming_a_later_atom() {
-    let mut b = valid_bytes();
-    set_atom(&mut b, 1, |a| a.arg[0] = 2);
     assert_eq!(
-        refuse(&b),
+        refuse_edit(1, |a| a.arg[0] = 2),
         atom_err(
             1,
             "fstat",
@@ -428,13 +411,11 @@ fn result_naming_a_later_atom() {
 
 #[test]
 fn pointer_given_as_immediate_or_result() {
-    let mut b = valid_bytes();
-    set_atom(&mut b, 1, |a| {
-        a.arg_kind[1] = abi::ARG_IMM;
-        a.arg[1] = 0x7fff_0000_0000;
-    });
     assert_eq!(
-        refuse(&b),
+        refuse_edit(1, |a| {
+            a.arg_kind[1] = abi::ARG_IMM;
+            a.arg[1] = 0x7fff_0000_0000;
+        }),
         atom_err(
             1,
             "fstat",
@@ -445,13 +426,11 @@ fn pointer_given_as_immediate_or_result() {
         )
     );
     // NULL is not allowed for fstat's statbuf either.
-    let mut b = valid_bytes();
-    set_atom(&mut b, 1, |a| {
-        a.arg_kind[1] = abi::ARG_IMM;
-        a.arg[1] = 0;
-    });
     assert_eq!(
-        refuse(&b),
+        refuse_edit(1, |a| {
+            a.arg_kind[1] = abi::ARG_IMM;
+            a.arg[1] = 0;
+        }),
         atom_err(
             1,
             "fstat",
@@ -462,13 +441,11 @@ fn pointer_given_as_immediate_or_result() {
         )
     );
     // A returned value must never become a pointer.
-    let mut b = valid_bytes();
-    set_atom(&mut b, 1, |a| {
-        a.arg_kind[1] = abi::ARG_RESULT;
-        a.arg[1] = 0;
-    });
     assert_eq!(
-        refuse(&b),
+        refuse_edit(1, |a| {
+            a.arg_kind[1] = abi::ARG_RESULT;
+            a.arg[1] = 0;
+        }),
         atom_err(
             1,
             "fstat",
@@ -482,10 +459,8 @@ fn pointer_given_as_immediate_or_result() {
 
 #[test]
 fn buffer_index_out_of_range() {
-    let mut b = valid_bytes();
-    set_atom(&mut b, 1, |a| a.arg[1] = abi::buf_arg(2, 0));
     assert_eq!(
-        refuse(&b),
+        refuse_edit(1, |a| a.arg[1] = abi::buf_arg(2, 0)),
         atom_err(
             1,
             "fstat",
@@ -497,9 +472,7 @@ fn buffer_index_out_of_range() {
         )
     );
     // Bits above the 16-bit index are refused too.
-    let mut b = valid_bytes();
-    set_atom(&mut b, 1, |a| a.arg[1] = 1 << 60 | abi::buf_arg(1, 0));
-    let e = refuse(&b);
+    let e = refuse_edit(1, |a| a.arg[1] = 1 << 60 | abi::buf_arg(1, 0));
     assert!(
         matches!(e.kind, ErrorKind::BufIndexOutOfRange { arg: 1, .. }),
         "{e}"
@@ -508,10 +481,8 @@ fn buffer_index_out_of_range() {
 
 #[test]
 fn buffer_offset_out_of_range() {
-    let mut b = valid_bytes();
-    set_atom(&mut b, 1, |a| a.arg[1] = abi::buf_arg(1, 145));
     assert_eq!(
-        refuse(&b),
+        refuse_edit(1, |a| a.arg[1] = abi::buf_arg(1, 145)),
         atom_err(
             1,
             "fstat",
@@ -527,10 +498,8 @@ fn buffer_offset_out_of_range() {
 #[test]
 fn fixed_size_struct_does_not_fit() {
     // fstat into the stat buffer at offset 8: 136 bytes left, 144 needed.
-    let mut b = valid_bytes();
-    set_atom(&mut b, 1, |a| a.arg[1] = abi::buf_arg(1, 8));
     assert_eq!(
-        refuse(&b),
+        refuse_edit(1, |a| a.arg[1] = abi::buf_arg(1, 8)),
         atom_err(
             1,
             "fstat",
@@ -580,9 +549,7 @@ fn length_argument_exceeds_buffer() {
 #[test]
 fn wrong_direction() {
     // The kernel would write into an IN-only buffer (the path).
-    let mut b = valid_bytes();
-    set_atom(&mut b, 1, |a| a.arg[1] = abi::buf_arg(0, 0));
-    let e = refuse(&b);
+    let e = refuse_edit(1, |a| a.arg[1] = abi::buf_arg(0, 0));
     assert_eq!(
         e,
         atom_err(1, "fstat", ErrorKind::WrongDirection { arg: 1, buf: 0 })
@@ -660,13 +627,11 @@ fn raw_region_lengths_are_checked() {
 
 #[test]
 fn pointer_where_a_value_belongs() {
-    let mut b = valid_bytes();
-    set_atom(&mut b, 2, |a| {
-        a.arg_kind[0] = abi::ARG_BUF;
-        a.arg[0] = abi::buf_arg(0, 0);
-    });
     assert_eq!(
-        refuse(&b),
+        refuse_edit(2, |a| {
+            a.arg_kind[0] = abi::ARG_BUF;
+            a.arg[0] = abi::buf_arg(0, 0);
+        }),
         atom_err(
             2,
             "close",
