@@ -288,6 +288,11 @@ fn validate_atom(
     let name = sig.map(|s| s.name);
     let err = |kind| ValidationError::atom(i, name, kind);
 
+    // The fixed denylist comes first: a denied call is named as such even when
+    // the signature table does not know it.
+    if let Some(d) = crate::policy::denied_atom(atom) {
+        return Err(ValidationError::atom(i, Some(d.name), E::SyscallDenied));
+    }
     if atom.reserved != 0 {
         return Err(err(E::ReservedNotZero("atom.reserved")));
     }
@@ -497,7 +502,7 @@ fn validate_atom(
         }
     }
 
-    policy.check_atom(sig, &args, arena).map_err(err)?;
+    policy.check_atom(sig, &args, bufs, arena).map_err(err)?;
 
     Ok(Step {
         nr: atom.nr,
