@@ -465,8 +465,18 @@ fn validate_atom(
                 if !s.contains(&0) {
                     return Err(err(E::UnterminatedString(arg)));
                 }
-                // An earlier atom may overwrite a buffer the kernel also writes.
-                if r.buf.is_some_and(|(_, flags)| flags & abi::BUF_OUT != 0) {
+                // An earlier atom may overwrite a buffer the kernel also writes,
+                // or any OUT buffer laid over the same arena bytes (foreign
+                // batches may declare overlapping buffers).
+                let overlaps_out = |d: &BufDesc| {
+                    d.flags & abi::BUF_OUT != 0
+                        && d.len > 0
+                        && (d.offset as u64) < at as u64 + r.avail
+                        && (at as u64) < d.offset as u64 + d.len as u64
+                };
+                if r.buf.is_some_and(|(_, flags)| flags & abi::BUF_OUT != 0)
+                    || bufs.iter().any(overlaps_out)
+                {
                     add_check(Check::CStr {
                         at,
                         avail: r.avail as u32,
