@@ -96,7 +96,31 @@ const fn call(nr: libc::c_long, name: &'static str, why: &'static str) -> Machin
 /// The calls a filtered worker thread makes for itself, not for a batch; every
 /// generated filter allows them. Checked against what a Rust thread on glibc
 /// does between its start and its exit (strace of a worker that allocates,
-/// waits, sleeps and exits).
+/// waits, sleeps and exits); `tests/seccomp.rs` runs all of it under a filter.
+///
+/// | call | why a worker needs it |
+/// |---|---|
+/// | `futex` | waits and wakes on the completion ring, `Mutex`/`Condvar` parking, `join` |
+/// | `write` | only to fd 2 and [`FilterOptions::eventfd`] (when the policy has no `write`): panic messages, completion eventfd |
+/// | `exit` | a worker thread ends with exit(2) |
+/// | `exit_group` | `process::exit` or `abort` on a worker ends the process, as on any thread |
+/// | `rt_sigreturn` | return from a signal handler that ran on the worker |
+/// | `rt_sigprocmask` | glibc blocks all signals in a thread's last steps of exit; workers mask signals |
+/// | `sigaltstack` | Rust std disables the thread's stack-overflow signal stack as the thread exits |
+/// | `restart_syscall` | the kernel resumes a futex wait or sleep interrupted by a signal handler |
+/// | `mmap` | only without `PROT_EXEC`: the allocator maps large blocks and thread-arena heaps |
+/// | `mprotect` | only without `PROT_EXEC`: glibc grows a thread arena by making pages read-write |
+/// | `munmap` | the allocator frees large blocks; std frees the signal stack at thread exit |
+/// | `mremap` | `realloc` of large blocks (a `Vec` growing past the mmap threshold) |
+/// | `madvise` | glibc releases the thread's stack at exit (`MADV_DONTNEED`) and trims arenas |
+/// | `brk` | `malloc` from the main arena, when the thread gets no arena of its own |
+/// | `sched_yield` | spin-then-yield in locks and back-off loops |
+/// | `clock_gettime` | `Instant`/`SystemTime` when the vDSO cannot answer |
+/// | `clock_nanosleep` | `thread::sleep`, timed back-off |
+/// | `nanosleep` | sleep in code built against older libcs |
+/// | `getrandom` | `HashMap`'s `RandomState` seeds its per-thread keys on first use |
+/// | `getpid` | `process::id()` (validation of signal targets), glibc `raise()` |
+/// | `gettid` | glibc `raise()`/`pthread_kill`, thread ids in logs |
 pub static MACHINERY: &[MachineryCall] = &[
     call(
         libc::SYS_futex,
@@ -610,4 +634,24 @@ pub fn install_filter(filter: &SeccompFilter) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machinery_table_in_the_docs_matches_the_list() {
+        let src = include_str!("seccomp.rs");
+        let rows: Vec<&str> = src
+            .lines()
+            .filter_map(|l| l.strip_prefix("/// | `"))
+            .filter_map(|l| l.split('`').next())
+            .collect();
+        let names: Vec<&str> = MACHINERY.iter().map(|m| m.name).collect();
+        assert_eq!(rows, names);
+        for m in MACHINERY {
+            assert!(crate::policy::denylist_entry(m.nr).is_none_or(|d| d.when != DenyWhen::Always));
+        }
+    }
 }

@@ -1000,7 +1000,7 @@ fn hostile_batches_are_refused_up_front_and_nothing_runs() {
     let _serial = serial();
     let env = Env::new("matrix");
     let cases = cases(&env);
-    assert!(cases.len() >= 90, "{} cases", cases.len());
+    assert!(cases.len() >= 100, "{} cases", cases.len());
     let fds_before = fd_table();
     let mut wrong = Vec::new();
     for case in cases {

@@ -709,6 +709,13 @@ fn in_child(filter: &SeccompFilter, f: fn() -> i64) -> libc::c_int {
     let child = unsafe { libc::fork() };
     assert!(child >= 0, "fork: {}", io::Error::last_os_error());
     if child == 0 {
+        let no_core = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: setrlimit reads the struct it is given and is
+        // async-signal-safe; no core file for the deaths provoked below.
+        unsafe { libc::setrlimit(libc::RLIMIT_CORE, &no_core) };
         let code = match install_filter(filter) {
             Ok(()) => {
                 f();
