@@ -37,6 +37,19 @@
 //! # Ok::<(), syslets::ValidationError>(())
 //! ```
 //!
+//! # Threat model
+//!
+//! Batch bytes are untrusted; the process and its [`Policy`] are trusted.
+//! Validation guarantees that only allowed calls (never one of the fixed
+//! [`policy::DENYLIST`]) run, with every pointer inside memory the batch owns
+//! and every argument rule of the policy (open flags, socket families, signal
+//! targets, path confinement) met. Worker threads add a kernel-enforced
+//! seccomp filter generated from the same policy ([`seccomp`]), so that a
+//! validation bug still cannot reach a call outside the allowlist. Neither
+//! covers path races, descriptors the process already has, resource
+//! exhaustion, signals to our own threads, or code execution in the process:
+//! the full account is in [`security`].
+//!
 //! Only x86_64 Linux is supported: the native syscall numbers and the kernel
 //! structs of [`syslets_abi`] are those of x86_64.
 #![deny(unsafe_code)]
@@ -53,7 +66,9 @@ mod error;
 mod exec;
 pub mod net;
 pub mod opcode;
-mod policy;
+pub mod policy;
+pub mod seccomp;
+pub mod security;
 mod sys;
 mod validate;
 
@@ -63,7 +78,8 @@ pub use encode::EncodedBatch;
 pub use errno::Errno;
 pub use error::{ErrorKind, ValidationError};
 pub use opcode::{Fd, Len, Stop};
-pub use policy::Policy;
+pub use policy::{OpenHow, Policy};
+pub use seccomp::{install_filter, FilterError, FilterOptions, SeccompFilter};
 pub use syslets_abi as abi;
 pub use syslets_abi::kernel::{Stat, Statx};
 pub use validate::ValidatedBatch;

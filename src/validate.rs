@@ -291,6 +291,11 @@ fn validate_atom(
     let name = sig.map(|s| s.name);
     let err = |kind| ValidationError::atom(i, name, kind);
 
+    // The fixed denylist comes first: a denied call is named as such even when
+    // the signature table does not know it.
+    if let Some(d) = crate::policy::denied_atom(atom) {
+        return Err(ValidationError::atom(i, Some(d.name), E::SyscallDenied));
+    }
     if atom.reserved != 0 {
         return Err(err(E::ReservedNotZero("atom.reserved")));
     }
@@ -463,8 +468,18 @@ fn validate_atom(
                 if !s.contains(&0) {
                     return Err(err(E::UnterminatedString(arg)));
                 }
-                // An earlier atom may overwrite a buffer the kernel also writes.
-                if r.buf.is_some_and(|(_, flags)| flags & abi::BUF_OUT != 0) {
+                // An earlier atom may overwrite a buffer the kernel also writes,
+                // or any OUT buffer laid over the same arena bytes (foreign
+                // batches may declare overlapping buffers).
+                let overlaps_out = |d: &BufDesc| {
+                    d.flags & abi::BUF_OUT != 0
+                        && d.len > 0
+                        && (d.offset as u64) < at as u64 + r.avail
+                        && (at as u64) < d.offset as u64 + d.len as u64
+                };
+                if r.buf.is_some_and(|(_, flags)| flags & abi::BUF_OUT != 0)
+                    || bufs.iter().any(overlaps_out)
+                {
                     add_check(Check::CStr {
                         at,
                         avail: r.avail as u32,
@@ -500,7 +515,7 @@ fn validate_atom(
         }
     }
 
-    policy.check_atom(sig, &args, arena).map_err(err)?;
+    policy.check_atom(sig, &args, bufs, arena).map_err(err)?;
 
     steps.push(Step {
         nr: atom.nr,
