@@ -22,6 +22,7 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
     let info = chain.input(&[0u8; 128]);
     let how = chain.input(&[0u8; 24]);
     let fd = chain.push(Openat::new(libc::AT_FDCWD, path));
+    let pid = std::process::id() as i32;
 
     let nrs = [
         (Read::NR, chain.push(Read::new(fd, data))),
@@ -91,10 +92,10 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
         (Shutdown::NR, chain.push(Shutdown::new(fd, libc::SHUT_RDWR))),
         (Getpid::NR, chain.push(Getpid::new())),
         (Gettid::NR, chain.push(Gettid::new())),
-        (Tgkill::NR, chain.push(Tgkill::new(0, 0, 0))),
+        (Tgkill::NR, chain.push(Tgkill::new(pid, pid, 0))),
         (
             RtTgsigqueueinfo::NR,
-            chain.push(RtTgsigqueueinfo::new(0, 0, 0, info)),
+            chain.push(RtTgsigqueueinfo::new(pid, pid, 0, info)),
         ),
     ];
     let built: BTreeSet<u32> = nrs.iter().map(|(nr, _)| *nr).chain([Openat::NR]).collect();
