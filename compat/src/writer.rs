@@ -77,10 +77,8 @@ impl CompatAtom {
 /// Collects atoms and buffers and writes one compat batch,
 /// `header | atoms (padded to 8) | bufs | arena`.
 ///
-/// Buffers are laid out like the native [`Chain`]'s: in order, each starting on
-/// an 8-byte boundary of the arena.
-///
-/// [`Chain`]: https://docs.rs/syslets (the main crate's `Chain`)
+/// Buffers are laid out like the main crate's native `Chain` lays them out: in
+/// order, each starting on an 8-byte boundary of the arena.
 #[derive(Clone, Debug, Default)]
 pub struct CompatWriter {
     atoms: Vec<CompatAtom>,
