@@ -124,8 +124,9 @@ pub static COMPAT_CALLS: &[CompatCall] = &[
     // compat_sys_lseek: the offset is a signed 32-bit compat_off_t.
     plain(nr32::LSEEK, "lseek", nr::LSEEK, 3, W0_2),
     plain(nr32::GETPID, "getpid", nr::GETPID, 0, &[]),
-    // compat_sys_ftruncate: compat_off_t length, sign-extended (Linux >= 6.11;
-    // older kernels declared it compat_ulong_t and zero-extended).
+    // compat_sys_ftruncate: compat_off_t length, sign-extended (since the 2024
+    // fix "ftruncate: pass a signed offset", CVE-2024-42084, in Linux 6.10 and
+    // the stable kernels; before it, compat_ulong_t and zero-extended).
     plain(nr32::FTRUNCATE, "ftruncate", nr::FTRUNCATE, 2, W0_1),
     CompatCall {
         nr: nr32::SOCKETCALL,
