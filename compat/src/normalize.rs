@@ -58,10 +58,6 @@ pub struct Normalized {
     fixups: Vec<Fixup>,
 }
 
-fn buf_len(desc: &BufDesc) -> u64 {
-    desc.len as u64
-}
-
 /// Translate a compat batch (written by a 32-bit producer) into a native one.
 ///
 /// Checks everything it interprets and refuses bad input with a [`CompatError`]
@@ -448,7 +444,7 @@ impl Ctx<'_> {
         }
         let (index, offset) = self.buf_word(w)?;
         let d = &self.bufs[index as usize];
-        if offset as u64 + size as u64 > buf_len(d) {
+        if offset as u64 + size as u64 > d.len as u64 {
             return Err(bad("the struct does not fit in its buffer"));
         }
         if output && d.flags & abi::BUF_OUT == 0 {
@@ -556,7 +552,6 @@ fn check_sockopt(maps: &[ArgMap], words: &[Word; abi::MAX_ARGS]) -> Result<(), E
 /// per-signal layout and refused. Everything else is zero, as in the kernel.
 pub(crate) fn siginfo_to_native(c: &[u8]) -> Result<[u8; SIGINFO_SIZE], i32> {
     const SI_KERNEL: i32 = 0x80;
-    const SI_TIMER: i32 = -2;
     const SI_SIGIO: i32 = -5;
     let rd = |o: usize| i32::from_le_bytes([c[o], c[o + 1], c[o + 2], c[o + 3]]);
     let mut n = [0u8; SIGINFO_SIZE];
@@ -573,6 +568,8 @@ pub(crate) fn siginfo_to_native(c: &[u8]) -> Result<[u8; SIGINFO_SIZE], i32> {
             put(16, &(rd(12) as i64).to_le_bytes());
             put(24, &rd(16).to_le_bytes());
         }
+        // SI_TIMER (tid, overrun, sival_int) has the offsets of the other
+        // negative codes (pid, uid, sival_int).
         c if c < 0 => {
             put(16, &rd(12).to_le_bytes());
             put(20, &rd(16).to_le_bytes());
@@ -583,7 +580,6 @@ pub(crate) fn siginfo_to_native(c: &[u8]) -> Result<[u8; SIGINFO_SIZE], i32> {
             put(20, &rd(16).to_le_bytes());
         }
     }
-    let _ = SI_TIMER; // same offsets as the other negative codes
     Ok(n)
 }
 
