@@ -323,12 +323,14 @@ impl<'a> Chain<'a> {
     /// Room for a socket address written by the kernel, with its `socklen_t`.
     pub fn sockaddr_out(&mut self) -> SockAddrOut {
         let addr = self.output_bytes(abi::kernel::SOCKADDR_STORAGE_SIZE);
-        let len = self.add_buf(
-            Some(&(abi::kernel::SOCKADDR_STORAGE_SIZE as u32).to_le_bytes()),
-            4,
-            abi::BUF_IN | abi::BUF_OUT,
-        );
+        let len = self.socklen(abi::kernel::SOCKADDR_STORAGE_SIZE as u32);
         SockAddrOut { addr, len }
+    }
+
+    /// A value-result `socklen_t` (read, then written by the kernel), holding
+    /// `len`: the `optlen` of getsockopt, the `addrlen` of accept4 and recvfrom.
+    pub fn socklen(&mut self, len: u32) -> BufRef {
+        self.add_buf(Some(&len.to_le_bytes()), 4, abi::BUF_IN | abi::BUF_OUT)
     }
 
     /// Let atoms read and write `slice` in place, without copying it into the

@@ -1,6 +1,7 @@
 //! [`Completion`]: the outcome of one run of a chain.
 
 use syslets_abi as abi;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::chain::AtomRef;
 use crate::errno::Errno;
@@ -8,7 +9,9 @@ use crate::errno::Errno;
 /// The outcome of one run of a chain: each atom's return value, which atoms ran,
 /// the index of the last one and its status.
 #[repr(transparent)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
 pub struct Completion(pub(crate) abi::Completion);
 
 impl Completion {

@@ -154,6 +154,43 @@ pub enum ErrorKind {
         /// The rule that refused it.
         reason: &'static str,
     },
+    /// Open flags the policy forbids (`O_WRONLY`, `O_CREAT`… under a read-only
+    /// policy), in `openat`'s flags or `openat2`'s `how.flags`.
+    OpenFlagsRefused {
+        /// Argument index (2 for both: the flags, or the `open_how`).
+        arg: u8,
+        /// The flags asked for.
+        flags: u64,
+        /// The forbidden bits among them.
+        forbidden: u64,
+    },
+    /// A socket family the policy does not allow.
+    SocketFamilyRefused {
+        /// Argument index.
+        arg: u8,
+        /// The `AF_*` value asked for.
+        family: u64,
+    },
+    /// A signal aimed at a thread group other than this process.
+    SignalOutsideProcess {
+        /// Argument index.
+        arg: u8,
+        /// The thread-group id asked for.
+        tgid: u64,
+    },
+    /// Under confinement, a path call whose `dirfd` is not the policy's
+    /// directory (another descriptor, `AT_FDCWD`, or the `RESULT` of an atom).
+    DirfdNotConfined {
+        /// Argument index.
+        arg: u8,
+    },
+    /// Under confinement, a path that could resolve outside the directory.
+    PathEscapes {
+        /// Argument index.
+        arg: u8,
+        /// Why (absolute, `..` component, …).
+        reason: &'static str,
+    },
 }
 
 impl ValidationError {
@@ -272,9 +309,31 @@ impl fmt::Display for ErrorKind {
                 )
             }
             RawPointerInForeignBatch(a) => {
-                write!(f, "argument {a}: raw pointer in a batch decoded from bytes")
+                write!(f, "argument {a}: raw pointer with no borrow behind it (a batch decoded from bytes may not carry raw pointers)")
             }
             ArgRefused { arg, reason } => write!(f, "argument {arg} refused: {reason}"),
+            OpenFlagsRefused {
+                arg,
+                flags,
+                forbidden,
+            } => write!(
+                f,
+                "argument {arg}: open flags {flags:#o} hold {forbidden:#o}, which the policy forbids"
+            ),
+            SocketFamilyRefused { arg, family } => {
+                write!(f, "argument {arg}: socket family {family} is not allowed by the policy")
+            }
+            SignalOutsideProcess { arg, tgid } => write!(
+                f,
+                "argument {arg}: signal to thread group {tgid}, which is not this process"
+            ),
+            DirfdNotConfined { arg } => write!(
+                f,
+                "argument {arg}: under confinement the directory fd must be the policy's directory, as an immediate"
+            ),
+            PathEscapes { arg, reason } => {
+                write!(f, "argument {arg}: path could leave the confinement directory: {reason}")
+            }
         }
     }
 }

@@ -32,11 +32,12 @@ impl ValidatedBatch<'_> {
 
     /// Clear the completion and point at the first atom.
     pub(crate) fn reset(&mut self) {
-        self.completion = Completion(abi::Completion {
-            caller_data: self.header.caller_data,
-            natoms: self.steps.len() as u16,
-            ..Default::default()
-        });
+        let n = self.steps.len();
+        let c = &mut self.completion.0;
+        c.caller_data = self.header.caller_data;
+        c.natoms = n as u16;
+        (c.status, c.ran_mask, c.last_atom, c.atoms_run, c.flags) = (0, 0, 0, 0, 0);
+        c.results[..n].fill(0);
         self.cursor = 0;
         self.fds_taken = 0;
     }

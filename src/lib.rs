@@ -37,6 +37,19 @@
 //! # Ok::<(), syslets::ValidationError>(())
 //! ```
 //!
+//! # Threat model
+//!
+//! Batch bytes are untrusted; the process and its [`Policy`] are trusted.
+//! Validation guarantees that only allowed calls (never one of the fixed
+//! [`policy::DENYLIST`]) run, with every pointer inside memory the batch owns
+//! and every argument rule of the policy (open flags, socket families, signal
+//! targets, path confinement) met. Worker threads add a kernel-enforced
+//! seccomp filter generated from the same policy ([`seccomp`]), so that a
+//! validation bug still cannot reach a call outside the allowlist. Neither
+//! covers path races, descriptors the process already has, resource
+//! exhaustion, signals to our own threads, or code execution in the process:
+//! the full account is in [`security`].
+//!
 //! Only x86_64 Linux is supported: the native syscall numbers and the kernel
 //! structs of [`syslets_abi`] are those of x86_64.
 #![deny(unsafe_code)]
@@ -54,8 +67,10 @@ mod exec;
 mod executor;
 pub mod net;
 pub mod opcode;
-mod policy;
+pub mod policy;
 mod ring;
+pub mod seccomp;
+pub mod security;
 mod sys;
 mod validate;
 mod worker;
@@ -71,10 +86,51 @@ pub use executor::{
     InlineCompletions, Shutdown, SubmitError, Submitted, Ticket,
 };
 pub use opcode::{Fd, Len, Stop};
-pub use policy::Policy;
+pub use policy::{OpenHow, Policy};
+pub use seccomp::{install_filter, FilterError, FilterOptions, SeccompFilter};
 pub use syslets_abi as abi;
 pub use syslets_abi::kernel::{Stat, Statx};
 pub use validate::ValidatedBatch;
 
-/// The 32-bit compat translator ([`syslets_compat`]).
+/// The 32-bit compat translator ([`syslets_compat`]): batches written by i386
+/// producers are normalised into native ones before validation, and what the
+/// native chain wrote is turned back into the i386 layout afterwards.
+///
+/// ```
+/// use syslets::compat::{self, nr32, CompatArg::*, CompatAtom, CompatWriter, Stat64};
+/// use syslets::{abi, EncodedBatch, Policy};
+/// use zerocopy::FromBytes;
+///
+/// // What a 32-bit producer writes (in C: abi/include/syslet_compat.h):
+/// // fd = openat(AT_FDCWD, "/proc/self/stat"); fstat64(fd, &st);
+/// // _llseek(fd, 0, 2, &pos, SEEK_SET); read(fd, buf, 8); close(fd)
+/// let mut w = CompatWriter::new();
+/// let path = w.path(b"/proc/self/stat");
+/// let st = w.zeroed(96, abi::BUF_OUT);
+/// let pos = w.zeroed(8, abi::BUF_OUT);
+/// let buf = w.zeroed(8, abi::BUF_OUT);
+/// let at = |index| Buf { index, offset: 0 };
+/// w.push(CompatAtom::new(nr32::OPENAT, &[Imm(-100i32 as u32), at(path), Imm(0), Imm(0)])
+///     .with_flags(abi::STOP_ON_NEGATIVE));
+/// w.push(CompatAtom::new(nr32::FSTAT64, &[Result(0), at(st)]));
+/// w.push(CompatAtom::new(nr32::LLSEEK, &[Result(0), Imm(0), Imm(2), at(pos), Imm(0)]));
+/// w.push(CompatAtom::new(nr32::READ, &[Result(0), at(buf), Imm(8)]));
+/// w.push(CompatAtom::new(nr32::CLOSE, &[Result(0)]));
+/// let mut bytes = w.finish();
+///
+/// // The 64-bit side: normalise, validate, run, write back.
+/// let norm = compat::normalize(&bytes)?;
+/// let mut batch = EncodedBatch::from_bytes(norm.native_bytes()).validate(&Policy::default())?;
+/// let done = *batch.run().as_abi();
+/// let seen = norm.write_back(batch.arena(), &done, &mut bytes)?;
+///
+/// // The producer reads what an i386 kernel would have written.
+/// assert_eq!(&seen.results[1..5], &[0, 0, 8, 0], "fstat64, _llseek (0!), read, close");
+/// let arena = &bytes[bytes.len() - (96 + 8 + 8 + 16)..];
+/// let st = Stat64::read_from_bytes(&arena[16..112]).unwrap();
+/// assert_eq!(st.st_mode & 0o170000, 0o100000, "a regular file");
+/// assert_eq!(&arena[112..120], &2u64.to_le_bytes(), "the loff_t _llseek stored");
+/// assert_eq!(&arena[120..128], &std::fs::read("/proc/self/stat")?[2..10]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub use syslets_compat as compat;

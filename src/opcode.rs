@@ -191,7 +191,7 @@ fn null_or<T: IntoArg>(v: Option<T>) -> Arg {
 #[derive(Clone, Copy, Debug)]
 pub struct AtomSpec {
     pub(crate) atom: abi::Atom,
-    raw_len: [u64; abi::MAX_ARGS],
+    raw_len: [Option<u64>; abi::MAX_ARGS],
 }
 
 impl AtomSpec {
@@ -203,14 +203,14 @@ impl AtomSpec {
             private,
             ..Default::default()
         };
-        let mut raw_len = [0; abi::MAX_ARGS];
+        let mut raw_len = [None; abi::MAX_ARGS];
         for (i, arg) in args.iter().enumerate() {
             let (kind, value) = match *arg {
                 Arg::Imm(v) => (abi::ARG_IMM, v),
                 Arg::Result(a) => (abi::ARG_RESULT, a as u64),
                 Arg::Buf(b) => (abi::ARG_BUF, abi::buf_arg(b.index, b.offset)),
                 Arg::Raw { addr, len } => {
-                    raw_len[i] = len;
+                    raw_len[i] = Some(len);
                     (abi::ARG_RAW, addr)
                 }
             };
@@ -222,9 +222,9 @@ impl AtomSpec {
 
     /// `(argument, length)` of every raw pointer argument.
     pub(crate) fn raw_regions(&self) -> impl Iterator<Item = (u8, u64)> + '_ {
-        (0..self.atom.nargs as usize)
-            .filter(|&i| self.atom.arg_kind[i] == abi::ARG_RAW)
-            .map(|i| (i as u8, self.raw_len[i]))
+        // Only raw pointers the builders made (from a borrow or an unsafe
+        // contract) carry a length; a RawAtom's raw pointers have none and are refused.
+        (0..abi::MAX_ARGS).filter_map(|i| self.raw_len[i].map(|len| (i as u8, len)))
     }
 }
 
@@ -251,7 +251,7 @@ impl Opcode for RawAtom {
     fn spec(&self) -> AtomSpec {
         AtomSpec {
             atom: self.0,
-            raw_len: [0; abi::MAX_ARGS],
+            raw_len: [None; abi::MAX_ARGS],
         }
     }
 }

@@ -1,6 +1,41 @@
-//! [`Policy`]: which system calls a batch may run.
+//! [`Policy`]: which system calls a batch may run, and with which arguments.
+//!
+//! A policy is checked at validation time, before anything of a batch runs:
+//!
+//! * **Numbers.** An allowlist over the signature table
+//!   ([`syslets_abi::signature::SIGNATURES`]), narrowed by syscall
+//!   ([`Policy::deny`]) or by [`Class`] ([`Policy::only_classes`],
+//!   [`Policy::read_only_files`], [`Policy::network_client`]). On top of every
+//!   policy sits the fixed [`DENYLIST`], which no policy can allow; a batch
+//!   naming one of its calls fails with [`ErrorKind::SyscallDenied`], even
+//!   before the unknown-number check.
+//! * **Arguments.** Rules on values, checked during validation:
+//!   forbidden open flags ([`Policy::read_only`]: `O_WRONLY`, `O_RDWR`,
+//!   `O_CREAT`, `O_TRUNC`, `O_APPEND`, `O_TMPFILE`, in `openat`'s flags and in
+//!   `openat2`'s `how.flags`), allowed socket families
+//!   ([`Policy::socket_families`]; by default `AF_UNIX`, `AF_INET`, `AF_INET6`),
+//!   signals only to this process's own threads, and confinement of every path
+//!   to one directory ([`Policy::confine_to`]).
+//!
+//! The same policy generates the kernel-enforced seccomp filter of the worker
+//! threads ([`Policy::seccomp_filter`], in [`crate::seccomp`]). What each layer
+//! guarantees, and what neither does, is in [`crate::security`].
+//!
+//! # Memory a rule looks at cannot change under it
+//!
+//! Rules that read the arena (a confined path, an `open_how`) only accept
+//! memory that no atom can write: the bytes they inspect must not overlap any
+//! buffer marked `OUT`. Otherwise an earlier atom of the same chain (a `read`
+//! into an overlapping buffer) could rewrite the path after it was checked,
+//! and the validator re-checks strings at run time only for termination, not
+//! for their content. Values a rule looks at (flags, families, directory fds)
+//! must be immediates: a `RESULT` could be anything at run time.
 
-use syslets_abi::signature::{self, Signature};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+
+use syslets_abi::signature::{self, ArgType, Class, Len, Signature};
+use syslets_abi::{self as abi, nr, Atom, BufDesc};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::error::ErrorKind;
 use crate::validate::Src;
@@ -27,38 +62,309 @@ impl NrSet {
     }
 }
 
-/// Which system calls a batch may run.
+// ---------------------------------------------------------------------------
+// The fixed denylist.
+
+/// When a [`DENYLIST`] entry applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DenyWhen {
+    /// Always: the call shapes the process (new programs, new processes,
+    /// privileges, namespaces, kernel state) and has no place in a batch.
+    Always,
+    /// When the protection argument `arg` may hold `PROT_EXEC`: it is an
+    /// immediate with `PROT_EXEC` set, or not an immediate at all. (Without
+    /// `PROT_EXEC` these calls are still not in the signature table, so a batch
+    /// cannot name them either; the worker's allocator needs them, see
+    /// [`crate::seccomp::MACHINERY`].)
+    ProtExec {
+        /// Index of the `prot` argument.
+        arg: u8,
+    },
+}
+
+/// One call of the fixed denylist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Denied {
+    /// Native (x86_64) number.
+    pub nr: u32,
+    /// Name, as in `man 2`.
+    pub name: &'static str,
+    /// When it is denied.
+    pub when: DenyWhen,
+}
+
+const fn always(nr: libc::c_long, name: &'static str) -> Denied {
+    Denied {
+        nr: nr as u32,
+        name,
+        when: DenyWhen::Always,
+    }
+}
+
+const fn prot_exec(nr: libc::c_long, name: &'static str, arg: u8) -> Denied {
+    Denied {
+        nr: nr as u32,
+        name,
+        when: DenyWhen::ProtExec { arg },
+    }
+}
+
+/// Calls no policy can allow, whatever the signature table holds. A batch
+/// naming one fails validation with [`ErrorKind::SyscallDenied`] (checked before
+/// anything else about the atom), and the seccomp filter never allows one
+/// (the `mmap`/`mprotect` the worker's allocator needs are allowed only
+/// without `PROT_EXEC`).
+pub static DENYLIST: &[Denied] = &[
+    // New programs and new processes or threads.
+    always(libc::SYS_execve, "execve"),
+    always(libc::SYS_execveat, "execveat"),
+    always(libc::SYS_clone, "clone"),
+    always(libc::SYS_clone3, "clone3"),
+    always(libc::SYS_fork, "fork"),
+    always(libc::SYS_vfork, "vfork"),
+    // Other processes' memory and execution.
+    always(libc::SYS_ptrace, "ptrace"),
+    always(libc::SYS_process_vm_readv, "process_vm_readv"),
+    always(libc::SYS_process_vm_writev, "process_vm_writev"),
+    // Executable memory.
+    prot_exec(libc::SYS_mmap, "mmap", 2),
+    prot_exec(libc::SYS_mprotect, "mprotect", 2),
+    prot_exec(libc::SYS_pkey_mprotect, "pkey_mprotect", 2),
+    // Process attributes, filters, kernel programs, asynchronous syscall engines.
+    always(libc::SYS_prctl, "prctl"),
+    always(libc::SYS_arch_prctl, "arch_prctl"),
+    always(libc::SYS_seccomp, "seccomp"),
+    always(libc::SYS_bpf, "bpf"),
+    always(libc::SYS_io_uring_setup, "io_uring_setup"),
+    always(libc::SYS_io_uring_enter, "io_uring_enter"),
+    always(libc::SYS_io_uring_register, "io_uring_register"),
+    always(libc::SYS_personality, "personality"),
+    // The kernel itself.
+    always(libc::SYS_kexec_load, "kexec_load"),
+    always(libc::SYS_kexec_file_load, "kexec_file_load"),
+    always(libc::SYS_init_module, "init_module"),
+    always(libc::SYS_finit_module, "finit_module"),
+    always(libc::SYS_delete_module, "delete_module"),
+    always(libc::SYS_reboot, "reboot"),
+    // Credentials.
+    always(libc::SYS_setuid, "setuid"),
+    always(libc::SYS_setgid, "setgid"),
+    always(libc::SYS_setreuid, "setreuid"),
+    always(libc::SYS_setregid, "setregid"),
+    always(libc::SYS_setresuid, "setresuid"),
+    always(libc::SYS_setresgid, "setresgid"),
+    always(libc::SYS_setfsuid, "setfsuid"),
+    always(libc::SYS_setfsgid, "setfsgid"),
+    always(libc::SYS_setgroups, "setgroups"),
+    always(libc::SYS_capset, "capset"),
+    // Namespaces.
+    always(libc::SYS_unshare, "unshare"),
+    always(libc::SYS_setns, "setns"),
+];
+
+/// The denylist entry for `nr`, whatever its arguments.
+pub fn denylist_entry(nr: u32) -> Option<&'static Denied> {
+    DENYLIST.iter().find(|d| d.nr == nr)
+}
+
+/// Whether this atom is refused by the fixed denylist.
+pub(crate) fn denied_atom(atom: &Atom) -> Option<&'static Denied> {
+    let d = denylist_entry(atom.nr)?;
+    match d.when {
+        DenyWhen::Always => Some(d),
+        DenyWhen::ProtExec { arg } => {
+            let a = arg as usize;
+            let may_exec =
+                atom.arg_kind[a] != abi::ARG_IMM || atom.arg[a] & libc::PROT_EXEC as u64 != 0;
+            may_exec.then_some(d)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Argument rules.
+
+/// Open flags a read-only policy refuses: every way `openat`/`openat2` can
+/// write, create, truncate or append (`O_TMPFILE` without its `O_DIRECTORY` bit,
+/// which read-only opens of directories use).
+pub const WRITE_OPEN_FLAGS: u32 = (libc::O_WRONLY
+    | libc::O_RDWR
+    | libc::O_CREAT
+    | libc::O_TRUNC
+    | libc::O_APPEND
+    | (libc::O_TMPFILE & !libc::O_DIRECTORY)) as u32;
+
+/// The socket families the default policy allows: `AF_UNIX`, `AF_INET`,
+/// `AF_INET6`. Exotic families (netlink, packet, alg, vsock…) are kernel
+/// attack surface the batches of this crate do not need.
+pub const DEFAULT_SOCKET_FAMILIES: &[i32] = &[libc::AF_UNIX, libc::AF_INET, libc::AF_INET6];
+
+/// `struct open_how` of [openat2(2)](https://man7.org/linux/man-pages/man2/openat2.2.html)
+/// (24 bytes), to copy into a batch with
+/// [`Chain::input_value`](crate::Chain::input_value).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct OpenHow {
+    /// `O_*` flags.
+    pub flags: u64,
+    /// Mode for `O_CREAT`/`O_TMPFILE`, else 0.
+    pub mode: u64,
+    /// `RESOLVE_*` flags.
+    pub resolve: u64,
+}
+
+/// Size of [`OpenHow`] (`OPEN_HOW_SIZE_VER0`).
+pub const OPEN_HOW_SIZE: usize = 24;
+static_assertions::const_assert_eq!(size_of::<OpenHow>(), OPEN_HOW_SIZE);
+
+impl OpenHow {
+    /// Open with `flags`, resolving strictly beneath the directory fd:
+    /// `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS`, what a confined policy
+    /// requires of every `openat2`.
+    pub const fn beneath(flags: i32) -> Self {
+        OpenHow {
+            flags: flags as u32 as u64,
+            mode: 0,
+            resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+        }
+    }
+}
+
+/// How [`Policy::confine_to`] keeps paths inside the directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfineMode {
+    /// The kernel resolves: `openat2` must carry `RESOLVE_BENEATH` (or
+    /// `RESOLVE_IN_ROOT`) and `RESOLVE_NO_MAGICLINKS`, so that `..`, absolute
+    /// symlinks and renames can never lead out (see
+    /// [openat2(2)](https://man7.org/linux/man-pages/man2/openat2.2.html)). Calls
+    /// that have no `RESOLVE_*` flags (`openat`, `newfstatat`, `statx`,
+    /// `mkdirat`, `unlinkat`) get only paths that cannot resolve through
+    /// anything: a single component, with the final symlink not followed
+    /// (`O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`; `mkdirat` and `unlinkat` never
+    /// follow it). Needs Linux 5.6 for `openat2`.
+    Beneath,
+    /// Lexical checks only (relative, no `..` component): for kernels without
+    /// `openat2`. **Racy**: a symlink inside the directory (present, or created
+    /// by someone else while the chain runs) is followed wherever it points,
+    /// and a directory renamed out of the tree while a lookup walks through it
+    /// takes the lookup with it.
+    Lexical,
+}
+
+/// Confinement of every path to one directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Confinement {
+    /// The directory; the only `dirfd` a path call may name.
+    pub dirfd: RawFd,
+    /// How resolution is kept inside it.
+    pub mode: ConfineMode,
+}
+
+/// A set of socket families (`AF_*` below 64).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FamilySet(u64);
+
+impl FamilySet {
+    fn of(families: &[i32]) -> Self {
+        FamilySet(
+            families
+                .iter()
+                .filter(|&&f| (0..64).contains(&f))
+                .fold(0, |s, &f| s | 1 << f),
+        )
+    }
+
+    fn contains(self, family: u64) -> bool {
+        family < 64 && self.0 & (1 << family) != 0
+    }
+}
+
+/// Which system calls a batch may run, and with which arguments.
 ///
 /// The default allows every call of the signature table
 /// ([`syslets_abi::signature::SIGNATURES`]): file, directory, socket and
-/// signalling calls. No policy can allow a call outside that table.
+/// signalling calls, sockets of [`DEFAULT_SOCKET_FAMILIES`], signals only to
+/// this process. No policy can allow a call outside that table, nor one on the
+/// [`DENYLIST`].
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// use syslets::{Chain, ErrorKind, Policy, opcode::Openat};
+///
+/// let dir = std::fs::File::open("/proc/self")?;
+/// let policy = Policy::read_only_files().confine_to(dir.as_fd());
+///
+/// let mut chain = Chain::new();
+/// let path = chain.path("/etc/passwd");
+/// chain.push(Openat::new(dir.as_fd(), path));
+/// let e = chain.prepare(&policy).unwrap_err();
+/// assert_eq!(e.atom, Some(0));
+/// assert!(matches!(e.kind, ErrorKind::PathEscapes { arg: 1, .. }));
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
-    allowed: NrSet,
+    pub(crate) allowed: NrSet,
+    /// `O_*` bits refused in `openat` flags and `openat2` `how.flags`.
+    pub(crate) open_forbidden: u32,
+    /// Allowed socket families; `None`: any.
+    families: Option<FamilySet>,
+    pub(crate) confine: Option<Confinement>,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        let mut allowed = NrSet::default();
+        let mut p = Policy::empty();
         for sig in signature::SIGNATURES {
-            allowed.insert(sig.nr);
+            p = p.allow(sig.nr);
         }
-        Policy { allowed }
+        p
     }
 }
 
 impl Policy {
-    /// A policy that allows nothing; add calls with [`allow`](Self::allow).
+    /// A policy that allows nothing; add calls with [`allow`](Self::allow) or
+    /// [`allow_class`](Self::allow_class). Its argument rules are the default
+    /// ones ([`DEFAULT_SOCKET_FAMILIES`], own-process signals).
     pub fn empty() -> Self {
         Policy {
             allowed: NrSet::default(),
+            open_forbidden: 0,
+            families: Some(FamilySet::of(DEFAULT_SOCKET_FAMILIES)),
+            confine: None,
         }
     }
 
-    /// Also allow the call with this native number (ignored when the signature
-    /// table does not know it).
+    /// Reading files and directories and their metadata (classes
+    /// [`Class::FileRead`], [`Class::Fd`], [`Class::Info`]), with
+    /// [`read_only`](Self::read_only) open flags.
+    pub fn read_only_files() -> Self {
+        Policy::empty()
+            .allow_class(Class::FileRead)
+            .allow_class(Class::Fd)
+            .allow_class(Class::Info)
+            .read_only()
+    }
+
+    /// Outgoing IPv4/IPv6 connections and their I/O (classes [`Class::Socket`],
+    /// [`Class::NetClient`], [`Class::NetIo`], [`Class::Fd`], [`Class::Info`]),
+    /// sockets of `AF_INET` and `AF_INET6` only.
+    pub fn network_client() -> Self {
+        Policy::empty()
+            .allow_class(Class::Socket)
+            .allow_class(Class::NetClient)
+            .allow_class(Class::NetIo)
+            .allow_class(Class::Fd)
+            .allow_class(Class::Info)
+            .socket_families(&[libc::AF_INET, libc::AF_INET6])
+    }
+
+    /// Also allow the call with this native number. Ignored when the signature
+    /// table does not know it or it is on the [`DENYLIST`].
     pub fn allow(mut self, nr: u32) -> Self {
-        if signature::lookup(nr).is_some() {
+        if signature::lookup(nr).is_some() && denylist_entry(nr).is_none() {
             self.allowed.insert(nr);
         }
         self
@@ -67,6 +373,85 @@ impl Policy {
     /// No longer allow the call with this native number.
     pub fn deny(mut self, nr: u32) -> Self {
         self.allowed.remove(nr);
+        self
+    }
+
+    /// Also allow every call of the signature table in `class`.
+    pub fn allow_class(mut self, class: Class) -> Self {
+        for sig in signature::SIGNATURES.iter().filter(|s| s.class == class) {
+            self = self.allow(sig.nr);
+        }
+        self
+    }
+
+    /// No longer allow any call in `class`.
+    pub fn deny_class(mut self, class: Class) -> Self {
+        for sig in signature::SIGNATURES.iter().filter(|s| s.class == class) {
+            self = self.deny(sig.nr);
+        }
+        self
+    }
+
+    /// Keep only the allowed calls whose class is one of `classes`.
+    pub fn only_classes(mut self, classes: &[Class]) -> Self {
+        for sig in signature::SIGNATURES {
+            if !classes.contains(&sig.class) {
+                self = self.deny(sig.nr);
+            }
+        }
+        self
+    }
+
+    /// Refuse every write: no [`Class::FileWrite`] call, and no open flag of
+    /// [`WRITE_OPEN_FLAGS`] in `openat` or `openat2`.
+    pub fn read_only(self) -> Self {
+        self.deny_class(Class::FileWrite)
+            .forbid_open_flags(WRITE_OPEN_FLAGS)
+    }
+
+    /// Refuse `openat` flags and `openat2` `how.flags` holding any bit of `mask`
+    /// (added to the bits already forbidden). The flags must then be
+    /// immediates, and `open_how` must lie in memory no atom writes.
+    pub fn forbid_open_flags(mut self, mask: u32) -> Self {
+        self.open_forbidden |= mask;
+        self
+    }
+
+    /// Allow sockets of these families only (`AF_*`; replaces the set).
+    pub fn socket_families(mut self, families: &[i32]) -> Self {
+        self.families = Some(FamilySet::of(families));
+        self
+    }
+
+    /// Allow sockets of any family.
+    pub fn any_socket_family(mut self) -> Self {
+        self.families = None;
+        self
+    }
+
+    /// Confine every path to `dir`, in [`ConfineMode::Beneath`]: each path call
+    /// must name `dir` (an immediate, the same descriptor number) as its
+    /// `dirfd`, with a relative path free of `..` components held in memory no
+    /// atom writes, and `openat2` must carry `RESOLVE_BENEATH` and
+    /// `RESOLVE_NO_MAGICLINKS`.
+    ///
+    /// The policy records the descriptor's number: the caller keeps `dir` open
+    /// while batches validated under this policy run.
+    pub fn confine_to(self, dir: BorrowedFd<'_>) -> Self {
+        self.confine(dir, ConfineMode::Beneath)
+    }
+
+    /// Confine every path to `dir`, in [`ConfineMode::Lexical`] (for kernels
+    /// without `openat2`; racy, see there).
+    pub fn confine_lexically_to(self, dir: BorrowedFd<'_>) -> Self {
+        self.confine(dir, ConfineMode::Lexical)
+    }
+
+    fn confine(mut self, dir: BorrowedFd<'_>, mode: ConfineMode) -> Self {
+        self.confine = Some(Confinement {
+            dirfd: dir.as_raw_fd(),
+            mode,
+        });
         self
     }
 
@@ -80,14 +465,242 @@ impl Policy {
         signature::SIGNATURES.iter().filter(|s| self.allows(s.nr))
     }
 
+    /// The open flags this policy refuses.
+    pub fn forbidden_open_flags(&self) -> u32 {
+        self.open_forbidden
+    }
+
+    /// Whether sockets of this family are allowed.
+    pub fn allows_socket_family(&self, family: i32) -> bool {
+        match self.families {
+            None => true,
+            Some(set) => family >= 0 && set.contains(family as u64),
+        }
+    }
+
+    /// The allowed socket families (`None`: any).
+    pub fn socket_family_list(&self) -> Option<Vec<i32>> {
+        self.families
+            .map(|set| (0..64).filter(|&f| set.contains(f as u64)).collect())
+    }
+
+    /// The directory paths are confined to, if any.
+    pub fn confinement(&self) -> Option<Confinement> {
+        self.confine
+    }
+
     /// Argument rules beyond the syscall number, applied to each atom after its
-    /// arguments were decoded (`arena` is the batch's arena, for paths).
+    /// arguments were decoded and every pointer and length was checked (`bufs`
+    /// and `arena` are the batch's, for paths and `open_how`).
     pub(crate) fn check_atom(
         &self,
-        _sig: &Signature,
-        _args: &[Src],
-        _arena: &[u8],
+        sig: &Signature,
+        args: &[Src],
+        bufs: &[BufDesc],
+        arena: &[u8],
     ) -> Result<(), ErrorKind> {
+        let ctx = Ctx { args, bufs, arena };
+        match sig.nr {
+            nr::OPENAT if self.open_forbidden != 0 => {
+                let flags = ctx.imm(2, "open flags must be an immediate under a flag rule")?;
+                self.check_open_flags(2, flags)?;
+            }
+            nr::OPENAT2 if self.open_forbidden != 0 || self.confine.is_some() => {
+                let how = ctx.open_how()?;
+                self.check_open_flags(2, how.flags)?;
+                if let Some(Confinement {
+                    mode: ConfineMode::Beneath,
+                    ..
+                }) = self.confine
+                {
+                    let beneath = libc::RESOLVE_BENEATH | libc::RESOLVE_IN_ROOT;
+                    if how.resolve & beneath == 0 || how.resolve & libc::RESOLVE_NO_MAGICLINKS == 0
+                    {
+                        return Err(ErrorKind::ArgRefused {
+                            arg: 2,
+                            reason: "confinement requires how.resolve to hold RESOLVE_BENEATH \
+                                     (or RESOLVE_IN_ROOT) and RESOLVE_NO_MAGICLINKS",
+                        });
+                    }
+                }
+            }
+            nr::SOCKET => {
+                if let Some(set) = self.families {
+                    let family = ctx.imm(0, "socket family must be an immediate")?;
+                    if !set.contains(family) {
+                        return Err(ErrorKind::SocketFamilyRefused { arg: 0, family });
+                    }
+                }
+            }
+            nr::TGKILL | nr::RT_TGSIGQUEUEINFO => {
+                let tgid = ctx.imm(0, "thread-group id of a signal must be an immediate")?;
+                if tgid != std::process::id() as u64 {
+                    return Err(ErrorKind::SignalOutsideProcess { arg: 0, tgid });
+                }
+            }
+            _ => {}
+        }
+        if let Some(confine) = self.confine {
+            self.check_confined(sig, &ctx, confine)?;
+        }
         Ok(())
+    }
+
+    fn check_open_flags(&self, arg: u8, flags: u64) -> Result<(), ErrorKind> {
+        let bad = flags & self.open_forbidden as u64;
+        if bad != 0 {
+            return Err(ErrorKind::OpenFlagsRefused {
+                arg,
+                flags,
+                forbidden: bad,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_confined(
+        &self,
+        sig: &Signature,
+        ctx: &Ctx<'_>,
+        confine: Confinement,
+    ) -> Result<(), ErrorKind> {
+        let Some(path_arg) = sig
+            .args
+            .iter()
+            .position(|a| matches!(a, ArgType::Ptr(p) if p.len == Len::CStr))
+        else {
+            return Ok(());
+        };
+        // Every path call of the table is `(dirfd, path, …)`. A new one that is
+        // not is refused rather than half-checked.
+        let nofollow = match sig.nr {
+            nr::OPENAT => Some((2, libc::O_NOFOLLOW as u64)),
+            nr::NEWFSTATAT => Some((3, libc::AT_SYMLINK_NOFOLLOW as u64)),
+            nr::STATX => Some((2, libc::AT_SYMLINK_NOFOLLOW as u64)),
+            // Never follow a final symlink; openat2 is kept beneath by the kernel.
+            nr::MKDIRAT | nr::UNLINKAT | nr::OPENAT2 => None,
+            _ => {
+                return Err(ErrorKind::ArgRefused {
+                    arg: path_arg as u8,
+                    reason: "a path call the confinement rules do not know",
+                })
+            }
+        };
+        if path_arg != 1 || sig.args[0] != ArgType::Fd {
+            return Err(ErrorKind::ArgRefused {
+                arg: path_arg as u8,
+                reason: "a path call the confinement rules do not know",
+            });
+        }
+        match ctx.args[0] {
+            Src::Imm(fd) if fd as i32 == confine.dirfd => {}
+            _ => return Err(ErrorKind::DirfdNotConfined { arg: 0 }),
+        }
+        let path = ctx.frozen_cstr(1)?;
+        if path.first() == Some(&b'/') {
+            return Err(ErrorKind::PathEscapes {
+                arg: 1,
+                reason: "absolute path",
+            });
+        }
+        if path.split(|&b| b == b'/').any(|c| c == b"..") {
+            return Err(ErrorKind::PathEscapes {
+                arg: 1,
+                reason: "`..` component",
+            });
+        }
+        if confine.mode == ConfineMode::Beneath && sig.nr != nr::OPENAT2 {
+            if path.contains(&b'/') {
+                return Err(ErrorKind::PathEscapes {
+                    arg: 1,
+                    reason: "more than one component without openat2 and RESOLVE_BENEATH \
+                             (an intermediate symlink could lead out)",
+                });
+            }
+            if let Some((flags_arg, bit)) = nofollow {
+                let flags = ctx.imm(flags_arg, "flags must be an immediate under confinement")?;
+                if flags & bit == 0 {
+                    return Err(ErrorKind::ArgRefused {
+                        arg: flags_arg,
+                        reason: "confinement requires O_NOFOLLOW / AT_SYMLINK_NOFOLLOW \
+                                 (a final symlink could lead out)",
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One atom's decoded arguments and the batch memory they point into.
+struct Ctx<'a> {
+    args: &'a [Src],
+    bufs: &'a [BufDesc],
+    arena: &'a [u8],
+}
+
+impl Ctx<'_> {
+    /// The immediate value of argument `arg`, or `reason` if it is not one.
+    fn imm(&self, arg: u8, reason: &'static str) -> Result<u64, ErrorKind> {
+        match self.args[arg as usize] {
+            Src::Imm(v) => Ok(v),
+            _ => Err(ErrorKind::ArgRefused { arg, reason }),
+        }
+    }
+
+    /// Refuse `start..end` of the arena if a buffer the kernel may write
+    /// overlaps it: an earlier atom could change it after validation.
+    fn frozen(&self, arg: u8, start: u32, end: u32) -> Result<(), ErrorKind> {
+        let written = self.bufs.iter().any(|d| {
+            d.flags & abi::BUF_OUT != 0
+                && (d.offset as u64) < end as u64
+                && (start as u64) < d.offset as u64 + d.len as u64
+                && d.len > 0
+        });
+        if written {
+            return Err(ErrorKind::ArgRefused {
+                arg,
+                reason: "memory a policy rule checks overlaps an OUT buffer \
+                         an earlier atom could rewrite",
+            });
+        }
+        Ok(())
+    }
+
+    /// The string (without its NUL) argument `arg` points to, if no atom can
+    /// rewrite it. Validation already found its NUL inside its buffer.
+    fn frozen_cstr(&self, arg: u8) -> Result<&[u8], ErrorKind> {
+        let Src::Arena(at) = self.args[arg as usize] else {
+            unreachable!("strings are arena-only")
+        };
+        let tail = &self.arena[at as usize..];
+        let len = tail
+            .iter()
+            .position(|&b| b == 0)
+            .expect("validation found the NUL");
+        self.frozen(arg, at, at + len as u32 + 1)?;
+        Ok(&tail[..len])
+    }
+
+    /// openat2's `open_how` (argument 2, size in argument 3), if no atom can
+    /// rewrite it.
+    fn open_how(&self) -> Result<OpenHow, ErrorKind> {
+        let size = self.imm(3, "open_how size must be an immediate under a policy rule")?;
+        if size < OPEN_HOW_SIZE as u64 {
+            return Err(ErrorKind::ArgRefused {
+                arg: 3,
+                reason: "open_how smaller than its 24-byte first version",
+            });
+        }
+        let Src::Arena(at) = self.args[2] else {
+            return Err(ErrorKind::ArgRefused {
+                arg: 2,
+                reason: "open_how must be in the arena under a policy rule",
+            });
+        };
+        // The validator checked that `size` bytes from `at` lie in the buffer.
+        self.frozen(2, at, at + size as u32)?;
+        let bytes = &self.arena[at as usize..at as usize + OPEN_HOW_SIZE];
+        Ok(OpenHow::read_from_bytes(bytes).expect("24 bytes"))
     }
 }

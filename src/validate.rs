@@ -72,7 +72,8 @@ pub struct ValidatedBatch<'a> {
     pub(crate) arena_start: usize,
     pub(crate) header: BatchHeader,
     pub(crate) steps: Vec<Step>,
-    pub(crate) completion: Completion,
+    /// Boxed: a batch is moved by value several times while it is built.
+    pub(crate) completion: Box<Completion>,
     /// Index of the next atom to run; `len()` when the chain has ended.
     pub(crate) cursor: u16,
     /// Bit `i`: the fd atom `i` returned was handed out by `take_fds`.
@@ -250,14 +251,14 @@ pub(crate) fn validate<'a>(
 
     let mut steps = Vec::with_capacity(natoms);
     for (i, atom) in atoms.iter().enumerate() {
-        steps.push(validate_atom(i, atom, natoms, bufs, arena, &batch, policy)?);
+        validate_atom(i, atom, natoms, bufs, arena, &batch, policy, &mut steps)?;
     }
 
     Ok(ValidatedBatch {
         arena_start: bufs_end,
         header,
         steps,
-        completion: Completion::default(),
+        completion: <Completion as zerocopy::FromZeros>::new_box_zeroed().expect("544 bytes"),
         cursor: 0,
         fds_taken: 0,
         storage: batch.storage,
@@ -274,6 +275,7 @@ struct Reach {
     buf: Option<(u16, u32)>,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn validate_atom(
     i: usize,
     atom: &Atom,
@@ -282,12 +284,18 @@ fn validate_atom(
     arena: &[u8],
     batch: &EncodedBatch<'_>,
     policy: &Policy,
-) -> Result<Step, ValidationError> {
+    steps: &mut Vec<Step>,
+) -> Result<(), ValidationError> {
     use ErrorKind as E;
     let sig = signature::lookup(atom.nr);
     let name = sig.map(|s| s.name);
     let err = |kind| ValidationError::atom(i, name, kind);
 
+    // The fixed denylist comes first: a denied call is named as such even when
+    // the signature table does not know it.
+    if let Some(d) = crate::policy::denied_atom(atom) {
+        return Err(ValidationError::atom(i, Some(d.name), E::SyscallDenied));
+    }
     if atom.reserved != 0 {
         return Err(err(E::ReservedNotZero("atom.reserved")));
     }
@@ -460,8 +468,18 @@ fn validate_atom(
                 if !s.contains(&0) {
                     return Err(err(E::UnterminatedString(arg)));
                 }
-                // An earlier atom may overwrite a buffer the kernel also writes.
-                if r.buf.is_some_and(|(_, flags)| flags & abi::BUF_OUT != 0) {
+                // An earlier atom may overwrite a buffer the kernel also writes,
+                // or any OUT buffer laid over the same arena bytes (foreign
+                // batches may declare overlapping buffers).
+                let overlaps_out = |d: &BufDesc| {
+                    d.flags & abi::BUF_OUT != 0
+                        && d.len > 0
+                        && (d.offset as u64) < at as u64 + r.avail
+                        && (at as u64) < d.offset as u64 + d.len as u64
+                };
+                if r.buf.is_some_and(|(_, flags)| flags & abi::BUF_OUT != 0)
+                    || bufs.iter().any(overlaps_out)
+                {
                     add_check(Check::CStr {
                         at,
                         avail: r.avail as u32,
@@ -497,9 +515,9 @@ fn validate_atom(
         }
     }
 
-    policy.check_atom(sig, &args, arena).map_err(err)?;
+    policy.check_atom(sig, &args, bufs, arena).map_err(err)?;
 
-    Ok(Step {
+    steps.push(Step {
         nr: atom.nr,
         stop: Stop::from_bits(atom.flags & abi::STOP_MASK),
         skip: atom.flags & abi::SKIP_TO_NEXT_ON_STOP != 0,
@@ -508,5 +526,6 @@ fn validate_atom(
         args,
         checks,
         sig,
-    })
+    });
+    Ok(())
 }

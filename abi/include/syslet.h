@@ -11,6 +11,11 @@
  * align them to 4 inside structs, and the layout must be identical everywhere.
  *
  * A batch buffer is: header | atoms[natoms] | bufs[nbufs] | arena[arena_len].
+ *
+ * The header is valid C11 and C++11 (it only declares types and constants).
+ * Names follow the Rust constants with a SYSLET_ prefix, except the batch
+ * flags, which keep their v6 names (Rust BATCH_ASYNC is SYSLET_ASYNC, ...), and
+ * the atom's `private` field, which is `private_data` here.
  */
 #ifndef SYSLET_H
 #define SYSLET_H
@@ -29,6 +34,14 @@ typedef int64_t syslet_s64 __attribute__((aligned(8)));
 #define SYSLET_MAX_ARGS 6
 #define SYSLET_BATCH_ALIGN 8
 
+/* Sizes of the structs below. */
+#define SYSLET_HEADER_SIZE 32
+#define SYSLET_ATOM_SIZE 80
+#define SYSLET_BUFDESC_SIZE 16
+#define SYSLET_COMPLETION_SIZE (32 + 8 * SYSLET_MAX_ATOMS)
+#define SYSLET_RING_HEADER_SIZE 16
+#define SYSLET_RING_ENTRY_SIZE 32
+
 /* Atom flags: the v6 values. */
 #define SYSLET_STOP_ON_NONZERO 0x08u
 #define SYSLET_STOP_ON_ZERO 0x10u
@@ -43,7 +56,7 @@ typedef int64_t syslet_s64 __attribute__((aligned(8)));
 #define SYSLET_NEXT(i) (((uint32_t)(i) & 0xffu) << SYSLET_NEXT_SHIFT)
 #define SYSLET_ATOM_FLAGS_MASK 0x00ff00f8u
 
-/* Batch flags: the v6 values. */
+/* Batch flags: the v6 names and values (BATCH_* in Rust). */
 #define SYSLET_ASYNC 0x01u
 #define SYSLET_SYNC 0x02u
 #define SYSLET_NO_COMPLETE 0x04u
@@ -59,11 +72,50 @@ typedef int64_t syslet_s64 __attribute__((aligned(8)));
 /* Buffer flags. */
 #define SYSLET_BUF_IN 0x1u
 #define SYSLET_BUF_OUT 0x2u
+#define SYSLET_BUF_FLAGS_MASK 0x3u
 
 /* Completion flags. */
 #define SYSLET_COMPLETION_STOPPED 0x1u
 #define SYSLET_COMPLETION_CANCELED 0x2u
 #define SYSLET_COMPLETION_INLINE 0x4u
+
+/*
+ * Native (x86_64) system call numbers for syslet_atom.nr: every call the
+ * signature table (abi/src/signature.rs) knows. A producer built for another
+ * ABI (e.g. -m32) must use these, not its own <sys/syscall.h> numbers.
+ */
+#define SYSLET_NR_READ 0
+#define SYSLET_NR_WRITE 1
+#define SYSLET_NR_CLOSE 3
+#define SYSLET_NR_FSTAT 5
+#define SYSLET_NR_LSEEK 8
+#define SYSLET_NR_PREAD64 17
+#define SYSLET_NR_PWRITE64 18
+#define SYSLET_NR_GETPID 39
+#define SYSLET_NR_SOCKET 41
+#define SYSLET_NR_CONNECT 42
+#define SYSLET_NR_SENDTO 44
+#define SYSLET_NR_RECVFROM 45
+#define SYSLET_NR_SHUTDOWN 48
+#define SYSLET_NR_BIND 49
+#define SYSLET_NR_LISTEN 50
+#define SYSLET_NR_SETSOCKOPT 54
+#define SYSLET_NR_GETSOCKOPT 55
+#define SYSLET_NR_FSYNC 74
+#define SYSLET_NR_FDATASYNC 75
+#define SYSLET_NR_FTRUNCATE 77
+#define SYSLET_NR_GETTID 186
+#define SYSLET_NR_GETDENTS64 217
+#define SYSLET_NR_TGKILL 234
+#define SYSLET_NR_OPENAT 257
+#define SYSLET_NR_MKDIRAT 258
+#define SYSLET_NR_NEWFSTATAT 262
+#define SYSLET_NR_UNLINKAT 263
+#define SYSLET_NR_FALLOCATE 285
+#define SYSLET_NR_ACCEPT4 288
+#define SYSLET_NR_RT_TGSIGQUEUEINFO 297
+#define SYSLET_NR_STATX 332
+#define SYSLET_NR_OPENAT2 437
 
 struct syslet_batch_header {
 	uint32_t magic;
@@ -120,12 +172,19 @@ struct syslet_ring_entry {
 	uint32_t flags;
 };
 
+/* C11 spells it _Static_assert, C++11 static_assert. */
+#ifdef __cplusplus
+#define SYSLET_STATIC_ASSERT(c, m) static_assert(c, m)
+#else
 #define SYSLET_STATIC_ASSERT(c, m) _Static_assert(c, m)
-SYSLET_STATIC_ASSERT(sizeof(struct syslet_batch_header) == 32, "header size");
-SYSLET_STATIC_ASSERT(sizeof(struct syslet_atom) == 80, "atom size");
-SYSLET_STATIC_ASSERT(sizeof(struct syslet_buf_desc) == 16, "buf desc size");
-SYSLET_STATIC_ASSERT(sizeof(struct syslet_completion) == 544, "completion size");
-SYSLET_STATIC_ASSERT(sizeof(struct syslet_ring) == 16, "ring header size");
-SYSLET_STATIC_ASSERT(sizeof(struct syslet_ring_entry) == 32, "ring entry size");
+#endif
+SYSLET_STATIC_ASSERT(sizeof(struct syslet_batch_header) == SYSLET_HEADER_SIZE, "header size");
+SYSLET_STATIC_ASSERT(sizeof(struct syslet_atom) == SYSLET_ATOM_SIZE, "atom size");
+SYSLET_STATIC_ASSERT(sizeof(struct syslet_buf_desc) == SYSLET_BUFDESC_SIZE, "buf desc size");
+SYSLET_STATIC_ASSERT(sizeof(struct syslet_completion) == SYSLET_COMPLETION_SIZE,
+		     "completion size");
+SYSLET_STATIC_ASSERT(sizeof(struct syslet_ring) == SYSLET_RING_HEADER_SIZE, "ring header size");
+SYSLET_STATIC_ASSERT(sizeof(struct syslet_ring_entry) == SYSLET_RING_ENTRY_SIZE,
+		     "ring entry size");
 
 #endif /* SYSLET_H */

@@ -2,8 +2,9 @@
 //!
 //! Spelled out here rather than taken from `libc` so that this `no_std` crate
 //! describes the x86_64 ABI on any host (the compat translator and the C
-//! conformance tests build it for i386 too). The main crate checks each one
-//! against `libc::SYS_*`.
+//! conformance tests build it for i386 too). `abi/include/syslet.h` has the same
+//! numbers as `SYSLET_NR_*`; `tests/abi_conformance.rs` checks each one against
+//! the header and against `libc::SYS_*`.
 #![allow(missing_docs)]
 
 pub const READ: u32 = 0;

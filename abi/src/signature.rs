@@ -146,7 +146,9 @@ macro_rules! sig {
 }
 
 /// Every syscall a batch may name, sorted by number.
-pub static SIGNATURES: &[Signature] = &[
+pub static SIGNATURES: &[Signature] = SIGNATURES_ARRAY;
+
+const SIGNATURES_ARRAY: &[Signature] = &[
     sig!(
         READ,
         "read",
@@ -315,12 +317,27 @@ pub static SIGNATURES: &[Signature] = &[
     ),
 ];
 
+/// Native numbers the direct-index table covers (all x86_64 numbers are below).
+const INDEX_LEN: usize = 512;
+
+/// `INDEX[nr]` is one plus the position of `nr` in [`SIGNATURES`], or zero:
+/// validation looks up every atom, so this is a table, not a search.
+static INDEX: [u8; INDEX_LEN] = {
+    let mut index = [0u8; INDEX_LEN];
+    let mut i = 0;
+    while i < SIGNATURES_ARRAY.len() {
+        index[SIGNATURES_ARRAY[i].nr as usize] = i as u8 + 1;
+        i += 1;
+    }
+    index
+};
+
 /// Look up the signature of a native syscall number.
 pub fn lookup(nr: u32) -> Option<&'static Signature> {
-    SIGNATURES
-        .binary_search_by_key(&nr, |s| s.nr)
-        .ok()
-        .map(|i| &SIGNATURES[i])
+    match INDEX.get(nr as usize) {
+        Some(&slot) if slot != 0 => Some(&SIGNATURES[slot as usize - 1]),
+        _ => None,
+    }
 }
 
 /// Whether the call returns a new file descriptor (which the chain then owns).

@@ -1,0 +1,657 @@
+//! The kernel-enforced layer: a classic-BPF seccomp filter generated from a
+//! [`Policy`], installed on a worker thread when it starts.
+//!
+//! Validation ([`crate::policy`]) decides what a batch may ask for; this filter
+//! makes the kernel refuse everything else on the thread that executes batches,
+//! so that a bug in validation still cannot reach a syscall outside the
+//! allowlist. See [seccomp(2)](https://man7.org/linux/man-pages/man2/seccomp.2.html)
+//! for the mechanism.
+//!
+//! The generated program, in order:
+//!
+//! 1. **Architecture.** `seccomp_data.arch` must be `AUDIT_ARCH_X86_64`;
+//!    anything else (an `int 0x80` i386 call from this 64-bit process) kills
+//!    the process (`SECCOMP_RET_KILL_PROCESS`): the i386 table has other
+//!    numbers, so an allowlist of x86_64 numbers means nothing there.
+//! 2. **x32.** Numbers with bit 30 set (`__X32_SYSCALL_BIT`, `nr >= 0x40000000`)
+//!    kill the process too: this program never makes x32 calls, and x32
+//!    numbers reach the same kernel handlers under other numbers.
+//! 3. **Allowlist.** Every call the policy allows, plus the calls the worker's
+//!    own machinery needs ([`MACHINERY`]), each allowed outright or after
+//!    cheap checks of register arguments (below).
+//! 4. **Everything else** fails with `EPERM` (`SECCOMP_RET_ERRNO`): the worker
+//!    sees an error, reports it, and nothing is killed for a refused call.
+//!
+//! Argument checks in BPF (seccomp sees only the six registers, never the
+//! memory they point to, so paths and `open_how` are checked by validation
+//! alone):
+//!
+//! * `mmap`, `mprotect`: refused when `prot` holds `PROT_EXEC` (the
+//!   [`DENYLIST`](crate::policy::DENYLIST) rule).
+//! * `write`, when the policy does not allow it: only to fd 2 (stderr) and the
+//!   eventfd named in [`FilterOptions`].
+//! * `openat`: its flags must hold no bit of the policy's forbidden open flags
+//!   ([`Policy::read_only`]).
+//! * `socket`: the family must be one the policy allows.
+//! * `tgkill`, `rt_tgsigqueueinfo`: the thread group must be this process (its
+//!   pid when the filter was generated).
+//! * Under confinement, every path call (`openat`, `openat2`, `newfstatat`,
+//!   `statx`, `mkdirat`, `unlinkat`): `dirfd` must be the policy's directory.
+//!
+//! 32-bit arguments (`int` fds, flags, families) are compared on their low 32
+//! bits, which is all the kernel reads of them.
+//!
+//! The filter goes on the calling thread only (no `SECCOMP_FILTER_FLAG_TSYNC`):
+//! the rest of the process keeps every call. [`install_filter`] first sets
+//! `no_new_privs` on the thread (`PR_SET_NO_NEW_PRIVS`), which seccomp requires
+//! of unprivileged callers.
+#![allow(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+use std::os::fd::RawFd;
+
+use libc::sock_filter;
+use syslets_abi::nr;
+
+use crate::policy::{denylist_entry, DenyWhen, Policy};
+
+/// `AUDIT_ARCH_X86_64` (`EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE`).
+pub const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
+/// `AUDIT_ARCH_I386` (`EM_386 | __AUDIT_ARCH_LE`).
+pub const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+/// `__X32_SYSCALL_BIT`: set in the number of every x32 system call.
+pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+/// `BPF_MAXINSNS`: the longest program the kernel accepts.
+pub const MAX_INSNS: usize = libc::BPF_MAXINSNS as usize;
+
+/// Return value of a refused call: `SECCOMP_RET_ERRNO | EPERM`.
+pub const RET_EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
+/// Return value of an allowed call.
+pub const RET_ALLOW: u32 = libc::SECCOMP_RET_ALLOW;
+/// Return value for a foreign architecture or an x32 call.
+pub const RET_KILL: u32 = libc::SECCOMP_RET_KILL_PROCESS;
+
+/// A system call the worker thread's own machinery needs, on top of the
+/// policy's allowlist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MachineryCall {
+    /// Native number.
+    pub nr: u32,
+    /// Name, as in `man 2`.
+    pub name: &'static str,
+    /// Why a worker needs it, and under which argument rule it is allowed.
+    pub why: &'static str,
+}
+
+const fn call(nr: libc::c_long, name: &'static str, why: &'static str) -> MachineryCall {
+    MachineryCall {
+        nr: nr as u32,
+        name,
+        why,
+    }
+}
+
+/// The calls a filtered worker thread makes for itself, not for a batch; every
+/// generated filter allows them. Checked against what a Rust thread on glibc
+/// does between its start and its exit (strace of a worker that allocates,
+/// waits, sleeps and exits); `tests/seccomp.rs` runs all of it under a filter.
+///
+/// | call | why a worker needs it |
+/// |---|---|
+/// | `futex` | waits and wakes on the completion ring, `Mutex`/`Condvar` parking, `join` |
+/// | `write` | only to fd 2 and [`FilterOptions::eventfd`] (when the policy has no `write`): panic messages, completion eventfd |
+/// | `exit` | a worker thread ends with exit(2) |
+/// | `exit_group` | `process::exit` or `abort` on a worker ends the process, as on any thread |
+/// | `rt_sigreturn` | return from a signal handler that ran on the worker |
+/// | `rt_sigprocmask` | glibc blocks all signals in a thread's last steps of exit; workers mask signals |
+/// | `sigaltstack` | Rust std disables the thread's stack-overflow signal stack as the thread exits |
+/// | `restart_syscall` | the kernel resumes a futex wait or sleep interrupted by a signal handler |
+/// | `mmap` | only without `PROT_EXEC`: the allocator maps large blocks and thread-arena heaps |
+/// | `mprotect` | only without `PROT_EXEC`: glibc grows a thread arena by making pages read-write |
+/// | `munmap` | the allocator frees large blocks; std frees the signal stack at thread exit |
+/// | `mremap` | `realloc` of large blocks (a `Vec` growing past the mmap threshold) |
+/// | `madvise` | glibc releases the thread's stack at exit (`MADV_DONTNEED`) and trims arenas |
+/// | `brk` | `malloc` from the main arena, when the thread gets no arena of its own |
+/// | `sched_yield` | spin-then-yield in locks and back-off loops |
+/// | `clock_gettime` | `Instant`/`SystemTime` when the vDSO cannot answer |
+/// | `clock_nanosleep` | `thread::sleep`, timed back-off |
+/// | `nanosleep` | sleep in code built against older libcs |
+/// | `getrandom` | `HashMap`'s `RandomState` seeds its per-thread keys on first use |
+/// | `getpid` | `process::id()` (validation of signal targets), glibc `raise()` |
+/// | `gettid` | glibc `raise()`/`pthread_kill`, thread ids in logs |
+pub static MACHINERY: &[MachineryCall] = &[
+    call(
+        libc::SYS_futex,
+        "futex",
+        "waits and wakes on the completion ring, Mutex/Condvar parking, join",
+    ),
+    call(
+        libc::SYS_write,
+        "write",
+        "only to fd 2 and FilterOptions::eventfd (when the policy does not allow write): \
+         panic messages reach stderr, completions signal an attached eventfd",
+    ),
+    call(libc::SYS_exit, "exit", "a worker thread ends with exit(2)"),
+    call(
+        libc::SYS_exit_group,
+        "exit_group",
+        "process::exit or abort on a worker ends the process, as on any thread",
+    ),
+    call(
+        libc::SYS_rt_sigreturn,
+        "rt_sigreturn",
+        "return from a signal handler that ran on the worker",
+    ),
+    call(
+        libc::SYS_rt_sigprocmask,
+        "rt_sigprocmask",
+        "glibc blocks all signals in a thread's last steps of exit; workers mask signals",
+    ),
+    call(
+        libc::SYS_sigaltstack,
+        "sigaltstack",
+        "Rust std disables the thread's stack-overflow signal stack as the thread exits",
+    ),
+    call(
+        libc::SYS_restart_syscall,
+        "restart_syscall",
+        "the kernel resumes a futex wait or sleep interrupted by a signal handler",
+    ),
+    call(
+        libc::SYS_mmap,
+        "mmap",
+        "only without PROT_EXEC: the allocator maps large blocks and new thread-arena heaps",
+    ),
+    call(
+        libc::SYS_mprotect,
+        "mprotect",
+        "only without PROT_EXEC: glibc grows a thread arena by making pages read-write",
+    ),
+    call(
+        libc::SYS_munmap,
+        "munmap",
+        "the allocator frees large blocks; std frees the signal stack at thread exit",
+    ),
+    call(
+        libc::SYS_mremap,
+        "mremap",
+        "realloc of large blocks (a Vec growing past the mmap threshold)",
+    ),
+    call(
+        libc::SYS_madvise,
+        "madvise",
+        "glibc releases the thread's stack at exit (MADV_DONTNEED) and trims arenas",
+    ),
+    call(
+        libc::SYS_brk,
+        "brk",
+        "malloc from the main arena, when the thread gets no arena of its own",
+    ),
+    call(
+        libc::SYS_sched_yield,
+        "sched_yield",
+        "spin-then-yield in locks and back-off loops",
+    ),
+    call(
+        libc::SYS_clock_gettime,
+        "clock_gettime",
+        "Instant/SystemTime when the vDSO cannot answer (fallback clocksource)",
+    ),
+    call(
+        libc::SYS_clock_nanosleep,
+        "clock_nanosleep",
+        "thread::sleep, timed back-off",
+    ),
+    call(
+        libc::SYS_nanosleep,
+        "nanosleep",
+        "sleep in code built against older libcs",
+    ),
+    call(
+        libc::SYS_getrandom,
+        "getrandom",
+        "HashMap's RandomState seeds its per-thread keys on first use",
+    ),
+    call(
+        libc::SYS_getpid,
+        "getpid",
+        "process::id(), used by validation of signal targets, and glibc raise()",
+    ),
+    call(
+        libc::SYS_gettid,
+        "gettid",
+        "glibc raise()/pthread_kill, thread ids in logs",
+    ),
+];
+
+/// What the worker adds to the filter beyond [`MACHINERY`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FilterOptions {
+    /// An eventfd the worker writes to post completions (allowed as a `write`
+    /// target even when the policy does not allow `write`).
+    pub eventfd: Option<RawFd>,
+    /// Whether `write` to fd 2 is allowed (panic messages). Default: yes.
+    pub stderr: bool,
+}
+
+impl Default for FilterOptions {
+    fn default() -> Self {
+        FilterOptions {
+            eventfd: None,
+            stderr: true,
+        }
+    }
+}
+
+impl FilterOptions {
+    /// Also allow `write` to this eventfd.
+    pub const fn eventfd(mut self, fd: RawFd) -> Self {
+        self.eventfd = Some(fd);
+        self
+    }
+
+    /// Whether `write` to fd 2 is allowed.
+    pub const fn stderr(mut self, allow: bool) -> Self {
+        self.stderr = allow;
+        self
+    }
+}
+
+/// Why a filter could not be generated or installed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FilterError {
+    /// More instructions than the kernel accepts (`BPF_MAXINSNS`).
+    TooLong {
+        /// Instructions in the program.
+        len: usize,
+        /// The kernel's limit.
+        max: usize,
+    },
+    /// A program without instructions.
+    Empty,
+    /// A call of the fixed denylist would have been allowed.
+    Denied {
+        /// Its number.
+        nr: u32,
+        /// Its name.
+        name: &'static str,
+    },
+    /// The argument rules of one call need a jump longer than BPF's 255.
+    RuleTooLong {
+        /// The call's number.
+        nr: u32,
+    },
+}
+
+impl fmt::Display for FilterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FilterError::TooLong { len, max } => write!(
+                f,
+                "seccomp filter of {len} instructions exceeds the kernel's limit of {max}"
+            ),
+            FilterError::Empty => f.write_str("seccomp filter without instructions"),
+            FilterError::Denied { nr, name } => {
+                write!(
+                    f,
+                    "the filter would allow {name} ({nr}), which is on the fixed denylist"
+                )
+            }
+            FilterError::RuleTooLong { nr } => {
+                write!(
+                    f,
+                    "argument rules of syscall {nr} are too long for one BPF jump"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for FilterError {}
+
+impl From<FilterError> for io::Error {
+    fn from(e: FilterError) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidInput, e)
+    }
+}
+
+/// A classic-BPF seccomp program, ready for [`install_filter`].
+#[derive(Clone)]
+pub struct SeccompFilter {
+    insns: Vec<sock_filter>,
+}
+
+impl fmt::Debug for SeccompFilter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SeccompFilter")
+            .field("instructions", &self.insns.len())
+            .finish()
+    }
+}
+
+impl SeccompFilter {
+    /// A filter made of these instructions, as they are (the kernel verifies
+    /// the program when it is installed; [`install_filter`] checks its length).
+    pub fn from_instructions(insns: Vec<sock_filter>) -> Self {
+        SeccompFilter { insns }
+    }
+
+    /// The program.
+    pub fn instructions(&self) -> &[sock_filter] {
+        &self.insns
+    }
+
+    /// Number of instructions.
+    pub fn len(&self) -> usize {
+        self.insns.len()
+    }
+
+    /// Whether the program has no instruction.
+    pub fn is_empty(&self) -> bool {
+        self.insns.is_empty()
+    }
+}
+
+// Classic BPF opcodes (linux/bpf_common.h).
+const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+const JSET_K: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
+const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+
+// Offsets in `struct seccomp_data`.
+const OFF_NR: u32 = 0;
+const OFF_ARCH: u32 = 4;
+const fn off_arg_low(arg: u8) -> u32 {
+    16 + 8 * arg as u32
+}
+
+const fn stmt(code: u16, k: u32) -> sock_filter {
+    sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+const fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
+    sock_filter { code, jt, jf, k }
+}
+
+/// A check of one register argument (its low 32 bits).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Rule {
+    /// The argument is one of these values.
+    In { arg: u8, values: Vec<u32> },
+    /// The argument has none of these bits.
+    NoBits { arg: u8, mask: u32 },
+}
+
+/// The block for one allowed number: `jeq nr` then, if `rules` hold, ALLOW,
+/// else EPERM. Every path through a block with rules ends in a `ret`, so the
+/// accumulator holds the number again at the next block.
+fn block(nr: u32, rules: &[Rule]) -> Result<Vec<sock_filter>, FilterError> {
+    if rules
+        .iter()
+        .any(|r| matches!(r, Rule::In { values, .. } if values.is_empty()))
+    {
+        // No value can pass: the call is simply not allowed.
+        return Ok(Vec::new());
+    }
+    if rules.is_empty() {
+        return Ok(vec![jump(JEQ_K, nr, 0, 1), stmt(RET_K, RET_ALLOW)]);
+    }
+    let body_rules: usize = rules
+        .iter()
+        .map(|r| match r {
+            Rule::In { values, .. } => 1 + values.len(),
+            Rule::NoBits { .. } => 2,
+        })
+        .sum();
+    // Layout: rules (body_rules insns), ret ALLOW, ret EPERM (index `fail`).
+    let fail = body_rules + 1;
+    let far = |to: usize, from: usize| -> Result<u8, FilterError> {
+        u8::try_from(to - from - 1).map_err(|_| FilterError::RuleTooLong { nr })
+    };
+    let mut body = Vec::with_capacity(fail + 1);
+    for r in rules {
+        match r {
+            Rule::In { arg, values } => {
+                body.push(stmt(LD_W_ABS, off_arg_low(*arg)));
+                let next = body.len() + values.len();
+                for (k, &v) in values.iter().enumerate() {
+                    let at = body.len();
+                    if k + 1 < values.len() {
+                        body.push(jump(JEQ_K, v, far(next, at)?, 0));
+                    } else {
+                        body.push(jump(JEQ_K, v, 0, far(fail, at)?));
+                    }
+                }
+            }
+            Rule::NoBits { arg, mask } => {
+                body.push(stmt(LD_W_ABS, off_arg_low(*arg)));
+                let at = body.len();
+                body.push(jump(JSET_K, *mask, far(fail, at)?, 0));
+            }
+        }
+    }
+    body.push(stmt(RET_K, RET_ALLOW));
+    body.push(stmt(RET_K, RET_EPERM));
+    let skip = u8::try_from(body.len()).map_err(|_| FilterError::RuleTooLong { nr })?;
+    let mut out = Vec::with_capacity(body.len() + 1);
+    out.push(jump(JEQ_K, nr, 0, skip));
+    out.extend(body);
+    Ok(out)
+}
+
+impl Policy {
+    /// The seccomp filter for a worker thread executing batches under this
+    /// policy, with the default [`FilterOptions`] (no eventfd).
+    pub fn seccomp_filter(&self) -> Result<SeccompFilter, FilterError> {
+        self.seccomp_filter_with(&FilterOptions::default())
+    }
+
+    /// The seccomp filter for a worker thread executing batches under this
+    /// policy: see the [module documentation](crate::seccomp) for what it holds.
+    pub fn seccomp_filter_with(&self, opts: &FilterOptions) -> Result<SeccompFilter, FilterError> {
+        // Allowed numbers and the rules under which they are allowed.
+        let mut allowed: BTreeMap<u32, Vec<Rule>> = BTreeMap::new();
+        let confined_dirfd = self.confine.map(|c| c.dirfd as u32);
+        for sig in self.allowed() {
+            let mut rules = Vec::new();
+            match sig.nr {
+                nr::OPENAT
+                | nr::OPENAT2
+                | nr::NEWFSTATAT
+                | nr::STATX
+                | nr::MKDIRAT
+                | nr::UNLINKAT => {
+                    if let Some(fd) = confined_dirfd {
+                        rules.push(Rule::In {
+                            arg: 0,
+                            values: vec![fd],
+                        });
+                    }
+                    if sig.nr == nr::OPENAT && self.open_forbidden != 0 {
+                        rules.push(Rule::NoBits {
+                            arg: 2,
+                            mask: self.open_forbidden,
+                        });
+                    }
+                }
+                nr::SOCKET => {
+                    if let Some(families) = self.socket_family_list() {
+                        if families.is_empty() {
+                            continue;
+                        }
+                        rules.push(Rule::In {
+                            arg: 0,
+                            values: families.iter().map(|&f| f as u32).collect(),
+                        });
+                    }
+                }
+                nr::TGKILL | nr::RT_TGSIGQUEUEINFO => rules.push(Rule::In {
+                    arg: 0,
+                    values: vec![std::process::id()],
+                }),
+                _ => {}
+            }
+            allowed.insert(sig.nr, rules);
+        }
+        for m in MACHINERY {
+            if allowed.contains_key(&m.nr) {
+                // The policy allows it already, with rules that are its own
+                // (none of the machinery calls has policy rules today).
+                continue;
+            }
+            let rules = match m.nr {
+                nr::WRITE => {
+                    let mut fds = Vec::new();
+                    if opts.stderr {
+                        fds.push(2);
+                    }
+                    fds.extend(opts.eventfd.map(|fd| fd as u32));
+                    if fds.is_empty() {
+                        continue;
+                    }
+                    vec![Rule::In {
+                        arg: 0,
+                        values: fds,
+                    }]
+                }
+                _ => Vec::new(),
+            };
+            allowed.insert(m.nr, rules);
+        }
+        // The fixed denylist wins over everything above.
+        for (&nr, rules) in allowed.iter_mut() {
+            match denylist_entry(nr).map(|d| (d, d.when)) {
+                None => {}
+                Some((d, DenyWhen::Always)) => {
+                    return Err(FilterError::Denied { nr, name: d.name })
+                }
+                Some((_, DenyWhen::ProtExec { arg })) => rules.push(Rule::NoBits {
+                    arg,
+                    mask: libc::PROT_EXEC as u32,
+                }),
+            }
+        }
+
+        let mut insns = vec![
+            stmt(LD_W_ABS, OFF_ARCH),
+            jump(JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
+            stmt(RET_K, RET_KILL),
+            stmt(LD_W_ABS, OFF_NR),
+            jump(JGE_K, X32_SYSCALL_BIT, 0, 1),
+            stmt(RET_K, RET_KILL),
+        ];
+        for (&nr, rules) in &allowed {
+            insns.extend(block(nr, rules)?);
+        }
+        insns.push(stmt(RET_K, RET_EPERM));
+        if insns.len() > MAX_INSNS {
+            return Err(FilterError::TooLong {
+                len: insns.len(),
+                max: MAX_INSNS,
+            });
+        }
+        Ok(SeccompFilter { insns })
+    }
+}
+
+/// Install `filter` on the calling thread: set `no_new_privs`
+/// (`prctl(PR_SET_NO_NEW_PRIVS)`), then load the filter with
+/// `seccomp(SECCOMP_SET_MODE_FILTER, 0, …)` — without
+/// `SECCOMP_FILTER_FLAG_TSYNC`, so other threads are not affected. Threads
+/// and processes the filtered thread would create inherit both (the filter
+/// refuses to create them anyway). A filter cannot be removed: install it on
+/// a thread that only executes batches, once, when it starts.
+///
+/// The length is checked before any call into the kernel: an empty program or
+/// one over [`MAX_INSNS`] fails with [`io::ErrorKind::InvalidInput`] wrapping
+/// a [`FilterError`] (see [`io::Error::get_ref`]), and the thread is left as
+/// it was. On success nothing is allocated, so a forked child may call it.
+///
+/// See [seccomp(2)](https://man7.org/linux/man-pages/man2/seccomp.2.html) and
+/// [prctl(2)](https://man7.org/linux/man-pages/man2/prctl.2.html).
+pub fn install_filter(filter: &SeccompFilter) -> io::Result<()> {
+    let len = filter.insns.len();
+    if len == 0 {
+        return Err(FilterError::Empty.into());
+    }
+    if len > MAX_INSNS {
+        return Err(FilterError::TooLong {
+            len,
+            max: MAX_INSNS,
+        }
+        .into());
+    }
+    let prog = libc::sock_fprog {
+        len: len as u16,
+        filter: filter.insns.as_ptr().cast_mut(),
+    };
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes only integer arguments (1, then three
+    // unused zeros the kernel requires to be zero) and touches no memory of
+    // this process; it only sets a flag on the calling thread.
+    let r = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `prog` points at `len` instructions owned by `filter`, which the
+    // borrow keeps alive for the call; the kernel copies the program before
+    // returning and keeps no pointer to it. Flags 0: the calling thread only.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
+            0 as libc::c_ulong,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    if err.raw_os_error() != Some(libc::ENOSYS) {
+        return Err(err);
+    }
+    // Kernels before 3.17 have no seccomp(2); prctl(PR_SET_SECCOMP) is the
+    // same operation for the calling thread.
+    // SAFETY: as above, `prog` and the instructions it points at outlive the
+    // call, and the kernel copies the program.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machinery_table_in_the_docs_matches_the_list() {
+        let src = include_str!("seccomp.rs");
+        let rows: Vec<&str> = src
+            .lines()
+            .filter_map(|l| l.strip_prefix("/// | `"))
+            .filter_map(|l| l.split('`').next())
+            .collect();
+        let names: Vec<&str> = MACHINERY.iter().map(|m| m.name).collect();
+        assert_eq!(rows, names);
+        for m in MACHINERY {
+            assert!(crate::policy::denylist_entry(m.nr).is_none_or(|d| d.when != DenyWhen::Always));
+        }
+    }
+}

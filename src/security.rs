@@ -1,0 +1,124 @@
+//! # Threat model
+//!
+//! A batch is **untrusted input**: its bytes may come from a C program, another
+//! process or a 32-bit producer, and may be crafted to do harm. The process
+//! that validates and executes it, the [`Policy`] it chooses, and the
+//! descriptors it names in that policy are **trusted**. Two layers stand
+//! between the two: validation, for every batch, and a seccomp filter, on the
+//! worker threads that execute batches.
+//!
+//! ## What validation guarantees
+//!
+//! For a batch that [`EncodedBatch::validate`](crate::EncodedBatch::validate)
+//! accepted under a policy, before any atom runs (a refused batch runs
+//! nothing, and its [`ValidationError`](crate::ValidationError) names the
+//! atom and the reason):
+//!
+//! * **Only known, allowed calls.** Every atom's number is in the signature
+//!   table, allowed by the policy, and not on the fixed
+//!   [`DENYLIST`](crate::policy::DENYLIST) (`execve`, `clone`/`fork`, `ptrace`,
+//!   `mmap`/`mprotect` with `PROT_EXEC`, `prctl`, `seccomp`, `bpf`,
+//!   `io_uring_*`, `process_vm_*`, `kexec_*`, module loading, `reboot`, the
+//!   `setuid` family, `unshare`/`setns`, `personality`…), which is checked
+//!   first and which no policy can lift.
+//! * **Memory safety of every pointer.** Each pointer the kernel receives
+//!   points into the batch's own arena, inside a buffer whose direction
+//!   (`IN`/`OUT`) matches what the kernel does, and reaches at least as far as
+//!   the length the kernel will use (a size argument, a fixed struct, a
+//!   `socklen_t`, a NUL-terminated string). A value (an immediate, or an
+//!   earlier atom's `RESULT`) never becomes a pointer. Lengths and strings an
+//!   earlier atom can change are re-checked just before their atom runs. Raw
+//!   pointers exist only in batches built in-process, behind a Rust borrow or
+//!   an `unsafe` contract; bytes from elsewhere cannot carry one.
+//! * **Argument rules** ([`crate::policy`]): forbidden open flags (read-only
+//!   policies refuse every way to write, create, truncate or append, in
+//!   `openat` and in `openat2`'s `how.flags`); socket families; signals only
+//!   to this process (`tgkill`/`rt_tgsigqueueinfo` thread group = our pid);
+//!   and confinement of paths to one directory: the directory's descriptor as
+//!   an immediate `dirfd` (never another fd, `AT_FDCWD`, or a `RESULT`), no
+//!   absolute path, no `..` component, and in
+//!   [`ConfineMode::Beneath`](crate::policy::ConfineMode::Beneath) either
+//!   `openat2` with `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS` (the kernel then
+//!   keeps the whole resolution beneath the directory, see
+//!   [openat2(2)](https://man7.org/linux/man-pages/man2/openat2.2.html)) or a
+//!   single component whose final symlink is not followed. Everything a rule
+//!   reads from the arena lies in memory no atom may write, so an earlier atom
+//!   cannot rewrite a checked path or `open_how`.
+//!
+//! ## What the seccomp layer adds
+//!
+//! Worker threads install the filter [`Policy::seccomp_filter`] generates
+//! ([`crate::seccomp`], see
+//! [seccomp(2)](https://man7.org/linux/man-pages/man2/seccomp.2.html)) before
+//! they run any batch. Then, on that thread, **the kernel** enforces:
+//!
+//! * only the policy's calls plus the worker machinery's own
+//!   ([`MACHINERY`](crate::seccomp::MACHINERY), each justified) succeed;
+//!   everything else fails with `EPERM`, whatever validation let through — a
+//!   wrong signature-table entry or a missed check in validation still cannot
+//!   reach a call outside the allowlist;
+//! * the denylist again (`mmap`/`mprotect` only without `PROT_EXEC`);
+//! * register-level argument rules: `openat` flags, socket family, the signal
+//!   target's thread group, the confinement `dirfd`, `write` only to stderr
+//!   and the worker's eventfd when the policy has no `write`;
+//! * a foreign architecture (`int 0x80`) or an x32 number kills the process;
+//! * `no_new_privs`: the thread can never gain privileges.
+//!
+//! ## What neither covers
+//!
+//! * **Memory the filter cannot see.** Seccomp reads registers only: paths,
+//!   `open_how` and socket addresses are checked by validation alone, and a
+//!   filtered thread could pass any path to an allowed path call.
+//! * **Path races.** In [`ConfineMode::Lexical`](crate::policy::ConfineMode::Lexical)
+//!   a symlink inside the directory (existing, or created concurrently by
+//!   someone else) is followed wherever it points, and a directory renamed out
+//!   of the tree while a lookup walks through it takes the lookup outside. In
+//!   `Beneath` mode `openat2` refuses symlinks that lead out (`EXDEV`) and
+//!   `..` races (`EAGAIN`), but the kernel checks jumps (`..`, symlinks), not
+//!   each downward step: a directory renamed out of the tree while a lookup
+//!   walks down through it still ends the lookup outside (only someone who
+//!   may rename inside the tree can do that). Mount points inside the
+//!   directory are crossed (a bind mount of `/` there is "beneath";
+//!   `RESOLVE_NO_XDEV` is not required), and a hard link inside the directory
+//!   is the file it links to, wherever else that lives. The single-component
+//!   calls of `Beneath` mode resolve nothing but their last name, but that
+//!   name may be swapped between two atoms of a chain (a `newfstatat` and a
+//!   later `openat` may see different files). The policy records the
+//!   directory's descriptor number: closing it while batches run lets another
+//!   descriptor take the number.
+//! * **Descriptors the process already has.** Fd arguments that are
+//!   immediates may name any descriptor of the process — stdin/stdout, a
+//!   socket, the ring's eventfd, a file owned by a Rust `File` (a `close` atom
+//!   on it breaks that object's ownership). Neither layer restricts fd
+//!   numbers, except `dirfd` under confinement and `write` in the filter.
+//!   Socket families are checked at `socket()` only, not on sockets the
+//!   process already has.
+//! * **What allowed calls do.** An allowed `unlinkat` removes any file the
+//!   process may remove (within the directory when confined); an allowed
+//!   `write` writes to any descriptor; `connect` reaches any address.
+//! * **Resource exhaustion.** A batch has at most 64 atoms and a bounded
+//!   arena, but batches can be submitted again and again: descriptors not
+//!   closed (`EMFILE`), disk space (`write`, `fallocate`, `mkdirat`), workers
+//!   tied up by calls that block (a `read` on a pipe, a `connect` to a black
+//!   hole).
+//! * **Signals to our own threads.** `tgkill` to this process may send
+//!   `SIGKILL` or `SIGSTOP` (ending or stopping the whole process), or a signal
+//!   whose handler runs in the middle of another thread's work;
+//!   `rt_tgsigqueueinfo` may choose its own `siginfo` for our threads. Drop
+//!   [`Class::Signal`](syslets_abi::signature::Class::Signal) from the policy
+//!   when batches need no signals.
+//! * **Code execution in the process.** The filter is per thread, and
+//!   threads share one address space: a worker compromised by a memory
+//!   corruption bug could write into another, unfiltered thread's memory and
+//!   make it issue any call. The filter contains a validation bug, not an
+//!   attacker running code in the process. Batches run inline with
+//!   [`ValidatedBatch::run`](crate::ValidatedBatch::run) execute on the
+//!   caller's thread, which has no filter unless the caller installed one.
+//! * **The process's own state.** A pid baked into a filter at generation
+//!   time is the generating process's (regenerate after `fork`); a process
+//!   running with the `READ_IMPLIES_EXEC` personality (legacy binaries with an
+//!   executable stack) gets executable mappings from `PROT_READ`, which the
+//!   `PROT_EXEC` rule cannot see; kernel bugs are out of scope.
+//!
+//! [`Policy`]: crate::Policy
+//! [`Policy::seccomp_filter`]: crate::Policy::seccomp_filter

@@ -1,0 +1,141 @@
+//! Every syscall of the signature table has a typed builder, and every builder
+//! produces an atom the validator accepts with its natural arguments.
+
+use std::collections::BTreeSet;
+
+use syslets::abi::signature::SIGNATURES;
+use syslets::opcode::*;
+use syslets::{Chain, Len, Policy, Stat, Statx};
+
+#[test]
+fn every_table_entry_has_a_builder_and_every_builder_validates() {
+    let mut chain = Chain::new();
+    let path = chain.path("file");
+    let data = chain.scratch(64);
+    let st = chain.output::<Stat>();
+    let stx = chain.output::<Statx>();
+    let sa = chain.sockaddr("127.0.0.1:9".parse().unwrap());
+    let peer = chain.sockaddr_out();
+    let optval = chain.input_value(&1i32);
+    let optlen = chain.socklen(4);
+    let optout = chain.scratch(4);
+    let info = chain.input(&[0u8; 128]);
+    let how = chain.input(&[0u8; 24]);
+    let fd = chain.push(Openat::new(libc::AT_FDCWD, path));
+    let pid = std::process::id() as i32;
+
+    let nrs = [
+        (Read::NR, chain.push(Read::new(fd, data))),
+        (
+            Write::NR,
+            chain.push(Write::new(fd, data).len(Len::Bytes(8))),
+        ),
+        (Pread64::NR, chain.push(Pread64::new(fd, data, 4096))),
+        (Pwrite64::NR, chain.push(Pwrite64::new(fd, data, 0))),
+        (Fstat::NR, chain.push(Fstat::new(fd, st))),
+        (
+            Newfstatat::NR,
+            chain.push(Newfstatat::new(libc::AT_FDCWD, path, st)),
+        ),
+        (
+            syslets::opcode::Statx::NR,
+            chain.push(syslets::opcode::Statx::new(libc::AT_FDCWD, path, stx)),
+        ),
+        (Lseek::NR, chain.push(Lseek::new(fd, 0, libc::SEEK_END))),
+        (Fsync::NR, chain.push(Fsync::new(fd))),
+        (Fdatasync::NR, chain.push(Fdatasync::new(fd))),
+        (Ftruncate::NR, chain.push(Ftruncate::new(fd, 0))),
+        (Fallocate::NR, chain.push(Fallocate::new(fd, 0, 4096))),
+        (Getdents64::NR, chain.push(Getdents64::new(fd, data))),
+        (Mkdirat::NR, chain.push(Mkdirat::new(libc::AT_FDCWD, path))),
+        (
+            Unlinkat::NR,
+            chain.push(Unlinkat::new(libc::AT_FDCWD, path)),
+        ),
+        (
+            Openat2::NR,
+            chain.push(Openat2::new(libc::AT_FDCWD, path, how)),
+        ),
+        (Close::NR, chain.push(Close::new(fd))),
+        (
+            Socket::NR,
+            chain.push(Socket::new(libc::AF_INET, libc::SOCK_STREAM)),
+        ),
+        (
+            Setsockopt::NR,
+            chain.push(Setsockopt::new(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_REUSEADDR,
+                optval,
+            )),
+        ),
+        (
+            Getsockopt::NR,
+            chain.push(Getsockopt::new(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_TYPE,
+                optout,
+                optlen,
+            )),
+        ),
+        (Bind::NR, chain.push(Bind::new(fd, sa))),
+        (Listen::NR, chain.push(Listen::new(fd))),
+        (Connect::NR, chain.push(Connect::new(fd, sa))),
+        (Accept4::NR, chain.push(Accept4::new(fd).addr(Some(peer)))),
+        (Sendto::NR, chain.push(Sendto::new(fd, data).dest(Some(sa)))),
+        (
+            Recvfrom::NR,
+            chain.push(Recvfrom::new(fd, data).src(Some(peer))),
+        ),
+        (Shutdown::NR, chain.push(Shutdown::new(fd, libc::SHUT_RDWR))),
+        (Getpid::NR, chain.push(Getpid::new())),
+        (Gettid::NR, chain.push(Gettid::new())),
+        (Tgkill::NR, chain.push(Tgkill::new(pid, pid, 0))),
+        (
+            RtTgsigqueueinfo::NR,
+            chain.push(RtTgsigqueueinfo::new(pid, pid, 0, info)),
+        ),
+    ];
+    let built: BTreeSet<u32> = nrs.iter().map(|(nr, _)| *nr).chain([Openat::NR]).collect();
+    let table: BTreeSet<u32> = SIGNATURES.iter().map(|s| s.nr).collect();
+    assert_eq!(
+        built, table,
+        "builders and the signature table must cover the same calls"
+    );
+
+    let batch = chain
+        .prepare(&Policy::default())
+        .expect("every builder's atom validates");
+    for (nr, atom) in nrs {
+        let name = batch.syscall_name(atom.index()).unwrap();
+        assert_eq!(SIGNATURES.iter().find(|s| s.nr == nr).unwrap().name, name);
+    }
+}
+
+/// The optional setters are `const fn`: usable in const contexts.
+const fn read_only(open: Openat) -> Openat {
+    open.flags(libc::O_RDONLY as u32)
+        .mode(0)
+        .private(7)
+        .stop_on(syslets::Stop::NEGATIVE)
+}
+
+#[test]
+fn setters_are_const_and_take_effect() {
+    let mut chain = Chain::new();
+    let p = chain.path("/");
+    chain.push(read_only(
+        Openat::new(libc::AT_FDCWD, p).flags(libc::O_WRONLY as u32),
+    ));
+    let bytes = chain.encode().unwrap().as_bytes().to_vec();
+    let atom = &bytes[syslets::abi::HEADER_SIZE..][..syslets::abi::ATOM_SIZE];
+    let flags = u32::from_le_bytes(atom[0..4].try_into().unwrap());
+    let open_flags = u64::from_le_bytes(atom[32..40].try_into().unwrap());
+    let private = u64::from_le_bytes(atom[64..72].try_into().unwrap());
+    assert_eq!(
+        (flags, open_flags, private),
+        (syslets::abi::STOP_ON_NEGATIVE, libc::O_RDONLY as u64, 7)
+    );
+}
