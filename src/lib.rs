@@ -58,6 +58,7 @@
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 compile_error!("syslets supports x86_64 Linux only");
 
+pub mod aio;
 mod chain;
 mod completion;
 mod encode;

@@ -1,0 +1,921 @@
+//! The request engine behind [`Aio`](super::Aio): one chain per request,
+//! per-descriptor ordering, completion processing and notifications.
+//!
+//! ```text
+//! submit ─► classify fd ─► chain (pread64 | pwrite64 | read | write | fsync | fdatasync)
+//!        ─► register (table, per-fd lanes and fsync barriers) ─► Executor::submit
+//!             ├─ Done (inline, RWF_NOWAIT satisfied it) ─► finish
+//!             └─ Queued ─► worker ─► ring ─► completion thread ─► finish
+//! finish ─► publish into the aiocb ─► wake aio_suspend ─► notify (signal chain,
+//!           notifier thread, list) ─► launch what waited for it on the same fd
+//! ```
+//!
+//! Everything here is safe code: the aiocb and `aio_buf` are reached only
+//! through [`CbPtr`] and [`RawBuf`], whose constructors carry the contracts.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use syslets_abi as abi;
+
+use super::cb::{self, CbPtr, Notify, RawBuf};
+use super::sys::{self, FdKind, Wake};
+use super::Cancel;
+use crate::chain::Chain;
+use crate::errno::Errno;
+use crate::executor::{Canceled, Executor, Submitted, Ticket};
+use crate::opcode::{Fdatasync, Fsync, Pread64, Pwrite64, Read, RtTgsigqueueinfo, Write};
+use crate::policy::Policy;
+use crate::sys::atfork;
+use crate::validate::ValidatedBatch;
+
+/// Bumped after every published completion; `aio_suspend` and `lio_listio`
+/// sleep on it.
+static DONE_SEQ: AtomicU32 = AtomicU32::new(0);
+/// Threads sleeping on [`DONE_SEQ`].
+static DONE_WAITERS: AtomicU32 = AtomicU32::new(0);
+
+/// A wait long enough to mean "no limit" (see [`sys::futex_wait`]).
+const FOREVER: Duration = Duration::from_secs(3600);
+
+/// Announce that a completion was published.
+fn completed() {
+    DONE_SEQ.fetch_add(1, Ordering::SeqCst);
+    if DONE_WAITERS.load(Ordering::SeqCst) > 0 {
+        sys::futex_wake_all(&DONE_SEQ);
+    }
+}
+
+/// Sleep until `done()` holds, the deadline passes or a signal handler runs.
+/// Async-signal-safe: atomics and futex calls only.
+pub(crate) fn wait_until(deadline: Option<Instant>, done: impl Fn() -> bool) -> Result<(), Errno> {
+    loop {
+        DONE_WAITERS.fetch_add(1, Ordering::SeqCst);
+        let seq = DONE_SEQ.load(Ordering::SeqCst);
+        if done() {
+            DONE_WAITERS.fetch_sub(1, Ordering::SeqCst);
+            return Ok(());
+        }
+        let left = match deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()),
+            None => FOREVER,
+        };
+        let wake = if left.is_zero() {
+            Wake::TimedOut
+        } else {
+            sys::futex_wait(&DONE_SEQ, seq, left)
+        };
+        DONE_WAITERS.fetch_sub(1, Ordering::SeqCst);
+        match wake {
+            Wake::Interrupted => return Err(Errno::from_raw(libc::EINTR)),
+            Wake::TimedOut if deadline.is_some_and(|d| Instant::now() >= d) => {
+                return if done() { Ok(()) } else { Err(Errno::EAGAIN) };
+            }
+            _ => {}
+        }
+    }
+}
+
+/// What a request does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Op {
+    /// `aio_read`, `LIO_READ`.
+    Read,
+    /// `aio_write`, `LIO_WRITE`.
+    Write,
+    /// `aio_fsync`: `fdatasync` when `data_only` (`O_DSYNC`), else `fsync`.
+    Sync {
+        /// `O_DSYNC`.
+        data_only: bool,
+    },
+}
+
+/// A request as taken from its aiocb.
+#[derive(Debug)]
+pub(crate) struct Request {
+    pub cb: CbPtr,
+    pub fd: i32,
+    pub op: Op,
+    pub buf: RawBuf,
+    pub offset: i64,
+    pub notify: Notify,
+}
+
+/// Configuration of an engine.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Config {
+    pub max_requests: usize,
+    pub workers: usize,
+    pub idle_timeout: Duration,
+    pub inline: bool,
+}
+
+/// A notification ready to fire.
+#[derive(Debug)]
+enum Notice {
+    None,
+    /// The one-atom chain `rt_tgsigqueueinfo(pid, tid, signo, &info)`,
+    /// validated at submission.
+    Signal(Box<ValidatedBatch<'static>>),
+    Thread {
+        func: extern "C" fn(libc::sigval),
+        value: u64,
+    },
+}
+
+impl Notice {
+    fn build(n: &Notify, policy: &Policy) -> Result<Notice, Errno> {
+        match *n {
+            Notify::None => Ok(Notice::None),
+            Notify::Thread { func, value } => Ok(Notice::Thread { func, value }),
+            Notify::Signal { tid, signo, value } => {
+                let pid = std::process::id() as i32;
+                let tid = if tid == 0 { pid } else { tid };
+                let mut chain = Chain::new();
+                let info = chain.input(&siginfo(signo, value));
+                chain.push(RtTgsigqueueinfo::new(pid, tid, signo, info));
+                let batch = chain.prepare(policy).map_err(|_| Errno::EINVAL)?;
+                Ok(Notice::Signal(Box::new(batch)))
+            }
+        }
+    }
+
+    fn fire(self, notifier: &Notifier) {
+        match self {
+            Notice::None => {}
+            Notice::Signal(mut batch) => {
+                // The target thread may be gone (ESRCH): nothing to do then.
+                batch.run();
+            }
+            Notice::Thread { func, value } => notifier.post(func, value),
+        }
+    }
+}
+
+/// The kernel's `siginfo_t` for an `SI_ASYNCIO` signal queued by this process
+/// (what glibc's AIO queues): signo, errno 0, code, pid, uid, value.
+fn siginfo(signo: i32, value: u64) -> [u8; abi::kernel::SIGINFO_SIZE] {
+    let mut b = [0u8; abi::kernel::SIGINFO_SIZE];
+    b[0..4].copy_from_slice(&signo.to_ne_bytes());
+    b[8..12].copy_from_slice(&libc::SI_ASYNCIO.to_ne_bytes());
+    b[16..20].copy_from_slice(&(std::process::id() as i32).to_ne_bytes());
+    b[20..24].copy_from_slice(&sys::uid().to_ne_bytes());
+    b[24..32].copy_from_slice(&value.to_ne_bytes());
+    b
+}
+
+/// The members of one `lio_listio` call, for its list-wide notification and
+/// for `LIO_WAIT`.
+#[derive(Debug)]
+pub(crate) struct List {
+    /// Members not finished, plus one while `lio_listio` is still submitting.
+    remaining: AtomicU32,
+    notice: Mutex<Option<Notice>>,
+}
+
+impl List {
+    /// A list whose notification is `notify` (validated now).
+    pub(crate) fn new(notify: Option<&Notify>, engine: &Engine) -> Result<Arc<List>, Errno> {
+        let notice = match notify {
+            Some(n) => Some(Notice::build(n, &engine.policy)?),
+            None => None,
+        };
+        Ok(Arc::new(List {
+            remaining: AtomicU32::new(1),
+            notice: Mutex::new(notice),
+        }))
+    }
+
+    /// A member is about to be submitted.
+    pub(crate) fn add(&self) {
+        self.remaining.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A member finished (or `lio_listio` finished submitting).
+    pub(crate) fn done(&self, notifier: &Notifier) {
+        if self.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
+            // Wake LIO_WAIT (it sleeps on the completion counter).
+            completed();
+            let notice = lock(&self.notice).take();
+            if let Some(n) = notice {
+                n.fire(notifier);
+            }
+        }
+    }
+
+    /// Whether every member finished.
+    pub(crate) fn finished(&self) -> bool {
+        self.remaining.load(Ordering::SeqCst) == 0
+    }
+}
+
+/// Where a request stands.
+#[derive(Debug)]
+enum Phase {
+    /// Waiting behind another request of its fd (its batch ready).
+    Held(Box<ValidatedBatch<'static>>),
+    /// Being handed to the executor.
+    Submitting,
+    /// In the executor.
+    Queued(Ticket),
+}
+
+/// Which ordered lane of its fd a request is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lane {
+    Reads = 0,
+    Writes = 1,
+}
+
+#[derive(Debug)]
+struct Req {
+    cb: CbPtr,
+    fd: i32,
+    sync: bool,
+    lane: Option<Lane>,
+    phase: Phase,
+    notice: Notice,
+    list: Option<Arc<List>>,
+}
+
+#[derive(Debug, Default)]
+struct LaneState {
+    busy: Option<u64>,
+    queue: VecDeque<u64>,
+}
+
+/// Per-descriptor ordering: O_APPEND writes and stream reads/writes run one
+/// at a time in submission order; an fsync waits for every data request
+/// submitted before it.
+#[derive(Debug, Default)]
+struct FdState {
+    outstanding: BTreeSet<u64>,
+    lanes: [LaneState; 2],
+    syncs: BTreeSet<u64>,
+}
+
+impl FdState {
+    fn is_empty(&self) -> bool {
+        self.outstanding.is_empty()
+            && self.syncs.is_empty()
+            && self
+                .lanes
+                .iter()
+                .all(|l| l.busy.is_none() && l.queue.is_empty())
+    }
+
+    fn sync_may_run(&self, id: u64) -> bool {
+        self.outstanding.range(..id).next().is_none()
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    reqs: HashMap<u64, Req>,
+    by_addr: HashMap<usize, u64>,
+    fds: HashMap<i32, FdState>,
+}
+
+impl State {
+    /// Take `id` out of its fd's bookkeeping; returns the requests that may
+    /// run now.
+    fn retire(&mut self, id: u64, req: &Req) -> Vec<u64> {
+        let mut next = Vec::new();
+        let Some(fs) = self.fds.get_mut(&req.fd) else {
+            return next;
+        };
+        if req.sync {
+            fs.syncs.remove(&id);
+        } else {
+            fs.outstanding.remove(&id);
+        }
+        if let Some(lane) = req.lane {
+            let l = &mut fs.lanes[lane as usize];
+            if l.busy == Some(id) {
+                l.busy = l.queue.pop_front();
+                next.extend(l.busy);
+            } else {
+                l.queue.retain(|&q| q != id);
+            }
+        }
+        let ready: Vec<u64> = fs
+            .syncs
+            .iter()
+            .copied()
+            .filter(|&s| fs.sync_may_run(s))
+            .filter(|s| matches!(self.reqs.get(s).map(|r| &r.phase), Some(Phase::Held(_))))
+            .collect();
+        next.extend(ready);
+        if fs.is_empty() {
+            self.fds.remove(&req.fd);
+        }
+        next
+    }
+
+    /// Take the held batch of `id` to launch it.
+    fn take_held(&mut self, id: u64) -> Option<(u64, Box<ValidatedBatch<'static>>)> {
+        let r = self.reqs.get_mut(&id)?;
+        match std::mem::replace(&mut r.phase, Phase::Submitting) {
+            Phase::Held(b) => Some((id, b)),
+            other => {
+                r.phase = other;
+                None
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The `SIGEV_THREAD` notifier: one thread that calls the functions, in
+/// completion order.
+#[derive(Debug, Default)]
+pub(crate) struct Notifier {
+    state: Mutex<NotifierState>,
+    cv: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct NotifierState {
+    jobs: VecDeque<(extern "C" fn(libc::sigval), u64)>,
+    thread: Option<JoinHandle<()>>,
+    stop: bool,
+}
+
+impl Notifier {
+    fn post(self: &Notifier, func: extern "C" fn(libc::sigval), value: u64) {
+        let mut st = lock(&self.state);
+        st.jobs.push_back((func, value));
+        self.cv.notify_one();
+    }
+
+    /// Start the thread if it is not running. Needs the `Arc` to hand over.
+    fn ensure_thread(this: &Arc<Notifier>) {
+        let mut st = lock(&this.state);
+        if st.thread.is_some() || st.stop {
+            return;
+        }
+        let me = Arc::clone(this);
+        let spawned = sys::with_signals_blocked(|| {
+            std::thread::Builder::new()
+                .name("aio-notify".into())
+                .spawn(move || me.run())
+        });
+        // Without a thread, the functions run on the completion path instead
+        // (see `run_inline`).
+        st.thread = spawned.ok();
+    }
+
+    fn run(&self) {
+        let mut st = lock(&self.state);
+        loop {
+            if let Some((func, value)) = st.jobs.pop_front() {
+                drop(st);
+                func(cb::sigval_of(value));
+                st = lock(&self.state);
+                continue;
+            }
+            if st.stop {
+                return;
+            }
+            st = self.cv.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Run queued functions here when no thread could be started.
+    fn run_inline(&self) {
+        loop {
+            let job = {
+                let mut st = lock(&self.state);
+                if st.thread.is_some() {
+                    return;
+                }
+                st.jobs.pop_front()
+            };
+            let Some((func, value)) = job else { return };
+            func(cb::sigval_of(value));
+        }
+    }
+
+    /// Run what is queued, then stop and join the thread.
+    fn stop(&self) {
+        let handle = {
+            let mut st = lock(&self.state);
+            st.stop = true;
+            self.cv.notify_all();
+            st.thread.take()
+        };
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+        self.run_inline();
+    }
+}
+
+/// The engine: an [`Executor`], the request table and the completion thread.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    ex: Executor,
+    policy: Policy,
+    config: Config,
+    state: Mutex<State>,
+    next_id: AtomicU64,
+    /// Submissions queued in the executor whose completion was not processed
+    /// yet (wrapping; may dip below zero for a moment, read as `i32`).
+    pending: AtomicU32,
+    /// The completion thread sleeps on this word when nothing is pending.
+    doorbell: AtomicU32,
+    sleeping: AtomicBool,
+    stop: AtomicBool,
+    closing: AtomicBool,
+    completer: Mutex<Option<JoinHandle<()>>>,
+    completer_started: AtomicBool,
+    reap_lock: Mutex<()>,
+    pub(crate) notifier: Arc<Notifier>,
+    generation: u64,
+}
+
+impl Engine {
+    pub(crate) fn new(config: Config) -> Result<Engine, Errno> {
+        let ring = config
+            .max_requests
+            .clamp(1, 1 << 16)
+            .next_power_of_two()
+            .try_into()
+            .map_err(|_| Errno::EINVAL)?;
+        let ex = Executor::builder()
+            .ring_size(ring)
+            .max_workers(config.workers.max(1))
+            .idle_timeout(config.idle_timeout)
+            .build()
+            .map_err(|_| Errno::EINVAL)?;
+        Ok(Engine {
+            ex,
+            policy: Policy::default(),
+            config,
+            state: Mutex::new(State::default()),
+            next_id: AtomicU64::new(1),
+            pending: AtomicU32::new(0),
+            doorbell: AtomicU32::new(0),
+            sleeping: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
+            completer: Mutex::new(None),
+            completer_started: AtomicBool::new(false),
+            reap_lock: Mutex::new(()),
+            notifier: Arc::new(Notifier::default()),
+            generation: atfork::generation(),
+        })
+    }
+
+    /// Whether this engine was made in this process (not before a fork).
+    pub(crate) fn current(&self) -> bool {
+        self.generation == atfork::generation()
+    }
+
+    /// Requests not finished yet.
+    pub(crate) fn outstanding(&self) -> usize {
+        lock(&self.state).reqs.len()
+    }
+
+    /// Most requests in flight.
+    pub(crate) fn max_requests(&self) -> usize {
+        self.config.max_requests
+    }
+
+    /// Requests held behind another request of their fd.
+    pub(crate) fn held(&self) -> usize {
+        lock(&self.state)
+            .reqs
+            .values()
+            .filter(|r| matches!(r.phase, Phase::Held(_)))
+            .count()
+    }
+
+    /// Worker threads of the executor.
+    pub(crate) fn workers(&self) -> usize {
+        self.ex.workers()
+    }
+
+    /// Whether a request is in flight on the aiocb at `addr`.
+    pub(crate) fn busy(&self, addr: usize) -> bool {
+        lock(&self.state).by_addr.contains_key(&addr)
+    }
+
+    /// Build the chain of a request and hand it over. On `Err`, nothing was
+    /// queued and the aiocb was not touched.
+    pub(crate) fn submit(
+        self: &Arc<Self>,
+        req: Request,
+        list: Option<&Arc<List>>,
+    ) -> Result<(), Errno> {
+        if self.closing.load(Ordering::Relaxed) || !self.current() {
+            return Err(Errno::EAGAIN);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (batch, lane) = self.build(id, &req)?;
+        let notice = Notice::build(&req.notify, &self.policy)?;
+        let sync = matches!(req.op, Op::Sync { .. });
+        let launch_now = {
+            let mut st = lock(&self.state);
+            if st.by_addr.contains_key(&req.cb.addr()) {
+                return Err(Errno::EINVAL);
+            }
+            if st.reqs.len() >= self.config.max_requests {
+                return Err(Errno::EAGAIN);
+            }
+            req.cb.start();
+            let fs = st.fds.entry(req.fd).or_default();
+            let now = if sync {
+                let now = fs.sync_may_run(id);
+                if !now {
+                    fs.syncs.insert(id);
+                }
+                now
+            } else {
+                fs.outstanding.insert(id);
+                match lane {
+                    None => true,
+                    Some(l) => {
+                        let l = &mut fs.lanes[l as usize];
+                        if l.busy.is_none() {
+                            l.busy = Some(id);
+                            true
+                        } else {
+                            l.queue.push_back(id);
+                            false
+                        }
+                    }
+                }
+            };
+            if now && fs.is_empty() {
+                st.fds.remove(&req.fd);
+            }
+            if let Some(l) = list {
+                l.add();
+            }
+            st.by_addr.insert(req.cb.addr(), id);
+            let (phase, launch) = if now {
+                (Phase::Submitting, Some(batch))
+            } else {
+                (Phase::Held(batch), None)
+            };
+            st.reqs.insert(
+                id,
+                Req {
+                    cb: req.cb,
+                    fd: req.fd,
+                    sync,
+                    lane,
+                    phase,
+                    notice,
+                    list: list.cloned(),
+                },
+            );
+            launch
+        };
+        if let Some(batch) = launch_now {
+            self.launch(VecDeque::from([(id, batch)]));
+        }
+        Ok(())
+    }
+
+    /// The request's chain, and the ordered lane it belongs to.
+    fn build(
+        &self,
+        id: u64,
+        req: &Request,
+    ) -> Result<(Box<ValidatedBatch<'static>>, Option<Lane>), Errno> {
+        let mut chain = Chain::new();
+        chain.set_caller_data(id);
+        let fd = req.fd;
+        let (lane, asynchronous) = match req.op {
+            Op::Sync { data_only } => {
+                if data_only {
+                    chain.push(Fdatasync::new(fd));
+                } else {
+                    chain.push(Fsync::new(fd));
+                }
+                // A sync has no non-blocking form: straight to a worker.
+                (None, true)
+            }
+            Op::Read | Op::Write => {
+                // A bad descriptor still gets its chain: the atom fails with
+                // EBADF and the request reports it, as glibc does.
+                let kind = sys::fd_kind(fd).unwrap_or(FdKind::Positional { probe: true });
+                let mem = req.buf.mem(&mut chain);
+                match (kind, req.op) {
+                    (FdKind::Positional { probe }, Op::Read) => {
+                        chain.push(Pread64::new(fd, mem, req.offset));
+                        (None, !probe)
+                    }
+                    (FdKind::Positional { probe }, _) => {
+                        let append = sys::fd_flags(fd).is_ok_and(|f| f & libc::O_APPEND != 0);
+                        if append {
+                            // Appends go where the file ends, in submission order.
+                            chain.push(Write::new(fd, mem));
+                            (Some(Lane::Writes), !probe)
+                        } else {
+                            chain.push(Pwrite64::new(fd, mem, req.offset));
+                            (None, !probe)
+                        }
+                    }
+                    (FdKind::Stream { probe }, Op::Read) => {
+                        chain.push(Read::new(fd, mem));
+                        (Some(Lane::Reads), !probe)
+                    }
+                    (FdKind::Stream { probe }, _) => {
+                        chain.push(Write::new(fd, mem));
+                        (Some(Lane::Writes), !probe)
+                    }
+                }
+            }
+        };
+        if asynchronous || !self.config.inline {
+            chain.set_flags(abi::BATCH_ASYNC);
+        }
+        let batch = chain.prepare(&self.policy).map_err(|_| Errno::EINVAL)?;
+        Ok((Box::new(batch), lane))
+    }
+
+    /// Hand batches to the executor; process those that complete inline, and
+    /// whatever their completion releases.
+    fn launch(self: &Arc<Self>, mut todo: VecDeque<(u64, Box<ValidatedBatch<'static>>)>) {
+        while let Some((id, batch)) = todo.pop_front() {
+            match self.ex.submit(*batch) {
+                Ok(Submitted::Done(done)) => {
+                    let status = done.completion().status();
+                    todo.extend(self.finish(id, status));
+                }
+                Ok(Submitted::Queued(ticket)) => {
+                    {
+                        let mut st = lock(&self.state);
+                        if let Some(r) = st.reqs.get_mut(&id) {
+                            if matches!(r.phase, Phase::Submitting) {
+                                r.phase = Phase::Queued(ticket);
+                            }
+                        }
+                    }
+                    self.queued();
+                }
+                // The ring has room for every request (max_requests ≤ ring
+                // size), so only a fork can refuse: fail the request.
+                Err(_) => todo.extend(self.finish(id, -(libc::EAGAIN as i64))),
+            }
+        }
+    }
+
+    /// Finish request `id` with `status` (≥ 0 or `-errno`): publish, wake,
+    /// notify. Returns what may run now. A stale id (cancelled earlier) is
+    /// ignored.
+    fn finish(&self, id: u64, status: i64) -> Vec<(u64, Box<ValidatedBatch<'static>>)> {
+        let (notice, list, next) = {
+            let mut st = lock(&self.state);
+            let Some(req) = st.reqs.remove(&id) else {
+                return Vec::new();
+            };
+            st.by_addr.remove(&req.cb.addr());
+            let next: Vec<_> = st
+                .retire(id, &req)
+                .into_iter()
+                .filter_map(|n| st.take_held(n))
+                .collect();
+            let Req {
+                cb, notice, list, ..
+            } = req;
+            // Published under the lock, so that aio_cancel's AIO_ALLDONE
+            // always comes after the outcome is visible.
+            cb.publish(status);
+            (notice, list, next)
+        };
+        completed();
+        self.notify(notice, list);
+        next
+    }
+
+    fn notify(&self, notice: Notice, list: Option<Arc<List>>) {
+        // Only thread notices (the request's or its list's) need the notifier.
+        let may_post = matches!(notice, Notice::Thread { .. }) || list.is_some();
+        notice.fire(&self.notifier);
+        if let Some(l) = list {
+            l.done(&self.notifier);
+        }
+        if may_post && !lock(&self.notifier.state).jobs.is_empty() {
+            Notifier::ensure_thread(&self.notifier);
+            self.notifier.run_inline();
+        }
+    }
+
+    /// One more submission is queued in the executor: make sure the
+    /// completion thread runs and is awake.
+    fn queued(self: &Arc<Self>) {
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        self.ring_doorbell();
+        if !self.completer_started.load(Ordering::Acquire) {
+            self.start_completer();
+        }
+    }
+
+    fn ring_doorbell(&self) {
+        self.doorbell.fetch_add(1, Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) {
+            sys::futex_wake_all(&self.doorbell);
+        }
+    }
+
+    fn start_completer(self: &Arc<Self>) {
+        let mut slot = lock(&self.completer);
+        if slot.is_some() {
+            return;
+        }
+        let me = Arc::clone(self);
+        let spawned = sys::with_signals_blocked(|| {
+            std::thread::Builder::new()
+                .name("aio-complete".into())
+                .spawn(move || me.completion_loop())
+        });
+        if let Ok(h) = spawned {
+            *slot = Some(h);
+            self.completer_started.store(true, Ordering::Release);
+        }
+        // Otherwise: retried on the next submission; aio_suspend and
+        // aio_cancel also reap (see `drain`).
+    }
+
+    fn completion_loop(self: Arc<Self>) {
+        loop {
+            self.sleeping.store(true, Ordering::SeqCst);
+            let bell = self.doorbell.load(Ordering::SeqCst);
+            let pending = self.pending.load(Ordering::SeqCst) as i32;
+            let stop = self.stop.load(Ordering::SeqCst);
+            if pending <= 0 {
+                if stop {
+                    self.sleeping.store(false, Ordering::SeqCst);
+                    return;
+                }
+                sys::futex_wait(&self.doorbell, bell, FOREVER);
+                self.sleeping.store(false, Ordering::SeqCst);
+                continue;
+            }
+            self.sleeping.store(false, Ordering::SeqCst);
+            // Pending > 0: a completion is posted or on its way (the executor
+            // counts it in flight), so this returns once one is ready.
+            let _ = self.ex.wait(1, Some(Duration::from_millis(100)));
+            self.drain();
+        }
+    }
+
+    /// Reap every posted completion and finish its request. Returns how many.
+    pub(crate) fn drain(self: &Arc<Self>) -> usize {
+        let done = {
+            let _g = lock(&self.reap_lock);
+            match self.ex.reap() {
+                Ok(d) => d,
+                Err(_) => return 0,
+            }
+        };
+        let n = done.len();
+        if n == 0 {
+            return 0;
+        }
+        let mut todo = VecDeque::new();
+        for d in done {
+            let c = d.completion();
+            todo.extend(self.finish(c.caller_data(), c.status()));
+        }
+        self.pending.fetch_sub(n as u32, Ordering::SeqCst);
+        self.launch(todo);
+        n
+    }
+
+    /// Cancel the request on the aiocb at `addr`, or (None) every request on
+    /// `fd`.
+    pub(crate) fn cancel(self: &Arc<Self>, fd: i32, addr: Option<usize>) -> Result<Cancel, Errno> {
+        let mut canceled = 0usize;
+        let mut not_canceled = false;
+        let mut in_ring = false;
+        let mut fired = Vec::new();
+        let mut next = VecDeque::new();
+        {
+            let mut st = lock(&self.state);
+            let ids: Vec<u64> = match addr {
+                Some(a) => st.by_addr.get(&a).copied().into_iter().collect(),
+                None => {
+                    let mut v: Vec<u64> = st
+                        .reqs
+                        .iter()
+                        .filter(|(_, r)| r.fd == fd)
+                        .map(|(&id, _)| id)
+                        .collect();
+                    v.sort_unstable();
+                    v
+                }
+            };
+            // Later requests first, so that cancelling a held request never
+            // launches another one that is about to be cancelled too.
+            for &id in ids.iter().rev() {
+                let Some(r) = st.reqs.get(&id) else { continue };
+                if r.fd != fd {
+                    return Err(Errno::EINVAL);
+                }
+                let cancel_now = match r.phase {
+                    Phase::Held(_) => true,
+                    Phase::Submitting => false,
+                    Phase::Queued(t) => match self.ex.cancel(t) {
+                        // Its canceled completion is posted; it is finished
+                        // here, and the ring entry found stale.
+                        Ok(Canceled::NotStarted) => true,
+                        Ok(Canceled::NotFound) => {
+                            in_ring = true;
+                            continue;
+                        }
+                        // One atom: a running chain completes normally.
+                        Ok(Canceled::Requested) | Err(_) => false,
+                    },
+                };
+                if !cancel_now {
+                    not_canceled = true;
+                    continue;
+                }
+                let req = st.reqs.remove(&id).expect("looked up above");
+                st.by_addr.remove(&req.cb.addr());
+                for n in st.retire(id, &req) {
+                    if !ids.contains(&n) {
+                        next.extend(st.take_held(n));
+                    }
+                }
+                let Req {
+                    cb, notice, list, ..
+                } = req;
+                cb.publish(-(libc::ECANCELED as i64));
+                fired.push((notice, list));
+                canceled += 1;
+            }
+        }
+        if canceled > 0 {
+            completed();
+        }
+        for (notice, list) in fired {
+            self.notify(notice, list);
+        }
+        self.launch(next);
+        if in_ring {
+            // Finished but not processed yet: process it, so that the outcome
+            // is visible when AIO_ALLDONE is returned.
+            self.drain();
+        }
+        Ok(if not_canceled {
+            Cancel::NotCanceled
+        } else if canceled > 0 {
+            Cancel::Canceled
+        } else {
+            Cancel::AllDone
+        })
+    }
+
+    /// Stop accepting requests, cancel what can be, wait for the rest, and
+    /// stop the completion and notifier threads.
+    pub(crate) fn close(self: &Arc<Self>) {
+        if !self.current() {
+            return;
+        }
+        self.closing.store(true, Ordering::SeqCst);
+        let fds: BTreeSet<i32> = lock(&self.state).reqs.values().map(|r| r.fd).collect();
+        for fd in fds {
+            let _ = self.cancel(fd, None);
+        }
+        while self.outstanding() > 0 {
+            if !self.completer_started.load(Ordering::Acquire) {
+                self.drain();
+            }
+            let seen = DONE_SEQ.load(Ordering::SeqCst);
+            if self.outstanding() == 0 {
+                break;
+            }
+            DONE_WAITERS.fetch_add(1, Ordering::SeqCst);
+            sys::futex_wait(&DONE_SEQ, seen, Duration::from_millis(20));
+            DONE_WAITERS.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.stop.store(true, Ordering::SeqCst);
+        self.ring_doorbell();
+        let handle = lock(&self.completer).take();
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+        // Completions of cancelled chains may still sit in the ring (stale).
+        self.drain();
+        self.notifier.stop();
+    }
+}
+
+/// The engine's settings from `aio_init`, for the process-wide engine.
+pub(crate) static INIT_THREADS: AtomicU32 = AtomicU32::new(0);
+/// `aio_num` of `aio_init` (0: default).
+pub(crate) static INIT_NUM: AtomicU32 = AtomicU32::new(0);
+/// `aio_idle_time` of `aio_init` in seconds (0: default).
+pub(crate) static INIT_IDLE: AtomicU32 = AtomicU32::new(0);
