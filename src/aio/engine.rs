@@ -143,14 +143,14 @@ impl Notice {
         }
     }
 
-    fn fire(self, notifier: &Notifier) {
+    fn fire(self, notifier: &Arc<Notifier>) {
         match self {
             Notice::None => {}
             Notice::Signal(mut batch) => {
                 // The target thread may be gone (ESRCH): nothing to do then.
                 batch.run();
             }
-            Notice::Thread { func, value } => notifier.post(func, value),
+            Notice::Thread { func, value } => Notifier::post(notifier, func, value),
         }
     }
 }
@@ -195,7 +195,7 @@ impl List {
     }
 
     /// A member finished (or `lio_listio` finished submitting).
-    pub(crate) fn done(&self, notifier: &Notifier) {
+    pub(crate) fn done(&self, notifier: &Arc<Notifier>) {
         if self.remaining.fetch_sub(1, Ordering::SeqCst) == 1 {
             // Wake LIO_WAIT (it sleeps on the completion counter).
             completed();
@@ -348,27 +348,28 @@ struct NotifierState {
 }
 
 impl Notifier {
-    fn post(self: &Notifier, func: extern "C" fn(libc::sigval), value: u64) {
-        let mut st = lock(&self.state);
-        st.jobs.push_back((func, value));
-        self.cv.notify_one();
-    }
-
-    /// Start the thread if it is not running. Needs the `Arc` to hand over.
-    fn ensure_thread(this: &Arc<Notifier>) {
-        let mut st = lock(&this.state);
-        if st.thread.is_some() || st.stop {
-            return;
+    /// Queue `func(value)` for the notifier thread, starting it if needed.
+    fn post(this: &Arc<Notifier>, func: extern "C" fn(libc::sigval), value: u64) {
+        let has_thread = {
+            let mut st = lock(&this.state);
+            st.jobs.push_back((func, value));
+            if st.thread.is_none() && !st.stop {
+                let me = Arc::clone(this);
+                let spawned = sys::with_signals_blocked(|| {
+                    std::thread::Builder::new()
+                        .name("aio-notify".into())
+                        .spawn(move || me.run())
+                });
+                st.thread = spawned.ok();
+            }
+            this.cv.notify_one();
+            st.thread.is_some()
+        };
+        if !has_thread {
+            // No thread could be started (or the context is closing): call
+            // the function here rather than never.
+            this.run_inline();
         }
-        let me = Arc::clone(this);
-        let spawned = sys::with_signals_blocked(|| {
-            std::thread::Builder::new()
-                .name("aio-notify".into())
-                .spawn(move || me.run())
-        });
-        // Without a thread, the functions run on the completion path instead
-        // (see `run_inline`).
-        st.thread = spawned.ok();
     }
 
     fn run(&self) {
@@ -699,15 +700,9 @@ impl Engine {
     }
 
     fn notify(&self, notice: Notice, list: Option<Arc<List>>) {
-        // Only thread notices (the request's or its list's) need the notifier.
-        let may_post = matches!(notice, Notice::Thread { .. }) || list.is_some();
         notice.fire(&self.notifier);
         if let Some(l) = list {
             l.done(&self.notifier);
-        }
-        if may_post && !lock(&self.notifier.state).jobs.is_empty() {
-            Notifier::ensure_thread(&self.notifier);
-            self.notifier.run_inline();
         }
     }
 

@@ -1,0 +1,101 @@
+/* Where libsyslets.so deliberately differs from glibc, the behaviour POSIX
+ * allows and this library promises. Run only with the library preloaded;
+ * exits 1 (and says why) on any difference, and when the library is not in
+ * effect. */
+#include "common.h"
+
+#define EXPECT_FAIL(expr, err)                                                 \
+	do {                                                                   \
+		errno = 0;                                                     \
+		long rc_ = (long)(expr);                                       \
+		if (rc_ != -1 || errno != (err)) {                             \
+			fprintf(stderr, "%s:%d: %s gave %ld errno %s, want -1 %s\n", \
+				__FILE__, __LINE__, #expr, rc_, ename(errno), ename(err)); \
+			exit(1);                                               \
+		}                                                              \
+	} while (0)
+
+int main(void)
+{
+	announce();
+	if (!syslets_active()) {
+		fprintf(stderr, "libsyslets.so is not preloaded\n");
+		return 1;
+	}
+	int fd = temp_file(0);
+	char buf[64] = "0123456789";
+	CHECK(pwrite(fd, buf, 10, 0) == 10);
+
+	/* aio_return on an unfinished request: EINVAL (glibc returns the field). */
+	int p[2];
+	CHECK(pipe(p) == 0);
+	struct aiocb pending = make_cb(p[0], buf, 4, 0);
+	CHECK(aio_read(&pending) == 0);
+	CHECK(aio_error(&pending) == EINPROGRESS);
+	EXPECT_FAIL(aio_return(&pending), EINVAL);
+	/* Submitting an aiocb that is in progress: EINVAL, and it is left alone. */
+	EXPECT_FAIL(aio_read(&pending), EINVAL);
+	CHECK(aio_error(&pending) == EINPROGRESS);
+	CHECK(write(p[1], "data", 4) == 4);
+	wait_for(&pending);
+	CHECK(aio_return(&pending) == 4);
+
+	/* aio_return twice: the second is EINVAL (glibc returns the value again),
+	 * while aio_error keeps saying how it ended. */
+	struct aiocb cb = make_cb(fd, buf, 10, 0);
+	CHECK(aio_read(&cb) == 0);
+	wait_for(&cb);
+	CHECK(aio_return(&cb) == 10);
+	EXPECT_FAIL(aio_return(&cb), EINVAL);
+	CHECK(aio_error(&cb) == 0);
+
+	/* aio_error/aio_return on an aiocb never submitted: EINVAL (glibc: 0). */
+	struct aiocb fresh = make_cb(fd, buf, 10, 0);
+	EXPECT_FAIL(aio_error(&fresh), EINVAL);
+	EXPECT_FAIL(aio_return(&fresh), EINVAL);
+
+	/* A negative offset and a size overflow are refused at submission (glibc
+	 * reports the former from aio_error), and the aiocb says EINVAL too. */
+	cb = make_cb(fd, buf, 10, -1);
+	EXPECT_FAIL(aio_read(&cb), EINVAL);
+	CHECK(aio_error(&cb) == EINVAL);
+	CHECK(aio_return(&cb) == -1);
+	EXPECT_FAIL(aio_return(&cb), EINVAL);
+	cb = make_cb(fd, buf, (size_t)SSIZE_MAX + 1, 0);
+	EXPECT_FAIL(aio_read(&cb), EINVAL);
+	cb = make_cb(fd, buf, 10, LLONG_MAX - 4);
+	EXPECT_FAIL(aio_write(&cb), EINVAL);
+
+	/* A bad signal number is refused at submission. */
+	cb = make_cb(fd, buf, 10, 0);
+	cb.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
+	cb.aio_sigevent.sigev_signo = 1000;
+	EXPECT_FAIL(aio_read(&cb), EINVAL);
+
+	/* lio_listio: a member that cannot be submitted makes it EIO (POSIX);
+	 * glibc gives the member's errno when no member could be submitted. */
+	struct aiocb bad = make_cb(fd, buf, 10, 0);
+	bad.aio_reqprio = 1000;
+	bad.aio_lio_opcode = LIO_READ;
+	struct aiocb *list[1] = { &bad };
+	EXPECT_FAIL(lio_listio(LIO_NOWAIT, list, 1, NULL), EIO);
+	CHECK(aio_error(&bad) == EINVAL);
+	/* An unknown opcode is an invalid member. */
+	bad = make_cb(fd, buf, 10, 0);
+	bad.aio_lio_opcode = 77;
+	EXPECT_FAIL(lio_listio(LIO_WAIT, list, 1, NULL), EIO);
+	CHECK(aio_error(&bad) == EINVAL);
+
+	/* The inline fast path: a read of cached file data completes inside
+	 * aio_read (glibc always hands it to a thread). */
+	cb = make_cb(fd, buf, 10, 0);
+	CHECK(aio_read(&cb) == 0);
+	CHECK(aio_error(&cb) == 0);
+	CHECK(aio_return(&cb) == 10);
+
+	close(p[0]);
+	close(p[1]);
+	close(fd);
+	printf("posix: all as promised\n");
+	return 0;
+}
