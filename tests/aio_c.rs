@@ -289,12 +289,11 @@ fn exports_only_with_the_feature() {
     for n in C_NAMES {
         assert!(names.iter().any(|s| s == n), "c-abi library lacks {n}");
     }
-    // This test binary lives in target/<profile>/deps; the package's own
-    // cdylib, built with this run's features, is in target/<profile>.
+    // This test binary lives in target/<profile>/deps, next to the package's
+    // own cdylib as this run built it (with this run's features).
     let own = std::env::current_exe()
         .unwrap()
         .parent()
-        .and_then(Path::parent)
         .unwrap()
         .join("libsyslets.so");
     let names = exported(&own);
