@@ -76,10 +76,6 @@ unsafe fn request(engine: &Engine, cb: *mut libc::aiocb, op: Op) -> Result<Reque
     if cb.is_null() {
         return Err(Errno::EINVAL);
     }
-    if engine.busy(cb as usize) {
-        // Already in progress: refuse, and leave it alone.
-        return Err(Errno::EINVAL);
-    }
     // SAFETY: the caller guarantees a valid aiocb.
     let f = unsafe { cb::fields(cb) };
     let sync = matches!(op, Op::Sync { .. });
@@ -94,8 +90,12 @@ unsafe fn request(engine: &Engine, cb: *mut libc::aiocb, op: Op) -> Result<Reque
     let notify = match unsafe { cb::notify_of(&f.sigevent) } {
         Ok(n) if !bad_args => n,
         _ => {
-            // SAFETY: a valid aiocb with no request in progress (checked above).
-            unsafe { cb::fail_now(cb, Errno::EINVAL) };
+            // An aiocb already in progress is refused and left alone (the
+            // engine refuses it too when the arguments are fine).
+            if !engine.busy(cb as usize) {
+                // SAFETY: a valid aiocb with no request in progress.
+                unsafe { cb::fail_now(cb, Errno::EINVAL) };
+            }
             return Err(Errno::EINVAL);
         }
     };

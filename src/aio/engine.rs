@@ -14,7 +14,8 @@
 //! through [`CbPtr`] and [`RawBuf`], whose constructors carry the contracts.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -216,7 +217,7 @@ impl List {
 #[derive(Debug)]
 enum Phase {
     /// Waiting behind another request of its fd (its batch ready).
-    Held(Box<ValidatedBatch<'static>>),
+    Held(ValidatedBatch<'static>),
     /// Being handed to the executor.
     Submitting,
     /// In the executor.
@@ -234,11 +235,24 @@ enum Lane {
 struct Req {
     cb: CbPtr,
     fd: i32,
-    sync: bool,
+    op: Op,
+    /// Kept to rebuild the chain for the `ESPIPE` fallback.
+    buf: RawBuf,
+    offset: i64,
+    /// The chain is positional (`pread64`/`pwrite64`).
+    positional: bool,
     lane: Option<Lane>,
+    /// Registration order on its fd (for the fsync barrier).
+    seq: u64,
     phase: Phase,
     notice: Notice,
     list: Option<Arc<List>>,
+}
+
+impl Req {
+    fn sync(&self) -> bool {
+        matches!(self.op, Op::Sync { .. })
+    }
 }
 
 #[derive(Debug, Default)]
@@ -247,19 +261,29 @@ struct LaneState {
     queue: VecDeque<u64>,
 }
 
+/// An `aio_fsync` waiting for the data requests registered before it.
+#[derive(Debug)]
+struct HeldSync {
+    id: u64,
+    seq: u64,
+    waiting_for: usize,
+}
+
 /// Per-descriptor ordering: O_APPEND writes and stream reads/writes run one
 /// at a time in submission order; an fsync waits for every data request
-/// submitted before it.
+/// registered before it.
 #[derive(Debug, Default)]
 struct FdState {
-    outstanding: BTreeSet<u64>,
+    next_seq: u64,
+    /// Data requests registered and not finished.
+    outstanding: usize,
     lanes: [LaneState; 2],
-    syncs: BTreeSet<u64>,
+    syncs: Vec<HeldSync>,
 }
 
 impl FdState {
     fn is_empty(&self) -> bool {
-        self.outstanding.is_empty()
+        self.outstanding == 0
             && self.syncs.is_empty()
             && self
                 .lanes
@@ -267,30 +291,76 @@ impl FdState {
                 .all(|l| l.busy.is_none() && l.queue.is_empty())
     }
 
-    fn sync_may_run(&self, id: u64) -> bool {
-        self.outstanding.range(..id).next().is_none()
+    /// Enter request `id` into lane `lane`: whether it may run now.
+    fn enter_lane(&mut self, lane: Lane, id: u64) -> bool {
+        let l = &mut self.lanes[lane as usize];
+        if l.busy.is_none() {
+            l.busy = Some(id);
+            true
+        } else {
+            l.queue.push_back(id);
+            false
+        }
     }
 }
 
+/// A multiplicative hash for the small integer keys of the request table
+/// (ids, addresses, descriptors): much cheaper than SipHash, and the keys
+/// are not chosen by an adversary.
+#[derive(Clone, Copy, Debug, Default)]
+struct FastHash(u64);
+
+impl Hasher for FastHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn write_usize(&mut self, x: usize) {
+        self.write_u64(x as u64);
+    }
+
+    fn write_i32(&mut self, x: i32) {
+        self.write_u64(x as u32 as u64);
+    }
+}
+
+type Map<K, V> = HashMap<K, V, BuildHasherDefault<FastHash>>;
+
 #[derive(Debug, Default)]
 struct State {
-    reqs: HashMap<u64, Req>,
-    by_addr: HashMap<usize, u64>,
-    fds: HashMap<i32, FdState>,
+    reqs: Map<u64, Req>,
+    by_addr: Map<usize, u64>,
+    fds: Map<i32, FdState>,
 }
 
 impl State {
-    /// Take `id` out of its fd's bookkeeping; returns the requests that may
-    /// run now.
+    /// Take request `id` (removed from `reqs` already) out of its fd's
+    /// bookkeeping; returns the held requests that may run now.
     fn retire(&mut self, id: u64, req: &Req) -> Vec<u64> {
         let mut next = Vec::new();
         let Some(fs) = self.fds.get_mut(&req.fd) else {
             return next;
         };
-        if req.sync {
-            fs.syncs.remove(&id);
+        if req.sync() {
+            fs.syncs.retain(|s| s.id != id);
         } else {
-            fs.outstanding.remove(&id);
+            fs.outstanding -= 1;
+            for s in fs.syncs.iter_mut().filter(|s| s.seq > req.seq) {
+                s.waiting_for -= 1;
+                if s.waiting_for == 0 {
+                    next.push(s.id);
+                }
+            }
         }
         if let Some(lane) = req.lane {
             let l = &mut fs.lanes[lane as usize];
@@ -301,14 +371,6 @@ impl State {
                 l.queue.retain(|&q| q != id);
             }
         }
-        let ready: Vec<u64> = fs
-            .syncs
-            .iter()
-            .copied()
-            .filter(|&s| fs.sync_may_run(s))
-            .filter(|s| matches!(self.reqs.get(s).map(|r| &r.phase), Some(Phase::Held(_))))
-            .collect();
-        next.extend(ready);
         if fs.is_empty() {
             self.fds.remove(&req.fd);
         }
@@ -316,7 +378,7 @@ impl State {
     }
 
     /// Take the held batch of `id` to launch it.
-    fn take_held(&mut self, id: u64) -> Option<(u64, Box<ValidatedBatch<'static>>)> {
+    fn take_held(&mut self, id: u64) -> Option<(u64, ValidatedBatch<'static>)> {
         let r = self.reqs.get_mut(&id)?;
         match std::mem::replace(&mut r.phase, Phase::Submitting) {
             Phase::Held(b) => Some((id, b)),
@@ -325,6 +387,47 @@ impl State {
                 None
             }
         }
+    }
+}
+
+/// Descriptors known to be positional (regular files, block devices), by
+/// number, so that a request on one needs no `fstat`. A descriptor closed and
+/// reused for a pipe or socket is caught when `pread64`/`pwrite64` fails with
+/// `ESPIPE`: the entry is dropped and the request goes again as a stream
+/// request (glibc falls back to `read`/`write` on `ESPIPE` the same way).
+#[derive(Debug)]
+struct KindCache(Box<[AtomicU8]>);
+
+impl KindCache {
+    const POSITIONAL_PROBE: u8 = 1;
+    const POSITIONAL: u8 = 2;
+
+    fn new() -> KindCache {
+        KindCache((0..1024).map(|_| AtomicU8::new(0)).collect())
+    }
+
+    fn get(&self, fd: i32) -> Option<FdKind> {
+        let slot = self.0.get(usize::try_from(fd).ok()?)?;
+        match slot.load(Ordering::Relaxed) {
+            Self::POSITIONAL_PROBE => Some(FdKind::Positional { probe: true }),
+            Self::POSITIONAL => Some(FdKind::Positional { probe: false }),
+            _ => None,
+        }
+    }
+
+    fn set(&self, fd: i32, kind: FdKind) {
+        let v = match kind {
+            FdKind::Positional { probe: true } => Self::POSITIONAL_PROBE,
+            FdKind::Positional { probe: false } => Self::POSITIONAL,
+            FdKind::Stream { .. } => 0,
+        };
+        if let Some(slot) = usize::try_from(fd).ok().and_then(|i| self.0.get(i)) {
+            slot.store(v, Ordering::Relaxed);
+        }
+    }
+
+    fn forget(&self, fd: i32) {
+        self.set(fd, FdKind::Stream { probe: false });
     }
 }
 
@@ -438,6 +541,7 @@ pub(crate) struct Engine {
     completer_started: AtomicBool,
     reap_lock: Mutex<()>,
     pub(crate) notifier: Arc<Notifier>,
+    kinds: KindCache,
     generation: u64,
 }
 
@@ -470,6 +574,7 @@ impl Engine {
             completer_started: AtomicBool::new(false),
             reap_lock: Mutex::new(()),
             notifier: Arc::new(Notifier::default()),
+            kinds: KindCache::new(),
             generation: atfork::generation(),
         })
     }
@@ -519,9 +624,13 @@ impl Engine {
             return Err(Errno::EAGAIN);
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (batch, lane) = self.build(id, &req)?;
+        let kind = match req.op {
+            Op::Sync { .. } => None,
+            Op::Read | Op::Write => Some(self.classify(req.fd)),
+        };
+        let (batch, lane, positional) =
+            self.build(id, req.fd, req.op, &req.buf, req.offset, kind)?;
         let notice = Notice::build(&req.notify, &self.policy)?;
-        let sync = matches!(req.op, Op::Sync { .. });
         let launch_now = {
             let mut st = lock(&self.state);
             if st.by_addr.contains_key(&req.cb.addr()) {
@@ -532,29 +641,25 @@ impl Engine {
             }
             req.cb.start();
             let fs = st.fds.entry(req.fd).or_default();
-            let now = if sync {
-                let now = fs.sync_may_run(id);
-                if !now {
-                    fs.syncs.insert(id);
+            let seq = fs.next_seq;
+            fs.next_seq += 1;
+            let now = if matches!(req.op, Op::Sync { .. }) {
+                if fs.outstanding == 0 {
+                    true
+                } else {
+                    let waiting_for = fs.outstanding;
+                    fs.syncs.push(HeldSync {
+                        id,
+                        seq,
+                        waiting_for,
+                    });
+                    false
                 }
-                now
             } else {
-                fs.outstanding.insert(id);
-                match lane {
-                    None => true,
-                    Some(l) => {
-                        let l = &mut fs.lanes[l as usize];
-                        if l.busy.is_none() {
-                            l.busy = Some(id);
-                            true
-                        } else {
-                            l.queue.push_back(id);
-                            false
-                        }
-                    }
-                }
+                fs.outstanding += 1;
+                lane.is_none_or(|l| fs.enter_lane(l, id))
             };
-            if now && fs.is_empty() {
+            if fs.is_empty() {
                 st.fds.remove(&req.fd);
             }
             if let Some(l) = list {
@@ -571,8 +676,12 @@ impl Engine {
                 Req {
                     cb: req.cb,
                     fd: req.fd,
-                    sync,
+                    op: req.op,
+                    buf: req.buf,
+                    offset: req.offset,
+                    positional,
                     lane,
+                    seq,
                     phase,
                     notice,
                     list: list.cloned(),
@@ -581,122 +690,187 @@ impl Engine {
             launch
         };
         if let Some(batch) = launch_now {
-            self.launch(VecDeque::from([(id, batch)]));
+            self.launch_one(id, batch);
         }
         Ok(())
     }
 
-    /// The request's chain, and the ordered lane it belongs to.
+    /// What kind of descriptor `fd` is (cached for positional ones).
+    fn classify(&self, fd: i32) -> FdKind {
+        if let Some(k) = self.kinds.get(fd) {
+            return k;
+        }
+        match sys::fd_kind(fd) {
+            Ok(k) => {
+                self.kinds.set(fd, k);
+                k
+            }
+            // A bad descriptor still gets its chain: the atom fails with
+            // EBADF and the request reports it, as glibc does.
+            Err(_) => FdKind::Positional { probe: true },
+        }
+    }
+
+    /// The request's chain, the ordered lane it belongs to, and whether it is
+    /// positional. `kind` is None for a sync.
     fn build(
         &self,
         id: u64,
-        req: &Request,
-    ) -> Result<(Box<ValidatedBatch<'static>>, Option<Lane>), Errno> {
+        fd: i32,
+        op: Op,
+        buf: &RawBuf,
+        offset: i64,
+        kind: Option<FdKind>,
+    ) -> Result<(ValidatedBatch<'static>, Option<Lane>, bool), Errno> {
         let mut chain = Chain::new();
         chain.set_caller_data(id);
-        let fd = req.fd;
-        let (lane, asynchronous) = match req.op {
-            Op::Sync { data_only } => {
+        let (lane, asynchronous, positional) = match (op, kind) {
+            (Op::Sync { data_only }, _) => {
                 if data_only {
                     chain.push(Fdatasync::new(fd));
                 } else {
                     chain.push(Fsync::new(fd));
                 }
                 // A sync has no non-blocking form: straight to a worker.
-                (None, true)
+                (None, true, false)
             }
-            Op::Read | Op::Write => {
-                // A bad descriptor still gets its chain: the atom fails with
-                // EBADF and the request reports it, as glibc does.
-                let kind = sys::fd_kind(fd).unwrap_or(FdKind::Positional { probe: true });
-                let mem = req.buf.mem(&mut chain);
-                match (kind, req.op) {
-                    (FdKind::Positional { probe }, Op::Read) => {
-                        chain.push(Pread64::new(fd, mem, req.offset));
-                        (None, !probe)
-                    }
-                    (FdKind::Positional { probe }, _) => {
-                        let append = sys::fd_flags(fd).is_ok_and(|f| f & libc::O_APPEND != 0);
-                        if append {
-                            // Appends go where the file ends, in submission order.
-                            chain.push(Write::new(fd, mem));
-                            (Some(Lane::Writes), !probe)
-                        } else {
-                            chain.push(Pwrite64::new(fd, mem, req.offset));
-                            (None, !probe)
-                        }
-                    }
-                    (FdKind::Stream { probe }, Op::Read) => {
-                        chain.push(Read::new(fd, mem));
-                        (Some(Lane::Reads), !probe)
-                    }
-                    (FdKind::Stream { probe }, _) => {
-                        chain.push(Write::new(fd, mem));
-                        (Some(Lane::Writes), !probe)
-                    }
+            (Op::Read, Some(FdKind::Positional { probe })) => {
+                let mem = buf.mem(&mut chain);
+                chain.push(Pread64::new(fd, mem, offset));
+                (None, !probe, true)
+            }
+            (Op::Write, Some(FdKind::Positional { probe })) => {
+                let mem = buf.mem(&mut chain);
+                let append = sys::fd_flags(fd).is_ok_and(|f| f & libc::O_APPEND != 0);
+                if append {
+                    // Appends go where the file ends, in submission order.
+                    chain.push(Write::new(fd, mem));
+                    (Some(Lane::Writes), !probe, false)
+                } else {
+                    chain.push(Pwrite64::new(fd, mem, offset));
+                    (None, !probe, true)
                 }
+            }
+            (Op::Read, _) => {
+                let mem = buf.mem(&mut chain);
+                chain.push(Read::new(fd, mem));
+                let probe = matches!(kind, Some(FdKind::Stream { probe: true }));
+                (Some(Lane::Reads), !probe, false)
+            }
+            (Op::Write, _) => {
+                let mem = buf.mem(&mut chain);
+                chain.push(Write::new(fd, mem));
+                let probe = matches!(kind, Some(FdKind::Stream { probe: true }));
+                (Some(Lane::Writes), !probe, false)
             }
         };
         if asynchronous || !self.config.inline {
             chain.set_flags(abi::BATCH_ASYNC);
         }
         let batch = chain.prepare(&self.policy).map_err(|_| Errno::EINVAL)?;
-        Ok((Box::new(batch), lane))
+        Ok((batch, lane, positional))
+    }
+
+    /// [`launch`](Self::launch) one batch (the common case: nothing queued).
+    fn launch_one(self: &Arc<Self>, id: u64, batch: ValidatedBatch<'static>) {
+        let next = self.submit_batch(id, batch);
+        if !next.is_empty() {
+            self.launch(next.into());
+        }
     }
 
     /// Hand batches to the executor; process those that complete inline, and
     /// whatever their completion releases.
-    fn launch(self: &Arc<Self>, mut todo: VecDeque<(u64, Box<ValidatedBatch<'static>>)>) {
+    fn launch(self: &Arc<Self>, mut todo: VecDeque<(u64, ValidatedBatch<'static>)>) {
         while let Some((id, batch)) = todo.pop_front() {
-            match self.ex.submit(*batch) {
-                Ok(Submitted::Done(done)) => {
-                    let status = done.completion().status();
-                    todo.extend(self.finish(id, status));
-                }
-                Ok(Submitted::Queued(ticket)) => {
-                    {
-                        let mut st = lock(&self.state);
-                        if let Some(r) = st.reqs.get_mut(&id) {
-                            if matches!(r.phase, Phase::Submitting) {
-                                r.phase = Phase::Queued(ticket);
-                            }
+            todo.extend(self.submit_batch(id, batch));
+        }
+    }
+
+    /// Submit the batch of request `id`; returns what its inline completion
+    /// released.
+    fn submit_batch(
+        self: &Arc<Self>,
+        id: u64,
+        batch: ValidatedBatch<'static>,
+    ) -> Vec<(u64, ValidatedBatch<'static>)> {
+        match self.ex.submit(batch) {
+            Ok(Submitted::Done(done)) => self.finish(id, done.completion().status()),
+            Ok(Submitted::Queued(ticket)) => {
+                {
+                    let mut st = lock(&self.state);
+                    if let Some(r) = st.reqs.get_mut(&id) {
+                        if matches!(r.phase, Phase::Submitting) {
+                            r.phase = Phase::Queued(ticket);
                         }
                     }
-                    self.queued();
                 }
-                // The ring has room for every request (max_requests ≤ ring
-                // size), so only a fork can refuse: fail the request.
-                Err(_) => todo.extend(self.finish(id, -(libc::EAGAIN as i64))),
+                self.queued();
+                Vec::new()
             }
+            // The ring has room for every request (max_requests ≤ ring
+            // size), so only a fork can refuse: fail the request.
+            Err(_) => self.finish(id, -(libc::EAGAIN as i64)),
         }
     }
 
     /// Finish request `id` with `status` (≥ 0 or `-errno`): publish, wake,
     /// notify. Returns what may run now. A stale id (cancelled earlier) is
-    /// ignored.
-    fn finish(&self, id: u64, status: i64) -> Vec<(u64, Box<ValidatedBatch<'static>>)> {
+    /// ignored. A positional request that failed with `ESPIPE` goes again as
+    /// a stream request instead.
+    fn finish(&self, id: u64, status: i64) -> Vec<(u64, ValidatedBatch<'static>)> {
         let (notice, list, next) = {
             let mut st = lock(&self.state);
-            let Some(req) = st.reqs.remove(&id) else {
+            let Some(mut req) = st.reqs.remove(&id) else {
                 return Vec::new();
             };
+            if status == -(libc::ESPIPE as i64) && req.positional {
+                return self.as_stream(&mut st, id, req).into_iter().collect();
+            }
             st.by_addr.remove(&req.cb.addr());
             let next: Vec<_> = st
                 .retire(id, &req)
                 .into_iter()
                 .filter_map(|n| st.take_held(n))
                 .collect();
-            let Req {
-                cb, notice, list, ..
-            } = req;
+            let notice = std::mem::replace(&mut req.notice, Notice::None);
+            let list = req.list.take();
             // Published under the lock, so that aio_cancel's AIO_ALLDONE
             // always comes after the outcome is visible.
-            cb.publish(status);
+            req.cb.publish(status);
             (notice, list, next)
         };
         completed();
         self.notify(notice, list);
         next
+    }
+
+    /// Put a positional request that met `ESPIPE` back as a stream request
+    /// (`read`/`write`, in its fd's lane). Returns it if it may run now.
+    fn as_stream(
+        &self,
+        st: &mut State,
+        id: u64,
+        mut req: Req,
+    ) -> Option<(u64, ValidatedBatch<'static>)> {
+        self.kinds.forget(req.fd);
+        let stream = Some(FdKind::Stream { probe: false });
+        let (batch, lane, _) = self
+            .build(id, req.fd, req.op, &req.buf, req.offset, stream)
+            .expect("a chain that validated once validates again");
+        req.positional = false;
+        req.lane = lane;
+        let lane = lane.expect("stream requests have a lane");
+        let fs = st.fds.entry(req.fd).or_default();
+        if fs.enter_lane(lane, id) {
+            req.phase = Phase::Submitting;
+            st.reqs.insert(id, req);
+            Some((id, batch))
+        } else {
+            req.phase = Phase::Held(batch);
+            st.reqs.insert(id, req);
+            None
+        }
     }
 
     fn notify(&self, notice: Notice, list: Option<Arc<List>>) {

@@ -38,7 +38,12 @@ pub(crate) fn fd_kind(fd: i32) -> Result<FdKind, Errno> {
     // SAFETY: fstat returned 0, so it filled the struct.
     let mode = unsafe { st.assume_init() }.st_mode & libc::S_IFMT;
     Ok(match mode {
-        libc::S_IFREG | libc::S_IFBLK | libc::S_IFDIR => FdKind::Positional { probe: true },
+        libc::S_IFREG | libc::S_IFBLK | libc::S_IFDIR => {
+            // RWF_NOWAIT on an O_DIRECT descriptor does not say "would block":
+            // the read is issued and waited for, inline. No probe for those.
+            let direct = fd_flags(fd).is_ok_and(|f| f & libc::O_DIRECT != 0);
+            FdKind::Positional { probe: !direct }
+        }
         libc::S_IFIFO | libc::S_IFSOCK => FdKind::Stream { probe: true },
         _ => {
             // Character devices and the rest: seekable or not, no probe.

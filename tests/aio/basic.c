@@ -101,7 +101,43 @@ static void errors(void)
 	cb = make_cb(ro, buf, sizeof buf, 0);
 	printf("write to read-only fd: %s\n", outcome(&cb, 1));
 	close(ro);
+
+	/* /proc files are regular but refuse pwrite (ESPIPE): the request falls
+	 * back to write(2), which says EBADF for a read-only descriptor. */
+	ro = open("/proc/self/stat", O_RDONLY);
+	CHECK(ro >= 0);
+	cb = make_cb(ro, buf, sizeof buf, 0);
+	printf("write to /proc read-only: %s\n", outcome(&cb, 1));
+	close(ro);
 	close(fd);
+}
+
+/* A descriptor number used for a file, closed, and reused for a pipe: the
+ * read of the pipe is a stream read (aio_offset ignored). */
+static void reused_fd(void)
+{
+	int fd = temp_file(0);
+	char buf[4] = { 0 };
+	CHECK(pwrite(fd, "abc", 3, 0) == 3);
+	struct aiocb cb = make_cb(fd, buf, 3, 0);
+	CHECK(aio_read(&cb) == 0);
+	wait_for(&cb);
+	printf("file read: return=%zd data=%.3s\n", aio_return(&cb), buf);
+	close(fd);
+	int p[2];
+	CHECK(pipe(p) == 0);
+	if (p[0] != fd) {
+		CHECK(dup2(p[0], fd) == fd);
+		close(p[0]);
+	}
+	CHECK(write(p[1], "xyz", 3) == 3);
+	cb = make_cb(fd, buf, 3, 4096);
+	CHECK(aio_read(&cb) == 0);
+	wait_for(&cb);
+	printf("pipe read on the reused fd: error=%s return=%zd data=%.3s\n", ename(aio_error(&cb)),
+	       aio_return(&cb), buf);
+	close(fd);
+	close(p[1]);
 }
 
 static void suspend_timeout(void)
@@ -308,6 +344,7 @@ int main(void)
 	announce();
 	read_write_fsync();
 	errors();
+	reused_fd();
 	suspend_timeout();
 	suspend_eintr();
 	signal_handler();
