@@ -193,7 +193,7 @@ impl Cancel {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AioInit {
-    /// Most worker threads (0: the default, 64).
+    /// Most worker threads (0: the default, four per CPU, 4 to 64).
     pub aio_threads: i32,
     /// Most requests in flight (0: the default, 4096).
     pub aio_num: i32,
@@ -228,6 +228,12 @@ pub fn aio_init(init: &AioInit) {
     }
 }
 
+/// Four workers per CPU, at least 4 and at most 64.
+fn default_workers() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (4 * cpus).clamp(4, 64)
+}
+
 /// Configuration of an [`Aio`].
 #[derive(Clone, Debug)]
 pub struct AioBuilder {
@@ -239,7 +245,7 @@ impl Default for AioBuilder {
         AioBuilder {
             config: Config {
                 max_requests: 4096,
-                workers: 64,
+                workers: default_workers(),
                 idle_timeout: Duration::from_secs(1),
                 inline: true,
             },
@@ -255,8 +261,13 @@ impl AioBuilder {
         self
     }
 
-    /// Most worker threads (default 64). Workers mostly sleep in blocking
-    /// calls, so more than the cores helps storage concurrency.
+    /// Most worker threads (default: four per CPU, at least 4 and at most
+    /// 64). A worker runs one blocking call at a time, so this bounds the
+    /// concurrency of requests the inline probe cannot start (`O_DIRECT`
+    /// reads, syncs, reads of uncached data on file systems without
+    /// `RWF_NOWAIT`); more workers than that mostly cost context switches
+    /// (measured in NOTES-aio.md: on 2 CPUs, 8 beat 32 and 64). Buffered reads
+    /// of uncached data need few: the probe already started their I/O.
     pub fn workers(mut self, n: usize) -> Self {
         self.config.workers = n.max(1);
         self
