@@ -42,6 +42,16 @@ static void read_write_fsync(void)
 	wait_for(&r);
 	printf("read past eof: error=%s return=%zd\n", ename(aio_error(&r)), aio_return(&r));
 
+	/* Zero bytes; a buffer the kernel cannot write (EFAULT). */
+	r = make_cb(fd, NULL, 0, 0);
+	CHECK(aio_read(&r) == 0);
+	wait_for(&r);
+	printf("read of 0 bytes: error=%s return=%zd\n", ename(aio_error(&r)), aio_return(&r));
+	r = make_cb(fd, (void *)16, 4096, 0);
+	CHECK(aio_read(&r) == 0);
+	wait_for(&r);
+	printf("read into a bad buffer: error=%s return=%zd\n", ename(aio_error(&r)), aio_return(&r));
+
 	/* aio_fsync with a bad op or a bad descriptor fails at once. */
 	s = make_cb(fd, NULL, 0, 0);
 	errno = 0;

@@ -55,6 +55,7 @@ static inline const char *ename(int e)
 	case EAGAIN: return "EAGAIN";
 	case EINTR: return "EINTR";
 	case EIO: return "EIO";
+	case EFAULT: return "EFAULT";
 	default: {
 		static char buf[32];
 		snprintf(buf, sizeof buf, "errno%d", e);
