@@ -246,6 +246,7 @@ impl ExecutorBuilder {
             ring: Ring::new(self.ring_size, self.ring_start),
             credits: AtomicU32::new(self.ring_size),
             credit_waiters: AtomicU32::new(0),
+            handed_off: AtomicU32::new(0),
             next_ticket: AtomicU64::new(1),
             pool: Pool::new(self.max_workers, self.idle_timeout),
             estimator: Estimator::new(self.handoff_threshold, self.reprobe_every),
@@ -310,6 +311,10 @@ pub(crate) struct Shared {
     /// Ring entries not claimed by a chain in flight or an unreaped entry.
     credits: AtomicU32,
     credit_waiters: AtomicU32,
+    /// Chains handed to the pool that will post a completion and have not yet.
+    /// Decremented before the entry is published, so a waiter that sees it
+    /// non-zero (after reading `kernel_head`) is sure a later post wakes it.
+    handed_off: AtomicU32,
     next_ticket: AtomicU64,
     pub(crate) pool: Pool,
     pub(crate) estimator: Estimator,
@@ -353,25 +358,30 @@ impl Shared {
         }
     }
 
-    /// Chains that hold a ring entry but have not posted yet.
+    /// Chains handed to workers whose completion is not posted yet.
     fn in_flight(&self) -> u32 {
-        let free = self.credits.load(Ordering::SeqCst);
-        let ready = self.ring.ready();
-        self.ring
-            .elements()
-            .saturating_sub(free)
-            .saturating_sub(ready)
+        self.handed_off.load(Ordering::SeqCst)
+    }
+
+    /// Post the completion of a chain that was handed to the pool (see
+    /// [`complete`](Self::complete)).
+    pub(crate) fn complete_job(&self, ticket: u64, batch: ValidatedBatch<'static>) {
+        self.post(ticket, batch, Some(&self.handed_off));
     }
 
     /// Post the completion of `batch` (or, for `BATCH_NO_COMPLETE`, close the
     /// descriptors its atoms left open and drop it).
-    pub(crate) fn complete(&self, ticket: u64, mut batch: ValidatedBatch<'static>) {
+    pub(crate) fn complete(&self, ticket: u64, batch: ValidatedBatch<'static>) {
+        self.post(ticket, batch, None);
+    }
+
+    fn post(&self, ticket: u64, mut batch: ValidatedBatch<'static>, pending: Option<&AtomicU32>) {
         if batch.flags() & abi::BATCH_NO_COMPLETE != 0 {
             drop(batch.take_fds());
             return;
         }
         let entry = entry_of(ticket, batch.completion());
-        self.ring.post(entry, Some(batch));
+        self.ring.post(entry, Some(batch), pending);
     }
 }
 
@@ -631,6 +641,9 @@ impl Executor {
         };
         match handoff {
             Some(partial) => {
+                if posts {
+                    sh.handed_off.fetch_add(1, Ordering::SeqCst);
+                }
                 let job = Job {
                     ticket,
                     batch,
@@ -712,17 +725,16 @@ impl Executor {
         n
     }
 
-    /// Sleep (on a futex) until at least `min` completions are ready to reap,
-    /// `timeout` passes, or fewer than `min` could ever be ready (nothing more
-    /// in flight). Returns the number ready.
+    /// Sleep (on a futex on `kernel_head`) until at least `min` completions
+    /// are ready to reap, `timeout` passes, or no chain handed to a worker is
+    /// left to post one. Returns the number ready (less than `min` in the last
+    /// two cases).
     pub fn wait(&self, min: usize, timeout: Option<Duration>) -> Result<usize, ExecutorError> {
         self.check()?;
         let sh = &self.shared;
         let min = min.min(sh.ring.elements() as usize) as u32;
         let deadline = timeout.map(|t| Instant::now() + t);
-        Ok(sh
-            .ring
-            .wait(min, deadline, |ready| ready + sh.in_flight() < min) as usize)
+        Ok(sh.ring.wait(min, deadline, || sh.in_flight() == 0) as usize)
     }
 
     /// Completions ready to reap.
@@ -730,7 +742,7 @@ impl Executor {
         self.shared.ring.ready() as usize
     }
 
-    /// Chains accepted whose completion is not posted yet.
+    /// Chains handed to workers whose completion is not posted yet.
     pub fn in_flight(&self) -> usize {
         self.shared.in_flight() as usize
     }
@@ -773,7 +785,7 @@ impl Executor {
                     batch.record(i, done as i64);
                 }
                 worker::cancel_rest(&mut batch, -(libc::ECANCELED as i64));
-                self.shared.complete(ticket, batch);
+                self.shared.complete_job(ticket, batch);
                 Ok(Canceled::NotStarted)
             }
             Found::Running => Ok(Canceled::Requested),
@@ -803,7 +815,7 @@ impl Executor {
                 batch.record(i, done as i64);
             }
             worker::cancel_rest(&mut batch, -(libc::ECANCELED as i64));
-            self.shared.complete(ticket, batch);
+            self.shared.complete_job(ticket, batch);
         }
         for h in handles {
             let _ = h.join();

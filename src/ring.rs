@@ -142,7 +142,14 @@ impl Ring {
 
     /// Post one entry (and the batch it summarises). The caller guarantees room
     /// (back-pressure accounting); running out of room is a bug and panics.
-    pub(crate) fn post(&self, entry: RingEntry, batch: Option<ValidatedBatch<'static>>) {
+    /// `pending`, when given, is decremented under the producer lock just
+    /// before the entry is published (see [`wait`](Self::wait)).
+    pub(crate) fn post(
+        &self,
+        entry: RingEntry,
+        batch: Option<ValidatedBatch<'static>>,
+        pending: Option<&AtomicU32>,
+    ) {
         {
             let _p = self.producer.lock().unwrap_or_else(|e| e.into_inner());
             let head = self.header.kernel_head.load(Ordering::Relaxed);
@@ -157,6 +164,9 @@ impl Ring {
                 w.store(v, Ordering::Relaxed);
             }
             *self.side[slot].lock().unwrap_or_else(|e| e.into_inner()) = batch;
+            if let Some(p) = pending {
+                p.fetch_sub(1, Ordering::SeqCst);
+            }
             // Release: the entry words and side slot are visible to whoever
             // acquires this head. SeqCst: ordered before the `waiters` load
             // below (pairs with the SeqCst increment in `wait`).
@@ -197,13 +207,21 @@ impl Ring {
         n as usize
     }
 
-    /// Sleep until at least `min` entries are ready, `deadline`
-    /// passes, or `give_up()` says no more can come. Returns the entries ready.
+    /// Sleep until at least `min` entries are ready, `deadline` passes, or
+    /// `give_up()` says no more can come (it reads the `pending` counter that
+    /// [`post`](Self::post) decrements). Returns the entries ready.
+    ///
+    /// No lost wake-up: a waiter registers, then reads `kernel_head`, then asks
+    /// `give_up`. If a chain is still pending, its later post advances
+    /// `kernel_head` (so FUTEX_WAIT on the value read returns at once) and sees
+    /// the registration (so it wakes the futex). When nothing is pending, a
+    /// pass through the producer lock makes sure a post that already
+    /// decremented the counter has also published its entry.
     pub(crate) fn wait(
         &self,
         min: u32,
         deadline: Option<Instant>,
-        give_up: impl Fn(u32) -> bool,
+        give_up: impl Fn() -> bool,
     ) -> u32 {
         loop {
             // SeqCst increment before reading the head (pairs with `post`):
@@ -212,9 +230,14 @@ impl Ring {
             self.waiters.fetch_add(1, Ordering::SeqCst);
             let head = self.header.kernel_head.load(Ordering::SeqCst);
             let tail = self.header.user_tail.load(Ordering::Acquire);
-            let ready = head.wrapping_sub(tail);
+            let mut ready = head.wrapping_sub(tail);
             let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let done = ready >= min || give_up(ready) || timeout == Some(Duration::ZERO);
+            let mut done = ready >= min || timeout == Some(Duration::ZERO);
+            if !done && give_up() {
+                drop(self.producer.lock().unwrap_or_else(|e| e.into_inner()));
+                ready = self.ready();
+                done = true;
+            }
             if !done {
                 futex::wait(&self.header.kernel_head, head, timeout);
             }

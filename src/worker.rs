@@ -141,7 +141,9 @@ impl Pool {
                     }
                 };
                 for job in orphans {
-                    execute(shared, job, None);
+                    if let Some((ticket, batch)) = execute(shared, job, None) {
+                        shared.complete_job(ticket, batch);
+                    }
                 }
             }
         }
@@ -212,15 +214,26 @@ fn worker_main(shared: Arc<Shared>) {
         let ticket = job.ticket;
         st.running.insert(ticket, Arc::clone(&job.cancel));
         drop(st);
-        execute(&shared, job, init.as_ref());
+        if let Some((ticket, batch)) = execute(&shared, job, init.as_ref()) {
+            // Forget the cancel flag before posting, so that a cancel after the
+            // completion was reaped finds nothing.
+            pool.lock().running.remove(&ticket);
+            shared.complete_job(ticket, batch);
+        }
         st = pool.lock();
         st.running.remove(&ticket);
     }
 }
 
-/// Run the rest of `job` and post its completion. `init_error`: the worker
-/// could not be confined, so nothing runs (see [`worker_init`]).
-pub(crate) fn execute(shared: &Shared, job: Job, init_error: Option<&io::Error>) {
+/// Run the rest of `job`; returns the finished chain for the caller to post.
+/// `init_error`: the worker could not be confined, so nothing runs (see
+/// [`worker_init`]).
+#[must_use]
+pub(crate) fn execute(
+    shared: &Shared,
+    job: Job,
+    init_error: Option<&io::Error>,
+) -> Option<(u64, ValidatedBatch<'static>)> {
     let Job {
         ticket,
         mut batch,
@@ -234,8 +247,7 @@ pub(crate) fn execute(shared: &Shared, job: Job, init_error: Option<&io::Error>)
             batch.record(i, done as i64);
         }
         cancel_rest(&mut batch, -errno);
-        shared.complete(ticket, batch);
-        return;
+        return Some((ticket, batch));
     }
     if let Some(done) = partial {
         let nr = batch.steps[batch.cursor as usize].nr;
@@ -253,7 +265,7 @@ pub(crate) fn execute(shared: &Shared, job: Job, init_error: Option<&io::Error>)
         batch.run_one();
         shared.estimator.record(nr, t0.elapsed());
     }
-    shared.complete(ticket, batch);
+    Some((ticket, batch))
 }
 
 /// Mark the chain cancelled where it stands: the atoms that ran keep their
