@@ -31,14 +31,26 @@
 //!    long a peer takes cannot be predicted.
 //! 4. Any other storage call (`newfstatat`, `statx`, `getdents64`, `fsync`,
 //!    `mkdirat`, `unlinkat`, `openat2`, …) has no non-blocking form, so the
-//!    executor predicts: per syscall number it keeps an exponentially decayed
-//!    average of how long the call took (`avg += (t - avg) / 8`, fed by inline
-//!    runs *and* by workers). While the average is at most the hand-off
+//!    executor predicts from recent history. Every run of such a call, inline
+//!    *or on a worker*, is timed; one that took longer than the hand-off
 //!    threshold ([`ExecutorBuilder::handoff_threshold`], default 20 µs — about
-//!    what a cross-thread hand-off costs) the atom runs inline; above it the
-//!    chain goes to a worker, except every [`ExecutorBuilder::reprobe_every`]-th
-//!    time (default 32), when it runs inline to re-measure. Since workers feed
-//!    the same average, a cache that warms up brings calls back inline quickly.
+//!    what a cross-thread hand-off costs, and far above a cached `stat`) is a
+//!    *miss* (`getdents64` is allowed another threshold per KiB it returned:
+//!    a big cached directory is long, not blocked). Per syscall number the
+//!    executor keeps the decayed miss rate (`rate += (miss − rate) / 64`).
+//!    While at most 1/64 of recent calls missed, the atom runs inline; above
+//!    that the rest of the chain goes to a worker, except every
+//!    [`ExecutorBuilder::reprobe_every`]-th time (default 32), when the atom
+//!    runs inline to re-measure.
+//!
+//!    Why a miss *rate* and not a mean latency: on a cold tree misses come
+//!    between hits (one inode-table read serves a dozen inodes), so the mean
+//!    stays low while nearly every chain of 64 stats would stall the submitter
+//!    several times. Why 1/64 with that decay: one stray slow call (a
+//!    preemption on a busy machine) reaches the limit but does not cross it;
+//!    two misses within a few dozen calls — a cold cache — do. Once handed
+//!    off, the workers' own timings (and the re-probes) bring a class back
+//!    inline after a few dozen fast calls.
 //!
 //! No thread is created on the inline path; a chain that completes inline
 //! costs no cross-thread round trip at all.
@@ -206,14 +218,14 @@ impl ExecutorBuilder {
         self
     }
 
-    /// Average latency above which a storage call without a non-blocking
-    /// form goes to a worker (default 20 µs).
+    /// Latency above which a run of a storage call without a non-blocking
+    /// form counts as a miss (default 20 µs; see the module docs, rule 4).
     pub fn handoff_threshold(mut self, d: Duration) -> Self {
         self.handoff_threshold = d;
         self
     }
 
-    /// Of the atoms the average sends to workers, run every n-th inline to
+    /// Of the atoms the miss rate sends to workers, run every n-th inline to
     /// re-measure (default 32; 0 never re-probes).
     pub fn reprobe_every(mut self, n: u32) -> Self {
         self.reprobe_every = n;
@@ -262,23 +274,30 @@ impl ExecutorBuilder {
     }
 }
 
-/// Per-syscall-number latency averages (rule 4 of the module docs).
+/// Per-syscall-number miss rates (rule 4 of the module docs).
 #[derive(Debug)]
 pub(crate) struct Estimator {
-    /// Decayed average latency in ns, by syscall number.
-    avg_ns: [AtomicU32; 512],
+    /// Decayed fraction of recent calls slower than the threshold, by syscall
+    /// number, in units of 2^-16.
+    miss_rate: [AtomicU32; 512],
     /// Counts hand-off decisions, for the periodic inline re-probe.
     handoffs: [AtomicU32; 512],
-    threshold_ns: u32,
+    threshold_ns: u128,
     reprobe_every: u32,
 }
+
+/// Weight of one sample: `rate += (sample - rate) / 64`.
+const MISS_DECAY_SHIFT: u32 = 6;
+/// Hand off while more than 1/64 of recent calls missed (one miss alone,
+/// from a rate of 0, reaches exactly this and does not flip the class).
+const MISS_RATE_MAX: u32 = 1 << (16 - 6);
 
 impl Estimator {
     fn new(threshold: Duration, reprobe_every: u32) -> Estimator {
         Estimator {
-            avg_ns: [const { AtomicU32::new(0) }; 512],
+            miss_rate: [const { AtomicU32::new(0) }; 512],
             handoffs: [const { AtomicU32::new(0) }; 512],
-            threshold_ns: threshold.as_nanos().min(u32::MAX as u128) as u32,
+            threshold_ns: threshold.as_nanos(),
             reprobe_every,
         }
     }
@@ -286,21 +305,31 @@ impl Estimator {
     /// Whether an atom of `nr` should run inline now.
     fn inline_ok(&self, nr: u32) -> bool {
         let i = nr as usize & 511;
-        if self.avg_ns[i].load(Ordering::Relaxed) <= self.threshold_ns {
+        if self.miss_rate[i].load(Ordering::Relaxed) <= MISS_RATE_MAX {
             return true;
         }
         let n = self.handoffs[i].fetch_add(1, Ordering::Relaxed);
         self.reprobe_every != 0 && n % self.reprobe_every == self.reprobe_every - 1
     }
 
-    /// Feed one measured latency of `nr`.
-    pub(crate) fn record(&self, nr: u32, took: Duration) {
+    /// Feed one measured latency of `nr`, which returned `ret`.
+    pub(crate) fn record(&self, nr: u32, took: Duration, ret: i64) {
         let i = nr as usize & 511;
-        let t = took.as_nanos().min(u32::MAX as u128) as i64;
-        let old = self.avg_ns[i].load(Ordering::Relaxed) as i64;
-        // Racing updates may lose one sample; the average stays an average.
-        let new = (old + (t - old) / 8).clamp(0, u32::MAX as i64);
-        self.avg_ns[i].store(new as u32, Ordering::Relaxed);
+        let mut allowed = self.threshold_ns;
+        if nr == abi::nr::GETDENTS64 && ret > 0 {
+            // Long when the directory is big, even cached (an ext4 htree
+            // readdir costs ~10 µs per KiB): another threshold per KiB returned.
+            allowed += self.threshold_ns * (ret as u128 / 1024);
+        }
+        let sample: i64 = if took.as_nanos() > allowed {
+            1 << 16
+        } else {
+            0
+        };
+        let old = self.miss_rate[i].load(Ordering::Relaxed) as i64;
+        // Racing updates may lose a sample; the rate stays a rate.
+        let new = old + ((sample - old) >> MISS_DECAY_SHIFT);
+        self.miss_rate[i].store(new as u32, Ordering::Relaxed);
     }
 }
 
@@ -383,6 +412,15 @@ impl Shared {
         let entry = entry_of(ticket, batch.completion());
         self.ring.post(entry, Some(batch), pending);
     }
+}
+
+/// Run the atom at the cursor and feed its latency to the estimator.
+pub(crate) fn run_timed(estimator: &Estimator, batch: &mut ValidatedBatch<'static>) {
+    let i = batch.cursor as usize;
+    let nr = batch.steps[i].nr;
+    let t0 = Instant::now();
+    batch.run_one();
+    estimator.record(nr, t0.elapsed(), batch.completion.0.results[i]);
 }
 
 fn entry_of(ticket: u64, c: &Completion) -> RingEntry {
@@ -669,10 +707,7 @@ impl Executor {
     }
 
     fn run_timed(&self, batch: &mut ValidatedBatch<'static>) {
-        let nr = batch.steps[batch.cursor as usize].nr;
-        let t0 = Instant::now();
-        batch.run_one();
-        self.shared.estimator.record(nr, t0.elapsed());
+        run_timed(&self.shared.estimator, batch);
     }
 
     /// Run atoms inline while they will not block. `None`: the chain ended;

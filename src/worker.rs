@@ -13,9 +13,9 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::executor::Shared;
+use crate::executor::{run_timed, Shared};
 use crate::policy::Policy;
 use crate::validate::ValidatedBatch;
 
@@ -250,20 +250,15 @@ pub(crate) fn execute(
         return Some((ticket, batch));
     }
     if let Some(done) = partial {
-        let nr = batch.steps[batch.cursor as usize].nr;
-        let t0 = Instant::now();
+        // A read or write continued; probed calls are not estimated.
         batch.resume_partial(done);
-        shared.estimator.record(nr, t0.elapsed());
     }
     while !batch.finished() {
         if cancel.load(Ordering::Relaxed) {
             cancel_rest(&mut batch, -(libc::ECANCELED as i64));
             break;
         }
-        let nr = batch.steps[batch.cursor as usize].nr;
-        let t0 = Instant::now();
-        batch.run_one();
-        shared.estimator.record(nr, t0.elapsed());
+        run_timed(&shared.estimator, &mut batch);
     }
     Some((ticket, batch))
 }
