@@ -5,7 +5,8 @@
 //! concurrently.
 //!
 //! ```text
-//! cargo run --release --example du -- [--compare] [--drop-caches] [--workers N] [--mode default|async|sync] PATH
+//! cargo run --release --example du -- [--compare | --plain] [--drop-caches] [--repeat N]
+//!     [--workers N] [--mode default|async|sync] PATH
 //! ```
 //!
 //! Prints the apparent size (the sum of `st_size`, each inode once — hard links
@@ -16,7 +17,9 @@
 //! ratio; `--drop-caches` (root only) writes `3` to `/proc/sys/vm/drop_caches`
 //! after a `sync` before each walk, for cold-cache runs. `--mode` sets the batch
 //! flags of every chain: `default` (inline while cached), `async` (every chain
-//! to a worker), `sync` (every chain inline, through the executor). Progress
+//! to a worker), `sync` (every chain inline, through the executor). `--plain`
+//! runs only the plain walk; `--repeat N` does N rounds (async then plain, each
+//! after dropping caches with `--drop-caches`) and prints the medians. Progress
 //! goes to stderr once a walk runs longer than a second.
 
 use std::collections::{HashSet, VecDeque};
@@ -69,6 +72,8 @@ pub struct Options {
     pub flags: u16,
     /// Progress on stderr after a second.
     pub progress: bool,
+    /// The executor's hand-off threshold (`None`: its default).
+    pub handoff_threshold: Option<Duration>,
 }
 
 impl Default for Options {
@@ -77,6 +82,7 @@ impl Default for Options {
             workers: 32,
             flags: 0,
             progress: false,
+            handoff_threshold: None,
         }
     }
 }
@@ -395,11 +401,13 @@ pub fn walk_async(root: &Path, opts: Options) -> std::io::Result<Totals> {
     if !is_dir {
         return Ok(totals);
     }
-    let ex = Executor::builder()
+    let mut builder = Executor::builder()
         .max_workers(opts.workers)
-        .ring_size(1024)
-        .build()
-        .map_err(std::io::Error::other)?;
+        .ring_size(1024);
+    if let Some(t) = opts.handoff_threshold {
+        builder = builder.handoff_threshold(t);
+    }
+    let ex = builder.build().map_err(std::io::Error::other)?;
     let mut walk = Walk {
         ex,
         flags: opts.flags,
@@ -480,7 +488,7 @@ fn drop_caches() {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: du [--compare] [--drop-caches] [--workers N] [--mode default|async|sync] PATH"
+        "usage: du [--compare | --plain] [--drop-caches] [--repeat N] [--workers N] [--mode default|async|sync] PATH"
     );
     std::process::exit(2);
 }
@@ -488,6 +496,8 @@ fn usage() -> ! {
 #[allow(dead_code)]
 fn main() {
     let mut compare = false;
+    let mut plain = false;
+    let mut repeat = 1;
     let mut drop = false;
     let mut opts = Options {
         progress: true,
@@ -498,7 +508,15 @@ fn main() {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--compare" => compare = true,
+            "--plain" => plain = true,
             "--drop-caches" => drop = true,
+            "--repeat" => {
+                repeat = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|&n: &usize| n > 0)
+                    .unwrap_or_else(|| usage())
+            }
             "--workers" => {
                 opts.workers = args
                     .next()
@@ -522,50 +540,92 @@ fn main() {
     if drop {
         drop_caches();
     }
-    let t0 = Instant::now();
-    let a = walk_async(&path, opts).unwrap_or_else(|e| {
-        eprintln!("du: {}: {e}", path.display());
-        std::process::exit(1);
-    });
-    let ta = t0.elapsed();
-    println!("{}\t{}", a.bytes, path.display());
-    println!("files {}", a.files);
-    if a.errors > 0 {
-        eprintln!("du: {} entries could not be read", a.errors);
-    }
-    eprintln!(
-        "du: {} chains inline, {} handed to workers",
-        a.inline_chains, a.queued_chains
-    );
-    if !compare {
+    if plain {
+        let t = Instant::now();
+        let s = walk_sync(&path, true).unwrap_or_else(|e| {
+            eprintln!("du: {}: {e}", path.display());
+            std::process::exit(1);
+        });
+        println!("{}\t{}", s.bytes, path.display());
+        println!("files {}", s.files);
+        eprintln!("du: plain walk {:.3} s", t.elapsed().as_secs_f64());
         return;
     }
-    if drop {
-        drop_caches();
+    let mut times = Vec::new();
+    for round in 0..repeat {
+        if drop && round > 0 {
+            drop_caches();
+        }
+        let t0 = Instant::now();
+        let a = walk_async(&path, opts).unwrap_or_else(|e| {
+            eprintln!("du: {}: {e}", path.display());
+            std::process::exit(1);
+        });
+        let ta = t0.elapsed();
+        if round == 0 {
+            println!("{}\t{}", a.bytes, path.display());
+            println!("files {}", a.files);
+        }
+        if a.errors > 0 {
+            eprintln!("du: {} entries could not be read", a.errors);
+        }
+        eprintln!(
+            "du: {} chains inline, {} handed to workers",
+            a.inline_chains, a.queued_chains
+        );
+        if !compare {
+            times.push((ta, Duration::ZERO));
+            continue;
+        }
+        if drop {
+            drop_caches();
+        }
+        let t1 = Instant::now();
+        let s = walk_sync(&path, true).expect("sync walk");
+        let ts = t1.elapsed();
+        println!(
+            "async: {:>14} bytes {:>9} files {:>9.3} s",
+            a.bytes,
+            a.files,
+            ta.as_secs_f64()
+        );
+        println!(
+            "sync:  {:>14} bytes {:>9} files {:>9.3} s",
+            s.bytes,
+            s.files,
+            ts.as_secs_f64()
+        );
+        println!(
+            "ratio async/sync: {:.3} (async is {:.2}x the speed of sync)",
+            ta.as_secs_f64() / ts.as_secs_f64(),
+            ts.as_secs_f64() / ta.as_secs_f64()
+        );
+        if (a.bytes, a.files) != (s.bytes, s.files) {
+            eprintln!("du: the two walks disagree (the tree changed while walking?)");
+            std::process::exit(1);
+        }
+        times.push((ta, ts));
     }
-    let t1 = Instant::now();
-    let s = walk_sync(&path, true).expect("sync walk");
-    let ts = t1.elapsed();
-    println!(
-        "async: {:>14} bytes {:>9} files {:>9.3} s",
-        a.bytes,
-        a.files,
-        ta.as_secs_f64()
-    );
-    println!(
-        "sync:  {:>14} bytes {:>9} files {:>9.3} s",
-        s.bytes,
-        s.files,
-        ts.as_secs_f64()
-    );
-    println!(
-        "ratio async/sync: {:.3} (async is {:.2}x the speed of sync)",
-        ta.as_secs_f64() / ts.as_secs_f64(),
-        ts.as_secs_f64() / ta.as_secs_f64()
-    );
-    if (a.bytes, a.files) != (s.bytes, s.files) {
-        // (Only the sums are compared; chain counters exist for the async walk.)
-        eprintln!("du: the two walks disagree (the tree changed while walking?)");
-        std::process::exit(1);
+    if repeat > 1 {
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let a = median(times.iter().map(|t| t.0.as_secs_f64()).collect());
+        if compare {
+            let s = median(times.iter().map(|t| t.1.as_secs_f64()).collect());
+            let r = median(
+                times
+                    .iter()
+                    .map(|t| t.0.as_secs_f64() / t.1.as_secs_f64())
+                    .collect(),
+            );
+            println!(
+                "median of {repeat}: async {a:.3} s, sync {s:.3} s, ratio async/sync {r:.3} (speed-up {:.2}x)",
+                1.0 / r
+            );
+        } else {
+            println!("median of {repeat}: async {a:.3} s");
+        }
     }
 }
