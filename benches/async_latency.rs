@@ -33,7 +33,7 @@ fn measure(ex: &Executor, mut batch: ValidatedBatch<'static>, n: usize) -> (Vec<
     for i in 0..n + n / 10 {
         let t0 = Instant::now();
         let done = match ex.submit(batch).expect("submit") {
-            Submitted::Done(d) => *d,
+            Submitted::Done(d) => d,
             Submitted::Queued(_) => {
                 ex.wait(1, None).expect("wait");
                 ex.reap().expect("reap").pop().expect("one completion")

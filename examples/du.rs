@@ -79,7 +79,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            workers: 32,
+            workers: 8,
             flags: 0,
             progress: false,
             handoff_threshold: None,
@@ -332,7 +332,7 @@ impl Walk {
         match self.ex.submit(batch) {
             Ok(Submitted::Done(d)) => {
                 self.totals.inline_chains += 1;
-                self.handle(*d);
+                self.handle(d);
                 true
             }
             Ok(Submitted::Queued(_)) => {

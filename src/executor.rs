@@ -70,7 +70,9 @@
 //!
 //! The ring has `elements` entries. Every accepted chain that may post holds one
 //! of them from `submit` until its entry is reaped (or until it is returned
-//! inline), so the ring can never overflow and no completion is ever lost. When
+//! inline), so the ring can never overflow and no completion is ever lost.
+//! (A `BATCH_SYNC` chain with [`InlineCompletions::Return`] and a
+//! `BATCH_NO_COMPLETE` chain never post, so they are never refused.) When
 //! none is free, `submit` fails with [`SubmitError::RingFull`] (giving the batch
 //! back) or blocks until a reap frees one ([`Backpressure`]).
 //!
@@ -394,17 +396,22 @@ impl Shared {
 
     /// Post the completion of a chain that was handed to the pool (see
     /// [`complete`](Self::complete)).
-    pub(crate) fn complete_job(&self, ticket: u64, batch: ValidatedBatch<'static>) {
+    pub(crate) fn complete_job(&self, ticket: u64, batch: Box<ValidatedBatch<'static>>) {
         self.post(ticket, batch, Some(&self.handed_off));
     }
 
     /// Post the completion of `batch` (or, for `BATCH_NO_COMPLETE`, close the
     /// descriptors its atoms left open and drop it).
-    pub(crate) fn complete(&self, ticket: u64, batch: ValidatedBatch<'static>) {
+    pub(crate) fn complete(&self, ticket: u64, batch: Box<ValidatedBatch<'static>>) {
         self.post(ticket, batch, None);
     }
 
-    fn post(&self, ticket: u64, mut batch: ValidatedBatch<'static>, pending: Option<&AtomicU32>) {
+    fn post(
+        &self,
+        ticket: u64,
+        mut batch: Box<ValidatedBatch<'static>>,
+        pending: Option<&AtomicU32>,
+    ) {
         if batch.flags() & abi::BATCH_NO_COMPLETE != 0 {
             drop(batch.take_fds());
             return;
@@ -415,7 +422,7 @@ impl Shared {
 }
 
 /// Run the atom at the cursor and feed its latency to the estimator.
-pub(crate) fn run_timed(estimator: &Estimator, batch: &mut ValidatedBatch<'static>) {
+pub(crate) fn run_timed(estimator: &Estimator, batch: &mut ValidatedBatch<'_>) {
     let i = batch.cursor as usize;
     let nr = batch.steps[i].nr;
     let t0 = Instant::now();
@@ -440,7 +447,7 @@ fn entry_of(ticket: u64, c: &Completion) -> RingEntry {
 #[derive(Debug)]
 pub struct Done {
     entry: RingEntry,
-    batch: ValidatedBatch<'static>,
+    batch: Box<ValidatedBatch<'static>>,
 }
 
 impl Done {
@@ -472,7 +479,7 @@ impl Done {
 
     /// The batch, to run or submit again.
     pub fn into_batch(self) -> ValidatedBatch<'static> {
-        self.batch
+        *self.batch
     }
 }
 
@@ -480,7 +487,7 @@ impl Done {
 #[derive(Debug)]
 pub enum Submitted {
     /// It completed inline; here is its completion (nothing was queued).
-    Done(Box<Done>),
+    Done(Done),
     /// It is in flight (or its inline completion was queued); its completion
     /// will be posted to the ring with this ticket (unless the batch has
     /// `BATCH_NO_COMPLETE`).
@@ -655,16 +662,22 @@ impl Executor {
     }
 
     /// Submit a chain (see the module docs for SYNC, ASYNC and the default).
-    pub fn submit(&self, mut batch: ValidatedBatch<'static>) -> Result<Submitted, SubmitError> {
+    pub fn submit(&self, batch: ValidatedBatch<'static>) -> Result<Submitted, SubmitError> {
         if self.check().is_err() {
             return Err(SubmitError::Forked(Box::new(batch)));
         }
         let sh = &self.shared;
         let flags = batch.flags();
-        let posts = flags & abi::BATCH_NO_COMPLETE == 0;
+        // A SYNC chain whose completion is returned never touches the ring.
+        let returned_sync =
+            flags & abi::BATCH_SYNC != 0 && sh.inline_completions == InlineCompletions::Return;
+        let posts = flags & abi::BATCH_NO_COMPLETE == 0 && !returned_sync;
         if posts && !sh.take_credit(sh.backpressure == Backpressure::Block) {
             return Err(SubmitError::RingFull(Box::new(batch)));
         }
+        // Boxed once here: from now on only the pointer moves (to the worker
+        // queue, the ring, the caller), not the batch and its completion.
+        let mut batch = Box::new(batch);
         let ticket = sh.next_ticket.fetch_add(1, Ordering::Relaxed);
         batch.reset();
         let handoff = if flags & abi::BATCH_ASYNC != 0 {
@@ -701,18 +714,18 @@ impl Executor {
                     sh.release_credits(1);
                 }
                 let entry = entry_of(ticket, batch.completion());
-                Ok(Submitted::Done(Box::new(Done { entry, batch })))
+                Ok(Submitted::Done(Done { entry, batch }))
             }
         }
     }
 
-    fn run_timed(&self, batch: &mut ValidatedBatch<'static>) {
+    fn run_timed(&self, batch: &mut ValidatedBatch<'_>) {
         run_timed(&self.shared.estimator, batch);
     }
 
     /// Run atoms inline while they will not block. `None`: the chain ended;
     /// `Some(partial)`: hand the rest to a worker.
-    fn run_until_blocking(&self, batch: &mut ValidatedBatch<'static>) -> Option<Option<u64>> {
+    fn run_until_blocking(&self, batch: &mut ValidatedBatch<'_>) -> Option<Option<u64>> {
         while !batch.finished() {
             let step = &batch.steps[batch.cursor as usize];
             let (nr, blocking) = (step.nr, step.sig.blocking);

@@ -54,7 +54,7 @@ static NEXT_GROUP: AtomicU32 = AtomicU32::new(1);
 #[derive(Debug)]
 pub(crate) struct Reaped {
     pub entry: RingEntry,
-    pub batch: Option<ValidatedBatch<'static>>,
+    pub batch: Option<Box<ValidatedBatch<'static>>>,
 }
 
 /// The completion ring.
@@ -65,7 +65,7 @@ pub(crate) struct Ring {
     /// Each entry as four words, so producers and consumers share it with
     /// atomic accesses (ordered by `kernel_head`/`user_tail`).
     entries: Box<[[AtomicU64; 4]]>,
-    side: Box<[Mutex<Option<ValidatedBatch<'static>>>]>,
+    side: Box<[Mutex<Option<Box<ValidatedBatch<'static>>>>]>,
     producer: Mutex<()>,
     consumer: Mutex<()>,
     /// Threads sleeping in [`Ring::wait`].
@@ -147,7 +147,7 @@ impl Ring {
     pub(crate) fn post(
         &self,
         entry: RingEntry,
-        batch: Option<ValidatedBatch<'static>>,
+        batch: Option<Box<ValidatedBatch<'static>>>,
         pending: Option<&AtomicU32>,
     ) {
         {

@@ -35,7 +35,7 @@ pub(crate) fn worker_init(policy: &Policy) -> io::Result<()> {
 #[derive(Debug)]
 pub(crate) struct Job {
     pub ticket: u64,
-    pub batch: ValidatedBatch<'static>,
+    pub batch: Box<ValidatedBatch<'static>>,
     /// Bytes a non-blocking probe already transferred for the atom at the cursor.
     pub partial: Option<u64>,
     pub cancel: Arc<AtomicBool>,
@@ -233,7 +233,7 @@ pub(crate) fn execute(
     shared: &Shared,
     job: Job,
     init_error: Option<&io::Error>,
-) -> Option<(u64, ValidatedBatch<'static>)> {
+) -> Option<(u64, Box<ValidatedBatch<'static>>)> {
     let Job {
         ticket,
         mut batch,

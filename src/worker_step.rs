@@ -125,8 +125,16 @@ impl ValidatedBatch<'_> {
                 Probe::WouldBlock
             }
             // The non-blocking form is not supported here (file system, fd type,
-            // kernel): nothing happened, the real call decides.
-            EOPNOTSUPP | EINVAL | ENOSYS | E2BIG => Probe::Unavailable,
+            // kernel): nothing happened. A read or write of something that is not
+            // a file (a terminal, a character device) may wait for ever: hand it
+            // off; otherwise the real call decides (the adaptive rule).
+            EOPNOTSUPP | EINVAL | ENOSYS | E2BIG => {
+                if matches!(nr, nr::READ | nr::WRITE) && !nowait::seekable(a[0]) {
+                    Probe::WouldBlock
+                } else {
+                    Probe::Unavailable
+                }
+            }
             n if n > 0 && (n as u64) < a[2] && self.short_is_partial(nr, &a) => {
                 Probe::Partial(n as u64)
             }

@@ -352,6 +352,11 @@ fn full_ring_refuses_and_gives_the_batch_back() {
     assert!(err.to_string().contains("ring full"));
     let back = err.into_batch();
     assert_eq!(back.caller_data(), 99);
+    // A SYNC chain whose completion is returned never needs a ring entry.
+    assert!(matches!(
+        ex.submit(getpid_chain(abi::BATCH_SYNC, 98)).unwrap(),
+        Submitted::Done(_)
+    ));
     for (tx, _) in &pairs {
         (&*tx).write_all(b"x").unwrap();
     }
@@ -631,6 +636,16 @@ fn no_complete_chains_post_nothing() {
     let all = ex.shutdown(Shutdown::Finish).unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].entry().caller_data, 42);
+}
+
+#[test]
+fn executor_is_send_and_sync() {
+    fn shared_between_threads<T: Send + Sync>(_: &T) {}
+    let ex = Executor::new();
+    shared_between_threads(&ex);
+    // And a batch can move to a worker thread.
+    fn movable<T: Send>(_: &T) {}
+    movable(&getpid_chain(0, 0));
 }
 
 #[test]
