@@ -18,6 +18,11 @@
 //!   gets a [`ValidationError`] naming the atom and the reason, and nothing runs.
 //! * [`ValidatedBatch::run`] executes inline and returns a [`Completion`]; typed
 //!   accessors ([`ValidatedBatch::output`]) read back what the kernel wrote.
+//! * [`Executor::submit`] runs a batch the syslet way: inline while nothing
+//!   blocks, the rest of the chain on a cachemiss worker when an atom may
+//!   block, completions posted to a ring (v7 protocol) read with
+//!   [`Executor::reap`], [`Executor::wait`] or an eventfd
+//!   ([`Executor::attach_eventfd`]).
 //!
 //! ```
 //! use syslets::{Chain, Policy, Stop, Stat, opcode::{Openat, Fstat, Close}};
