@@ -169,9 +169,12 @@ struct Dir {
 }
 
 enum Job {
-    /// `openat` + `getdents64` of a directory, or (`fd` known) one more
-    /// `getdents64`.
-    Read { dir: usize, buf: BufRef },
+    /// `openat` + two `getdents64` of a directory (the second most often
+    /// returns 0: the end), or (`fd` known) one more `getdents64`.
+    Read {
+        dir: usize,
+        bufs: [Option<BufRef>; 2],
+    },
     /// `newfstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)` of up to 64 entries.
     Stat {
         dir: usize,
@@ -213,9 +216,10 @@ impl Walk {
     fn read_chain(&mut self, dir: usize) -> ValidatedBatch<'static> {
         let mut chain = Chain::new();
         let buf = chain.output_bytes(self.dirs[dir].buf_len);
-        match &self.dirs[dir].fd {
+        let bufs = match &self.dirs[dir].fd {
             Some(fd) => {
                 chain.push(Getdents64::new(fd.as_raw_fd(), buf));
+                [Some(buf), None]
             }
             None => {
                 let path = chain.path(&self.dirs[dir].path);
@@ -225,11 +229,15 @@ impl Walk {
                         .flags(flags as u32)
                         .stop_on(Stop::NEGATIVE),
                 );
-                chain.push(Getdents64::new(fd, buf));
+                // The second read finds the end (0) of most directories.
+                let end = chain.output_bytes(DIRENT_BUF_MIN);
+                chain.push(Getdents64::new(fd, buf).stop_on(Stop::NON_POSITIVE));
+                chain.push(Getdents64::new(fd, end));
+                [Some(buf), Some(end)]
             }
-        }
+        };
         self.dirs[dir].users += 1;
-        let data = self.job(Job::Read { dir, buf });
+        let data = self.job(Job::Read { dir, bufs });
         chain.set_flags(self.flags).set_caller_data(data);
         chain.prepare(&self.policy).expect("valid chain")
     }
@@ -266,7 +274,7 @@ impl Walk {
         let job = self.jobs[data].take().expect("job of a chain in flight");
         self.free_jobs.push(data);
         match job {
-            Job::Read { dir, buf } => {
+            Job::Read { dir, bufs } => {
                 let c = *done.completion();
                 let fresh = self.dirs[dir].fd.is_none();
                 if fresh {
@@ -281,22 +289,38 @@ impl Walk {
                         }
                     }
                 }
-                let n = c.results()[if fresh { 1 } else { 0 }];
-                if n > 0 {
-                    self.stat_chains(dir, done.batch().bytes(buf), n as usize);
+                // The reads of this chain, in order: atoms 1 and 2 of a fresh
+                // directory (the second one only if the first read something),
+                // atom 0 of a continuation.
+                let first = usize::from(fresh);
+                let mut last = 0;
+                let mut last_len = 0;
+                for (k, buf) in bufs.iter().enumerate() {
+                    let Some(buf) = *buf else { break };
+                    let Some(n) = c.result(syslets::AtomRef::from_index((first + k) as u16)) else {
+                        break;
+                    };
+                    if n < 0 {
+                        self.totals.errors += 1;
+                    }
+                    if n > 0 {
+                        self.stat_chains(dir, done.batch().bytes(buf), n as usize);
+                    }
+                    last = n;
+                    last_len = buf.len() as usize;
+                }
+                if last > 0 {
                     // More entries may follow: read again until 0. A buffer
-                    // the kernel nearly filled suggests many more (same size
-                    // again); otherwise the next read most likely returns 0.
+                    // the kernel nearly filled suggests many more (a bigger
+                    // one); otherwise the next read most likely returns 0.
                     let d = &mut self.dirs[dir];
-                    d.buf_len = if n as usize + DIRENT_MAX > buf.len() as usize {
-                        (buf.len() as usize * 2).min(DIRENT_BUF_MAX)
+                    d.buf_len = if last as usize + DIRENT_MAX > last_len {
+                        (d.buf_len.max(last_len) * 2).min(DIRENT_BUF_MAX)
                     } else {
                         DIRENT_BUF_MIN
                     };
                     let next = self.read_chain(dir);
                     self.todo.push_back(next);
-                } else if n < 0 {
-                    self.totals.errors += 1;
                 }
                 self.release(dir);
             }

@@ -101,7 +101,9 @@ impl Pool {
             let spawn = st.queue.len() > st.idle && st.threads < pool.max;
             if spawn {
                 st.threads += 1;
-            } else {
+            } else if st.idle > 0 {
+                // (A notify costs a futex syscall even with nobody waiting;
+                // busy workers find the job when they come back for more.)
                 pool.work.notify_one();
             }
             // Collect the handles of workers that left after an idle timeout.
