@@ -85,7 +85,9 @@
 //! is not interrupted) and stops before the next; the completion then has
 //! `COMPLETION_CANCELED`, status `-ECANCELED`, and `atoms_run`, `ran_mask`,
 //! `last_atom` and the results say how far it got. A chain whose last atom was
-//! already running when the cancel came completes normally.
+//! already running when the cancel came completes normally. (A worker that hit
+//! an internal panic also completes its chain this way, with status
+//! `-ENOTRECOVERABLE`, instead of losing it.)
 //!
 //! # Shutdown, drop and fork
 //!

@@ -251,16 +251,23 @@ pub(crate) fn execute(
         cancel_rest(&mut batch, -errno);
         return Some((ticket, batch));
     }
-    if let Some(done) = partial {
-        // A read or write continued; probed calls are not estimated.
-        batch.resume_partial(done);
-    }
-    while !batch.finished() {
-        if cancel.load(Ordering::Relaxed) {
-            cancel_rest(&mut batch, -(libc::ECANCELED as i64));
-            break;
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if let Some(done) = partial {
+            // A read or write continued; probed calls are not estimated.
+            batch.resume_partial(done);
         }
-        run_timed(&shared.estimator, &mut batch);
+        while !batch.finished() {
+            if cancel.load(Ordering::Relaxed) {
+                cancel_rest(&mut batch, -(libc::ECANCELED as i64));
+                break;
+            }
+            run_timed(&shared.estimator, &mut batch);
+        }
+    }));
+    if run.is_err() {
+        // A bug, not a syscall failure: still post the chain's completion (what
+        // ran so far, marked cancelled) rather than lose it with the thread.
+        cancel_rest(&mut batch, -(libc::ENOTRECOVERABLE as i64));
     }
     Some((ticket, batch))
 }
