@@ -143,9 +143,8 @@ impl Pool {
                     }
                 };
                 for job in orphans {
-                    if let Some((ticket, batch)) = execute(shared, job, None) {
-                        shared.complete_job(ticket, batch);
-                    }
+                    let (ticket, batch) = execute(shared, job, None);
+                    shared.complete_job(ticket, batch);
                 }
             }
         }
@@ -213,17 +212,14 @@ fn worker_main(shared: Arc<Shared>) {
             st.threads -= 1;
             return;
         };
-        let ticket = job.ticket;
-        st.running.insert(ticket, Arc::clone(&job.cancel));
+        st.running.insert(job.ticket, Arc::clone(&job.cancel));
         drop(st);
-        if let Some((ticket, batch)) = execute(&shared, job, init.as_ref()) {
-            // Forget the cancel flag before posting, so that a cancel after the
-            // completion was reaped finds nothing.
-            pool.lock().running.remove(&ticket);
-            shared.complete_job(ticket, batch);
-        }
+        let (ticket, batch) = execute(&shared, job, init.as_ref());
+        // Forget the cancel flag before posting, so that a cancel after the
+        // completion was reaped finds nothing.
+        pool.lock().running.remove(&ticket);
+        shared.complete_job(ticket, batch);
         st = pool.lock();
-        st.running.remove(&ticket);
     }
 }
 
@@ -235,7 +231,7 @@ pub(crate) fn execute(
     shared: &Shared,
     job: Job,
     init_error: Option<&io::Error>,
-) -> Option<(u64, Box<ValidatedBatch<'static>>)> {
+) -> (u64, Box<ValidatedBatch<'static>>) {
     let Job {
         ticket,
         mut batch,
@@ -249,7 +245,7 @@ pub(crate) fn execute(
             batch.record(i, done as i64);
         }
         cancel_rest(&mut batch, -errno);
-        return Some((ticket, batch));
+        return (ticket, batch);
     }
     let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         if let Some(done) = partial {
@@ -269,7 +265,7 @@ pub(crate) fn execute(
         // ran so far, marked cancelled) rather than lose it with the thread.
         cancel_rest(&mut batch, -(libc::ENOTRECOVERABLE as i64));
     }
-    Some((ticket, batch))
+    (ticket, batch)
 }
 
 /// Mark the chain cancelled where it stands: the atoms that ran keep their

@@ -13,10 +13,12 @@ fn count(dir: &str) -> usize {
     std::fs::read_dir(dir).unwrap().count()
 }
 
-/// Wait (bounded) until `dir` holds `want` entries; an exited thread can stay
-/// listed for a moment after it was joined. Returns the last count.
+/// Wait (bounded) until `dir` holds `want` entries; a joined thread can stay
+/// listed for an instant while it finishes exiting. The bound (1 s) is well
+/// under the executors' idle timeout (5 s), so a worker that shutdown failed to
+/// wake — one that would leave only by timing out — is caught.
 fn settle(dir: &str, want: usize) -> usize {
-    let end = Instant::now() + Duration::from_secs(10);
+    let end = Instant::now() + Duration::from_secs(1);
     loop {
         let n = count(dir);
         if n == want || Instant::now() > end {
@@ -58,6 +60,13 @@ fn drop_and_shutdown_leak_no_thread_and_no_descriptor() {
             }
         }
         assert!(queued > 100);
+        // Some completions posted and not reaped: their chains hold open
+        // descriptors that drop must close.
+        assert!(ex.wait(20, Some(Duration::from_secs(20))).unwrap() >= 20);
+        // And more work queued or running while the executor is dropped.
+        for _ in 0..100 {
+            ex.submit(open_devnull_chain(abi::BATCH_ASYNC)).unwrap();
+        }
         assert!(ex.workers() >= 1, "round {round}: hand-offs start workers");
         assert!(ex.workers() <= 4);
         drop(ex);
