@@ -58,7 +58,10 @@ fn forked_child_gets_a_clear_error_and_can_start_afresh() {
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");
     if pid == 0 {
-        let code = child(ex);
+        // A panic must not unwind into the harness's copy of this thread (which
+        // would end the child with status 0): it is a failure too.
+        let code =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child(ex))).unwrap_or(99);
         // SAFETY: _exit ends the child at once, without running the parent's
         // atexit handlers or unwinding into the harness.
         unsafe { libc::_exit(code) };
