@@ -50,6 +50,34 @@ impl ValidatedBatch<'_> {
     /// Run the atom at the cursor and advance the cursor.
     pub(crate) fn run_one(&mut self) {
         let i = self.cursor as usize;
+        let ret = match self.prepare_current() {
+            Err(ret) => ret,
+            // SAFETY: `prepare_current` returned these values for the atom at the
+            // cursor: the validator passed this atom: its syscall is in the
+            // signature table and allowed by the policy; every pointer argument is
+            // either an arena pointer (base plus an offset whose buffer, checked
+            // against the arena's end, holds at least as many bytes as the
+            // signature's length argument, fixed size or NUL-terminated string
+            // implies — re-checked by `prepare_current` where an earlier atom
+            // could have changed the length), NULL where the signature allows it,
+            // or a raw pointer whose region a Rust borrow or an `unsafe` contract
+            // keeps valid for the length the validator checked. The arena is owned
+            // by `self.storage`, which `&mut self` keeps alive and unaliased for
+            // the call.
+            Ok(vals) => unsafe { crate::sys::syscall6(self.steps[i].nr, &vals) },
+        };
+        self.record(i, ret);
+    }
+
+    /// The argument values of the atom at the cursor, ready for the kernel
+    /// (arena offsets turned into pointers into `self.storage`), or `Err(ret)`
+    /// with the `-errno` the atom returns without being issued (a `RESULT` of an
+    /// atom that did not run, a run-time length check that failed).
+    ///
+    /// The pointers stay valid while `self` is neither moved nor dropped and its
+    /// storage not otherwise borrowed; callers issue the call right away.
+    pub(crate) fn prepare_current(&mut self) -> Result<[u64; abi::MAX_ARGS], i64> {
+        let i = self.cursor as usize;
         let step = &self.steps[i];
         let c = &self.completion.0;
         let mut vals = [0u64; abi::MAX_ARGS];
@@ -77,33 +105,23 @@ impl ValidatedBatch<'_> {
                 fault = libc::EFAULT;
             }
         }
-        let ret = if fault != 0 {
-            -(fault as i64)
-        } else {
-            let start = self.arena_start;
-            let base = self.storage.bytes_mut()[start..].as_mut_ptr() as u64;
-            let step = &self.steps[i];
-            for (v, src) in vals.iter_mut().zip(&step.args) {
-                if let Src::Arena(off) = *src {
-                    *v = base + off as u64;
-                }
+        if fault != 0 {
+            return Err(-(fault as i64));
+        }
+        let start = self.arena_start;
+        let base = self.storage.bytes_mut()[start..].as_mut_ptr() as u64;
+        let step = &self.steps[i];
+        for (v, src) in vals.iter_mut().zip(&step.args) {
+            if let Src::Arena(off) = *src {
+                *v = base + off as u64;
             }
-            // SAFETY: the validator passed this atom: its syscall is in the
-            // signature table and allowed by the policy; every pointer argument is
-            // either an arena pointer (base plus an offset whose buffer, checked
-            // against the arena's end, holds at least as many bytes as the
-            // signature's length argument, fixed size or NUL-terminated string
-            // implies — re-checked above where an earlier atom could have changed
-            // the length), NULL where the signature allows it, or a raw pointer
-            // whose region a Rust borrow or an `unsafe` contract keeps valid for the
-            // length the validator checked. The arena is owned by `self.storage`,
-            // which `&mut self` keeps alive and unaliased for the call.
-            unsafe { crate::sys::syscall6(step.nr, &vals) }
-        };
-        self.record(i, ret);
+        }
+        Ok(vals)
     }
 
-    fn record(&mut self, i: usize, ret: i64) {
+    /// Record `ret` as the return value of atom `i` (the atom at the cursor)
+    /// and move the cursor to the next atom to run.
+    pub(crate) fn record(&mut self, i: usize, ret: i64) {
         let step = &self.steps[i];
         let c = &mut self.completion.0;
         c.results[i] = ret;

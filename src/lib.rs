@@ -18,6 +18,11 @@
 //!   gets a [`ValidationError`] naming the atom and the reason, and nothing runs.
 //! * [`ValidatedBatch::run`] executes inline and returns a [`Completion`]; typed
 //!   accessors ([`ValidatedBatch::output`]) read back what the kernel wrote.
+//! * [`Executor::submit`] runs a batch the syslet way: inline while nothing
+//!   blocks, the rest of the chain on a cachemiss worker when an atom may
+//!   block, completions posted to a ring (v7 protocol) read with
+//!   [`Executor::reap`], [`Executor::wait`] or an eventfd
+//!   ([`Executor::attach_eventfd`]).
 //!
 //! ```
 //! use syslets::{Chain, Policy, Stop, Stat, opcode::{Openat, Fstat, Close}};
@@ -64,19 +69,27 @@ mod encode;
 mod errno;
 mod error;
 mod exec;
+mod executor;
 pub mod net;
 pub mod opcode;
 pub mod policy;
+mod ring;
 pub mod seccomp;
 pub mod security;
 mod sys;
 mod validate;
+mod worker;
+mod worker_step;
 
 pub use chain::{AtomRef, BufRef, Chain, Mem, Out, SockAddr, SockAddrOut};
 pub use completion::Completion;
 pub use encode::EncodedBatch;
 pub use errno::Errno;
 pub use error::{ErrorKind, ValidationError};
+pub use executor::{
+    Backpressure, Canceled, CompletionFd, Done, Executor, ExecutorBuilder, ExecutorError,
+    InlineCompletions, Shutdown, SubmitError, Submitted, Ticket,
+};
 pub use opcode::{Fd, Len, Stop};
 pub use policy::{OpenHow, Policy};
 pub use seccomp::{install_filter, FilterError, FilterOptions, SeccompFilter};

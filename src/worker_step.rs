@@ -1,0 +1,337 @@
+//! How the asynchronous executor issues one atom: the non-blocking probe run in
+//! the submitting thread, and the continuation a worker runs after a probe that
+//! transferred part of the data.
+//!
+//! A probe never has a visible effect that the real call would not have had:
+//! `RWF_NOWAIT`, `RESOLVE_CACHED` and `MSG_DONTWAIT` either do what the real call
+//! does (and the result is recorded as the atom's), do nothing and say `EAGAIN`
+//! (the atom is handed to a worker untouched), or — reads and writes only —
+//! transfer a prefix, in which case the worker transfers the rest and the atom
+//! returns the sum (see [`ValidatedBatch::resume_partial`]).
+#![allow(unsafe_code)]
+
+use syslets_abi::nr;
+
+use crate::sys::nowait;
+use crate::validate::ValidatedBatch;
+
+/// What a probe of the atom at the cursor did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Probe {
+    /// The atom ran to its end without blocking; its result is recorded and the
+    /// cursor advanced.
+    Ran,
+    /// This many bytes were transferred; the rest would block. The cursor still
+    /// points at the atom: continue with [`ValidatedBatch::resume_partial`].
+    Partial(u64),
+    /// The atom would block; nothing happened.
+    WouldBlock,
+    /// No non-blocking form applies to this atom (or the kernel refused it);
+    /// nothing happened.
+    Unavailable,
+}
+
+/// `O_*` open flags that `openat2` accepts (it refuses unknown bits, which
+/// `openat` silently ignores, so those are not probed).
+const OPEN_FLAGS: u64 = (libc::O_ACCMODE
+    | libc::O_APPEND
+    | libc::O_NONBLOCK
+    | libc::O_DSYNC
+    | libc::O_DIRECT
+    | libc::O_LARGEFILE
+    | libc::O_DIRECTORY
+    | libc::O_NOFOLLOW
+    | libc::O_NOATIME
+    | libc::O_CLOEXEC
+    | libc::O_SYNC
+    | libc::O_PATH
+    | libc::O_NOCTTY) as u64;
+
+/// Whether [`ValidatedBatch::probe_current`] has a non-blocking form of `nr`.
+pub(crate) const fn has_probe(nr: u32) -> bool {
+    matches!(
+        nr,
+        nr::READ | nr::PREAD64 | nr::WRITE | nr::PWRITE64 | nr::OPENAT | nr::RECVFROM | nr::SENDTO
+    )
+}
+
+impl ValidatedBatch<'_> {
+    /// Try the atom at the cursor without blocking (see [`Probe`]).
+    pub(crate) fn probe_current(&mut self) -> Probe {
+        let i = self.cursor as usize;
+        let nr = self.steps[i].nr;
+        if !has_probe(nr) {
+            return Probe::Unavailable;
+        }
+        let a = match self.prepare_current() {
+            Ok(a) => a,
+            Err(ret) => {
+                // Not issued at all (bad RESULT or length): the same in any thread.
+                self.record(i, ret);
+                return Probe::Ran;
+            }
+        };
+        // Every unsafe block below passes `a`, the prepared arguments of this
+        // validated atom: buffer `a[1]` holds `a[2]` bytes of the arena that
+        // `&mut self` keeps alive (or of a raw region under its borrow or
+        // `unsafe` contract), exactly as for the real call in `run_one`.
+        let ret = match nr {
+            // SAFETY: read's buffer and length, see above.
+            nr::READ => unsafe { nowait::preadv2_nowait(a[0], a[1], a[2], -1) },
+            // SAFETY: pread64's buffer and length, see above.
+            nr::PREAD64 if (a[3] as i64) >= 0 => unsafe {
+                nowait::preadv2_nowait(a[0], a[1], a[2], a[3] as i64)
+            },
+            // SAFETY: write's buffer and length, see above.
+            nr::WRITE => unsafe { nowait::pwritev2_nowait(a[0], a[1], a[2], -1) },
+            // SAFETY: pwrite64's buffer and length, see above.
+            nr::PWRITE64 if (a[3] as i64) >= 0 => unsafe {
+                nowait::pwritev2_nowait(a[0], a[1], a[2], a[3] as i64)
+            },
+            nr::OPENAT => {
+                let (flags, mode) = (a[2] & u32::MAX as u64, a[3] & u32::MAX as u64);
+                // O_CREAT/O_TRUNC/O_TMPFILE always fail with RESOLVE_CACHED, and
+                // openat2 refuses unknown flags and a mode without O_CREAT, which
+                // openat ignores: leave those to the adaptive rule.
+                if flags & !OPEN_FLAGS != 0 || mode != 0 {
+                    return Probe::Unavailable;
+                }
+                // SAFETY: `a[1]` is the path, a NUL-terminated string of the
+                // arena checked by the validator (and again by prepare_current).
+                unsafe { nowait::openat2_cached(a[0], a[1], flags, 0) }
+            }
+            // A blocking MSG_WAITALL receive waits for all of it: not probed.
+            nr::RECVFROM if a[3] & libc::MSG_WAITALL as u64 != 0 => return Probe::Unavailable,
+            // SAFETY: the prepared arguments of recvfrom/sendto, see above;
+            // MSG_DONTWAIT changes no pointer or length.
+            nr::RECVFROM | nr::SENDTO => unsafe { nowait::sock_dontwait(nr, a) },
+            _ => return Probe::Unavailable,
+        };
+        const EAGAIN: i64 = -(libc::EAGAIN as i64);
+        const EOPNOTSUPP: i64 = -(libc::EOPNOTSUPP as i64);
+        const EINVAL: i64 = -(libc::EINVAL as i64);
+        const ENOSYS: i64 = -(libc::ENOSYS as i64);
+        const E2BIG: i64 = -(libc::E2BIG as i64);
+        match ret {
+            EAGAIN => {
+                // A caller that asked for non-blocking behaviour gets EAGAIN from
+                // the real call too.
+                let own = matches!(nr, nr::RECVFROM | nr::SENDTO)
+                    && a[3] & libc::MSG_DONTWAIT as u64 != 0;
+                if own {
+                    self.record(i, ret);
+                    return Probe::Ran;
+                }
+                Probe::WouldBlock
+            }
+            // The non-blocking form is not supported here (file system, fd type,
+            // kernel): nothing happened. A read or write of something that is not
+            // a file (a terminal, a character device) may wait for ever: hand it
+            // off; otherwise the real call decides (the adaptive rule).
+            EOPNOTSUPP | EINVAL | ENOSYS | E2BIG => {
+                if matches!(nr, nr::READ | nr::WRITE) && !nowait::seekable(a[0]) {
+                    Probe::WouldBlock
+                } else {
+                    Probe::Unavailable
+                }
+            }
+            n if n > 0 && (n as u64) < a[2] && self.short_is_partial(nr, &a) => {
+                Probe::Partial(n as u64)
+            }
+            _ => {
+                self.record(i, ret);
+                Probe::Ran
+            }
+        }
+    }
+
+    /// Whether a short transfer by the probe means "the rest would block" (so
+    /// the real call would have gone on) rather than the real call's own result.
+    fn short_is_partial(&self, nr: u32, a: &[u64; 6]) -> bool {
+        match nr {
+            // Positional transfers are on seekable files, where the real call
+            // transfers everything up to end of file.
+            nr::PREAD64 | nr::PWRITE64 => true,
+            // A read of a pipe, socket or terminal returns what is there; of a
+            // file, all of it up to end of file.
+            nr::READ => nowait::seekable(a[0]),
+            // A blocking write writes all of it, unless the fd is non-blocking
+            // and not a file.
+            nr::WRITE => nowait::seekable(a[0]) || !nowait::nonblocking(a[0]),
+            // A blocking stream send sends all of it unless the socket is
+            // non-blocking or the caller passed MSG_DONTWAIT.
+            nr::SENDTO => a[3] & libc::MSG_DONTWAIT as u64 == 0 && !nowait::nonblocking(a[0]),
+            _ => false,
+        }
+    }
+
+    /// Finish the atom at the cursor, of which a probe already transferred
+    /// `done` bytes: issue it (blocking) for the rest of the buffer (and, for
+    /// `pread64`/`pwrite64`, from `offset + done`) and record `done` plus what
+    /// that call transferred. When the second call fails, the atom returns
+    /// `done`, like a kernel read or write that fails after a partial transfer.
+    pub(crate) fn resume_partial(&mut self, done: u64) {
+        let i = self.cursor as usize;
+        let nr = self.steps[i].nr;
+        let mut a = match self.prepare_current() {
+            Ok(a) => a,
+            Err(_) => {
+                self.record(i, done as i64);
+                return;
+            }
+        };
+        debug_assert!(done < a[2]);
+        a[1] += done;
+        a[2] -= done;
+        if matches!(nr, nr::PREAD64 | nr::PWRITE64) {
+            a[3] += done;
+        }
+        // SAFETY: the arguments are those of the validated atom with the buffer
+        // narrowed to its part after the first `done` bytes (`done` is less
+        // than the length the validator checked), so it stays inside the
+        // memory the real call may touch; see `run_one` for the rest.
+        let r = unsafe { crate::sys::syscall6(nr, &a) };
+        let ret = if r > 0 { done as i64 + r } else { done as i64 };
+        self.record(i, ret);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+
+    use super::Probe;
+    use crate::opcode::{Openat, Pread64};
+    use crate::{Chain, Len, Policy};
+
+    const LEN: usize = 256 << 10;
+
+    fn pattern() -> Vec<u8> {
+        (0..LEN).map(|i| (i * 7 + i / 4096) as u8).collect()
+    }
+
+    fn temp_file(tag: &str) -> (std::fs::File, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!(
+            "syslets-probe-{tag}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(&pattern()).unwrap();
+        f.sync_all().unwrap();
+        (std::fs::File::open(&path).unwrap(), path)
+    }
+
+    fn drop_cache(f: &std::fs::File, offset: i64, len: i64) {
+        // SAFETY: posix_fadvise takes no pointer; the fd is open.
+        let rc =
+            unsafe { libc::posix_fadvise(f.as_raw_fd(), offset, len, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(rc, 0);
+    }
+
+    fn pread_batch(
+        fd: i32,
+        len: usize,
+        offset: i64,
+    ) -> (crate::ValidatedBatch<'static>, crate::BufRef) {
+        let mut chain = Chain::new();
+        let buf = chain.output_bytes(len);
+        chain.push(Pread64::new(fd, buf, offset).len(Len::Whole));
+        (chain.prepare(&Policy::default()).unwrap(), buf)
+    }
+
+    #[test]
+    fn resume_partial_transfers_the_rest_at_the_right_place() {
+        let (f, path) = temp_file("resume");
+        let (mut b, buf) = pread_batch(f.as_raw_fd(), 64 << 10, 4096);
+        b.reset();
+        b.resume_partial(1000);
+        assert!(b.finished());
+        assert_eq!(b.completion().results()[0], 64 << 10);
+        let got = b.bytes(buf);
+        assert!(
+            got[..1000].iter().all(|&x| x == 0),
+            "the prefix is not re-read"
+        );
+        assert_eq!(&got[1000..], &pattern()[4096 + 1000..4096 + (64 << 10)]);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn rwf_nowait_probe_reads_cached_data_and_leaves_uncached_alone() {
+        let (f, path) = temp_file("nowait");
+        // Not cached: EAGAIN, nothing read, the cursor stays on the atom.
+        drop_cache(&f, 0, 0);
+        let (mut b, buf) = pread_batch(f.as_raw_fd(), LEN, 0);
+        b.reset();
+        assert_eq!(b.probe_current(), Probe::WouldBlock);
+        assert!(!b.finished());
+        assert_eq!(b.completion().atoms_run(), 0);
+        assert!(b.bytes(buf).iter().all(|&x| x == 0));
+
+        // Cached: the probe is the read.
+        std::fs::read(&path).unwrap();
+        b.reset();
+        assert_eq!(b.probe_current(), Probe::Ran);
+        assert_eq!(b.completion().results()[0], LEN as i64);
+        assert_eq!(b.bytes(buf), &pattern()[..]);
+
+        // First half cached, second not: a prefix, then the rest on resume.
+        drop_cache(&f, (LEN / 2) as i64, (LEN / 2) as i64);
+        let (mut b, buf) = pread_batch(f.as_raw_fd(), LEN, 0);
+        b.reset();
+        match b.probe_current() {
+            Probe::Partial(n) => {
+                assert!(n > 0 && n < LEN as u64);
+                b.resume_partial(n);
+            }
+            // Readahead may have brought the rest in meanwhile.
+            Probe::Ran => {}
+            other => panic!("unexpected probe outcome {other:?}"),
+        }
+        assert_eq!(b.completion().results()[0], LEN as i64);
+        assert_eq!(b.bytes(buf), &pattern()[..]);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn resolve_cached_probe_opens_like_openat() {
+        let mut chain = Chain::new();
+        let p = chain.path("/");
+        chain.push(
+            Openat::new(libc::AT_FDCWD, p)
+                .flags((libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) as u32),
+        );
+        let mut b = chain.prepare(&Policy::default()).unwrap();
+        b.reset();
+        assert_eq!(b.probe_current(), Probe::Ran, "/ is always in the dcache");
+        assert!(b.completion().results()[0] >= 0);
+        assert_eq!(b.take_fds().len(), 1);
+
+        let mut chain = Chain::new();
+        let p = chain.path("/definitely/not/here");
+        chain.push(Openat::new(libc::AT_FDCWD, p));
+        let mut b = chain.prepare(&Policy::default()).unwrap();
+        b.reset();
+        // A negative dentry may or may not be cached; either way no fd.
+        match b.probe_current() {
+            Probe::Ran => assert_eq!(b.completion().results()[0], -(libc::ENOENT as i64)),
+            Probe::WouldBlock => assert_eq!(b.completion().atoms_run(), 0),
+            other => panic!("unexpected probe outcome {other:?}"),
+        }
+
+        // O_CREAT is never probed.
+        let mut chain = Chain::new();
+        let p = chain.path("/tmp/never-created-by-a-probe");
+        chain.push(
+            Openat::new(libc::AT_FDCWD, p)
+                .flags((libc::O_CREAT | libc::O_WRONLY) as u32)
+                .mode(0o600),
+        );
+        let mut b = chain.prepare(&Policy::default()).unwrap();
+        b.reset();
+        assert_eq!(b.probe_current(), Probe::Unavailable);
+        assert!(!std::path::Path::new("/tmp/never-created-by-a-probe").exists());
+    }
+}
