@@ -113,6 +113,7 @@ use syslets_abi::{self as abi, RingEntry, RingHeader};
 use crate::completion::Completion;
 use crate::policy::Policy;
 use crate::ring::Ring;
+use crate::seccomp::{FilterOptions, SeccompFilter};
 use crate::sys::{atfork, futex};
 use crate::validate::ValidatedBatch;
 use crate::worker::{self, Found, Job, Pool};
@@ -170,6 +171,7 @@ pub struct ExecutorBuilder {
     handoff_threshold: Duration,
     reprobe_every: u32,
     policy: Policy,
+    seccomp: bool,
     ring_start: u32,
 }
 
@@ -184,6 +186,7 @@ impl Default for ExecutorBuilder {
             handoff_threshold: Duration::from_micros(20),
             reprobe_every: 32,
             policy: Policy::default(),
+            seccomp: true,
             ring_start: 0,
         }
     }
@@ -236,10 +239,20 @@ impl ExecutorBuilder {
         self
     }
 
-    /// The policy workers are confined to: the worker start-up hook installs
-    /// its seccomp filter (default: [`Policy::default`]).
+    /// The policy workers are confined to: every worker installs the seccomp
+    /// filter generated from it before it runs any atom (default:
+    /// [`Policy::default`]). Validate the batches you submit with the same policy:
+    /// a call the filter does not allow fails with `EPERM` on a worker.
     pub fn policy(mut self, p: Policy) -> Self {
         self.policy = p;
+        self
+    }
+
+    /// Whether workers run under the policy's seccomp filter (default: yes).
+    /// Turning it off leaves only validation between a bug and the kernel; it
+    /// exists for environments that forbid `seccomp(2)` itself.
+    pub fn seccomp(mut self, on: bool) -> Self {
+        self.seccomp = on;
         self
     }
 
@@ -259,15 +272,29 @@ impl ExecutorBuilder {
             return Err(ExecutorError::Config("at least one worker is needed"));
         }
         let generation = atfork::generation();
+        let ring = Ring::new(self.ring_size, self.ring_start);
+        let filter = if self.seccomp {
+            let eventfd = ring.reserve_eventfd().map_err(ExecutorError::Io)?;
+            let opts = FilterOptions {
+                eventfd: Some(eventfd),
+                ..FilterOptions::default()
+            };
+            let filter = self.policy.seccomp_filter_with(&opts).map_err(|e| {
+                ExecutorError::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+            })?;
+            Some(filter)
+        } else {
+            None
+        };
         let shared = Shared {
-            ring: Ring::new(self.ring_size, self.ring_start),
+            ring,
+            filter,
             credits: AtomicU32::new(self.ring_size),
             credit_waiters: AtomicU32::new(0),
             handed_off: AtomicU32::new(0),
             next_ticket: AtomicU64::new(1),
             pool: Pool::new(self.max_workers, self.idle_timeout),
             estimator: Estimator::new(self.handoff_threshold, self.reprobe_every),
-            policy: self.policy,
             backpressure: self.backpressure,
             inline_completions: self.inline_completions,
         };
@@ -354,7 +381,8 @@ pub(crate) struct Shared {
     next_ticket: AtomicU64,
     pub(crate) pool: Pool,
     pub(crate) estimator: Estimator,
-    pub(crate) policy: Policy,
+    /// The workers' seccomp filter (generated from the policy), if enabled.
+    pub(crate) filter: Option<SeccompFilter>,
     backpressure: Backpressure,
     inline_completions: InlineCompletions,
 }

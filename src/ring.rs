@@ -71,6 +71,10 @@ pub(crate) struct Ring {
     /// Threads sleeping in [`Ring::wait`].
     waiters: AtomicU32,
     eventfd: OnceLock<EventFd>,
+    /// An eventfd created ahead of time and used when one is first attached: the
+    /// workers' seccomp filter is generated before they start and must already
+    /// name the only descriptor they may `write` to.
+    reserved_eventfd: Mutex<Option<EventFd>>,
 }
 
 impl Ring {
@@ -95,7 +99,25 @@ impl Ring {
             consumer: Mutex::new(()),
             waiters: AtomicU32::new(0),
             eventfd: OnceLock::new(),
+            reserved_eventfd: Mutex::new(None),
         }
+    }
+
+    /// Create the eventfd a later [`Ring::eventfd`] attaches, and return its
+    /// descriptor number. Until it is attached, posting does not signal it.
+    pub(crate) fn reserve_eventfd(&self) -> std::io::Result<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        let mut reserved = self
+            .reserved_eventfd
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = self.eventfd.get().or(reserved.as_ref()) {
+            return Ok(e.as_raw_fd());
+        }
+        let e = EventFd::new()?;
+        let fd = e.as_raw_fd();
+        *reserved = Some(e);
+        Ok(fd)
     }
 
     /// Number of entries.
@@ -125,7 +147,15 @@ impl Ring {
         if let Some(e) = self.eventfd.get() {
             return Ok(e);
         }
-        let fresh = EventFd::new()?;
+        let reserved = self
+            .reserved_eventfd
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let fresh = match reserved {
+            Some(e) => e,
+            None => EventFd::new()?,
+        };
         let _ = self.eventfd.set(fresh);
         let e = self.eventfd.get().expect("set above");
         // Entries posted before the eventfd existed must make it readable too.

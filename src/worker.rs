@@ -16,19 +16,19 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use crate::executor::{run_timed, Shared};
-use crate::policy::Policy;
+use crate::seccomp::{install_filter, SeccompFilter};
 use crate::validate::ValidatedBatch;
 
-/// Start-up of every worker thread, before it runs any atom.
-///
-/// **Hook point (issue 5):** install the policy's seccomp filter here, e.g.
-/// `crate::seccomp::install_filter(&policy.seccomp_filter()?)?`. When this
-/// returns an error the worker runs no atom: every chain it takes is completed
-/// at once with `COMPLETION_CANCELED` and the error's `-errno` as status
-/// (fail closed).
-pub(crate) fn worker_init(policy: &Policy) -> io::Result<()> {
-    let _ = policy;
-    Ok(())
+/// Start-up of every worker thread, before it runs any atom: install the
+/// executor's seccomp filter (generated once from its policy, see
+/// [`crate::seccomp`]) on this thread. When this fails the worker runs no
+/// atom: every chain it takes is completed at once with `COMPLETION_CANCELED`
+/// and the error's `-errno` as status (fail closed).
+pub(crate) fn worker_init(filter: Option<&SeccompFilter>) -> io::Result<()> {
+    match filter {
+        Some(f) => install_filter(f),
+        None => Ok(()),
+    }
 }
 
 /// The rest of a chain, handed to a worker.
@@ -186,7 +186,7 @@ impl Pool {
 }
 
 fn worker_main(shared: Arc<Shared>) {
-    let init = worker_init(&shared.policy).err();
+    let init = worker_init(shared.filter.as_ref()).err();
     let pool = &shared.pool;
     let mut st = pool.lock();
     loop {
