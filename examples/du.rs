@@ -245,7 +245,12 @@ impl Walk {
     fn stat_chains(&mut self, dir: usize, names: &[u8], n: usize) {
         let fd = self.dirs[dir].fd.as_ref().expect("open").as_raw_fd();
         for group in dirents(&names[..n]).collect::<Vec<_>>().chunks(CHAIN_ATOMS) {
-            let mut chain = Chain::new();
+            // Each entry: its path (plus NUL, 8-byte aligned) and a struct stat.
+            let arena: usize = group
+                .iter()
+                .map(|n| (n.len() + 1).next_multiple_of(8) + 144)
+                .sum();
+            let mut chain = Chain::with_capacity(group.len(), 2 * group.len(), arena);
             let mut items = Vec::with_capacity(group.len());
             for name in group {
                 let path = chain.path(OsStr::from_bytes(name));
