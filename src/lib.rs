@@ -139,3 +139,8 @@ pub use validate::ValidatedBatch;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub use syslets_compat as compat;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
