@@ -208,6 +208,18 @@ impl<'a> Chain<'a> {
         }
     }
 
+    /// An empty chain with room for `atoms` atoms, `bufs` buffers and
+    /// `arena` bytes of buffer contents, so that building it does not
+    /// reallocate (64-atom chains otherwise grow their vectors several times).
+    pub fn with_capacity(atoms: usize, bufs: usize, arena: usize) -> Self {
+        Chain {
+            atoms: Vec::with_capacity(atoms),
+            bufs: Vec::with_capacity(bufs),
+            arena: Vec::with_capacity(arena),
+            ..Default::default()
+        }
+    }
+
     /// Number of atoms pushed so far.
     pub fn len(&self) -> usize {
         self.atoms.len()

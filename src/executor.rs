@@ -31,14 +31,26 @@
 //!    long a peer takes cannot be predicted.
 //! 4. Any other storage call (`newfstatat`, `statx`, `getdents64`, `fsync`,
 //!    `mkdirat`, `unlinkat`, `openat2`, …) has no non-blocking form, so the
-//!    executor predicts: per syscall number it keeps an exponentially decayed
-//!    average of how long the call took (`avg += (t - avg) / 8`, fed by inline
-//!    runs *and* by workers). While the average is at most the hand-off
+//!    executor predicts from recent history. Every run of such a call, inline
+//!    *or on a worker*, is timed; one that took longer than the hand-off
 //!    threshold ([`ExecutorBuilder::handoff_threshold`], default 20 µs — about
-//!    what a cross-thread hand-off costs) the atom runs inline; above it the
-//!    chain goes to a worker, except every [`ExecutorBuilder::reprobe_every`]-th
-//!    time (default 32), when it runs inline to re-measure. Since workers feed
-//!    the same average, a cache that warms up brings calls back inline quickly.
+//!    what a cross-thread hand-off costs, and far above a cached `stat`) is a
+//!    *miss* (`getdents64` is allowed three thresholds plus one per KiB it
+//!    returned: a cached ext4 directory read is long, not blocked). Per syscall number the
+//!    executor keeps the decayed miss rate (`rate += (miss − rate) / 64`).
+//!    While at most 1/64 of recent calls missed, the atom runs inline; above
+//!    that the rest of the chain goes to a worker, except every
+//!    [`ExecutorBuilder::reprobe_every`]-th time (default 32), when the atom
+//!    runs inline to re-measure.
+//!
+//!    Why a miss *rate* and not a mean latency: on a cold tree misses come
+//!    between hits (one inode-table read serves a dozen inodes), so the mean
+//!    stays low while nearly every chain of 64 stats would stall the submitter
+//!    several times. Why 1/64 with that decay: one stray slow call (a
+//!    preemption on a busy machine) reaches the limit but does not cross it;
+//!    two misses within a few dozen calls — a cold cache — do. Once handed
+//!    off, the workers' own timings (and the re-probes) bring a class back
+//!    inline after a few dozen fast calls.
 //!
 //! No thread is created on the inline path; a chain that completes inline
 //! costs no cross-thread round trip at all.
@@ -49,7 +61,7 @@
 //! [`Submitted::Done`] (v6: "cached completions are returned directly"), or, with
 //! [`InlineCompletions::Queue`], posted to the ring like any other with
 //! `COMPLETION_INLINE` set. Every other chain is posted to the completion ring
-//! ([`crate::ring`] describes the protocol) and its full [`Done`] — the ring
+//! (the `ring` module describes the protocol: v7 `syslet_ring`) and its full [`Done`] — the ring
 //! entry plus the batch with every result and output buffer — is returned by
 //! [`Executor::reap`]. `BATCH_NO_COMPLETE` chains post nothing; descriptors
 //! their atoms left open are closed when they end on a worker.
@@ -58,7 +70,9 @@
 //!
 //! The ring has `elements` entries. Every accepted chain that may post holds one
 //! of them from `submit` until its entry is reaped (or until it is returned
-//! inline), so the ring can never overflow and no completion is ever lost. When
+//! inline), so the ring can never overflow and no completion is ever lost.
+//! (A `BATCH_SYNC` chain with [`InlineCompletions::Return`] and a
+//! `BATCH_NO_COMPLETE` chain never post, so they are never refused.) When
 //! none is free, `submit` fails with [`SubmitError::RingFull`] (giving the batch
 //! back) or blocks until a reap frees one ([`Backpressure`]).
 //!
@@ -71,7 +85,9 @@
 //! is not interrupted) and stops before the next; the completion then has
 //! `COMPLETION_CANCELED`, status `-ECANCELED`, and `atoms_run`, `ran_mask`,
 //! `last_atom` and the results say how far it got. A chain whose last atom was
-//! already running when the cancel came completes normally.
+//! already running when the cancel came completes normally. (A worker that hit
+//! an internal panic also completes its chain this way, with status
+//! `-ENOTRECOVERABLE`, instead of losing it.)
 //!
 //! # Shutdown, drop and fork
 //!
@@ -97,6 +113,7 @@ use syslets_abi::{self as abi, RingEntry, RingHeader};
 use crate::completion::Completion;
 use crate::policy::Policy;
 use crate::ring::Ring;
+use crate::seccomp::{FilterOptions, SeccompFilter};
 use crate::sys::{atfork, futex};
 use crate::validate::ValidatedBatch;
 use crate::worker::{self, Found, Job, Pool};
@@ -154,6 +171,7 @@ pub struct ExecutorBuilder {
     handoff_threshold: Duration,
     reprobe_every: u32,
     policy: Policy,
+    seccomp: bool,
     ring_start: u32,
 }
 
@@ -168,6 +186,7 @@ impl Default for ExecutorBuilder {
             handoff_threshold: Duration::from_micros(20),
             reprobe_every: 32,
             policy: Policy::default(),
+            seccomp: true,
             ring_start: 0,
         }
     }
@@ -206,23 +225,34 @@ impl ExecutorBuilder {
         self
     }
 
-    /// Average latency above which a storage call without a non-blocking
-    /// form goes to a worker (default 20 µs).
+    /// Latency above which a run of a storage call without a non-blocking
+    /// form counts as a miss (default 20 µs; see the module docs, rule 4).
     pub fn handoff_threshold(mut self, d: Duration) -> Self {
         self.handoff_threshold = d;
         self
     }
 
-    /// Of the atoms the average sends to workers, run every n-th inline to
+    /// Of the atoms the miss rate sends to workers, run every n-th inline to
     /// re-measure (default 32; 0 never re-probes).
     pub fn reprobe_every(mut self, n: u32) -> Self {
         self.reprobe_every = n;
         self
     }
 
-    /// The policy workers are confined to ([`worker`](crate) start-up hook).
+    /// The policy workers are confined to: every worker installs the seccomp
+    /// filter generated from it before it runs any atom (default:
+    /// [`Policy::default`]). Validate the batches you submit with the same policy:
+    /// a call the filter does not allow fails with `EPERM` on a worker.
     pub fn policy(mut self, p: Policy) -> Self {
         self.policy = p;
+        self
+    }
+
+    /// Whether workers run under the policy's seccomp filter (default: yes).
+    /// Turning it off leaves only validation between a bug and the kernel; it
+    /// exists for environments that forbid `seccomp(2)` itself.
+    pub fn seccomp(mut self, on: bool) -> Self {
+        self.seccomp = on;
         self
     }
 
@@ -242,14 +272,29 @@ impl ExecutorBuilder {
             return Err(ExecutorError::Config("at least one worker is needed"));
         }
         let generation = atfork::generation();
+        let ring = Ring::new(self.ring_size, self.ring_start);
+        let filter = if self.seccomp {
+            let eventfd = ring.reserve_eventfd().map_err(ExecutorError::Io)?;
+            let opts = FilterOptions {
+                eventfd: Some(eventfd),
+                ..FilterOptions::default()
+            };
+            let filter = self.policy.seccomp_filter_with(&opts).map_err(|e| {
+                ExecutorError::Io(std::io::Error::new(std::io::ErrorKind::InvalidInput, e))
+            })?;
+            Some(filter)
+        } else {
+            None
+        };
         let shared = Shared {
-            ring: Ring::new(self.ring_size, self.ring_start),
+            ring,
+            filter,
             credits: AtomicU32::new(self.ring_size),
             credit_waiters: AtomicU32::new(0),
+            handed_off: AtomicU32::new(0),
             next_ticket: AtomicU64::new(1),
             pool: Pool::new(self.max_workers, self.idle_timeout),
             estimator: Estimator::new(self.handoff_threshold, self.reprobe_every),
-            policy: self.policy,
             backpressure: self.backpressure,
             inline_completions: self.inline_completions,
         };
@@ -261,23 +306,30 @@ impl ExecutorBuilder {
     }
 }
 
-/// Per-syscall-number latency averages (rule 4 of the module docs).
+/// Per-syscall-number miss rates (rule 4 of the module docs).
 #[derive(Debug)]
 pub(crate) struct Estimator {
-    /// Decayed average latency in ns, by syscall number.
-    avg_ns: [AtomicU32; 512],
+    /// Decayed fraction of recent calls slower than the threshold, by syscall
+    /// number, in units of 2^-16.
+    miss_rate: [AtomicU32; 512],
     /// Counts hand-off decisions, for the periodic inline re-probe.
     handoffs: [AtomicU32; 512],
-    threshold_ns: u32,
+    threshold_ns: u128,
     reprobe_every: u32,
 }
+
+/// Weight of one sample: `rate += (sample - rate) / 64`.
+const MISS_DECAY_SHIFT: u32 = 6;
+/// Hand off while more than 1/64 of recent calls missed (one miss alone,
+/// from a rate of 0, reaches exactly this and does not flip the class).
+const MISS_RATE_MAX: u32 = 1 << (16 - 6);
 
 impl Estimator {
     fn new(threshold: Duration, reprobe_every: u32) -> Estimator {
         Estimator {
-            avg_ns: [const { AtomicU32::new(0) }; 512],
+            miss_rate: [const { AtomicU32::new(0) }; 512],
             handoffs: [const { AtomicU32::new(0) }; 512],
-            threshold_ns: threshold.as_nanos().min(u32::MAX as u128) as u32,
+            threshold_ns: threshold.as_nanos(),
             reprobe_every,
         }
     }
@@ -285,21 +337,33 @@ impl Estimator {
     /// Whether an atom of `nr` should run inline now.
     fn inline_ok(&self, nr: u32) -> bool {
         let i = nr as usize & 511;
-        if self.avg_ns[i].load(Ordering::Relaxed) <= self.threshold_ns {
+        if self.miss_rate[i].load(Ordering::Relaxed) <= MISS_RATE_MAX {
             return true;
         }
         let n = self.handoffs[i].fetch_add(1, Ordering::Relaxed);
         self.reprobe_every != 0 && n % self.reprobe_every == self.reprobe_every - 1
     }
 
-    /// Feed one measured latency of `nr`.
-    pub(crate) fn record(&self, nr: u32, took: Duration) {
+    /// Feed one measured latency of `nr`, which returned `ret`.
+    pub(crate) fn record(&self, nr: u32, took: Duration, ret: i64) {
         let i = nr as usize & 511;
-        let t = took.as_nanos().min(u32::MAX as u128) as i64;
-        let old = self.avg_ns[i].load(Ordering::Relaxed) as i64;
-        // Racing updates may lose one sample; the average stays an average.
-        let new = (old + (t - old) / 8).clamp(0, u32::MAX as i64);
-        self.avg_ns[i].store(new as u32, Ordering::Relaxed);
+        let mut allowed = self.threshold_ns;
+        if nr == abi::nr::GETDENTS64 {
+            // Long even when cached: the first read of an ext4 htree directory
+            // sets up its hash walk (30-50 µs here), and each KiB of entries
+            // costs ~10 µs. Allow three thresholds plus one per KiB returned; a
+            // read that waits for the disk (≥ 150 µs per I/O) still misses.
+            allowed = self.threshold_ns * (3 + ret.max(0) as u128 / 1024);
+        }
+        let sample: i64 = if took.as_nanos() > allowed {
+            1 << 16
+        } else {
+            0
+        };
+        let old = self.miss_rate[i].load(Ordering::Relaxed) as i64;
+        // Racing updates may lose a sample; the rate stays a rate.
+        let new = old + ((sample - old) >> MISS_DECAY_SHIFT);
+        self.miss_rate[i].store(new as u32, Ordering::Relaxed);
     }
 }
 
@@ -310,10 +374,15 @@ pub(crate) struct Shared {
     /// Ring entries not claimed by a chain in flight or an unreaped entry.
     credits: AtomicU32,
     credit_waiters: AtomicU32,
+    /// Chains handed to the pool that will post a completion and have not yet.
+    /// Decremented before the entry is published, so a waiter that sees it
+    /// non-zero (after reading `kernel_head`) is sure a later post wakes it.
+    handed_off: AtomicU32,
     next_ticket: AtomicU64,
     pub(crate) pool: Pool,
     pub(crate) estimator: Estimator,
-    pub(crate) policy: Policy,
+    /// The workers' seccomp filter (generated from the policy), if enabled.
+    pub(crate) filter: Option<SeccompFilter>,
     backpressure: Backpressure,
     inline_completions: InlineCompletions,
 }
@@ -353,26 +422,45 @@ impl Shared {
         }
     }
 
-    /// Chains that hold a ring entry but have not posted yet.
+    /// Chains handed to workers whose completion is not posted yet.
     fn in_flight(&self) -> u32 {
-        let free = self.credits.load(Ordering::SeqCst);
-        let ready = self.ring.ready();
-        self.ring
-            .elements()
-            .saturating_sub(free)
-            .saturating_sub(ready)
+        self.handed_off.load(Ordering::SeqCst)
+    }
+
+    /// Post the completion of a chain that was handed to the pool (see
+    /// [`complete`](Self::complete)).
+    pub(crate) fn complete_job(&self, ticket: u64, batch: Box<ValidatedBatch<'static>>) {
+        self.post(ticket, batch, Some(&self.handed_off));
     }
 
     /// Post the completion of `batch` (or, for `BATCH_NO_COMPLETE`, close the
     /// descriptors its atoms left open and drop it).
-    pub(crate) fn complete(&self, ticket: u64, mut batch: ValidatedBatch<'static>) {
+    pub(crate) fn complete(&self, ticket: u64, batch: Box<ValidatedBatch<'static>>) {
+        self.post(ticket, batch, None);
+    }
+
+    fn post(
+        &self,
+        ticket: u64,
+        mut batch: Box<ValidatedBatch<'static>>,
+        pending: Option<&AtomicU32>,
+    ) {
         if batch.flags() & abi::BATCH_NO_COMPLETE != 0 {
             drop(batch.take_fds());
             return;
         }
         let entry = entry_of(ticket, batch.completion());
-        self.ring.post(entry, Some(batch));
+        self.ring.post(entry, Some(batch), pending);
     }
+}
+
+/// Run the atom at the cursor and feed its latency to the estimator.
+pub(crate) fn run_timed(estimator: &Estimator, batch: &mut ValidatedBatch<'_>) {
+    let i = batch.cursor as usize;
+    let nr = batch.steps[i].nr;
+    let t0 = Instant::now();
+    batch.run_one();
+    estimator.record(nr, t0.elapsed(), batch.completion.0.results[i]);
 }
 
 fn entry_of(ticket: u64, c: &Completion) -> RingEntry {
@@ -392,7 +480,7 @@ fn entry_of(ticket: u64, c: &Completion) -> RingEntry {
 #[derive(Debug)]
 pub struct Done {
     entry: RingEntry,
-    batch: ValidatedBatch<'static>,
+    batch: Box<ValidatedBatch<'static>>,
 }
 
 impl Done {
@@ -424,7 +512,7 @@ impl Done {
 
     /// The batch, to run or submit again.
     pub fn into_batch(self) -> ValidatedBatch<'static> {
-        self.batch
+        *self.batch
     }
 }
 
@@ -432,7 +520,7 @@ impl Done {
 #[derive(Debug)]
 pub enum Submitted {
     /// It completed inline; here is its completion (nothing was queued).
-    Done(Box<Done>),
+    Done(Done),
     /// It is in flight (or its inline completion was queued); its completion
     /// will be posted to the ring with this ticket (unless the batch has
     /// `BATCH_NO_COMPLETE`).
@@ -607,16 +695,22 @@ impl Executor {
     }
 
     /// Submit a chain (see the module docs for SYNC, ASYNC and the default).
-    pub fn submit(&self, mut batch: ValidatedBatch<'static>) -> Result<Submitted, SubmitError> {
+    pub fn submit(&self, batch: ValidatedBatch<'static>) -> Result<Submitted, SubmitError> {
         if self.check().is_err() {
             return Err(SubmitError::Forked(Box::new(batch)));
         }
         let sh = &self.shared;
         let flags = batch.flags();
-        let posts = flags & abi::BATCH_NO_COMPLETE == 0;
+        // A SYNC chain whose completion is returned never touches the ring.
+        let returned_sync =
+            flags & abi::BATCH_SYNC != 0 && sh.inline_completions == InlineCompletions::Return;
+        let posts = flags & abi::BATCH_NO_COMPLETE == 0 && !returned_sync;
         if posts && !sh.take_credit(sh.backpressure == Backpressure::Block) {
             return Err(SubmitError::RingFull(Box::new(batch)));
         }
+        // Boxed once here: from now on only the pointer moves (to the worker
+        // queue, the ring, the caller), not the batch and its completion.
+        let mut batch = Box::new(batch);
         let ticket = sh.next_ticket.fetch_add(1, Ordering::Relaxed);
         batch.reset();
         let handoff = if flags & abi::BATCH_ASYNC != 0 {
@@ -631,6 +725,9 @@ impl Executor {
         };
         match handoff {
             Some(partial) => {
+                if posts {
+                    sh.handed_off.fetch_add(1, Ordering::SeqCst);
+                }
                 let job = Job {
                     ticket,
                     batch,
@@ -650,21 +747,18 @@ impl Executor {
                     sh.release_credits(1);
                 }
                 let entry = entry_of(ticket, batch.completion());
-                Ok(Submitted::Done(Box::new(Done { entry, batch })))
+                Ok(Submitted::Done(Done { entry, batch }))
             }
         }
     }
 
-    fn run_timed(&self, batch: &mut ValidatedBatch<'static>) {
-        let nr = batch.steps[batch.cursor as usize].nr;
-        let t0 = Instant::now();
-        batch.run_one();
-        self.shared.estimator.record(nr, t0.elapsed());
+    fn run_timed(&self, batch: &mut ValidatedBatch<'_>) {
+        run_timed(&self.shared.estimator, batch);
     }
 
     /// Run atoms inline while they will not block. `None`: the chain ended;
     /// `Some(partial)`: hand the rest to a worker.
-    fn run_until_blocking(&self, batch: &mut ValidatedBatch<'static>) -> Option<Option<u64>> {
+    fn run_until_blocking(&self, batch: &mut ValidatedBatch<'_>) -> Option<Option<u64>> {
         while !batch.finished() {
             let step = &batch.steps[batch.cursor as usize];
             let (nr, blocking) = (step.nr, step.sig.blocking);
@@ -712,17 +806,16 @@ impl Executor {
         n
     }
 
-    /// Sleep (on a futex) until at least `min` completions are ready to reap,
-    /// `timeout` passes, or fewer than `min` could ever be ready (nothing more
-    /// in flight). Returns the number ready.
+    /// Sleep (on a futex on `kernel_head`) until at least `min` completions
+    /// are ready to reap, `timeout` passes, or no chain handed to a worker is
+    /// left to post one. Returns the number ready (less than `min` in the last
+    /// two cases).
     pub fn wait(&self, min: usize, timeout: Option<Duration>) -> Result<usize, ExecutorError> {
         self.check()?;
         let sh = &self.shared;
         let min = min.min(sh.ring.elements() as usize) as u32;
         let deadline = timeout.map(|t| Instant::now() + t);
-        Ok(sh
-            .ring
-            .wait(min, deadline, |ready| ready + sh.in_flight() < min) as usize)
+        Ok(sh.ring.wait(min, deadline, || sh.in_flight() == 0) as usize)
     }
 
     /// Completions ready to reap.
@@ -730,7 +823,7 @@ impl Executor {
         self.shared.ring.ready() as usize
     }
 
-    /// Chains accepted whose completion is not posted yet.
+    /// Chains handed to workers whose completion is not posted yet.
     pub fn in_flight(&self) -> usize {
         self.shared.in_flight() as usize
     }
@@ -773,7 +866,7 @@ impl Executor {
                     batch.record(i, done as i64);
                 }
                 worker::cancel_rest(&mut batch, -(libc::ECANCELED as i64));
-                self.shared.complete(ticket, batch);
+                self.shared.complete_job(ticket, batch);
                 Ok(Canceled::NotStarted)
             }
             Found::Running => Ok(Canceled::Requested),
@@ -803,7 +896,7 @@ impl Executor {
                 batch.record(i, done as i64);
             }
             worker::cancel_rest(&mut batch, -(libc::ECANCELED as i64));
-            self.shared.complete(ticket, batch);
+            self.shared.complete_job(ticket, batch);
         }
         for h in handles {
             let _ = h.join();

@@ -18,6 +18,11 @@
 //!   gets a [`ValidationError`] naming the atom and the reason, and nothing runs.
 //! * [`ValidatedBatch::run`] executes inline and returns a [`Completion`]; typed
 //!   accessors ([`ValidatedBatch::output`]) read back what the kernel wrote.
+//! * [`Executor::submit`] runs a batch the syslet way: inline while nothing
+//!   blocks, the rest of the chain on a cachemiss worker when an atom may
+//!   block, completions posted to a ring (v7 protocol) read with
+//!   [`Executor::reap`], [`Executor::wait`] or an eventfd
+//!   ([`Executor::attach_eventfd`]).
 //!
 //! ```
 //! use syslets::{Chain, Policy, Stop, Stat, opcode::{Openat, Fstat, Close}};
@@ -135,3 +140,8 @@ pub use validate::ValidatedBatch;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub use syslets_compat as compat;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -34,11 +34,11 @@
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 use syslets_abi::signature::{self, ArgType, Class, Len, Signature};
-use syslets_abi::{self as abi, nr, Atom, BufDesc};
+use syslets_abi::{self as abi, nr, Atom};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::error::ErrorKind;
-use crate::validate::Src;
+use crate::validate::{BufTable, Src};
 
 /// A set of native syscall numbers (all x86_64 numbers are below 512).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -496,7 +496,7 @@ impl Policy {
         &self,
         sig: &Signature,
         args: &[Src],
-        bufs: &[BufDesc],
+        bufs: BufTable<'_>,
         arena: &[u8],
     ) -> Result<(), ErrorKind> {
         let ctx = Ctx { args, bufs, arena };
@@ -635,7 +635,7 @@ impl Policy {
 /// One atom's decoded arguments and the batch memory they point into.
 struct Ctx<'a> {
     args: &'a [Src],
-    bufs: &'a [BufDesc],
+    bufs: BufTable<'a>,
     arena: &'a [u8],
 }
 
@@ -651,13 +651,7 @@ impl Ctx<'_> {
     /// Refuse `start..end` of the arena if a buffer the kernel may write
     /// overlaps it: an earlier atom could change it after validation.
     fn frozen(&self, arg: u8, start: u32, end: u32) -> Result<(), ErrorKind> {
-        let written = self.bufs.iter().any(|d| {
-            d.flags & abi::BUF_OUT != 0
-                && (d.offset as u64) < end as u64
-                && (start as u64) < d.offset as u64 + d.len as u64
-                && d.len > 0
-        });
-        if written {
+        if self.bufs.written(start as u64, end as u64) {
             return Err(ErrorKind::ArgRefused {
                 arg,
                 reason: "memory a policy rule checks overlaps an OUT buffer \

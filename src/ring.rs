@@ -54,7 +54,7 @@ static NEXT_GROUP: AtomicU32 = AtomicU32::new(1);
 #[derive(Debug)]
 pub(crate) struct Reaped {
     pub entry: RingEntry,
-    pub batch: Option<ValidatedBatch<'static>>,
+    pub batch: Option<Box<ValidatedBatch<'static>>>,
 }
 
 /// The completion ring.
@@ -65,12 +65,16 @@ pub(crate) struct Ring {
     /// Each entry as four words, so producers and consumers share it with
     /// atomic accesses (ordered by `kernel_head`/`user_tail`).
     entries: Box<[[AtomicU64; 4]]>,
-    side: Box<[Mutex<Option<ValidatedBatch<'static>>>]>,
+    side: Box<[Mutex<Option<Box<ValidatedBatch<'static>>>>]>,
     producer: Mutex<()>,
     consumer: Mutex<()>,
     /// Threads sleeping in [`Ring::wait`].
     waiters: AtomicU32,
     eventfd: OnceLock<EventFd>,
+    /// An eventfd created ahead of time and used when one is first attached: the
+    /// workers' seccomp filter is generated before they start and must already
+    /// name the only descriptor they may `write` to.
+    reserved_eventfd: Mutex<Option<EventFd>>,
 }
 
 impl Ring {
@@ -95,7 +99,25 @@ impl Ring {
             consumer: Mutex::new(()),
             waiters: AtomicU32::new(0),
             eventfd: OnceLock::new(),
+            reserved_eventfd: Mutex::new(None),
         }
+    }
+
+    /// Create the eventfd a later [`Ring::eventfd`] attaches, and return its
+    /// descriptor number. Until it is attached, posting does not signal it.
+    pub(crate) fn reserve_eventfd(&self) -> std::io::Result<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        let mut reserved = self
+            .reserved_eventfd
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = self.eventfd.get().or(reserved.as_ref()) {
+            return Ok(e.as_raw_fd());
+        }
+        let e = EventFd::new()?;
+        let fd = e.as_raw_fd();
+        *reserved = Some(e);
+        Ok(fd)
     }
 
     /// Number of entries.
@@ -125,7 +147,15 @@ impl Ring {
         if let Some(e) = self.eventfd.get() {
             return Ok(e);
         }
-        let fresh = EventFd::new()?;
+        let reserved = self
+            .reserved_eventfd
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let fresh = match reserved {
+            Some(e) => e,
+            None => EventFd::new()?,
+        };
         let _ = self.eventfd.set(fresh);
         let e = self.eventfd.get().expect("set above");
         // Entries posted before the eventfd existed must make it readable too.
@@ -142,7 +172,14 @@ impl Ring {
 
     /// Post one entry (and the batch it summarises). The caller guarantees room
     /// (back-pressure accounting); running out of room is a bug and panics.
-    pub(crate) fn post(&self, entry: RingEntry, batch: Option<ValidatedBatch<'static>>) {
+    /// `pending`, when given, is decremented under the producer lock just
+    /// before the entry is published (see [`wait`](Self::wait)).
+    pub(crate) fn post(
+        &self,
+        entry: RingEntry,
+        batch: Option<Box<ValidatedBatch<'static>>>,
+        pending: Option<&AtomicU32>,
+    ) {
         {
             let _p = self.producer.lock().unwrap_or_else(|e| e.into_inner());
             let head = self.header.kernel_head.load(Ordering::Relaxed);
@@ -157,6 +194,9 @@ impl Ring {
                 w.store(v, Ordering::Relaxed);
             }
             *self.side[slot].lock().unwrap_or_else(|e| e.into_inner()) = batch;
+            if let Some(p) = pending {
+                p.fetch_sub(1, Ordering::SeqCst);
+            }
             // Release: the entry words and side slot are visible to whoever
             // acquires this head. SeqCst: ordered before the `waiters` load
             // below (pairs with the SeqCst increment in `wait`).
@@ -197,13 +237,21 @@ impl Ring {
         n as usize
     }
 
-    /// Sleep until at least `min` entries are ready, `deadline`
-    /// passes, or `give_up()` says no more can come. Returns the entries ready.
+    /// Sleep until at least `min` entries are ready, `deadline` passes, or
+    /// `give_up()` says no more can come (it reads the `pending` counter that
+    /// [`post`](Self::post) decrements). Returns the entries ready.
+    ///
+    /// No lost wake-up: a waiter registers, then reads `kernel_head`, then asks
+    /// `give_up`. If a chain is still pending, its later post advances
+    /// `kernel_head` (so FUTEX_WAIT on the value read returns at once) and sees
+    /// the registration (so it wakes the futex). When nothing is pending, a
+    /// pass through the producer lock makes sure a post that already
+    /// decremented the counter has also published its entry.
     pub(crate) fn wait(
         &self,
         min: u32,
         deadline: Option<Instant>,
-        give_up: impl Fn(u32) -> bool,
+        give_up: impl Fn() -> bool,
     ) -> u32 {
         loop {
             // SeqCst increment before reading the head (pairs with `post`):
@@ -212,9 +260,14 @@ impl Ring {
             self.waiters.fetch_add(1, Ordering::SeqCst);
             let head = self.header.kernel_head.load(Ordering::SeqCst);
             let tail = self.header.user_tail.load(Ordering::Acquire);
-            let ready = head.wrapping_sub(tail);
+            let mut ready = head.wrapping_sub(tail);
             let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let done = ready >= min || give_up(ready) || timeout == Some(Duration::ZERO);
+            let mut done = ready >= min || timeout == Some(Duration::ZERO);
+            if !done && give_up() {
+                drop(self.producer.lock().unwrap_or_else(|e| e.into_inner()));
+                ready = self.ready();
+                done = true;
+            }
             if !done {
                 futex::wait(&self.header.kernel_head, head, timeout);
             }

@@ -13,29 +13,29 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::executor::Shared;
-use crate::policy::Policy;
+use crate::executor::{run_timed, Shared};
+use crate::seccomp::{install_filter, SeccompFilter};
 use crate::validate::ValidatedBatch;
 
-/// Start-up of every worker thread, before it runs any atom.
-///
-/// **Hook point (issue 5):** install the policy's seccomp filter here, e.g.
-/// `crate::seccomp::install_filter(&policy.seccomp_filter()?)?`. When this
-/// returns an error the worker runs no atom: every chain it takes is completed
-/// at once with `COMPLETION_CANCELED` and the error's `-errno` as status
-/// (fail closed).
-pub(crate) fn worker_init(policy: &Policy) -> io::Result<()> {
-    let _ = policy;
-    Ok(())
+/// Start-up of every worker thread, before it runs any atom: install the
+/// executor's seccomp filter (generated once from its policy, see
+/// [`crate::seccomp`]) on this thread. When this fails the worker runs no
+/// atom: every chain it takes is completed at once with `COMPLETION_CANCELED`
+/// and the error's `-errno` as status (fail closed).
+pub(crate) fn worker_init(filter: Option<&SeccompFilter>) -> io::Result<()> {
+    match filter {
+        Some(f) => install_filter(f),
+        None => Ok(()),
+    }
 }
 
 /// The rest of a chain, handed to a worker.
 #[derive(Debug)]
 pub(crate) struct Job {
     pub ticket: u64,
-    pub batch: ValidatedBatch<'static>,
+    pub batch: Box<ValidatedBatch<'static>>,
     /// Bytes a non-blocking probe already transferred for the atom at the cursor.
     pub partial: Option<u64>,
     pub cancel: Arc<AtomicBool>,
@@ -101,7 +101,9 @@ impl Pool {
             let spawn = st.queue.len() > st.idle && st.threads < pool.max;
             if spawn {
                 st.threads += 1;
-            } else {
+            } else if st.idle > 0 {
+                // (A notify costs a futex syscall even with nobody waiting;
+                // busy workers find the job when they come back for more.)
                 pool.work.notify_one();
             }
             // Collect the handles of workers that left after an idle timeout.
@@ -141,7 +143,8 @@ impl Pool {
                     }
                 };
                 for job in orphans {
-                    execute(shared, job, None);
+                    let (ticket, batch) = execute(shared, job, None);
+                    shared.complete_job(ticket, batch);
                 }
             }
         }
@@ -183,7 +186,7 @@ impl Pool {
 }
 
 fn worker_main(shared: Arc<Shared>) {
-    let init = worker_init(&shared.policy).err();
+    let init = worker_init(shared.filter.as_ref()).err();
     let pool = &shared.pool;
     let mut st = pool.lock();
     loop {
@@ -209,18 +212,26 @@ fn worker_main(shared: Arc<Shared>) {
             st.threads -= 1;
             return;
         };
-        let ticket = job.ticket;
-        st.running.insert(ticket, Arc::clone(&job.cancel));
+        st.running.insert(job.ticket, Arc::clone(&job.cancel));
         drop(st);
-        execute(&shared, job, init.as_ref());
+        let (ticket, batch) = execute(&shared, job, init.as_ref());
+        // Forget the cancel flag before posting, so that a cancel after the
+        // completion was reaped finds nothing.
+        pool.lock().running.remove(&ticket);
+        shared.complete_job(ticket, batch);
         st = pool.lock();
-        st.running.remove(&ticket);
     }
 }
 
-/// Run the rest of `job` and post its completion. `init_error`: the worker
-/// could not be confined, so nothing runs (see [`worker_init`]).
-pub(crate) fn execute(shared: &Shared, job: Job, init_error: Option<&io::Error>) {
+/// Run the rest of `job`; returns the finished chain for the caller to post.
+/// `init_error`: the worker could not be confined, so nothing runs (see
+/// [`worker_init`]).
+#[must_use]
+pub(crate) fn execute(
+    shared: &Shared,
+    job: Job,
+    init_error: Option<&io::Error>,
+) -> (u64, Box<ValidatedBatch<'static>>) {
     let Job {
         ticket,
         mut batch,
@@ -234,26 +245,27 @@ pub(crate) fn execute(shared: &Shared, job: Job, init_error: Option<&io::Error>)
             batch.record(i, done as i64);
         }
         cancel_rest(&mut batch, -errno);
-        shared.complete(ticket, batch);
-        return;
+        return (ticket, batch);
     }
-    if let Some(done) = partial {
-        let nr = batch.steps[batch.cursor as usize].nr;
-        let t0 = Instant::now();
-        batch.resume_partial(done);
-        shared.estimator.record(nr, t0.elapsed());
-    }
-    while !batch.finished() {
-        if cancel.load(Ordering::Relaxed) {
-            cancel_rest(&mut batch, -(libc::ECANCELED as i64));
-            break;
+    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        if let Some(done) = partial {
+            // A read or write continued; probed calls are not estimated.
+            batch.resume_partial(done);
         }
-        let nr = batch.steps[batch.cursor as usize].nr;
-        let t0 = Instant::now();
-        batch.run_one();
-        shared.estimator.record(nr, t0.elapsed());
+        while !batch.finished() {
+            if cancel.load(Ordering::Relaxed) {
+                cancel_rest(&mut batch, -(libc::ECANCELED as i64));
+                break;
+            }
+            run_timed(&shared.estimator, &mut batch);
+        }
+    }));
+    if run.is_err() {
+        // A bug, not a syscall failure: still post the chain's completion (what
+        // ran so far, marked cancelled) rather than lose it with the thread.
+        cancel_rest(&mut batch, -(libc::ENOTRECOVERABLE as i64));
     }
-    shared.complete(ticket, batch);
+    (ticket, batch)
 }
 
 /// Mark the chain cancelled where it stands: the atoms that ran keep their

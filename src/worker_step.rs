@@ -125,8 +125,16 @@ impl ValidatedBatch<'_> {
                 Probe::WouldBlock
             }
             // The non-blocking form is not supported here (file system, fd type,
-            // kernel): nothing happened, the real call decides.
-            EOPNOTSUPP | EINVAL | ENOSYS | E2BIG => Probe::Unavailable,
+            // kernel): nothing happened. A read or write of something that is not
+            // a file (a terminal, a character device) may wait for ever: hand it
+            // off; otherwise the real call decides (the adaptive rule).
+            EOPNOTSUPP | EINVAL | ENOSYS | E2BIG => {
+                if matches!(nr, nr::READ | nr::WRITE) && !nowait::seekable(a[0]) {
+                    Probe::WouldBlock
+                } else {
+                    Probe::Unavailable
+                }
+            }
             n if n > 0 && (n as u64) < a[2] && self.short_is_partial(nr, &a) => {
                 Probe::Partial(n as u64)
             }
@@ -185,5 +193,145 @@ impl ValidatedBatch<'_> {
         let r = unsafe { crate::sys::syscall6(nr, &a) };
         let ret = if r > 0 { done as i64 + r } else { done as i64 };
         self.record(i, ret);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+
+    use super::Probe;
+    use crate::opcode::{Openat, Pread64};
+    use crate::{Chain, Len, Policy};
+
+    const LEN: usize = 256 << 10;
+
+    fn pattern() -> Vec<u8> {
+        (0..LEN).map(|i| (i * 7 + i / 4096) as u8).collect()
+    }
+
+    fn temp_file(tag: &str) -> (std::fs::File, std::path::PathBuf) {
+        let path = std::env::temp_dir().join(format!(
+            "syslets-probe-{tag}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(&pattern()).unwrap();
+        f.sync_all().unwrap();
+        (std::fs::File::open(&path).unwrap(), path)
+    }
+
+    fn drop_cache(f: &std::fs::File, offset: i64, len: i64) {
+        // SAFETY: posix_fadvise takes no pointer; the fd is open.
+        let rc =
+            unsafe { libc::posix_fadvise(f.as_raw_fd(), offset, len, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(rc, 0);
+    }
+
+    fn pread_batch(
+        fd: i32,
+        len: usize,
+        offset: i64,
+    ) -> (crate::ValidatedBatch<'static>, crate::BufRef) {
+        let mut chain = Chain::new();
+        let buf = chain.output_bytes(len);
+        chain.push(Pread64::new(fd, buf, offset).len(Len::Whole));
+        (chain.prepare(&Policy::default()).unwrap(), buf)
+    }
+
+    #[test]
+    fn resume_partial_transfers_the_rest_at_the_right_place() {
+        let (f, path) = temp_file("resume");
+        let (mut b, buf) = pread_batch(f.as_raw_fd(), 64 << 10, 4096);
+        b.reset();
+        b.resume_partial(1000);
+        assert!(b.finished());
+        assert_eq!(b.completion().results()[0], 64 << 10);
+        let got = b.bytes(buf);
+        assert!(
+            got[..1000].iter().all(|&x| x == 0),
+            "the prefix is not re-read"
+        );
+        assert_eq!(&got[1000..], &pattern()[4096 + 1000..4096 + (64 << 10)]);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn rwf_nowait_probe_reads_cached_data_and_leaves_uncached_alone() {
+        let (f, path) = temp_file("nowait");
+        // Not cached: EAGAIN, nothing read, the cursor stays on the atom.
+        drop_cache(&f, 0, 0);
+        let (mut b, buf) = pread_batch(f.as_raw_fd(), LEN, 0);
+        b.reset();
+        assert_eq!(b.probe_current(), Probe::WouldBlock);
+        assert!(!b.finished());
+        assert_eq!(b.completion().atoms_run(), 0);
+        assert!(b.bytes(buf).iter().all(|&x| x == 0));
+
+        // Cached: the probe is the read.
+        std::fs::read(&path).unwrap();
+        b.reset();
+        assert_eq!(b.probe_current(), Probe::Ran);
+        assert_eq!(b.completion().results()[0], LEN as i64);
+        assert_eq!(b.bytes(buf), &pattern()[..]);
+
+        // First half cached, second not: a prefix, then the rest on resume.
+        drop_cache(&f, (LEN / 2) as i64, (LEN / 2) as i64);
+        let (mut b, buf) = pread_batch(f.as_raw_fd(), LEN, 0);
+        b.reset();
+        match b.probe_current() {
+            Probe::Partial(n) => {
+                assert!(n > 0 && n < LEN as u64);
+                b.resume_partial(n);
+            }
+            // Readahead may have brought the rest in meanwhile.
+            Probe::Ran => {}
+            other => panic!("unexpected probe outcome {other:?}"),
+        }
+        assert_eq!(b.completion().results()[0], LEN as i64);
+        assert_eq!(b.bytes(buf), &pattern()[..]);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn resolve_cached_probe_opens_like_openat() {
+        let mut chain = Chain::new();
+        let p = chain.path("/");
+        chain.push(
+            Openat::new(libc::AT_FDCWD, p)
+                .flags((libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) as u32),
+        );
+        let mut b = chain.prepare(&Policy::default()).unwrap();
+        b.reset();
+        assert_eq!(b.probe_current(), Probe::Ran, "/ is always in the dcache");
+        assert!(b.completion().results()[0] >= 0);
+        assert_eq!(b.take_fds().len(), 1);
+
+        let mut chain = Chain::new();
+        let p = chain.path("/definitely/not/here");
+        chain.push(Openat::new(libc::AT_FDCWD, p));
+        let mut b = chain.prepare(&Policy::default()).unwrap();
+        b.reset();
+        // A negative dentry may or may not be cached; either way no fd.
+        match b.probe_current() {
+            Probe::Ran => assert_eq!(b.completion().results()[0], -(libc::ENOENT as i64)),
+            Probe::WouldBlock => assert_eq!(b.completion().atoms_run(), 0),
+            other => panic!("unexpected probe outcome {other:?}"),
+        }
+
+        // O_CREAT is never probed.
+        let mut chain = Chain::new();
+        let p = chain.path("/tmp/never-created-by-a-probe");
+        chain.push(
+            Openat::new(libc::AT_FDCWD, p)
+                .flags((libc::O_CREAT | libc::O_WRONLY) as u32)
+                .mode(0o600),
+        );
+        let mut b = chain.prepare(&Policy::default()).unwrap();
+        b.reset();
+        assert_eq!(b.probe_current(), Probe::Unavailable);
+        assert!(!std::path::Path::new("/tmp/never-created-by-a-probe").exists());
     }
 }

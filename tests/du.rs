@@ -1,0 +1,152 @@
+//! The `du` example's walks give the same totals as GNU `du -sb` (and the same
+//! inode count as `du -s --inodes`) on a generated tree with hard links,
+//! symlinks, empty files and directories, and a directory big enough to need
+//! several `getdents64` reads and many 64-atom stat chains.
+
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+#[allow(dead_code)]
+#[path = "../examples/du.rs"]
+mod du;
+
+use du::{walk_async, walk_sync, Options, Totals};
+
+fn make_tree(root: &Path) {
+    let _ = std::fs::remove_dir_all(root);
+    let deep = root.join("a/b/c/d");
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::create_dir_all(root.join("empty")).unwrap();
+    let mut size = 1usize;
+    for (i, dir) in ["a", "a/b", "a/b/c", "a/b/c/d"].iter().enumerate() {
+        for j in 0..20 {
+            size = (size * 7 + 13) % 9000;
+            let p = root.join(dir).join(format!("f{i}_{j}"));
+            std::fs::write(p, vec![b'x'; size]).unwrap();
+        }
+    }
+    std::fs::write(root.join("zero"), b"").unwrap();
+    // A directory of 1500 entries with long names: > 32 KiB of dirents.
+    let big = root.join("big");
+    std::fs::create_dir(&big).unwrap();
+    for k in 0..1500 {
+        let name = format!("entry-with-a-rather-long-name-to-fill-getdents-{k:05}");
+        std::fs::write(big.join(name), vec![b'y'; k % 300]).unwrap();
+    }
+    // Hard links: across directories and within one; each inode counts once.
+    let target = root.join("a/f0_3");
+    std::fs::hard_link(&target, root.join("big/hardlink-to-f0_3")).unwrap();
+    std::fs::hard_link(&target, root.join("a/same-dir-link")).unwrap();
+    std::fs::hard_link(root.join("zero"), root.join("a/b/zero-link")).unwrap();
+    // Symlinks: counted by their own size, never followed.
+    symlink("f0_1", root.join("a/link-to-file")).unwrap();
+    symlink("../a", root.join("big/link-to-dir")).unwrap();
+    symlink("/does/not/exist/anywhere", root.join("dangling")).unwrap();
+    symlink("x".repeat(200), root.join("a/b/long-target")).unwrap();
+}
+
+fn gnu_du(args: &[&str], root: &Path) -> u64 {
+    let out = Command::new("du")
+        .args(args)
+        .arg(root)
+        .output()
+        .expect("GNU du must be installed");
+    assert!(out.status.success(), "du failed: {out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+fn tree() -> PathBuf {
+    let root = std::env::temp_dir().join(format!("syslets-du-test-{}", std::process::id()));
+    make_tree(&root);
+    root
+}
+
+#[test]
+fn du_walks_match_gnu_du() {
+    let root = tree();
+    let bytes = gnu_du(&["-sb"], &root);
+    let inodes = gnu_du(&["-s", "--inodes"], &root);
+    let want = |t: Totals, how: &str| {
+        assert_eq!(t.bytes, bytes, "{how}: total differs from du -sb");
+        assert_eq!(
+            t.files, inodes,
+            "{how}: inode count differs from du --inodes"
+        );
+        assert_eq!(t.errors, 0, "{how}: errors");
+    };
+    want(walk_sync(&root, false).unwrap(), "plain walk");
+    let base = Options {
+        workers: 4,
+        ..Options::default()
+    };
+    let t = walk_async(&root, base).unwrap();
+    want(t, "default mode");
+    // The big directory alone needs 24 stat chains.
+    assert!(t.inline_chains + t.queued_chains > 30);
+    let t = walk_async(
+        &root,
+        Options {
+            flags: syslets::abi::BATCH_ASYNC,
+            ..base
+        },
+    )
+    .unwrap();
+    want(t, "every chain on workers");
+    assert_eq!(t.inline_chains, 0);
+    let t = walk_async(
+        &root,
+        Options {
+            flags: syslets::abi::BATCH_SYNC,
+            ..base
+        },
+    )
+    .unwrap();
+    want(t, "every chain inline");
+    assert_eq!(t.queued_chains, 0);
+    // Threshold 0: stats and getdents go to workers after two runs, except
+    // re-probes, so chains are split between inline and worker parts.
+    let t = walk_async(
+        &root,
+        Options {
+            handoff_threshold: Some(Duration::ZERO),
+            ..base
+        },
+    )
+    .unwrap();
+    want(t, "hand-offs in the middle of chains");
+    assert!(t.inline_chains > 0 && t.queued_chains > 0);
+    // One worker only: many chains wait in the queue.
+    let t = walk_async(
+        &root,
+        Options {
+            workers: 1,
+            flags: syslets::abi::BATCH_ASYNC,
+            ..base
+        },
+    )
+    .unwrap();
+    want(t, "one worker");
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+#[test]
+fn du_of_a_single_file_and_a_symlink_root() {
+    let dir = std::env::temp_dir().join(format!("syslets-du-file-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    let file = dir.join("file");
+    std::fs::write(&file, vec![0u8; 12345]).unwrap();
+    let t = walk_async(&file, Options::default()).unwrap();
+    assert_eq!((t.bytes, t.files), (12345, 1));
+    assert_eq!(t.bytes, gnu_du(&["-sb"], &file));
+    // A symlink given as the root is not followed (as du without -L/-H/-D).
+    let link = dir.join("link");
+    symlink(&dir, &link).unwrap();
+    let t = walk_async(&link, Options::default()).unwrap();
+    assert_eq!(t.files, 1);
+    assert_eq!(t.bytes, gnu_du(&["-sb"], &link));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
