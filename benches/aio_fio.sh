@@ -73,12 +73,17 @@ run() {
     local env=() ioengine=posixaio
     case $engine in
         glibc) ;;
-        syslets) env=(LD_PRELOAD="$LIB") ;;
+        # The banner proves the preload took (checked below).
+        syslets) env=(LD_PRELOAD="$LIB" SYSLETS_AIO_BANNER=1) ;;
         io_uring | psync) ioengine=$engine ;;
     esac
     env "${env[@]}" fio "${COMMON[@]}" --ioengine="$ioengine" "$@" \
         --output="$DIR/run.json" >/dev/null 2>"$DIR/run.err" ||
         { cat "$DIR/run.err" >&2; exit 1; }
+    if [ "$engine" = syslets ] && ! grep -q '^syslets-aio: active$' "$DIR/run.err"; then
+        echo "the preloaded library did not serve fio's AIO" >&2
+        exit 1
+    fi
     python3 - "$case" "$engine" "$DIR/run.json" >>"$RESULTS" <<'EOF'
 import json, sys
 case, engine, path = sys.argv[1:]
