@@ -15,6 +15,18 @@
 		}                                                              \
 	} while (0)
 
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+static void *kick(void *arg)
+{
+	usleep(100 * 1000);
+	pthread_kill(*(pthread_t *)arg, SIGUSR1);
+	return NULL;
+}
+
 int main(void)
 {
 	announce();
@@ -92,6 +104,24 @@ int main(void)
 	CHECK(aio_read(&cb) == 0);
 	CHECK(aio_error(&cb) == 0);
 	CHECK(aio_return(&cb) == 10);
+
+	/* aio_suspend without a timeout returns EINTR on a handler even with
+	 * SA_RESTART (glibc restarts it). */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_usr1;
+	sa.sa_flags = SA_RESTART;
+	CHECK(sigaction(SIGUSR1, &sa, NULL) == 0);
+	struct aiocb blocked = make_cb(p[0], buf, 1, 0);
+	CHECK(aio_read(&blocked) == 0);
+	pthread_t self = pthread_self(), t;
+	CHECK(pthread_create(&t, NULL, kick, &self) == 0);
+	const struct aiocb *one[1] = { &blocked };
+	EXPECT_FAIL(aio_suspend(one, 1, NULL), EINTR);
+	pthread_join(t, NULL);
+	CHECK(write(p[1], "z", 1) == 1);
+	wait_for(&blocked);
+	CHECK(aio_return(&blocked) == 1);
 
 	close(p[0]);
 	close(p[1]);
