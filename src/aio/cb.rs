@@ -290,6 +290,23 @@ impl CbPtr {
         unsafe { self.0.as_ref() }
     }
 
+    /// Mark the request in progress unless the aiocb already says so: false
+    /// when it did (a request may be in flight on it).
+    pub(crate) fn claim(&self) -> bool {
+        let st = &self.cell().status;
+        let mut w = st.load(Ordering::Acquire);
+        loop {
+            if (w >> 32) as u32 == IN_PROGRESS {
+                return false;
+            }
+            let new = word(IN_PROGRESS, libc::EINPROGRESS);
+            match st.compare_exchange_weak(w, new, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(now) => w = now,
+            }
+        }
+    }
+
     /// Mark the request in progress (`aio_error` says `EINPROGRESS`).
     pub(crate) fn start(&self) {
         self.cell()

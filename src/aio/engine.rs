@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -135,7 +135,7 @@ impl Notice {
             Notify::Signal { tid, signo, value } => {
                 let pid = std::process::id() as i32;
                 let tid = if tid == 0 { pid } else { tid };
-                let mut chain = Chain::new();
+                let mut chain = Chain::with_capacity(1, 1, abi::kernel::SIGINFO_SIZE);
                 let info = chain.input(&siginfo(signo, value));
                 chain.push(RtTgsigqueueinfo::new(pid, tid, signo, info));
                 let batch = chain.prepare(policy).map_err(|_| Errno::EINVAL)?;
@@ -341,9 +341,45 @@ struct State {
     reqs: Map<u64, Req>,
     by_addr: Map<usize, u64>,
     fds: Map<i32, FdState>,
+    /// Completions of fast-path requests processed before the submitter
+    /// registered them (it finishes them when it does).
+    early: Map<u64, i64>,
+    /// Requests cancelled while queued in the executor, whose (cancelled)
+    /// completion is still to come through the ring and must be ignored.
+    canceled: Map<u64, ()>,
 }
 
 impl State {
+    /// Enter `req` into its fd's bookkeeping (and the address table):
+    /// whether it may run now (false: held in its lane or behind earlier
+    /// requests, for a sync).
+    fn register(&mut self, id: u64, req: &mut Req) -> bool {
+        self.by_addr.insert(req.cb.addr(), id);
+        let fs = self.fds.entry(req.fd).or_default();
+        req.seq = fs.next_seq;
+        fs.next_seq += 1;
+        let now = if req.sync() {
+            if fs.outstanding == 0 {
+                true
+            } else {
+                let waiting_for = fs.outstanding;
+                fs.syncs.push(HeldSync {
+                    id,
+                    seq: req.seq,
+                    waiting_for,
+                });
+                false
+            }
+        } else {
+            fs.outstanding += 1;
+            req.lane.is_none_or(|l| fs.enter_lane(l, id))
+        };
+        if fs.is_empty() {
+            self.fds.remove(&req.fd);
+        }
+        now
+    }
+
     /// Take request `id` (removed from `reqs` already) out of its fd's
     /// bookkeeping; returns the held requests that may run now.
     fn retire(&mut self, id: u64, req: &Req) -> Vec<u64> {
@@ -542,6 +578,8 @@ pub(crate) struct Engine {
     reap_lock: Mutex<()>,
     pub(crate) notifier: Arc<Notifier>,
     kinds: KindCache,
+    /// Requests accepted and not published yet (the request limit).
+    count: AtomicUsize,
     generation: u64,
 }
 
@@ -575,6 +613,7 @@ impl Engine {
             reap_lock: Mutex::new(()),
             notifier: Arc::new(Notifier::default()),
             kinds: KindCache::new(),
+            count: AtomicUsize::new(0),
             generation: atfork::generation(),
         })
     }
@@ -586,7 +625,7 @@ impl Engine {
 
     /// Requests not finished yet.
     pub(crate) fn outstanding(&self) -> usize {
-        lock(&self.state).reqs.len()
+        self.count.load(Ordering::Acquire)
     }
 
     /// Most requests in flight.
@@ -615,6 +654,11 @@ impl Engine {
 
     /// Build the chain of a request and hand it over. On `Err`, nothing was
     /// queued and the aiocb was not touched.
+    ///
+    /// A request outside any lane (a read or `pwrite64` of a seekable fd) takes
+    /// the fast path: it is submitted without entering the request table, and
+    /// registered only if the executor queued it — a request that completes
+    /// inline costs no lock. Lanes and syncs register first.
     pub(crate) fn submit(
         self: &Arc<Self>,
         req: Request,
@@ -631,68 +675,113 @@ impl Engine {
         let (batch, lane, positional) =
             self.build(id, req.fd, req.op, &req.buf, req.offset, kind)?;
         let notice = Notice::build(&req.notify, &self.policy)?;
-        let launch_now = {
+        // Admission: the request limit, and one request per aiocb (its
+        // status word says "in progress" from here on).
+        if self.count.fetch_add(1, Ordering::AcqRel) >= self.config.max_requests {
+            self.count.fetch_sub(1, Ordering::AcqRel);
+            return Err(Errno::EAGAIN);
+        }
+        if !req.cb.claim() && self.busy(req.cb.addr()) {
+            // In progress. (An aiocb whose status word only looks in
+            // progress — copied into a forked child, say — is taken over.)
+            self.count.fetch_sub(1, Ordering::AcqRel);
+            return Err(Errno::EINVAL);
+        }
+        req.cb.start();
+        if let Some(l) = list {
+            l.add();
+        }
+        let mut req = Req {
+            cb: req.cb,
+            fd: req.fd,
+            op: req.op,
+            buf: req.buf,
+            offset: req.offset,
+            positional,
+            lane,
+            seq: 0,
+            phase: Phase::Submitting,
+            notice,
+            list: list.cloned(),
+        };
+        if lane.is_none() && !req.sync() {
+            self.fast(id, req, batch);
+            return Ok(());
+        }
+        let launch = {
             let mut st = lock(&self.state);
-            if st.by_addr.contains_key(&req.cb.addr()) {
-                return Err(Errno::EINVAL);
-            }
-            if st.reqs.len() >= self.config.max_requests {
-                return Err(Errno::EAGAIN);
-            }
-            req.cb.start();
-            let fs = st.fds.entry(req.fd).or_default();
-            let seq = fs.next_seq;
-            fs.next_seq += 1;
-            let now = if matches!(req.op, Op::Sync { .. }) {
-                if fs.outstanding == 0 {
-                    true
-                } else {
-                    let waiting_for = fs.outstanding;
-                    fs.syncs.push(HeldSync {
-                        id,
-                        seq,
-                        waiting_for,
-                    });
-                    false
-                }
+            let launch = if st.register(id, &mut req) {
+                Some(batch)
             } else {
-                fs.outstanding += 1;
-                lane.is_none_or(|l| fs.enter_lane(l, id))
+                req.phase = Phase::Held(batch);
+                None
             };
-            if fs.is_empty() {
-                st.fds.remove(&req.fd);
-            }
-            if let Some(l) = list {
-                l.add();
-            }
-            st.by_addr.insert(req.cb.addr(), id);
-            let (phase, launch) = if now {
-                (Phase::Submitting, Some(batch))
-            } else {
-                (Phase::Held(batch), None)
-            };
-            st.reqs.insert(
-                id,
-                Req {
-                    cb: req.cb,
-                    fd: req.fd,
-                    op: req.op,
-                    buf: req.buf,
-                    offset: req.offset,
-                    positional,
-                    lane,
-                    seq,
-                    phase,
-                    notice,
-                    list: list.cloned(),
-                },
-            );
+            st.reqs.insert(id, req);
             launch
         };
-        if let Some(batch) = launch_now {
+        if let Some(batch) = launch {
             self.launch_one(id, batch);
         }
         Ok(())
+    }
+
+    /// Submit a request outside any lane before registering it.
+    fn fast(self: &Arc<Self>, id: u64, req: Req, batch: ValidatedBatch<'static>) {
+        match self.ex.submit(batch) {
+            Ok(Submitted::Done(done)) => {
+                let status = done.completion().status();
+                if status == -(libc::ESPIPE as i64) && req.positional {
+                    // Not seekable after all: register it and let `finish`
+                    // turn it into a stream request.
+                    self.register_late(id, req, None);
+                    let next = self.finish(id, status);
+                    if !next.is_empty() {
+                        self.launch(next.into());
+                    }
+                    return;
+                }
+                let Req {
+                    cb, notice, list, ..
+                } = req;
+                cb.publish(status);
+                self.count.fetch_sub(1, Ordering::AcqRel);
+                completed();
+                self.notify(notice, list);
+            }
+            Ok(Submitted::Queued(ticket)) => {
+                self.register_late(id, req, Some(ticket));
+                self.queued();
+            }
+            // The ring has room for every request (max_requests ≤ ring
+            // size), so only a fork can refuse: fail the request.
+            Err(_) => {
+                self.register_late(id, req, None);
+                let next = self.finish(id, -(libc::EAGAIN as i64));
+                if !next.is_empty() {
+                    self.launch(next.into());
+                }
+            }
+        }
+    }
+
+    /// Register a fast-path request after its submission. Its completion may
+    /// have been processed already (kept in `early`): then finish it now.
+    fn register_late(self: &Arc<Self>, id: u64, mut req: Req, ticket: Option<Ticket>) {
+        let early = {
+            let mut st = lock(&self.state);
+            st.register(id, &mut req);
+            if let Some(t) = ticket {
+                req.phase = Phase::Queued(t);
+            }
+            st.reqs.insert(id, req);
+            st.early.remove(&id)
+        };
+        if let Some(status) = early {
+            let next = self.finish(id, status);
+            if !next.is_empty() {
+                self.launch(next.into());
+            }
+        }
     }
 
     /// What kind of descriptor `fd` is (cached for positional ones).
@@ -722,7 +811,9 @@ impl Engine {
         offset: i64,
         kind: Option<FdKind>,
     ) -> Result<(ValidatedBatch<'static>, Option<Lane>, bool), Errno> {
-        let mut chain = Chain::new();
+        // One atom, no arena buffer (aio_buf is a raw region): no allocation
+        // beyond the atom itself.
+        let mut chain = Chain::with_capacity(1, 0, 0);
         chain.set_caller_data(id);
         let (lane, asynchronous, positional) = match (op, kind) {
             (Op::Sync { data_only }, _) => {
@@ -822,6 +913,11 @@ impl Engine {
         let (notice, list, next) = {
             let mut st = lock(&self.state);
             let Some(mut req) = st.reqs.remove(&id) else {
+                // Cancelled while queued (published then), or a fast-path
+                // request its submitter has not registered yet.
+                if st.canceled.remove(&id).is_none() {
+                    st.early.insert(id, status);
+                }
                 return Vec::new();
             };
             if status == -(libc::ESPIPE as i64) && req.positional {
@@ -838,6 +934,7 @@ impl Engine {
             // Published under the lock, so that aio_cancel's AIO_ALLDONE
             // always comes after the outcome is visible.
             req.cb.publish(status);
+            self.count.fetch_sub(1, Ordering::AcqRel);
             (notice, list, next)
         };
         completed();
@@ -1012,6 +1109,10 @@ impl Engine {
                     continue;
                 }
                 let req = st.reqs.remove(&id).expect("looked up above");
+                if matches!(req.phase, Phase::Queued(_)) {
+                    // Its cancelled completion comes through the ring later.
+                    st.canceled.insert(id, ());
+                }
                 st.by_addr.remove(&req.cb.addr());
                 for n in st.retire(id, &req) {
                     if !ids.contains(&n) {
@@ -1022,6 +1123,7 @@ impl Engine {
                     cb, notice, list, ..
                 } = req;
                 cb.publish(-(libc::ECANCELED as i64));
+                self.count.fetch_sub(1, Ordering::AcqRel);
                 fired.push((notice, list));
                 canceled += 1;
             }
