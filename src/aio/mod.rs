@@ -35,7 +35,9 @@
 //!   completed.
 //! * **Inline fast path**: a request whose `RWF_NOWAIT` probe succeeds (cached
 //!   file data, a socket with data waiting) completes inside `aio_read` without
-//!   any thread hand-off; [`aio_error`] then already says 0.
+//!   any thread hand-off; [`aio_error`] then already says 0. A request outside
+//!   any ordering lane does not even take a lock: it claims its aiocb with a
+//!   compare-and-swap and enters the request table only if it went to a worker.
 //! * **Completion**: the outcome is stored in the aiocb itself (glibc's private
 //!   `__error_code`/`__return_value` and the padding after them) by one
 //!   release store, so [`aio_error`], [`aio_return`] and [`aio_suspend`] take
