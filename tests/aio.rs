@@ -535,3 +535,37 @@ fn no_completion_is_lost() {
     eprintln!("EAGAIN retried {} times", eagain.load(Ordering::Relaxed));
     assert_eq!(ctx.in_flight(), 0);
 }
+
+/// Reads of pipes that wait for ever have a worker pool of their own: with
+/// two workers per pool, four blocked pipe reads do not keep a file read
+/// (sent to a worker with `inline(false)`) from completing.
+#[test]
+fn blocked_pipes_do_not_starve_file_io() {
+    let ctx = Aio::builder().workers(2).inline(false).build().unwrap();
+    let pipes: Vec<(File, File)> = (0..4).map(|_| pipe()).collect();
+    let mut pbufs = [[0u8; 1]; 4];
+    let mut pcbs: Vec<libc::aiocb> = pipes
+        .iter()
+        .zip(pbufs.iter_mut())
+        .map(|((r, _), b)| cb(r.as_raw_fd(), b.as_mut_ptr(), 1, 0))
+        .collect();
+    for c in &mut pcbs {
+        // SAFETY: `pcbs` and `pbufs` outlive the requests (completed below).
+        unsafe { ctx.read(c) }.unwrap();
+    }
+    let mut file = temp_file("starve", false);
+    file.write_all(b"file data").unwrap();
+    let mut buf = [0u8; 9];
+    let mut fcb = cb(file.as_raw_fd(), buf.as_mut_ptr(), 9, 0);
+    // SAFETY: `fcb` and `buf` outlive the request.
+    unsafe {
+        ctx.read(&mut fcb).unwrap();
+        assert_eq!(finish(&mut fcb), Ok(9), "the file read completes");
+    }
+    assert_eq!(&buf, b"file data");
+    for (i, (_, w)) in pipes.iter().enumerate() {
+        (&*w).write_all(&[i as u8]).unwrap();
+        // SAFETY: a request of this context on a live aiocb.
+        assert_eq!(unsafe { finish(&mut pcbs[i]) }, Ok(1));
+    }
+}

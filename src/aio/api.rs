@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::cb::{self, CbPtr, RawBuf};
-use super::engine::{self, Config, Engine, List, Op, Request};
+use super::engine::{self, Engine, List, Op, Request};
 use super::{sys, Aio, AioBuilder, Cancel};
 use crate::errno::Errno;
 
@@ -36,21 +36,17 @@ fn global() -> Result<&'static Arc<Engine>, Errno> {
         if let Some(e) = existing() {
             return Ok(e);
         }
-        let d = AioBuilder::default().config;
-        let get = |v: &std::sync::atomic::AtomicU32, default: usize| match v.load(Ordering::Relaxed)
-        {
-            0 => default,
-            n => n as usize,
-        };
-        let config = Config {
-            max_requests: get(&engine::INIT_NUM, d.max_requests),
-            workers: get(&engine::INIT_THREADS, d.workers),
-            idle_timeout: match engine::INIT_IDLE.load(Ordering::Relaxed) {
-                0 => d.idle_timeout,
-                s => Duration::from_secs(s as u64),
-            },
-            inline: true,
-        };
+        let mut b = AioBuilder::default();
+        if let n @ 1.. = engine::INIT_THREADS.load(Ordering::Relaxed) {
+            b = b.workers(n as usize);
+        }
+        if let n @ 1.. = engine::INIT_NUM.load(Ordering::Relaxed) {
+            b = b.max_requests(n as usize);
+        }
+        if let s @ 1.. = engine::INIT_IDLE.load(Ordering::Relaxed) {
+            b = b.idle_timeout(Duration::from_secs(s as u64));
+        }
+        let config = b.config;
         let fresh = Box::into_raw(Box::new(Arc::new(Engine::new(config)?)));
         match GLOBAL.compare_exchange(p, fresh, Ordering::AcqRel, Ordering::Acquire) {
             // SAFETY: `fresh` was just made by Box::into_raw and is now owned

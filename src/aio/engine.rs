@@ -109,7 +109,12 @@ pub(crate) struct Request {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Config {
     pub max_requests: usize,
+    /// Workers of the `Direct` pool (and the cap of the `File` pool).
     pub workers: usize,
+    /// Workers of the `File` pool.
+    pub file_workers: usize,
+    /// Workers of the `Stream` pool.
+    pub stream_workers: usize,
     pub idle_timeout: Duration,
     pub inline: bool,
 }
@@ -241,6 +246,8 @@ struct Req {
     offset: i64,
     /// The chain is positional (`pread64`/`pwrite64`).
     positional: bool,
+    /// The executor it goes to.
+    class: Class,
     lane: Option<Lane>,
     /// Registration order on its fd (for the fsync barrier).
     seq: u64,
@@ -414,10 +421,10 @@ impl State {
     }
 
     /// Take the held batch of `id` to launch it.
-    fn take_held(&mut self, id: u64) -> Option<(u64, ValidatedBatch<'static>)> {
+    fn take_held(&mut self, id: u64) -> Option<Launch> {
         let r = self.reqs.get_mut(&id)?;
         match std::mem::replace(&mut r.phase, Phase::Submitting) {
-            Phase::Held(b) => Some((id, b)),
+            Phase::Held(b) => Some((id, r.class, b)),
             other => {
                 r.phase = other;
                 None
@@ -557,25 +564,82 @@ impl Notifier {
     }
 }
 
-/// The engine: an [`Executor`], the request table and the completion thread.
+/// Which executor (worker pool) a request goes to. The pools differ in how
+/// many workers they need:
+///
+/// * `File`: reads and writes of files the `RWF_NOWAIT` probe covers. Cached
+///   data completes inline; for uncached data the probe has already started
+///   the read, so a worker only waits for the page: few workers suffice, and
+///   more cost context switches.
+/// * `Direct`: requests that do their own I/O on a worker (`O_DIRECT`, syncs,
+///   seekable character devices): one worker per request in flight.
+/// * `Stream`: pipes, sockets, terminals, whose requests may block for ever
+///   waiting for a peer; a pool of their own, so that they can never take
+///   every worker from file I/O.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Class {
+    File = 0,
+    Direct = 1,
+    Stream = 2,
+}
+
+const CLASSES: [Class; 3] = [Class::File, Class::Direct, Class::Stream];
+
+/// One executor and the completion thread that reaps its ring.
 #[derive(Debug)]
-pub(crate) struct Engine {
+struct Exec {
     ex: Executor,
-    policy: Policy,
-    config: Config,
-    state: Mutex<State>,
-    next_id: AtomicU64,
     /// Submissions queued in the executor whose completion was not processed
     /// yet (wrapping; may dip below zero for a moment, read as `i32`).
     pending: AtomicU32,
     /// The completion thread sleeps on this word when nothing is pending.
     doorbell: AtomicU32,
     sleeping: AtomicBool,
+    completer: Mutex<Option<JoinHandle<()>>>,
+    started: AtomicBool,
+    reap_lock: Mutex<()>,
+}
+
+impl Exec {
+    fn new(ring: u32, workers: usize, idle: Duration) -> Result<Exec, Errno> {
+        let ex = Executor::builder()
+            .ring_size(ring)
+            .max_workers(workers.max(1))
+            .idle_timeout(idle)
+            .build()
+            .map_err(|_| Errno::EINVAL)?;
+        Ok(Exec {
+            ex,
+            pending: AtomicU32::new(0),
+            doorbell: AtomicU32::new(0),
+            sleeping: AtomicBool::new(false),
+            completer: Mutex::new(None),
+            started: AtomicBool::new(false),
+            reap_lock: Mutex::new(()),
+        })
+    }
+
+    fn ring_doorbell(&self) {
+        self.doorbell.fetch_add(1, Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) {
+            sys::futex_wake_all(&self.doorbell);
+        }
+    }
+}
+
+/// A batch ready to hand to its executor.
+type Launch = (u64, Class, ValidatedBatch<'static>);
+
+/// The engine: the executors, the request table and the completion threads.
+#[derive(Debug)]
+pub(crate) struct Engine {
+    execs: [Exec; 3],
+    policy: Policy,
+    config: Config,
+    state: Mutex<State>,
+    next_id: AtomicU64,
     stop: AtomicBool,
     closing: AtomicBool,
-    completer: Mutex<Option<JoinHandle<()>>>,
-    completer_started: AtomicBool,
-    reap_lock: Mutex<()>,
     pub(crate) notifier: Arc<Notifier>,
     kinds: KindCache,
     /// Requests accepted and not published yet (the request limit).
@@ -591,31 +655,28 @@ impl Engine {
             .next_power_of_two()
             .try_into()
             .map_err(|_| Errno::EINVAL)?;
-        let ex = Executor::builder()
-            .ring_size(ring)
-            .max_workers(config.workers.max(1))
-            .idle_timeout(config.idle_timeout)
-            .build()
-            .map_err(|_| Errno::EINVAL)?;
+        let idle = config.idle_timeout;
         Ok(Engine {
-            ex,
+            execs: [
+                Exec::new(ring, config.file_workers, idle)?,
+                Exec::new(ring, config.workers, idle)?,
+                Exec::new(ring, config.stream_workers, idle)?,
+            ],
             policy: Policy::default(),
             config,
             state: Mutex::new(State::default()),
             next_id: AtomicU64::new(1),
-            pending: AtomicU32::new(0),
-            doorbell: AtomicU32::new(0),
-            sleeping: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             closing: AtomicBool::new(false),
-            completer: Mutex::new(None),
-            completer_started: AtomicBool::new(false),
-            reap_lock: Mutex::new(()),
             notifier: Arc::new(Notifier::default()),
             kinds: KindCache::new(),
             count: AtomicUsize::new(0),
             generation: atfork::generation(),
         })
+    }
+
+    fn exec(&self, class: Class) -> &Exec {
+        &self.execs[class as usize]
     }
 
     /// Whether this engine was made in this process (not before a fork).
@@ -644,7 +705,7 @@ impl Engine {
 
     /// Worker threads of the executor.
     pub(crate) fn workers(&self) -> usize {
-        self.ex.workers()
+        self.execs.iter().map(|e| e.ex.workers()).sum()
     }
 
     /// Whether a request is in flight on the aiocb at `addr`.
@@ -672,7 +733,7 @@ impl Engine {
             Op::Sync { .. } => None,
             Op::Read | Op::Write => Some(self.classify(req.fd)),
         };
-        let (batch, lane, positional) =
+        let (batch, lane, positional, class) =
             self.build(id, req.fd, req.op, &req.buf, req.offset, kind)?;
         let notice = Notice::build(&req.notify, &self.policy)?;
         // Admission: the request limit, and one request per aiocb (its
@@ -698,6 +759,7 @@ impl Engine {
             buf: req.buf,
             offset: req.offset,
             positional,
+            class,
             lane,
             seq: 0,
             phase: Phase::Submitting,
@@ -720,14 +782,15 @@ impl Engine {
             launch
         };
         if let Some(batch) = launch {
-            self.launch_one(id, batch);
+            self.launch_one((id, class, batch));
         }
         Ok(())
     }
 
     /// Submit a request outside any lane before registering it.
     fn fast(self: &Arc<Self>, id: u64, req: Req, batch: ValidatedBatch<'static>) {
-        match self.ex.submit(batch) {
+        let class = req.class;
+        match self.exec(class).ex.submit(batch) {
             Ok(Submitted::Done(done)) => {
                 let status = done.completion().status();
                 if status == -(libc::ESPIPE as i64) && req.positional {
@@ -750,7 +813,7 @@ impl Engine {
             }
             Ok(Submitted::Queued(ticket)) => {
                 self.register_late(id, req, Some(ticket));
-                self.queued();
+                self.queued(class);
             }
             // The ring has room for every request (max_requests ≤ ring
             // size), so only a fork can refuse: fail the request.
@@ -810,7 +873,7 @@ impl Engine {
         buf: &RawBuf,
         offset: i64,
         kind: Option<FdKind>,
-    ) -> Result<(ValidatedBatch<'static>, Option<Lane>, bool), Errno> {
+    ) -> Result<(ValidatedBatch<'static>, Option<Lane>, bool, Class), Errno> {
         // One atom, no arena buffer (aio_buf is a raw region): no allocation
         // beyond the atom itself.
         let mut chain = Chain::with_capacity(1, 0, 0);
@@ -855,37 +918,41 @@ impl Engine {
                 (Some(Lane::Writes), !probe, false)
             }
         };
+        let class = if lane.is_some() && !positional && matches!(kind, Some(FdKind::Stream { .. }))
+        {
+            Class::Stream
+        } else if asynchronous {
+            Class::Direct
+        } else {
+            Class::File
+        };
         if asynchronous || !self.config.inline {
             chain.set_flags(abi::BATCH_ASYNC);
         }
         let batch = chain.prepare(&self.policy).map_err(|_| Errno::EINVAL)?;
-        Ok((batch, lane, positional))
+        Ok((batch, lane, positional, class))
     }
 
     /// [`launch`](Self::launch) one batch (the common case: nothing queued).
-    fn launch_one(self: &Arc<Self>, id: u64, batch: ValidatedBatch<'static>) {
-        let next = self.submit_batch(id, batch);
+    fn launch_one(self: &Arc<Self>, l: Launch) {
+        let next = self.submit_batch(l);
         if !next.is_empty() {
             self.launch(next.into());
         }
     }
 
-    /// Hand batches to the executor; process those that complete inline, and
-    /// whatever their completion releases.
-    fn launch(self: &Arc<Self>, mut todo: VecDeque<(u64, ValidatedBatch<'static>)>) {
-        while let Some((id, batch)) = todo.pop_front() {
-            todo.extend(self.submit_batch(id, batch));
+    /// Hand batches to their executors; process those that complete inline,
+    /// and whatever their completion releases.
+    fn launch(self: &Arc<Self>, mut todo: VecDeque<Launch>) {
+        while let Some(l) = todo.pop_front() {
+            todo.extend(self.submit_batch(l));
         }
     }
 
     /// Submit the batch of request `id`; returns what its inline completion
     /// released.
-    fn submit_batch(
-        self: &Arc<Self>,
-        id: u64,
-        batch: ValidatedBatch<'static>,
-    ) -> Vec<(u64, ValidatedBatch<'static>)> {
-        match self.ex.submit(batch) {
+    fn submit_batch(self: &Arc<Self>, (id, class, batch): Launch) -> Vec<Launch> {
+        match self.exec(class).ex.submit(batch) {
             Ok(Submitted::Done(done)) => self.finish(id, done.completion().status()),
             Ok(Submitted::Queued(ticket)) => {
                 {
@@ -896,7 +963,7 @@ impl Engine {
                         }
                     }
                 }
-                self.queued();
+                self.queued(class);
                 Vec::new()
             }
             // The ring has room for every request (max_requests ≤ ring
@@ -909,7 +976,7 @@ impl Engine {
     /// notify. Returns what may run now. A stale id (cancelled earlier) is
     /// ignored. A positional request that failed with `ESPIPE` goes again as
     /// a stream request instead.
-    fn finish(&self, id: u64, status: i64) -> Vec<(u64, ValidatedBatch<'static>)> {
+    fn finish(&self, id: u64, status: i64) -> Vec<Launch> {
         let (notice, list, next) = {
             let mut st = lock(&self.state);
             let Some(mut req) = st.reqs.remove(&id) else {
@@ -944,25 +1011,21 @@ impl Engine {
 
     /// Put a positional request that met `ESPIPE` back as a stream request
     /// (`read`/`write`, in its fd's lane). Returns it if it may run now.
-    fn as_stream(
-        &self,
-        st: &mut State,
-        id: u64,
-        mut req: Req,
-    ) -> Option<(u64, ValidatedBatch<'static>)> {
+    fn as_stream(&self, st: &mut State, id: u64, mut req: Req) -> Option<Launch> {
         self.kinds.forget(req.fd);
         let stream = Some(FdKind::Stream { probe: false });
-        let (batch, lane, _) = self
+        let (batch, lane, _, class) = self
             .build(id, req.fd, req.op, &req.buf, req.offset, stream)
             .expect("a chain that validated once validates again");
         req.positional = false;
         req.lane = lane;
+        req.class = class;
         let lane = lane.expect("stream requests have a lane");
         let fs = st.fds.entry(req.fd).or_default();
         if fs.enter_lane(lane, id) {
             req.phase = Phase::Submitting;
             st.reqs.insert(id, req);
-            Some((id, batch))
+            Some((id, class, batch))
         } else {
             req.phase = Phase::Held(batch);
             st.reqs.insert(id, req);
@@ -977,25 +1040,20 @@ impl Engine {
         }
     }
 
-    /// One more submission is queued in the executor: make sure the
+    /// One more submission is queued in executor `class`: make sure its
     /// completion thread runs and is awake.
-    fn queued(self: &Arc<Self>) {
-        self.pending.fetch_add(1, Ordering::SeqCst);
-        self.ring_doorbell();
-        if !self.completer_started.load(Ordering::Acquire) {
-            self.start_completer();
+    fn queued(self: &Arc<Self>, class: Class) {
+        let e = self.exec(class);
+        e.pending.fetch_add(1, Ordering::SeqCst);
+        e.ring_doorbell();
+        if !e.started.load(Ordering::Acquire) {
+            self.start_completer(class);
         }
     }
 
-    fn ring_doorbell(&self) {
-        self.doorbell.fetch_add(1, Ordering::SeqCst);
-        if self.sleeping.load(Ordering::SeqCst) {
-            sys::futex_wake_all(&self.doorbell);
-        }
-    }
-
-    fn start_completer(self: &Arc<Self>) {
-        let mut slot = lock(&self.completer);
+    fn start_completer(self: &Arc<Self>, class: Class) {
+        let e = self.exec(class);
+        let mut slot = lock(&e.completer);
         if slot.is_some() {
             return;
         }
@@ -1003,44 +1061,47 @@ impl Engine {
         let spawned = sys::with_signals_blocked(|| {
             std::thread::Builder::new()
                 .name("aio-complete".into())
-                .spawn(move || me.completion_loop())
+                .spawn(move || me.completion_loop(class))
         });
         if let Ok(h) = spawned {
             *slot = Some(h);
-            self.completer_started.store(true, Ordering::Release);
+            e.started.store(true, Ordering::Release);
         }
-        // Otherwise: retried on the next submission; aio_suspend and
-        // aio_cancel also reap (see `drain`).
+        // Otherwise: retried on the next submission (and aio_cancel and
+        // close reap too, see `drain`).
     }
 
-    fn completion_loop(self: Arc<Self>) {
+    fn completion_loop(self: Arc<Self>, class: Class) {
+        let e = self.exec(class);
         loop {
-            self.sleeping.store(true, Ordering::SeqCst);
-            let bell = self.doorbell.load(Ordering::SeqCst);
-            let pending = self.pending.load(Ordering::SeqCst) as i32;
+            e.sleeping.store(true, Ordering::SeqCst);
+            let bell = e.doorbell.load(Ordering::SeqCst);
+            let pending = e.pending.load(Ordering::SeqCst) as i32;
             let stop = self.stop.load(Ordering::SeqCst);
             if pending <= 0 {
                 if stop {
-                    self.sleeping.store(false, Ordering::SeqCst);
+                    e.sleeping.store(false, Ordering::SeqCst);
                     return;
                 }
-                sys::futex_wait(&self.doorbell, bell, FOREVER);
-                self.sleeping.store(false, Ordering::SeqCst);
+                sys::futex_wait(&e.doorbell, bell, FOREVER);
+                e.sleeping.store(false, Ordering::SeqCst);
                 continue;
             }
-            self.sleeping.store(false, Ordering::SeqCst);
+            e.sleeping.store(false, Ordering::SeqCst);
             // Pending > 0: a completion is posted or on its way (the executor
             // counts it in flight), so this returns once one is ready.
-            let _ = self.ex.wait(1, Some(Duration::from_millis(100)));
-            self.drain();
+            let _ = e.ex.wait(1, Some(Duration::from_millis(100)));
+            self.drain(class);
         }
     }
 
-    /// Reap every posted completion and finish its request. Returns how many.
-    pub(crate) fn drain(self: &Arc<Self>) -> usize {
+    /// Reap every completion posted by executor `class` and finish its
+    /// request. Returns how many.
+    fn drain(self: &Arc<Self>, class: Class) -> usize {
+        let e = self.exec(class);
         let done = {
-            let _g = lock(&self.reap_lock);
-            match self.ex.reap() {
+            let _g = lock(&e.reap_lock);
+            match e.ex.reap() {
                 Ok(d) => d,
                 Err(_) => return 0,
             }
@@ -1054,9 +1115,16 @@ impl Engine {
             let c = d.completion();
             todo.extend(self.finish(c.caller_data(), c.status()));
         }
-        self.pending.fetch_sub(n as u32, Ordering::SeqCst);
+        e.pending.fetch_sub(n as u32, Ordering::SeqCst);
         self.launch(todo);
         n
+    }
+
+    /// [`drain`](Self::drain) every executor.
+    fn drain_all(self: &Arc<Self>) {
+        for c in CLASSES {
+            self.drain(c);
+        }
     }
 
     /// Cancel the request on the aiocb at `addr`, or (None) every request on
@@ -1092,7 +1160,7 @@ impl Engine {
                 let cancel_now = match r.phase {
                     Phase::Held(_) => true,
                     Phase::Submitting => false,
-                    Phase::Queued(t) => match self.ex.cancel(t) {
+                    Phase::Queued(t) => match self.exec(r.class).ex.cancel(t) {
                         // Its canceled completion is posted; it is finished
                         // here, and the ring entry found stale.
                         Ok(Canceled::NotStarted) => true,
@@ -1138,7 +1206,7 @@ impl Engine {
         if in_ring {
             // Finished but not processed yet: process it, so that the outcome
             // is visible when AIO_ALLDONE is returned.
-            self.drain();
+            self.drain_all();
         }
         Ok(if not_canceled {
             Cancel::NotCanceled
@@ -1161,8 +1229,10 @@ impl Engine {
             let _ = self.cancel(fd, None);
         }
         while self.outstanding() > 0 {
-            if !self.completer_started.load(Ordering::Acquire) {
-                self.drain();
+            for c in CLASSES {
+                if !self.exec(c).started.load(Ordering::Acquire) {
+                    self.drain(c);
+                }
             }
             let seen = DONE_SEQ.load(Ordering::SeqCst);
             if self.outstanding() == 0 {
@@ -1173,13 +1243,15 @@ impl Engine {
             DONE_WAITERS.fetch_sub(1, Ordering::SeqCst);
         }
         self.stop.store(true, Ordering::SeqCst);
-        self.ring_doorbell();
-        let handle = lock(&self.completer).take();
-        if let Some(h) = handle {
-            let _ = h.join();
+        for e in &self.execs {
+            e.ring_doorbell();
+            let handle = lock(&e.completer).take();
+            if let Some(h) = handle {
+                let _ = h.join();
+            }
         }
-        // Completions of cancelled chains may still sit in the ring (stale).
-        self.drain();
+        // Completions of cancelled chains may still sit in the rings (stale).
+        self.drain_all();
         self.notifier.stop();
     }
 }

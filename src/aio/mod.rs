@@ -195,7 +195,7 @@ impl Cancel {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AioInit {
-    /// Most worker threads (0: the default, four per CPU, 4 to 64).
+    /// Most worker threads per pool (0: the defaults, see [`AioBuilder::workers`]).
     pub aio_threads: i32,
     /// Most requests in flight (0: the default, 4096).
     pub aio_num: i32,
@@ -230,10 +230,18 @@ pub fn aio_init(init: &AioInit) {
     }
 }
 
-/// Four workers per CPU, at least 4 and at most 64.
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Workers for requests that do their own I/O: six per CPU, 8 to 64.
 fn default_workers() -> usize {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    (4 * cpus).clamp(4, 64)
+    (6 * cpus()).clamp(8, 64)
+}
+
+/// Workers for file reads and writes the probe covers: two per CPU, 4 to 64.
+fn default_file_workers() -> usize {
+    (2 * cpus()).clamp(4, 64)
 }
 
 /// Configuration of an [`Aio`].
@@ -248,6 +256,8 @@ impl Default for AioBuilder {
             config: Config {
                 max_requests: 4096,
                 workers: default_workers(),
+                file_workers: default_file_workers(),
+                stream_workers: 64,
                 idle_timeout: Duration::from_secs(1),
                 inline: true,
             },
@@ -263,15 +273,20 @@ impl AioBuilder {
         self
     }
 
-    /// Most worker threads (default: four per CPU, at least 4 and at most
-    /// 64). A worker runs one blocking call at a time, so this bounds the
-    /// concurrency of requests the inline probe cannot start (`O_DIRECT`
-    /// reads, syncs, reads of uncached data on file systems without
-    /// `RWF_NOWAIT`); more workers than that mostly cost context switches
-    /// (measured in NOTES-aio.md: on 2 CPUs, 8 beat 32 and 64). Buffered reads
-    /// of uncached data need few: the probe already started their I/O.
+    /// Most worker threads per pool (default: six per CPU (8 to 64) for
+    /// requests that do their own I/O — `O_DIRECT`, syncs, character devices
+    /// —; two per CPU (4 to 64) for file reads and writes, whose uncached
+    /// data the inline probe already started reading, so that a worker only
+    /// waits for it; 64 for pipes and sockets, which may block for ever and
+    /// have a pool of their own). A worker runs one blocking call at a time;
+    /// more workers than the I/O needs mostly cost context switches (measured
+    /// in NOTES-aio.md). This sets the first two pools to `n` (and the third
+    /// to at least `n`).
     pub fn workers(mut self, n: usize) -> Self {
-        self.config.workers = n.max(1);
+        let n = n.max(1);
+        self.config.workers = n;
+        self.config.file_workers = n;
+        self.config.stream_workers = self.config.stream_workers.max(n);
         self
     }
 
