@@ -42,7 +42,13 @@
 //!   `__error_code`/`__return_value` and the padding after them) by one
 //!   release store, so [`aio_error`], [`aio_return`] and [`aio_suspend`] take
 //!   no lock and are async-signal-safe. Chains that went to a worker are
-//!   reaped by one completion thread per [`Aio`] (started on first need).
+//!   reaped by a completion thread (started on first need).
+//! * **Three worker pools** (executors): file reads and writes the probe
+//!   covers (for uncached data the probe already started the read, so a few
+//!   workers only wait for pages), requests that do their own I/O on a worker
+//!   (`O_DIRECT`, syncs, character devices: one worker per request in
+//!   flight), and pipes and sockets (which may wait for ever, so they never
+//!   take every worker from file I/O). See [`AioBuilder::workers`].
 //!
 //! # Notifications
 //!
