@@ -27,13 +27,13 @@ impl ValidatedBatch<'_> {
         while !self.finished() {
             self.run_one();
         }
-        &self.completion
+        self.completion()
     }
 
     /// Clear the completion and point at the first atom.
     pub(crate) fn reset(&mut self) {
         let n = self.steps.len();
-        let c = &mut self.completion.0;
+        let c = &mut self.storage.completion_mut(self.completion_at).0;
         c.caller_data = self.header.caller_data;
         c.natoms = n as u16;
         (c.status, c.ran_mask, c.last_atom, c.atoms_run, c.flags) = (0, 0, 0, 0, 0);
@@ -79,7 +79,7 @@ impl ValidatedBatch<'_> {
     pub(crate) fn prepare_current(&mut self) -> Result<[u64; abi::MAX_ARGS], i64> {
         let i = self.cursor as usize;
         let step = &self.steps[i];
-        let c = &self.completion.0;
+        let c = &self.storage.completion(self.completion_at).0;
         let mut vals = [0u64; abi::MAX_ARGS];
         let mut fault = 0;
         for (v, src) in vals.iter_mut().zip(&step.args[..step.nargs as usize]) {
@@ -123,7 +123,7 @@ impl ValidatedBatch<'_> {
     /// and move the cursor to the next atom to run.
     pub(crate) fn record(&mut self, i: usize, ret: i64) {
         let step = &self.steps[i];
-        let c = &mut self.completion.0;
+        let c = &mut self.storage.completion_mut(self.completion_at).0;
         c.results[i] = ret;
         c.ran_mask |= 1 << i;
         c.atoms_run += 1;
@@ -144,7 +144,7 @@ impl ValidatedBatch<'_> {
     /// Descriptors that atoms of the last run opened (openat, openat2, socket,
     /// accept4) and no later close atom of the chain closed.
     pub fn unclosed_fds(&self) -> Vec<(AtomRef, i32)> {
-        let c = &self.completion.0;
+        let c = &self.completion().0;
         let ran = |j: usize| c.ran_mask & (1 << j) != 0;
         (0..self.steps.len())
             .filter(|&i| ran(i) && c.results[i] >= 0 && self.fds_taken & (1 << i) == 0)
