@@ -78,6 +78,9 @@ pub struct ValidatedBatch<'a> {
     pub(crate) cursor: u16,
     /// Bit `i`: the fd atom `i` returned was handed out by `take_fds`.
     pub(crate) fds_taken: u64,
+    /// Bit `i`: the fd atom `i` returned was closed by a later close atom of
+    /// the run (matched by descriptor number).
+    pub(crate) fds_closed: u64,
     _borrows: PhantomData<&'a mut [u8]>,
 }
 
@@ -261,6 +264,7 @@ pub(crate) fn validate<'a>(
         completion: <Completion as zerocopy::FromZeros>::new_box_zeroed().expect("544 bytes"),
         cursor: 0,
         fds_taken: 0,
+        fds_closed: 0,
         storage: batch.storage,
         _borrows: PhantomData,
     })
