@@ -159,6 +159,16 @@ impl ValidatedBatch<'_> {
     }
 }
 
+/// Whether an OUT buffer covers any of the arena bytes `at..at + len`.
+fn kernel_may_write(bufs: &[BufDesc], at: u32, len: u64) -> bool {
+    let (start, end) = (at as u64, at as u64 + len);
+    bufs.iter().any(|d| {
+        d.flags & abi::BUF_OUT != 0
+            && (d.offset as u64) < end
+            && start < d.offset as u64 + d.len as u64
+    })
+}
+
 fn fits_i32(v: u64) -> bool {
     i32::try_from(v as i64).is_ok()
 }
@@ -271,12 +281,11 @@ pub(crate) fn validate<'a>(
 }
 
 /// The memory a pointer argument reaches: an arena offset (or a raw address)
-/// and the bytes available from there, plus the buffer's flags.
+/// and the bytes available from there.
 #[derive(Clone, Copy)]
 struct Reach {
     src: Src,
     avail: u64,
-    buf: Option<(u16, u32)>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -381,11 +390,7 @@ fn validate_atom(
                 }
                 let src = Src::Arena(d.offset + offset);
                 let avail = (d.len - offset) as u64;
-                reach[a] = Some(Reach {
-                    src,
-                    avail,
-                    buf: Some((index as u16, d.flags)),
-                });
+                reach[a] = Some(Reach { src, avail });
                 src
             }
             (ArgType::Ptr(p), abi::ARG_RAW) => {
@@ -407,7 +412,6 @@ fn validate_atom(
                 reach[a] = Some(Reach {
                     src,
                     avail: region.len,
-                    buf: None,
                 });
                 src
             }
@@ -467,8 +471,11 @@ fn validate_atom(
                 if !s.contains(&0) {
                     return Err(err(E::UnterminatedString(arg)));
                 }
-                // An earlier atom may overwrite a buffer the kernel also writes.
-                if r.buf.is_some_and(|(_, flags)| flags & abi::BUF_OUT != 0) {
+                // An earlier atom may overwrite the string through any buffer
+                // the kernel writes that overlaps it (its own, if it is OUT,
+                // or another descriptor of the same arena bytes): check it
+                // again just before the atom runs.
+                if kernel_may_write(bufs, at, r.avail) {
                     add_check(Check::CStr {
                         at,
                         avail: r.avail as u32,

@@ -9,8 +9,10 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use syslets::abi::{self, nr, Atom, BatchHeader, BufDesc};
 use syslets::opcode::{Close, Openat, Socket};
-use syslets::{Chain, Policy, Stop};
+use syslets::{Chain, EncodedBatch, Policy, Stop};
+use zerocopy::IntoBytes;
 
 static FD_TABLE: Mutex<()> = Mutex::new(());
 
@@ -24,6 +26,24 @@ fn open_fds() -> BTreeSet<i32> {
             (target != own).then_some(fd)
         })
         .collect()
+}
+
+/// A directory of its own under the temp dir, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("syslets-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir(&p).unwrap();
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Bug 1 (`unclosed_fds`/`take_fds`): a close atom was matched to the atom
@@ -120,4 +140,116 @@ fn replay_chain_exec_unclosed_fds_reused_number() {
     // descriptors opened since `before` are exactly the listed ones.
     assert_eq!(batch.unclosed_fds(), vec![]);
     assert_eq!(open_fds(), before);
+}
+
+/// Builds `header | atoms | bufs | arena` from parts.
+fn batch_bytes(atoms: &[Atom], bufs: &[BufDesc], arena: &[u8]) -> Vec<u8> {
+    let header = BatchHeader {
+        magic: abi::MAGIC,
+        version: abi::VERSION,
+        natoms: atoms.len() as u16,
+        nbufs: bufs.len() as u16,
+        arena_len: arena.len() as u32,
+        ..BatchHeader::default()
+    };
+    let mut out = header.as_bytes().to_vec();
+    out.extend_from_slice(atoms.as_bytes());
+    out.extend_from_slice(bufs.as_bytes());
+    out.extend_from_slice(arena);
+    out
+}
+
+fn atom(nr: u32, flags: u32, args: &[(u8, u64)]) -> Atom {
+    let mut a = Atom {
+        nr,
+        flags,
+        nargs: args.len() as u16,
+        ..Atom::default()
+    };
+    for (i, &(kind, value)) in args.iter().enumerate() {
+        a.arg_kind[i] = kind;
+        a.arg[i] = value;
+    }
+    a
+}
+
+/// Bug 2 (validation): a path's NUL was only re-checked before the atom ran
+/// when the path's own buffer was OUT. A foreign batch can describe the same
+/// arena bytes twice — an IN buffer holding the path and an OUT buffer an
+/// earlier atom reads into. The read overwrote the NUL, and the kernel read
+/// the path on past the buffer, past the arena, into the heap: here mkdirat
+/// made a directory named after whatever followed. Now the string is checked
+/// again at run time whenever any OUT buffer overlaps it, and the atom fails
+/// with EFAULT without being issued.
+#[test]
+fn a_path_that_an_earlier_atom_can_overwrite_is_checked_again_before_use() {
+    let _guard = FD_TABLE.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = TempDir::new("fuzzreg-cstr");
+    let dirfd = std::fs::File::open(&dir.0).unwrap();
+    let (imm, res, buf) = (abi::ARG_IMM, abi::ARG_RESULT, abi::ARG_BUF);
+    let atoms = [
+        // openat(AT_FDCWD, "/proc/self/stat"): its first 8 bytes hold no NUL.
+        atom(
+            nr::OPENAT,
+            abi::STOP_ON_NEGATIVE,
+            &[
+                (imm, libc::AT_FDCWD as i64 as u64),
+                (buf, abi::buf_arg(0, 0)),
+                (imm, (libc::O_RDONLY | libc::O_CLOEXEC) as u64),
+                (imm, 0),
+            ],
+        ),
+        // read(fd, buffer 2, 8): overwrites the path "x\0" of buffer 1.
+        atom(
+            nr::READ,
+            abi::STOP_ON_NEGATIVE,
+            &[(res, 0), (buf, abi::buf_arg(2, 0)), (imm, 8)],
+        ),
+        // mkdirat(dirfd, buffer 1, 0700)
+        atom(
+            nr::MKDIRAT,
+            0,
+            &[
+                (imm, dirfd.as_raw_fd() as u64),
+                (buf, abi::buf_arg(1, 0)),
+                (imm, 0o700),
+            ],
+        ),
+        atom(nr::CLOSE, 0, &[(res, 0)]),
+    ];
+    let bufs = [
+        BufDesc {
+            offset: 0,
+            len: 16,
+            flags: abi::BUF_IN,
+            reserved: 0,
+        },
+        BufDesc {
+            offset: 16,
+            len: 8,
+            flags: abi::BUF_IN,
+            reserved: 0,
+        },
+        BufDesc {
+            offset: 16,
+            len: 8,
+            flags: abi::BUF_OUT,
+            reserved: 0,
+        },
+    ];
+    let mut arena = b"/proc/self/stat\0x\0".to_vec();
+    arena.resize(24, 0);
+    let bytes = batch_bytes(&atoms, &bufs, &arena);
+
+    let mut batch = EncodedBatch::from_bytes(&bytes)
+        .validate(&Policy::default())
+        .expect("valid when checked: the path is terminated");
+    let done = *batch.run();
+    let r = done.results();
+    assert_eq!(r[1], 8, "the read overwrote the path");
+    assert!(!batch.buffer(1).unwrap().contains(&0));
+    assert_eq!(r[2], -(libc::EFAULT as i64), "mkdirat must not be issued");
+    assert_eq!(r[3], 0);
+    let made: Vec<_> = std::fs::read_dir(&dir.0).unwrap().collect();
+    assert!(made.is_empty(), "mkdirat made {made:?}");
 }
