@@ -35,7 +35,7 @@ use syslets::opcode::{
     Pwrite64, Read, Socket, Statx, Unlinkat, Write,
 };
 use syslets::{
-    AtomRef, BufRef, Chain, Completion, ErrorKind, Fd, Len, Policy, Stat, Stop, ValidatedBatch,
+    AtomRef, BufRef, Chain, Completion, ErrorKind, Fd, Len, Mem, Policy, Stat, Stop, ValidatedBatch,
 };
 
 use crate::fds;
@@ -77,6 +77,9 @@ pub enum BufKind {
     Output,
     /// `Chain::scratch` (IN|OUT): read by one atom, written by another.
     Scratch,
+    /// `Chain::borrow_mut`: memory outside the arena (a RAW pointer), with
+    /// canary bytes around it that must survive every run.
+    Borrowed,
 }
 
 /// A buffer size.
@@ -427,6 +430,9 @@ struct Plan {
     len: Option<u64>,
     /// For `close`: the descriptor argument (an atom's result, or a value).
     close_arg: Option<Result<usize, i32>>,
+    /// Arena the kernel may write when this atom is issued: buffer index
+    /// and offset in it; the length is the atom's length.
+    window: Option<(u16, u32)>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -440,20 +446,66 @@ enum What {
     Close,
 }
 
+/// A pool buffer: a view of the arena, or borrowed memory.
+#[derive(Clone, Copy)]
+enum PoolBuf {
+    Arena(BufRef),
+    Borrowed(Mem),
+}
+
 /// The pool buffers of a chain under construction.
 struct Pool {
-    bufs: Vec<(BufRef, BufKind)>,
+    bufs: Vec<(PoolBuf, BufKind)>,
+}
+
+/// Canary bytes on each side of every borrowed buffer.
+const CANARY_LEN: usize = 16;
+/// Their value.
+const CANARY: u8 = 0xa5;
+
+/// The pool a spec asks for (a default scratch buffer when it names none).
+fn pool_specs(specs: &[BufSpec]) -> Vec<BufSpec> {
+    let mut specs: Vec<BufSpec> = specs.iter().take(MAX_BUFS).copied().collect();
+    if specs.is_empty() {
+        specs.push(BufSpec {
+            kind: BufKind::Scratch,
+            size: Size::Small,
+        });
+    }
+    specs
+}
+
+/// Memory for the borrowed buffers of `specs`, each between canaries.
+fn backing_for(specs: &[BufSpec]) -> Vec<u8> {
+    let borrowed: usize = specs
+        .iter()
+        .filter(|s| s.kind == BufKind::Borrowed)
+        .map(|s| s.size.bytes() + CANARY_LEN)
+        .sum();
+    vec![CANARY; borrowed + CANARY_LEN]
+}
+
+/// The canaries of `backing_for(specs)` are intact: no kernel write went
+/// past either end of a borrowed buffer.
+fn check_backing(specs: &[BufSpec], backing: &[u8]) {
+    let mut at = 0;
+    for s in specs.iter().filter(|s| s.kind == BufKind::Borrowed) {
+        assert!(
+            backing[at..at + CANARY_LEN].iter().all(|&b| b == CANARY),
+            "a kernel write before borrowed memory: {:?}",
+            &backing[at..at + CANARY_LEN]
+        );
+        at += CANARY_LEN + s.size.bytes();
+    }
+    assert!(
+        backing[at..].iter().all(|&b| b == CANARY),
+        "a kernel write past borrowed memory: {:?}",
+        &backing[at..]
+    );
 }
 
 impl Pool {
-    fn new(chain: &mut Chain<'_>, specs: &[BufSpec]) -> Pool {
-        let mut specs: Vec<BufSpec> = specs.iter().take(MAX_BUFS).copied().collect();
-        if specs.is_empty() {
-            specs.push(BufSpec {
-                kind: BufKind::Scratch,
-                size: Size::Small,
-            });
-        }
+    fn new<'a>(chain: &mut Chain<'a>, specs: &[BufSpec], mut backing: &'a mut [u8]) -> Pool {
         let bufs = specs
             .iter()
             .enumerate()
@@ -462,10 +514,17 @@ impl Pool {
                 let buf = match s.kind {
                     BufKind::Input => {
                         let data: Vec<u8> = (0..len).map(|k| (k + n) as u8 | 1).collect();
-                        chain.input(&data)
+                        PoolBuf::Arena(chain.input(&data))
                     }
-                    BufKind::Output => chain.output_bytes(len),
-                    BufKind::Scratch => chain.scratch(len),
+                    BufKind::Output => PoolBuf::Arena(chain.output_bytes(len)),
+                    BufKind::Scratch => PoolBuf::Arena(chain.scratch(len)),
+                    BufKind::Borrowed => {
+                        let (_canary, rest) = std::mem::take(&mut backing).split_at_mut(CANARY_LEN);
+                        let (mem, rest) = rest.split_at_mut(len);
+                        backing = rest;
+                        mem.fill(0);
+                        PoolBuf::Borrowed(chain.borrow_mut(mem))
+                    }
                 };
                 (buf, s.kind)
             })
@@ -473,9 +532,16 @@ impl Pool {
         Pool { bufs }
     }
 
-    fn pick(&self, sel: BufSel) -> (BufRef, BufKind) {
-        let (buf, kind) = self.bufs[sel.index as usize % self.bufs.len()];
-        (buf.skip(sel.skip as u32 % (buf.len() + 1)), kind)
+    /// The memory a selection names; for arena views also (buffer index,
+    /// offset of the view in the buffer).
+    fn pick(&self, sel: BufSel) -> (Mem, BufKind, Option<(u16, u32)>) {
+        match self.bufs[sel.index as usize % self.bufs.len()] {
+            (PoolBuf::Arena(buf), kind) => {
+                let skip = sel.skip as u32 % (buf.len() + 1);
+                (buf.skip(skip).into(), kind, Some((buf.index(), skip)))
+            }
+            (PoolBuf::Borrowed(mem), kind) => (mem, kind, None),
+        }
     }
 }
 
@@ -487,14 +553,14 @@ struct Built<'a> {
     expected_error: Option<(Option<u16>, ErrorKind)>,
 }
 
-fn build(spec: &ChainSpec, dirfd: i32) -> Built<'static> {
+fn build<'a>(spec: &ChainSpec, dirfd: i32, backing: &'a mut [u8]) -> Built<'a> {
     let mut chain = Chain::new();
     let flags = spec.batch_flags as u16 & abi::BATCH_FLAGS_MASK;
     chain.set_flags(flags).set_caller_data(spec.caller_data);
     // The first error validation must report, in the validator's order:
     // header checks, then atom by atom, each atom's directions before lengths.
     let mut expected_error = None;
-    let pool = Pool::new(&mut chain, &spec.bufs);
+    let pool = Pool::new(&mut chain, &pool_specs(&spec.bufs), backing);
     let atoms = &spec.atoms[..spec.atoms.len().min(MAX_ATOMS)];
     let natoms = atoms.len();
     let mut fd_atoms: Vec<usize> = Vec::new();
@@ -530,15 +596,18 @@ fn build(spec: &ChainSpec, dirfd: i32) -> Built<'static> {
         };
         // A data atom: pick the buffer and the length, and note what
         // validation must say about them.
-        let mut data = |buf: BufSel, len: LenSel, writes: bool, plan: &mut Plan| -> (BufRef, Len) {
+        let mut data = |buf: BufSel, len: LenSel, writes: bool, plan: &mut Plan| -> (Mem, Len) {
             plan.what = What::Data;
-            let (view, kind) = pool.pick(buf);
+            let (view, kind, at) = pool.pick(buf);
+            if !writes {
+                plan.window = at;
+            }
             let needs_ok = if writes {
                 kind != BufKind::Output
             } else {
                 kind != BufKind::Input
             };
-            let avail = view.len() as u64;
+            let avail = view.len();
             let len = match len {
                 LenSel::Whole => {
                     plan.len = Some(avail);
@@ -569,13 +638,8 @@ fn build(spec: &ChainSpec, dirfd: i32) -> Built<'static> {
                 }
             };
             if !needs_ok && expected_error.is_none() {
-                expected_error = Some((
-                    Some(i as u16),
-                    ErrorKind::WrongDirection {
-                        arg: 1,
-                        buf: view.index(),
-                    },
-                ));
+                let (buf, _) = at.expect("only arena buffers have a direction");
+                expected_error = Some((Some(i as u16), ErrorKind::WrongDirection { arg: 1, buf }));
             }
             (view, len)
         };
@@ -605,6 +669,8 @@ fn build(spec: &ChainSpec, dirfd: i32) -> Built<'static> {
                 let dir = dir_of(dir, &mut plan);
                 let path = chain.path(path.path());
                 let st = chain.output::<Stat>();
+                plan.window = Some((st.buf().index(), 0));
+                plan.len = Some(st.buf().len() as u64);
                 let mut f = 0;
                 if nofollow {
                     f |= libc::AT_SYMLINK_NOFOLLOW;
@@ -622,6 +688,8 @@ fn build(spec: &ChainSpec, dirfd: i32) -> Built<'static> {
                 let dir = dir_of(dir, &mut plan);
                 let path = chain.path(path.path());
                 let stx = chain.output::<syslets::Statx>();
+                plan.window = Some((stx.buf().index(), 0));
+                plan.len = Some(stx.buf().len() as u64);
                 let f = if empty_path { libc::AT_EMPTY_PATH } else { 0 };
                 push!(Statx::new(dir, path, stx).flags(f as u32))
             }
@@ -681,6 +749,8 @@ fn build(spec: &ChainSpec, dirfd: i32) -> Built<'static> {
             Op::Fstat { fd } => {
                 let fd = fd_of(fd, &mut plan, false);
                 let st = chain.output::<Stat>();
+                plan.window = Some((st.buf().index(), 0));
+                plan.len = Some(st.buf().len() as u64);
                 push!(Fstat::new(fd, st))
             }
             Op::Ftruncate { fd, length } => {
@@ -767,14 +837,21 @@ fn stop_bits(bits: u8) -> Stop {
 
 /// The whole check for one input.
 pub fn check(spec: &ChainSpec) {
+    let specs = pool_specs(&spec.bufs);
+    let mut backing = backing_for(&specs);
     let scratch = Scratch::new();
     let dir = scratch.open_dir();
-    let built = build(spec, dir.as_raw_fd());
+    check_chain(spec, &scratch, &dir, &mut backing);
+    // The batch is gone: its borrow of the backing memory has ended.
+    check_backing(&specs, &backing);
+}
+
+fn check_chain(spec: &ChainSpec, scratch: &Scratch, dir: &File, backing: &mut [u8]) {
     let Built {
         chain,
         plans,
         expected_error,
-    } = built;
+    } = build(spec, dir.as_raw_fd(), backing);
     let mut batch = match (chain.prepare(&Policy::default()), expected_error) {
         (Ok(batch), None) => batch,
         (Err(e), Some((atom, kind))) => {
@@ -787,14 +864,13 @@ pub fn check(spec: &ChainSpec) {
     assert_eq!(batch.len(), plans.len());
     assert_eq!(batch.caller_data(), spec.caller_data);
 
-    let first = run_and_check(&mut batch, &plans, &scratch, &dir);
+    let first = run_and_check(&mut batch, &plans, scratch, dir);
     scratch.clear();
-    let second = run_and_check(&mut batch, &plans, &scratch, &dir);
+    let second = run_and_check(&mut batch, &plans, scratch, dir);
     assert_eq!(
         first, second,
         "a second run on an emptied scratch directory gives another completion"
     );
-    drop(dir);
 }
 
 /// Run `batch` once, check the completion and the descriptors, hand the
@@ -812,8 +888,10 @@ fn run_and_check(
         .expect("rewind scratch dirfd");
     let before = fds::snapshot();
     assert!(before.contains(&dir.as_raw_fd()));
+    let arena = batch.arena().to_vec();
     let done = *batch.run();
     check_completion(plans, &done, batch.caller_data());
+    check_arena(batch, plans, &done, &arena);
     check_fds(batch, plans, &done, &before, scratch.path());
     drop(batch.take_fds());
     assert!(
@@ -884,6 +962,17 @@ fn check_completion(plans: &[Plan], done: &Completion, caller_data: u64) {
     assert_eq!(c.status, c.results[last]);
     assert_eq!(done.stopped(), stopped);
     assert!(!done.canceled());
+    if stopped {
+        reached(Outcome::Stopped);
+    }
+    for w in path.windows(2) {
+        let p = &plans[w[0]];
+        if p.stop.holds(c.results[w[0]]) {
+            reached(Outcome::SkippedOnStop);
+        } else if p.next != w[0] + 1 {
+            reached(Outcome::Jumped);
+        }
+    }
 
     for (i, p) in plans.iter().enumerate() {
         let r = c.results[i];
@@ -911,12 +1000,18 @@ fn check_completion(plans: &[Plan], done: &Completion, caller_data: u64) {
                 continue;
             }
             len = Some(v);
+            reached(Outcome::ResultLengthIssued);
         }
         match p.what {
             What::Getpid => assert_eq!(r, std::process::id() as i64),
             What::Gettid => assert_eq!(r, fds::gettid() as i64),
             What::Data if r >= 0 => {
-                assert!(r as u64 <= len.unwrap(), "atom {i}: {r} bytes of {len:?}")
+                assert!(r as u64 <= len.unwrap(), "atom {i}: {r} bytes of {len:?}");
+                if r > 0 && p.window.is_some() {
+                    reached(Outcome::DataRead);
+                } else if r > 0 {
+                    reached(Outcome::DataWritten);
+                }
             }
             What::OpensFd if r >= 0 => assert!(r <= i32::MAX as i64),
             What::Close if p.close_arg == Some(Err(-1)) => {
@@ -925,6 +1020,63 @@ fn check_completion(plans: &[Plan], done: &Completion, caller_data: u64) {
             _ => {}
         }
     }
+}
+
+/// The kernel wrote the arena only where an atom that was issued may write:
+/// a read's buffer view up to the length it was given, a stat call's output.
+/// Every other byte (paths, input data, padding, views not read into) is as
+/// it was before the run.
+fn check_arena(batch: &ValidatedBatch<'_>, plans: &[Plan], done: &Completion, before: &[u8]) {
+    let c = done.as_abi();
+    let after = batch.arena();
+    assert_eq!(after.len(), before.len());
+    let mut may_write = vec![false; after.len()];
+    for (i, p) in plans.iter().enumerate() {
+        let Some((buf, offset)) = p.window else {
+            continue;
+        };
+        let ran = |k: usize| c.ran_mask & (1 << k) != 0;
+        if !ran(i) || p.fd_refs.iter().any(|&k| !ran(k)) {
+            continue;
+        }
+        let len = match p.len_ref {
+            Some((k, avail)) if ran(k) && (c.results[k] as u64) <= avail => c.results[k] as u64,
+            Some(_) => continue, // not issued
+            None => p.len.expect("a length"),
+        };
+        let d = batch.buf_descs()[buf as usize];
+        let start = (d.offset + offset) as usize;
+        may_write[start..start + len as usize].fill(true);
+    }
+    for (at, ((&b, &a), &w)) in before.iter().zip(after).zip(&may_write).enumerate() {
+        assert!(
+            w || a == b,
+            "arena byte {at} changed outside any write window"
+        );
+    }
+    if before != after {
+        reached(Outcome::ArenaChanged);
+    }
+}
+
+/// Outcomes worth steering towards. Coverage guidance only keeps an input
+/// that reaches new code, and most outcomes (a read that returned data, a
+/// length that came from a result and fit) run the same harness code as
+/// their failures; a distinct call site for each makes them new edges.
+#[derive(Clone, Copy, Debug)]
+enum Outcome {
+    ArenaChanged,
+    DataRead,
+    DataWritten,
+    ResultLengthIssued,
+    SkippedOnStop,
+    Jumped,
+    Stopped,
+}
+
+#[inline(never)]
+fn reached(outcome: Outcome) {
+    std::hint::black_box(outcome);
 }
 
 /// Descriptor invariants after a run, before `take_fds`: the descriptors
@@ -1006,13 +1158,14 @@ fn check_tree(dir: &Path, depth: usize) {
 /// For the seed generator: the features a spec exercises when run, as a
 /// bit set (which syscalls ran, stops, skips, jumps, result lengths, faults).
 pub fn features(spec: &ChainSpec) -> u64 {
+    let mut backing = backing_for(&pool_specs(&spec.bufs));
     let scratch = Scratch::new();
     let dir = scratch.open_dir();
     let Built {
         chain,
         plans,
         expected_error,
-    } = build(spec, dir.as_raw_fd());
+    } = build(spec, dir.as_raw_fd(), &mut backing);
     let mut batch = match chain.prepare(&Policy::default()) {
         Ok(b) => b,
         Err(_) => return u64::from(expected_error.is_some()),
@@ -1067,5 +1220,82 @@ pub fn scratch_base() -> PathBuf {
         shm.to_path_buf()
     } else {
         std::env::temp_dir()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn atom(op: Op) -> AtomSpec {
+        AtomSpec {
+            op,
+            stop: 0,
+            skip: false,
+            jump: None,
+        }
+    }
+
+    /// open → write → pread → close, reading back what it wrote, through
+    /// arena and borrowed buffers: the data really lands where the windows
+    /// say (the arena oracle and the canaries see real writes).
+    #[test]
+    fn a_chain_reads_back_what_it_wrote() {
+        let fd = FdSel::ResultOf(0);
+        let spec = ChainSpec {
+            caller_data: 7,
+            batch_flags: 0,
+            bufs: vec![
+                BufSpec {
+                    kind: BufKind::Input,
+                    size: Size::Small,
+                },
+                BufSpec {
+                    kind: BufKind::Output,
+                    size: Size::Small,
+                },
+                BufSpec {
+                    kind: BufKind::Borrowed,
+                    size: Size::Seven,
+                },
+            ],
+            atoms: vec![
+                atom(Op::Openat {
+                    dir: DirSel::Scratch,
+                    path: Name::A,
+                    flags: OpenFlags {
+                        access: 2,
+                        creat: true,
+                        trunc: false,
+                        append: false,
+                        excl: false,
+                        directory: false,
+                        nofollow: false,
+                    },
+                }),
+                atom(Op::Write {
+                    fd,
+                    buf: BufSel { index: 0, skip: 0 },
+                    len: LenSel::Whole,
+                }),
+                atom(Op::Pread {
+                    fd,
+                    buf: BufSel { index: 1, skip: 3 },
+                    len: LenSel::Whole,
+                    offset: Offset::Zero,
+                }),
+                atom(Op::Pread {
+                    fd,
+                    buf: BufSel { index: 2, skip: 0 },
+                    len: LenSel::Whole,
+                    offset: Offset::Small(1),
+                }),
+                atom(Op::Close { fd }),
+            ],
+        };
+        // 64 bytes written, 61 read back (the view skips 3), 7 into the
+        // borrowed buffer: features() sees data moved, check() passes.
+        assert_ne!(features(&spec) & 1 << 41, 0);
+        check(&spec);
     }
 }
