@@ -5,13 +5,19 @@
 //! from a fixed-seed generator are decoded, checked with the target's own
 //! `check` (so this doubles as a smoke test of the harness), and an input is
 //! kept when its chain exercises a feature no kept input did (a syscall that
-//! ran, a stop, a skip, a jump, a result used as a length, ...). Half the
+//! ran, a stop, a skip, a jump, a result used as a length, data read into
+//! the arena, ...). Half the
 //! inputs are kept ones with a few bytes changed, a tiny hill-climb.
 //!
+//! Inputs from directories named after TRIES (a corpus a fuzzing run grew,
+//! e.g. `fuzz/work/chain_exec`) are candidates too, smallest first, before
+//! the random ones: a distillation of what the fuzzer found.
+//!
 //! ```text
-//! cargo run --manifest-path fuzz/Cargo.toml --example gen_seeds [TRIES]
+//! cargo run --manifest-path fuzz/Cargo.toml --release --example gen_seeds [TRIES [DIR...]]
 //! ```
-//! The output is deterministic for a given `arbitrary` version.
+//! Without directories the output is deterministic for a given `arbitrary`
+//! version.
 
 use std::path::Path;
 
@@ -45,6 +51,25 @@ fn main() {
     };
     let mut seen = 0u64;
     let mut kept: Vec<Vec<u8>> = Vec::new();
+    let mut candidates: Vec<Vec<u8>> = std::env::args()
+        .skip(2)
+        .flat_map(|dir| std::fs::read_dir(dir).expect("candidate directory"))
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    candidates.sort_by_key(|b| (b.len(), b.clone()));
+    let from_dirs = candidates.len();
+    for bytes in candidates {
+        let Ok(spec) = ChainSpec::arbitrary_take_rest(Unstructured::new(&bytes)) else {
+            continue;
+        };
+        check(&spec);
+        let f = features(&spec);
+        if f & !seen != 0 {
+            seen |= f;
+            std::fs::write(out.join(format!("seed-{:02}", kept.len())), &bytes).unwrap();
+            kept.push(bytes);
+        }
+    }
     for _ in 0..tries {
         // Half fresh random inputs, half a kept one with a few bytes changed
         // (so features that need several cooperating atoms are reached).
@@ -72,7 +97,7 @@ fn main() {
         }
     }
     println!(
-        "checked {tries} random chains; kept {} seeds covering features {seen:#x}",
+        "checked {from_dirs} given and {tries} random chains; kept {} seeds covering features {seen:#x}",
         kept.len()
     );
 }

@@ -1,7 +1,7 @@
 //! Target `chain_exec`: random chains of allowed syscalls, built with the typed
 //! builders from a structured input ([`ChainSpec`], decoded with `arbitrary`),
-//! run on a fresh scratch directory, and checked against a model of the v6
-//! semantics.
+//! run on a fresh scratch directory (holding a non-empty file `b` and an
+//! empty directory `d`), and checked against a model of the v6 semantics.
 //!
 //! Every chain is safe to run by construction:
 //! * paths are relative names from a fixed set (`a`, `b`, `d`, `d/a`, `a/x`, `""`,
@@ -18,9 +18,11 @@
 //! it never panics; the completion is consistent (see [`check_completion`]);
 //! `unclosed_fds` lists exactly the descriptors the chain left open, each
 //! open and inside the scratch directory or a socket, and after `take_fds` the
-//! process has the descriptors it had before; the scratch tree holds only names
-//! the chain could make; and a second run of the same batch on a scratch
-//! directory emptied again gives the same completion.
+//! process has the descriptors it had before; the kernel wrote the arena only
+//! inside the windows of issued atoms, and never past borrowed memory; the
+//! scratch tree holds only names the chain could make; and a second run of the
+//! same batch on the scratch directory put back as it was gives the same
+//! completion.
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -865,11 +867,11 @@ fn check_chain(spec: &ChainSpec, scratch: &Scratch, dir: &File, backing: &mut [u
     assert_eq!(batch.caller_data(), spec.caller_data);
 
     let first = run_and_check(&mut batch, &plans, scratch, dir);
-    scratch.clear();
+    scratch.reset();
     let second = run_and_check(&mut batch, &plans, scratch, dir);
     assert_eq!(
         first, second,
-        "a second run on an emptied scratch directory gives another completion"
+        "a second run on a reset scratch directory gives another completion"
     );
 }
 
@@ -1030,7 +1032,8 @@ fn check_arena(batch: &ValidatedBatch<'_>, plans: &[Plan], done: &Completion, be
     let c = done.as_abi();
     let after = batch.arena();
     assert_eq!(after.len(), before.len());
-    let mut may_write = vec![false; after.len()];
+    // 0: no atom may write the byte; 1: a stat output; 2: a read's window.
+    let mut may_write = vec![0u8; after.len()];
     for (i, p) in plans.iter().enumerate() {
         let Some((buf, offset)) = p.window else {
             continue;
@@ -1046,15 +1049,22 @@ fn check_arena(batch: &ValidatedBatch<'_>, plans: &[Plan], done: &Completion, be
         };
         let d = batch.buf_descs()[buf as usize];
         let start = (d.offset + offset) as usize;
-        may_write[start..start + len as usize].fill(true);
+        let kind = if p.what == What::Data { 2 } else { 1 };
+        for w in &mut may_write[start..start + len as usize] {
+            *w = (*w).max(kind);
+        }
     }
+    let mut read_data = false;
     for (at, ((&b, &a), &w)) in before.iter().zip(after).zip(&may_write).enumerate() {
         assert!(
-            w || a == b,
+            w != 0 || a == b,
             "arena byte {at} changed outside any write window"
         );
+        read_data |= w == 2 && a != b;
     }
-    if before != after {
+    if read_data {
+        reached(Outcome::ReadBroughtData);
+    } else if before != after {
         reached(Outcome::ArenaChanged);
     }
 }
@@ -1066,6 +1076,7 @@ fn check_arena(batch: &ValidatedBatch<'_>, plans: &[Plan], done: &Completion, be
 #[derive(Clone, Copy, Debug)]
 enum Outcome {
     ArenaChanged,
+    ReadBroughtData,
     DataRead,
     DataWritten,
     ResultLengthIssued,
@@ -1156,7 +1167,8 @@ fn check_tree(dir: &Path, depth: usize) {
 }
 
 /// For the seed generator: the features a spec exercises when run, as a
-/// bit set (which syscalls ran, stops, skips, jumps, result lengths, faults).
+/// bit set (which syscalls ran, stops, skips, jumps, result lengths, data
+/// moved, the arena changed, a read brought non-zero data, 8+ atoms run).
 pub fn features(spec: &ChainSpec) -> u64 {
     let mut backing = backing_for(&pool_specs(&spec.bufs));
     let scratch = Scratch::new();
@@ -1170,10 +1182,14 @@ pub fn features(spec: &ChainSpec) -> u64 {
         Ok(b) => b,
         Err(_) => return u64::from(expected_error.is_some()),
     };
+    let arena = batch.arena().to_vec();
     let done = *batch.run();
     drop(batch.take_fds());
     let c = done.as_abi();
     let mut f = 0u64;
+    if batch.arena() != arena {
+        f |= 1 << 47;
+    }
     for (i, p) in plans.iter().enumerate() {
         if c.ran_mask & (1 << i) == 0 {
             continue;
@@ -1189,6 +1205,14 @@ pub fn features(spec: &ChainSpec) -> u64 {
         }
         if c.results[i] > 0 && p.what == What::Data {
             f |= 1 << 41;
+            if let Some((buf, offset)) = p.window {
+                let d = batch.buf_descs()[buf as usize];
+                let start = (d.offset + offset) as usize;
+                let got = &batch.arena()[start..start + c.results[i] as usize];
+                if got.iter().any(|&b| b != 0) {
+                    f |= 1 << 48;
+                }
+            }
         }
         if p.len_ref.is_some() {
             f |= 1 << 42;

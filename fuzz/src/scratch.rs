@@ -3,8 +3,11 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-/// A directory for one input's chain: `BASE/syslets-fuzz-PID/s`, empty when
-/// made, removed with everything in it when dropped.
+/// Bytes in the file `b` every scratch directory starts with.
+pub const B_LEN: usize = 5000;
+
+/// A directory for one input's chain: `BASE/syslets-fuzz-PID/s`, holding
+/// `b` and `d` when made, removed with everything in it when dropped.
 pub struct Scratch {
     path: PathBuf,
 }
@@ -21,7 +24,17 @@ impl Scratch {
             std::fs::remove_dir_all(&path).expect("remove stale scratch directory");
         }
         std::fs::create_dir_all(&path).expect("create scratch directory");
-        Scratch { path }
+        let scratch = Scratch { path };
+        scratch.populate();
+        scratch
+    }
+
+    /// What every chain finds: a file `b` of [`B_LEN`] non-zero bytes (so a
+    /// read brings real data into the arena), an empty directory `d`.
+    fn populate(&self) {
+        let data: Vec<u8> = (0..B_LEN).map(|i| (i * 7) as u8 | 1).collect();
+        std::fs::write(self.path.join("b"), data).expect("write scratch/b");
+        std::fs::create_dir(self.path.join("d")).expect("create scratch/d");
     }
 
     /// The directory's absolute path.
@@ -35,9 +48,15 @@ impl Scratch {
         File::open(&self.path).expect("open scratch directory")
     }
 
-    /// Remove everything inside the directory, keeping the directory (and so
-    /// descriptors of it) as they are.
-    pub fn clear(&self) {
+    /// Put the directory back as [`new`](Self::new) made it, keeping the
+    /// directory itself (and so descriptors of it).
+    pub fn reset(&self) {
+        self.clear();
+        self.populate();
+    }
+
+    /// Remove everything inside the directory.
+    fn clear(&self) {
         for e in std::fs::read_dir(&self.path).expect("read scratch directory") {
             let e = e.expect("scratch entry");
             if e.file_type().expect("file type").is_dir() {
