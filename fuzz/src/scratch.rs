@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 /// Bytes in the file `b` every scratch directory starts with.
 pub const B_LEN: usize = 5000;
 
-/// A directory for one input's chain: `BASE/syslets-fuzz-PID/s`, holding
+/// A directory for one input's chain: `BASE/syslets-fuzz-PID`, holding
 /// `b` and `d` when made, removed with everything in it when dropped.
 pub struct Scratch {
     path: PathBuf,
@@ -17,9 +17,7 @@ impl Scratch {
     pub fn new() -> Scratch {
         let base = crate::chain_exec::scratch_base();
         let base = base.canonicalize().unwrap_or(base);
-        let path = base
-            .join(format!("syslets-fuzz-{}", std::process::id()))
-            .join("s");
+        let path = base.join(format!("syslets-fuzz-{}", std::process::id()));
         if path.exists() {
             std::fs::remove_dir_all(&path).expect("remove stale scratch directory");
         }
