@@ -79,6 +79,9 @@ pub struct ValidatedBatch<'a> {
     pub(crate) cursor: u16,
     /// Bit `i`: the fd atom `i` returned was handed out by `take_fds`.
     pub(crate) fds_taken: u64,
+    /// Bit `i`: the fd atom `i` returned was closed by a later close atom of
+    /// the run (matched by descriptor number).
+    pub(crate) fds_closed: u64,
     _borrows: PhantomData<&'a mut [u8]>,
 }
 
@@ -312,18 +315,18 @@ pub(crate) fn validate<'a>(
         completion_at,
         cursor: 0,
         fds_taken: 0,
+        fds_closed: 0,
         storage,
         _borrows: PhantomData,
     })
 }
 
 /// The memory a pointer argument reaches: an arena offset (or a raw address)
-/// and the bytes available from there, plus the buffer's flags.
+/// and the bytes available from there.
 #[derive(Clone, Copy)]
 struct Reach {
     src: Src,
     avail: u64,
-    buf: Option<(u16, u32)>,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -436,11 +439,7 @@ fn validate_atom(
                 }
                 let src = Src::Arena(d.offset + offset);
                 let avail = (d.len - offset) as u64;
-                reach[a] = Some(Reach {
-                    src,
-                    avail,
-                    buf: Some((index as u16, d.flags)),
-                });
+                reach[a] = Some(Reach { src, avail });
                 src
             }
             (ArgType::Ptr(p), abi::ARG_RAW) => {
@@ -462,7 +461,6 @@ fn validate_atom(
                 reach[a] = Some(Reach {
                     src,
                     avail: region.len,
-                    buf: None,
                 });
                 src
             }
@@ -522,12 +520,11 @@ fn validate_atom(
                 if !s.contains(&0) {
                     return Err(err(E::UnterminatedString(arg)));
                 }
-                // An earlier atom may overwrite a buffer the kernel also writes,
-                // or any OUT buffer laid over the same arena bytes (foreign
-                // batches may declare overlapping buffers).
-                if r.buf.is_some_and(|(_, flags)| flags & abi::BUF_OUT != 0)
-                    || bufs.written(at as u64, at as u64 + r.avail)
-                {
+                // An earlier atom may overwrite the string through any buffer
+                // the kernel writes that overlaps it (its own, if it is OUT,
+                // or another descriptor of the same arena bytes): check it
+                // again just before the atom runs.
+                if bufs.written(at as u64, at as u64 + r.avail) {
                     add_check(Check::CStr {
                         at,
                         avail: r.avail as u32,
