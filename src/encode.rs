@@ -78,7 +78,10 @@ impl AlignedBuf {
 /// Made by [`Chain::encode`] (in-process: may carry raw pointers, whose lengths it
 /// remembers beside the bytes) or by [`EncodedBatch::from_bytes`] (foreign bytes:
 /// a raw pointer is refused).
-#[derive(Clone, Debug)]
+///
+/// Not `Clone`: a batch with raw regions borrows memory mutably, and two
+/// copies run on two threads would write it at once.
+#[derive(Debug)]
 pub struct EncodedBatch<'a> {
     pub(crate) storage: AlignedBuf,
     pub(crate) raw: Vec<RawRegion>,
