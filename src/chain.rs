@@ -119,12 +119,23 @@ pub struct SockAddrOut {
 }
 
 /// Memory an atom's pointer argument refers to.
+///
+/// Raw memory comes only from [`Chain::borrow_mut`] (a borrow keeps it alive)
+/// or the `unsafe` [`Chain::raw`]: the kernel writes through it, so safe code
+/// outside this crate cannot make a `Mem::Raw` from an arbitrary address.
+///
+/// ```compile_fail,E0639
+/// let local = 0u64;
+/// let mem = syslets::Mem::Raw { addr: &local as *const u64 as u64, len: 8 };
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mem {
     /// A buffer of the batch's own arena.
     Buf(BufRef),
     /// Memory outside the batch that a Rust borrow or an `unsafe` contract keeps
-    /// alive; see [`Chain::borrow_mut`].
+    /// alive; see [`Chain::borrow_mut`]. Readable with a `..` pattern; made
+    /// only by [`Chain::borrow_mut`] and [`Chain::raw`].
+    #[non_exhaustive]
     Raw {
         /// Address.
         addr: u64,

@@ -4,7 +4,9 @@
 use std::marker::PhantomData;
 
 use syslets_abi as abi;
-use zerocopy::IntoBytes;
+use zerocopy::{FromBytes, IntoBytes};
+
+use crate::completion::Completion;
 
 use crate::chain::{Chain, RawRegion};
 use crate::error::{ErrorKind, ValidationError};
@@ -19,12 +21,47 @@ pub(crate) struct AlignedBuf {
     len: usize,
 }
 
+/// Words a [`Completion`] takes at the end of a validated batch's storage.
+pub(crate) const COMPLETION_WORDS: usize = abi::COMPLETION_SIZE / 8;
+
 impl AlignedBuf {
+    /// `len` zero bytes, with room reserved for the completion.
     pub(crate) fn zeroed(len: usize) -> Self {
-        AlignedBuf {
-            words: vec![0; len.div_ceil(8)],
-            len,
+        let mut words = Vec::with_capacity(len.div_ceil(8) + COMPLETION_WORDS);
+        words.resize(len.div_ceil(8), 0);
+        AlignedBuf { words, len }
+    }
+
+    /// The concatenation of `parts` (each a multiple of 8 bytes long), with
+    /// room reserved for the completion: written once, never zeroed first.
+    fn concat(parts: &[&[u8]]) -> Self {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        let mut words = Vec::with_capacity(len / 8 + COMPLETION_WORDS);
+        for part in parts {
+            debug_assert_eq!(part.len() % 8, 0);
+            let chunks = part.chunks_exact(8);
+            words.extend(chunks.map(|w| u64::from_ne_bytes(w.try_into().expect("8 bytes"))));
         }
+        AlignedBuf { words, len }
+    }
+
+    /// Append a zeroed completion after the batch bytes; returns its word index.
+    pub(crate) fn add_completion(&mut self) -> usize {
+        let at = self.words.len();
+        self.words.resize(at + COMPLETION_WORDS, 0);
+        at
+    }
+
+    /// The completion at word `at` (see [`AlignedBuf::add_completion`]).
+    pub(crate) fn completion(&self, at: usize) -> &Completion {
+        Completion::ref_from_bytes(self.words[at..at + COMPLETION_WORDS].as_bytes())
+            .expect("8-byte aligned, exact size")
+    }
+
+    /// The completion at word `at`, mutably.
+    pub(crate) fn completion_mut(&mut self, at: usize) -> &mut Completion {
+        Completion::mut_from_bytes(self.words[at..at + COMPLETION_WORDS].as_mut_bytes())
+            .expect("8-byte aligned, exact size")
     }
 
     pub(crate) fn bytes(&self) -> &[u8] {
@@ -41,7 +78,10 @@ impl AlignedBuf {
 /// Made by [`Chain::encode`] (in-process: may carry raw pointers, whose lengths it
 /// remembers beside the bytes) or by [`EncodedBatch::from_bytes`] (foreign bytes:
 /// a raw pointer is refused).
-#[derive(Clone, Debug)]
+///
+/// Not `Clone`: a batch with raw regions borrows memory mutably, and two
+/// copies run on two threads would write it at once.
+#[derive(Debug)]
 pub struct EncodedBatch<'a> {
     pub(crate) storage: AlignedBuf,
     pub(crate) raw: Vec<RawRegion>,
@@ -89,21 +129,13 @@ impl<'a> EncodedBatch<'a> {
             caller_data: chain.caller_data,
             reserved: 0,
         };
-        let atoms = chain.atoms.as_bytes();
-        let bufs = chain.bufs.as_bytes();
-        let mut storage = AlignedBuf::zeroed(batch_size(
-            chain.atoms.len(),
-            chain.bufs.len(),
-            chain.arena.len(),
-        ));
-        let out = storage.bytes_mut();
-        let (h, rest) = out.split_at_mut(abi::HEADER_SIZE);
-        h.copy_from_slice(header.as_bytes());
-        let (a, rest) = rest.split_at_mut(atoms.len());
-        a.copy_from_slice(atoms);
-        let (b, arena) = rest.split_at_mut(bufs.len());
-        b.copy_from_slice(bufs);
-        arena.copy_from_slice(&chain.arena);
+        // Every section is a multiple of 8 bytes (the builders pad the arena).
+        let storage = AlignedBuf::concat(&[
+            header.as_bytes(),
+            chain.atoms.as_bytes(),
+            chain.bufs.as_bytes(),
+            &chain.arena,
+        ]);
         Ok(EncodedBatch {
             storage,
             raw_allowed: true,

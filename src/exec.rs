@@ -27,19 +27,20 @@ impl ValidatedBatch<'_> {
         while !self.finished() {
             self.run_one();
         }
-        &self.completion
+        self.completion()
     }
 
     /// Clear the completion and point at the first atom.
     pub(crate) fn reset(&mut self) {
         let n = self.steps.len();
-        let c = &mut self.completion.0;
+        let c = &mut self.storage.completion_mut(self.completion_at).0;
         c.caller_data = self.header.caller_data;
         c.natoms = n as u16;
         (c.status, c.ran_mask, c.last_atom, c.atoms_run, c.flags) = (0, 0, 0, 0, 0);
         c.results[..n].fill(0);
         self.cursor = 0;
         self.fds_taken = 0;
+        self.fds_closed = 0;
     }
 
     /// Whether the chain has ended (ran off its end or stopped).
@@ -79,7 +80,7 @@ impl ValidatedBatch<'_> {
     pub(crate) fn prepare_current(&mut self) -> Result<[u64; abi::MAX_ARGS], i64> {
         let i = self.cursor as usize;
         let step = &self.steps[i];
-        let c = &self.completion.0;
+        let c = &self.storage.completion(self.completion_at).0;
         let mut vals = [0u64; abi::MAX_ARGS];
         let mut fault = 0;
         for (v, src) in vals.iter_mut().zip(&step.args[..step.nargs as usize]) {
@@ -119,11 +120,47 @@ impl ValidatedBatch<'_> {
         Ok(vals)
     }
 
+    /// A close atom of this run released descriptor `fd`: the atom that
+    /// returned that number no longer owns it. At most one atom of the run owns
+    /// a number at a time (it can only be returned again after it was closed),
+    /// whichever atom's result or value the close named.
+    fn closed(&mut self, fd: u32) {
+        let c = &self.storage.completion(self.completion_at).0;
+        let owner = (0..self.cursor as usize).rev().find(|&k| {
+            c.ran_mask & (1 << k) != 0
+                && self.fds_closed & (1 << k) == 0
+                && signature::returns_fd(self.steps[k].nr)
+                && c.results[k] == fd as i64
+        });
+        if let Some(k) = owner {
+            self.fds_closed |= 1 << k;
+        }
+    }
+
+    /// If atom `i` is a close that was issued, release the number it closed.
+    /// close() releases the descriptor even when it reports EINTR or EIO; only
+    /// EBADF means nothing was closed. A close whose RESULT argument names an
+    /// atom that did not run was not issued. The kernel reads the number as an
+    /// `unsigned int`.
+    fn track_close(&mut self, i: usize, ret: i64) {
+        if self.steps[i].nr != abi::nr::CLOSE || ret == -(libc::EBADF as i64) {
+            return;
+        }
+        let c = &self.storage.completion(self.completion_at).0;
+        let fd = match self.steps[i].args[0] {
+            Src::Imm(v) => v,
+            Src::Result(t) if c.ran_mask & (1 << t) != 0 => c.results[t as usize] as u64,
+            _ => return,
+        };
+        self.closed(fd as u32);
+    }
+
     /// Record `ret` as the return value of atom `i` (the atom at the cursor)
     /// and move the cursor to the next atom to run.
     pub(crate) fn record(&mut self, i: usize, ret: i64) {
+        self.track_close(i, ret);
         let step = &self.steps[i];
-        let c = &mut self.completion.0;
+        let c = &mut self.storage.completion_mut(self.completion_at).0;
         c.results[i] = ret;
         c.ran_mask |= 1 << i;
         c.atoms_run += 1;
@@ -142,20 +179,17 @@ impl ValidatedBatch<'_> {
     }
 
     /// Descriptors that atoms of the last run opened (openat, openat2, socket,
-    /// accept4) and no later close atom of the chain closed.
+    /// accept4) and no later close atom of the run closed. A close counts for
+    /// the descriptor number it was issued with, whichever atom's result (or
+    /// value) named it: after `open → close → socket` reused the number, a
+    /// second close of the open's result closes the socket.
     pub fn unclosed_fds(&self) -> Vec<(AtomRef, i32)> {
-        let c = &self.completion.0;
+        let c = &self.completion().0;
         let ran = |j: usize| c.ran_mask & (1 << j) != 0;
         (0..self.steps.len())
-            .filter(|&i| ran(i) && c.results[i] >= 0 && self.fds_taken & (1 << i) == 0)
+            .filter(|&i| ran(i) && c.results[i] >= 0)
+            .filter(|&i| (self.fds_taken | self.fds_closed) & (1 << i) == 0)
             .filter(|&i| signature::returns_fd(self.steps[i].nr))
-            .filter(|&i| {
-                !(i + 1..self.steps.len()).any(|j| {
-                    ran(j)
-                        && self.steps[j].nr == abi::nr::CLOSE
-                        && self.steps[j].args[0] == Src::Result(i as u8)
-                })
-            })
             .map(|i| (AtomRef(i as u16), c.results[i] as i32))
             .collect()
     }
@@ -169,9 +203,11 @@ impl ValidatedBatch<'_> {
         }
         fds.into_iter()
             // SAFETY: the kernel returned `fd` as a new descriptor to an atom of
-            // this run; no later atom closed it (unclosed_fds checked every close
-            // atom that ran), and `fds_taken` makes sure it is handed out once, so
-            // this OwnedFd is its only owner.
+            // this run; no later atom closed it (every close atom that released
+            // a descriptor marked the atom that had returned that number in
+            // `fds_closed`, and no other allowed call closes descriptors), and
+            // `fds_taken` makes sure it is handed out once, so this OwnedFd is
+            // its only owner.
             .map(|(atom, fd)| (atom, unsafe { OwnedFd::from_raw_fd(fd) }))
             .collect()
     }

@@ -460,7 +460,7 @@ pub(crate) fn run_timed(estimator: &Estimator, batch: &mut ValidatedBatch<'_>) {
     let nr = batch.steps[i].nr;
     let t0 = Instant::now();
     batch.run_one();
-    estimator.record(nr, t0.elapsed(), batch.completion.0.results[i]);
+    estimator.record(nr, t0.elapsed(), batch.completion().0.results[i]);
 }
 
 fn entry_of(ticket: u64, c: &Completion) -> RingEntry {
@@ -738,7 +738,7 @@ impl Executor {
                 Ok(Submitted::Queued(Ticket(ticket)))
             }
             None => {
-                batch.completion.0.flags |= abi::COMPLETION_INLINE;
+                batch.completion_mut().0.flags |= abi::COMPLETION_INLINE;
                 if posts && sh.inline_completions == InlineCompletions::Queue {
                     sh.complete(ticket, batch);
                     return Ok(Submitted::Queued(Ticket(ticket)));

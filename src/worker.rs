@@ -271,7 +271,7 @@ pub(crate) fn execute(
 /// Mark the chain cancelled where it stands: the atoms that ran keep their
 /// results; the status says why it stopped.
 pub(crate) fn cancel_rest(batch: &mut ValidatedBatch<'static>, status: i64) {
-    let c = &mut batch.completion.0;
+    let c = &mut batch.completion_mut().0;
     c.flags |= syslets_abi::COMPLETION_CANCELED;
     c.status = status;
     batch.cursor = batch.steps.len() as u16;

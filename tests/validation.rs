@@ -165,6 +165,10 @@ fn too_many_atoms() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "runs the chain: a syscall instruction, which Miri cannot execute"
+)]
 fn sixty_four_atoms_are_fine() {
     let mut chain = Chain::new();
     for _ in 0..64 {

@@ -1,0 +1,18 @@
+//! Fuzzing harnesses for `syslets`, shared by the cargo-fuzz targets in
+//! `fuzz_targets/` (each target is a few lines that call into this crate) and
+//! by the seed generator in `examples/gen_seeds.rs`.
+//!
+//! * [`decode_validate`]: arbitrary bytes through decode and validation, with
+//!   an independent oracle for everything a validated batch exposes.
+//! * [`chain_exec`]: structure-aware random chains run on a scratch directory,
+//!   checked against a model of the executor.
+//!
+//! A new target is one module here (or a function in an existing one), one
+//! file in `fuzz_targets/` and one `[[bin]]` entry in `Cargo.toml`.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod chain_exec;
+pub mod decode_validate;
+pub mod fds;
+pub mod scratch;
