@@ -44,3 +44,4 @@ pub(crate) mod atfork;
 pub(crate) mod eventfd;
 pub(crate) mod futex;
 pub(crate) mod nowait;
+pub(crate) mod signals;

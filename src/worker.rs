@@ -125,9 +125,14 @@ impl Pool {
             return;
         }
         let worker_shared = Arc::clone(shared);
-        let spawned = std::thread::Builder::new()
-            .name("syslet-worker".into())
-            .spawn(move || worker_main(worker_shared));
+        // Workers start with every signal blocked: a handler the application
+        // installed must never run on them (and a signal must not interrupt an
+        // atom a worker is running).
+        let spawned = crate::sys::signals::with_signals_blocked(|| {
+            std::thread::Builder::new()
+                .name("syslet-worker".into())
+                .spawn(move || worker_main(worker_shared))
+        });
         match spawned {
             Ok(h) => pool.lock().handles.push(h),
             Err(_) => {

@@ -22,8 +22,9 @@ fn chain(flags: u16) -> ValidatedBatch<'static> {
     chain.prepare(&Policy::default()).unwrap()
 }
 
-fn worker_seccomp_modes() -> Vec<String> {
-    let mut modes = vec![];
+/// `(Seccomp mode, SigBlk mask)` of every worker thread.
+fn worker_status() -> Vec<(String, u64)> {
+    let mut out = vec![];
     for task in std::fs::read_dir("/proc/self/task").unwrap() {
         let dir = task.unwrap().path();
         let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
@@ -31,14 +32,14 @@ fn worker_seccomp_modes() -> Vec<String> {
             continue;
         }
         let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
-        let mode = status
-            .lines()
-            .find(|l| l.starts_with("Seccomp:"))
-            .unwrap_or("")
-            .to_string();
-        modes.push(mode.split_whitespace().last().unwrap_or("").to_string());
+        let field = |name: &str| {
+            let line = status.lines().find(|l| l.starts_with(name)).unwrap_or("");
+            line.split_whitespace().last().unwrap_or("").to_string()
+        };
+        let sigblk = u64::from_str_radix(&field("SigBlk:"), 16).unwrap_or(0);
+        out.push((field("Seccomp:"), sigblk));
     }
-    modes
+    out
 }
 
 #[test]
@@ -73,12 +74,21 @@ fn a_call_outside_the_executors_policy_is_eperm_on_a_worker_but_not_inline() {
     );
     assert_eq!(results[2], -(libc::EBADF as i64), "nothing to close");
 
-    let modes = worker_seccomp_modes();
-    assert!(!modes.is_empty(), "a worker thread exists");
-    assert!(
-        modes.iter().all(|m| m == "2"),
-        "every worker is in seccomp filter mode: {modes:?}"
-    );
+    let workers = worker_status();
+    assert!(!workers.is_empty(), "a worker thread exists");
+    for (mode, sigblk) in &workers {
+        assert_eq!(
+            mode, "2",
+            "every worker is in seccomp filter mode: {workers:?}"
+        );
+        // Workers never run the application's signal handlers.
+        for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1, libc::SIGCHLD] {
+            assert!(
+                sigblk & (1 << (sig - 1)) != 0,
+                "signal {sig} blocked on workers: {sigblk:#x}"
+            );
+        }
+    }
     // The test's own thread is not filtered.
     let me = std::fs::read_to_string("/proc/thread-self/status").unwrap();
     assert!(me.lines().any(|l| l == "Seccomp:\t0"), "{me}");
