@@ -74,7 +74,30 @@ fn a_call_outside_the_executors_policy_is_eperm_on_a_worker_but_not_inline() {
     );
     assert_eq!(results[2], -(libc::EBADF as i64), "nothing to close");
 
-    let workers = worker_status();
+    // Inspect a worker that is provably alive: one blocked reading a socket
+    // pair until this test writes to it.
+    let (mut tx, rx) = std::os::unix::net::UnixStream::pair().unwrap();
+    let mut blocked = Chain::new();
+    let buf = blocked.output_bytes(1);
+    blocked.push(syslets::opcode::Read::new(
+        std::os::fd::AsRawFd::as_raw_fd(&rx),
+        buf,
+    ));
+    blocked.set_flags(abi::BATCH_ASYNC);
+    let Submitted::Queued(_) = ex
+        .submit(blocked.prepare(&Policy::default()).unwrap())
+        .unwrap()
+    else {
+        panic!("ASYNC chains go to a worker");
+    };
+    let mut workers = worker_status();
+    for _ in 0..200 {
+        if !workers.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        workers = worker_status();
+    }
     assert!(!workers.is_empty(), "a worker thread exists");
     for (mode, sigblk) in &workers {
         assert_eq!(
@@ -89,6 +112,14 @@ fn a_call_outside_the_executors_policy_is_eperm_on_a_worker_but_not_inline() {
             );
         }
     }
+    std::io::Write::write_all(&mut tx, b"x").unwrap();
+    ex.wait(1, Some(Duration::from_secs(20))).unwrap();
+    let done = ex
+        .reap()
+        .unwrap()
+        .pop()
+        .expect("the blocked read completed");
+    assert_eq!(done.completion().results()[0], 1);
     // The test's own thread is not filtered.
     let me = std::fs::read_to_string("/proc/thread-self/status").unwrap();
     assert!(me.lines().any(|l| l == "Seccomp:\t0"), "{me}");
