@@ -6,6 +6,10 @@
 //!   an independent oracle for everything a validated batch exposes.
 //! * [`chain_exec`]: structure-aware random chains run on a scratch directory,
 //!   checked against a model of the executor.
+//! * [`compat_normalize`]: arbitrary bytes through the 32-bit translator and
+//!   the non-executing rest of the pipeline.
+//! * [`policy_check`]: arbitrary narrowing of policies against arbitrary
+//!   batches: narrowing never accepts more.
 //!
 //! A new target is one module here (or a function in an existing one), one
 //! file in `fuzz_targets/` and one `[[bin]]` entry in `Cargo.toml`.
@@ -13,6 +17,8 @@
 #![warn(missing_docs)]
 
 pub mod chain_exec;
+pub mod compat_normalize;
 pub mod decode_validate;
 pub mod fds;
+pub mod policy_check;
 pub mod scratch;
