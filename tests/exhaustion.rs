@@ -537,7 +537,8 @@ fn thousands_of_concurrent_submitters() {
                 Some(seen)
             })
         };
-        let barrier = Arc::new(Barrier::new(THREADS));
+        // The submitters start together once this thread has counted them.
+        let barrier = Arc::new(Barrier::new(THREADS + 1));
         let queued = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::with_capacity(THREADS);
         for t in 0..THREADS {
@@ -560,9 +561,10 @@ fn thousands_of_concurrent_submitters() {
                 Err(_) => return 11, // the thread limit: see the test's docs
             }
         }
-        if task_count() < THREADS {
-            return 12;
+        if task_count() < THREADS + 2 {
+            return 12; // all submitters, the reaper and this thread are alive
         }
+        barrier.wait();
         for h in handles {
             if h.join().is_err() {
                 return 13;
