@@ -405,8 +405,11 @@ impl Shared {
                 return false;
             }
             self.credit_waiters.fetch_add(1, Ordering::SeqCst);
-            if self.credits.load(Ordering::SeqCst) == 0 {
-                futex::wait(&self.credits, 0, None);
+            // No futex (an error): poll (the loop re-checks), giving the CPU away.
+            if self.credits.load(Ordering::SeqCst) == 0
+                && futex::wait(&self.credits, 0, None).is_err()
+            {
+                std::thread::yield_now();
             }
             self.credit_waiters.fetch_sub(1, Ordering::SeqCst);
         }

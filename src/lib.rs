@@ -71,6 +71,8 @@ mod errno;
 mod error;
 mod exec;
 mod executor;
+#[doc(hidden)]
+pub mod fault;
 pub mod net;
 pub mod opcode;
 pub mod policy;

@@ -268,8 +268,9 @@ impl Ring {
                 ready = self.ready();
                 done = true;
             }
-            if !done {
-                futex::wait(&self.header.kernel_head, head, timeout);
+            // No futex (an error): poll (the loop re-checks), giving the CPU away.
+            if !done && futex::wait(&self.header.kernel_head, head, timeout).is_err() {
+                std::thread::yield_now();
             }
             self.waiters.fetch_sub(1, Ordering::SeqCst);
             if done {

@@ -128,11 +128,15 @@ impl Pool {
         // Workers start with every signal blocked: a handler the application
         // installed must never run on them (and a signal must not interrupt an
         // atom a worker is running).
-        let spawned = crate::sys::signals::with_signals_blocked(|| {
-            std::thread::Builder::new()
-                .name("syslet-worker".into())
-                .spawn(move || worker_main(worker_shared))
-        });
+        let spawned = if crate::fault::active(crate::fault::Fault::WorkerSpawn) {
+            Err(io::Error::from_raw_os_error(libc::EAGAIN))
+        } else {
+            crate::sys::signals::with_signals_blocked(|| {
+                std::thread::Builder::new()
+                    .name("syslet-worker".into())
+                    .spawn(move || worker_main(worker_shared))
+            })
+        };
         match spawned {
             Ok(h) => pool.lock().handles.push(h),
             Err(_) => {

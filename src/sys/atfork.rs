@@ -14,6 +14,21 @@ extern "C" fn in_child() {
     GENERATION.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Registers the handler when the library is loaded (an ELF constructor),
+/// before any thread of the program exists. Registering lazily alone left a
+/// window: a `fork()` by one thread while another was inside the first
+/// `generation()`'s `call_once` gave a child whose `Once` stays "running" for
+/// ever, so `Executor::new()` in that child hung (seen in
+/// `tests/exhaustion.rs`). The lazy path stays for loaders that skip
+/// `.init_array`.
+#[used]
+#[link_section = ".init_array"]
+static REGISTER_AT_LOAD: extern "C" fn() = register_at_load;
+
+extern "C" fn register_at_load() {
+    generation();
+}
+
 /// The current fork generation; registers the handler on first use. Two reads
 /// differ exactly when a `fork()` (through libc) happened between them and the
 /// second read is in the child.

@@ -13,6 +13,9 @@ pub(crate) struct EventFd(File);
 impl EventFd {
     /// A new eventfd with counter 0.
     pub(crate) fn new() -> io::Result<Self> {
+        if crate::fault::active(crate::fault::Fault::Eventfd) {
+            return Err(io::Error::from_raw_os_error(libc::EMFILE));
+        }
         // SAFETY: eventfd takes no pointer; it returns a new descriptor or -1.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if fd < 0 {
@@ -24,6 +27,9 @@ impl EventFd {
 
     /// Add one to the counter (makes the fd readable).
     pub(crate) fn signal(&self) {
+        if crate::fault::active(crate::fault::Fault::Eventfd) {
+            return;
+        }
         // An eventfd write of 8 bytes fails only when the counter would overflow
         // (2^64 - 2 unread events), and then it is readable anyway.
         let _ = (&self.0).write(&1u64.to_ne_bytes());
@@ -31,6 +37,9 @@ impl EventFd {
 
     /// Read and reset the counter; 0 when it was already 0.
     pub(crate) fn drain(&self) -> u64 {
+        if crate::fault::active(crate::fault::Fault::Eventfd) {
+            return 0;
+        }
         let mut buf = [0u8; 8];
         match (&self.0).read(&mut buf) {
             Ok(8) => u64::from_ne_bytes(buf),
