@@ -9,6 +9,9 @@ use syslets::abi::{self, nr};
 use syslets::opcode::{Close, Gettid, Socket};
 use syslets::{Chain, Executor, Policy, Submitted, ValidatedBatch};
 
+/// Both tests create workers named "syslet-worker"; one at a time.
+static WORKERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn chain(flags: u16) -> ValidatedBatch<'static> {
     let mut chain = Chain::new();
     chain.push(Gettid::new());
@@ -44,6 +47,7 @@ fn worker_status() -> Vec<(String, u64)> {
 
 #[test]
 fn a_call_outside_the_executors_policy_is_eperm_on_a_worker_but_not_inline() {
+    let _one_at_a_time = WORKERS.lock().unwrap_or_else(|e| e.into_inner());
     let ex = Executor::builder()
         .policy(Policy::default().deny(nr::SOCKET))
         .idle_timeout(Duration::from_secs(30))
@@ -90,9 +94,14 @@ fn a_call_outside_the_executors_policy_is_eperm_on_a_worker_but_not_inline() {
     else {
         panic!("ASYNC chains go to a worker");
     };
+    // A worker is briefly unfiltered between its spawn and its first
+    // instruction (it installs the filter before taking any job, which the
+    // EPERM above shows); wait until the workers have settled. One that never
+    // installs its filter keeps failing the assertions below.
+    let settled = |w: &Vec<(String, u64)>| !w.is_empty() && w.iter().all(|(m, _)| m == "2");
     let mut workers = worker_status();
     for _ in 0..200 {
-        if !workers.is_empty() {
+        if settled(&workers) {
             break;
         }
         std::thread::sleep(Duration::from_millis(10));
@@ -127,6 +136,7 @@ fn a_call_outside_the_executors_policy_is_eperm_on_a_worker_but_not_inline() {
 
 #[test]
 fn the_completion_eventfd_stays_writable_for_filtered_workers() {
+    let _one_at_a_time = WORKERS.lock().unwrap_or_else(|e| e.into_inner());
     let ex = Executor::builder().build().unwrap();
     // Attached after the filter was generated: it must be the reserved one.
     let efd = ex.attach_eventfd().unwrap();

@@ -201,6 +201,17 @@ fn a_failing_eventfd_write_loses_no_completion() {
     fault::set(Fault::Eventfd, false);
     ex.submit(chain(abi::BATCH_ASYNC, 0)).unwrap();
     assert_eq!(reap_n(&ex, 1).len(), 1);
+    // The worker signals the eventfd just after it publishes the entry: wait
+    // for the signal (a lost one fails here after 10 s).
+    let mut pfd = libc::pollfd {
+        fd: std::os::fd::AsRawFd::as_raw_fd(&efd),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is one valid pollfd for the duration of the call.
+    #[allow(unsafe_code)]
+    let ready = unsafe { libc::poll(&mut pfd, 1, 10_000) };
+    assert_eq!(ready, 1, "the eventfd is signalled again");
     assert!(efd.clear() >= 1, "the eventfd works again");
 }
 
