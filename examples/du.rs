@@ -15,7 +15,9 @@
 //! also runs a plain synchronous single-threaded walk (`std::fs::read_dir` and
 //! `DirEntry::metadata`) in the same process and prints both times and their
 //! ratio; `--drop-caches` (root only) writes `3` to `/proc/sys/vm/drop_caches`
-//! after a `sync` before each walk, for cold-cache runs. `--mode` sets the batch
+//! after a `sync` before each walk, for cold-cache runs; without it,
+//! `--compare` first walks the tree once untimed so that both timed walks see a
+//! hot cache. `--mode` sets the batch
 //! flags of every chain: `default` (inline while cached), `async` (every chain
 //! to a worker), `sync` (every chain inline, through the executor). `--plain`
 //! runs only the plain walk; `--repeat N` does N rounds (async then plain, each
@@ -579,6 +581,15 @@ fn main() {
         println!("files {}", s.files);
         eprintln!("du: plain walk {:.3} s", t.elapsed().as_secs_f64());
         return;
+    }
+    if compare && !drop {
+        // Without --drop-caches both walks must see the same (hot) cache: the
+        // first walk of a cold tree would otherwise pay for the second.
+        eprintln!("du: warming the cache with an untimed walk…");
+        if let Err(e) = walk_sync(&path, false) {
+            eprintln!("du: {}: {e}", path.display());
+            std::process::exit(1);
+        }
     }
     let mut times = Vec::new();
     for round in 0..repeat {
