@@ -250,7 +250,7 @@ impl Walk {
             // Each entry: its path (plus NUL, 8-byte aligned) and a struct stat.
             let arena: usize = group
                 .iter()
-                .map(|n| (n.len() + 1).next_multiple_of(8) + 144)
+                .map(|n| (n.len() + 1).next_multiple_of(8) + syslets::abi::kernel::STAT_SIZE)
                 .sum();
             let mut chain = Chain::with_capacity(group.len(), 2 * group.len(), arena);
             let mut items = Vec::with_capacity(group.len());
