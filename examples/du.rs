@@ -63,6 +63,8 @@ pub struct Totals {
     pub inline_chains: u64,
     /// Chains handed to workers (async walk).
     pub queued_chains: u64,
+    /// Most worker threads seen alive (with DU_DEBUG set).
+    pub peak_workers: usize,
 }
 
 /// Options of the asynchronous walk.
@@ -70,8 +72,12 @@ pub struct Totals {
 pub struct Options {
     /// Most worker threads.
     pub workers: usize,
-    /// Batch flags of every chain (0, `BATCH_ASYNC` or `BATCH_SYNC`).
+    /// Most workers running unstalled (`None`: the executor's default, the CPUs).
+    pub running: Option<usize>,
+    /// Batch flags of the directory-reading chains (0, `BATCH_ASYNC` or `BATCH_SYNC`).
     pub flags: u16,
+    /// Batch flags of the stat chains.
+    pub stat_flags: u16,
     /// Progress on stderr after a second.
     pub progress: bool,
     /// The executor's hand-off threshold (`None`: its default).
@@ -82,7 +88,9 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             workers: 8,
+            running: None,
             flags: 0,
+            stat_flags: 0,
             progress: false,
             handoff_threshold: None,
         }
@@ -187,6 +195,7 @@ enum Job {
 struct Walk {
     ex: Executor,
     flags: u16,
+    stat_flags: u16,
     policy: Policy,
     dirs: Vec<Dir>,
     open_dirs: usize,
@@ -262,7 +271,7 @@ impl Walk {
             }
             self.dirs[dir].users += 1;
             let data = self.job(Job::Stat { dir, items });
-            chain.set_flags(self.flags).set_caller_data(data);
+            chain.set_flags(self.stat_flags).set_caller_data(data);
             let batch = chain.prepare(&self.policy).expect("valid chain");
             self.todo.push_back(batch);
         }
@@ -403,6 +412,9 @@ impl Walk {
                 break;
             }
             if self.in_flight > 0 {
+                if std::env::var_os("DU_DEBUG").is_some() {
+                    self.totals.peak_workers = self.totals.peak_workers.max(self.ex.workers());
+                }
                 self.ex
                     .wait(1, Some(Duration::from_millis(200)))
                     .expect("wait");
@@ -435,6 +447,9 @@ pub fn walk_async(root: &Path, opts: Options) -> std::io::Result<Totals> {
     let mut builder = Executor::builder()
         .max_workers(opts.workers)
         .ring_size(1024);
+    if let Some(n) = opts.running {
+        builder = builder.max_running(n);
+    }
     if let Some(t) = opts.handoff_threshold {
         builder = builder.handoff_threshold(t);
     }
@@ -442,6 +457,7 @@ pub fn walk_async(root: &Path, opts: Options) -> std::io::Result<Totals> {
     let mut walk = Walk {
         ex,
         flags: opts.flags,
+        stat_flags: opts.stat_flags,
         policy: Policy::default(),
         dirs: vec![Dir {
             path: root.to_path_buf(),
@@ -519,7 +535,7 @@ fn drop_caches() {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: du [--compare | --plain] [--drop-caches] [--repeat N] [--workers N] [--mode default|async|sync] PATH"
+        "usage: du [--compare | --plain] [--drop-caches] [--repeat N] [--workers N] [--running N] [--mode default|mixed|async|sync] PATH"
     );
     std::process::exit(2);
 }
@@ -554,11 +570,19 @@ fn main() {
                     .and_then(|n| n.parse().ok())
                     .unwrap_or_else(|| usage())
             }
+            "--running" => {
+                opts.running = Some(
+                    args.next()
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or_else(|| usage()),
+                )
+            }
             "--mode" => {
-                opts.flags = match args.next().as_deref() {
-                    Some("default") => 0,
-                    Some("async") => abi::BATCH_ASYNC,
-                    Some("sync") => abi::BATCH_SYNC,
+                (opts.flags, opts.stat_flags) = match args.next().as_deref() {
+                    Some("default") => (0, 0),
+                    Some("mixed") => (0, abi::BATCH_ASYNC),
+                    Some("async") => (abi::BATCH_ASYNC, abi::BATCH_ASYNC),
+                    Some("sync") => (abi::BATCH_SYNC, abi::BATCH_SYNC),
                     _ => usage(),
                 }
             }
@@ -610,8 +634,8 @@ fn main() {
             eprintln!("du: {} entries could not be read", a.errors);
         }
         eprintln!(
-            "du: {} chains inline, {} handed to workers",
-            a.inline_chains, a.queued_chains
+            "du: {} chains inline, {} handed to workers, peak workers {}",
+            a.inline_chains, a.queued_chains, a.peak_workers
         );
         if !compare {
             times.push((ta, Duration::ZERO));

@@ -114,6 +114,7 @@ use crate::completion::Completion;
 use crate::policy::Policy;
 use crate::ring::Ring;
 use crate::seccomp::{FilterOptions, SeccompFilter};
+use crate::sys::rusage;
 use crate::sys::{atfork, futex};
 use crate::validate::ValidatedBatch;
 use crate::worker::{self, Found, Job, Pool};
@@ -164,6 +165,7 @@ pub enum Shutdown {
 #[derive(Clone, Debug)]
 pub struct ExecutorBuilder {
     max_workers: usize,
+    max_running: Option<usize>,
     ring_size: u32,
     idle_timeout: Duration,
     backpressure: Backpressure,
@@ -179,6 +181,7 @@ impl Default for ExecutorBuilder {
     fn default() -> Self {
         ExecutorBuilder {
             max_workers: 16,
+            max_running: None,
             ring_size: 256,
             idle_timeout: Duration::from_secs(5),
             backpressure: Backpressure::Refuse,
@@ -198,6 +201,17 @@ impl ExecutorBuilder {
     /// concurrency.
     pub fn max_workers(mut self, n: usize) -> Self {
         self.max_workers = n;
+        self
+    }
+
+    /// Most workers running chains at once while none is stalled in the
+    /// kernel (default: the number of CPUs,
+    /// [`available_parallelism`](std::thread::available_parallelism)). The
+    /// pool grows beyond it, up to [`max_workers`](Self::max_workers), only
+    /// while workers are stalled: an atom running longer than the hand-off
+    /// threshold, or of a syscall class that currently misses.
+    pub fn max_running(mut self, n: usize) -> Self {
+        self.max_running = Some(n);
         self
     }
 
@@ -293,7 +307,13 @@ impl ExecutorBuilder {
             credit_waiters: AtomicU32::new(0),
             handed_off: AtomicU32::new(0),
             next_ticket: AtomicU64::new(1),
-            pool: Pool::new(self.max_workers, self.idle_timeout),
+            pool: Pool::new(
+                self.max_workers,
+                self.max_running
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+                self.idle_timeout,
+                self.handoff_threshold.max(worker::STALL_MIN),
+            ),
             estimator: Estimator::new(self.handoff_threshold, self.reprobe_every),
             backpressure: self.backpressure,
             inline_completions: self.inline_completions,
@@ -334,6 +354,11 @@ impl Estimator {
         }
     }
 
+    /// Whether calls of `nr` currently miss (are expected to block).
+    pub(crate) fn missing(&self, nr: u32) -> bool {
+        self.miss_rate[nr as usize & 511].load(Ordering::Relaxed) > MISS_RATE_MAX
+    }
+
     /// Whether an atom of `nr` should run inline now.
     fn inline_ok(&self, nr: u32) -> bool {
         let i = nr as usize & 511;
@@ -355,7 +380,9 @@ impl Estimator {
             // read that waits for the disk (≥ 150 µs per I/O) still misses.
             allowed = self.threshold_ns * (3 + ret.max(0) as u128 / 1024);
         }
-        let sample: i64 = if took.as_nanos() > allowed {
+        // A slow call is a miss only if the thread slept in it: on a busy
+        // machine a preempted call is slow too, but a worker would not help.
+        let sample: i64 = if took.as_nanos() > allowed && rusage::slept() {
             1 << 16
         } else {
             0
@@ -818,7 +845,22 @@ impl Executor {
         let sh = &self.shared;
         let min = min.min(sh.ring.elements() as usize) as u32;
         let deadline = timeout.map(|t| Instant::now() + t);
-        Ok(sh.ring.wait(min, deadline, || sh.in_flight() == 0) as usize)
+        loop {
+            // While chains are queued, wake up every TICK to re-apply the
+            // cachemiss rule: workers may have stalled since they took their
+            // chains (worker.rs).
+            let tick = sh
+                .pool
+                .has_queued()
+                .then(|| Instant::now() + worker::TICK)
+                .filter(|t| deadline.is_none_or(|d| *t < d));
+            let ready = sh.ring.wait(min, tick.or(deadline), || sh.in_flight() == 0);
+            rusage::mark();
+            if tick.is_none() || ready >= min || sh.in_flight() == 0 {
+                return Ok(ready as usize);
+            }
+            Pool::rebalance(sh);
+        }
     }
 
     /// Completions ready to reap.

@@ -3,7 +3,8 @@
 //! clear errors and loses no completion.
 //!
 //! Each switch is read with one relaxed atomic load, only on paths that are
-//! about to make a system call anyway (thread creation, futex, eventfd), so
+//! about to make a system call anyway (thread creation, futex, eventfd,
+//! getrusage), so
 //! the hooks cost nothing measurable when off. The switches are global: tests
 //! that use them must not run concurrently with each other (`tests/faults.rs`
 //! serialises them with a mutex).
@@ -26,17 +27,22 @@ pub enum Fault {
     /// Creating an eventfd fails (`EMFILE`), and writing or reading the
     /// attached one fails (the write is lost, a read finds nothing).
     Eventfd,
+    /// `getrusage` fails: the executor cannot tell a slow call that slept from
+    /// one that was preempted, so every slow call counts as a miss.
+    Rusage,
 }
 
 static WORKER_SPAWN: AtomicBool = AtomicBool::new(false);
 static FUTEX: AtomicBool = AtomicBool::new(false);
 static EVENTFD: AtomicBool = AtomicBool::new(false);
+static RUSAGE: AtomicBool = AtomicBool::new(false);
 
 fn switch(f: Fault) -> &'static AtomicBool {
     match f {
         Fault::WorkerSpawn => &WORKER_SPAWN,
         Fault::Futex => &FUTEX,
         Fault::Eventfd => &EVENTFD,
+        Fault::Rusage => &RUSAGE,
     }
 }
 
@@ -47,7 +53,12 @@ pub fn set(f: Fault, on: bool) {
 
 /// Switch every fault off.
 pub fn clear_all() {
-    for f in [Fault::WorkerSpawn, Fault::Futex, Fault::Eventfd] {
+    for f in [
+        Fault::WorkerSpawn,
+        Fault::Futex,
+        Fault::Eventfd,
+        Fault::Rusage,
+    ] {
         set(f, false);
     }
 }

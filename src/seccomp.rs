@@ -121,6 +121,7 @@ const fn call(nr: libc::c_long, name: &'static str, why: &'static str) -> Machin
 /// | `getrandom` | `HashMap`'s `RandomState` seeds its per-thread keys on first use |
 /// | `getpid` | `process::id()` (validation of signal targets), glibc `raise()` |
 /// | `gettid` | glibc `raise()`/`pthread_kill`, thread ids in logs |
+/// | `getrusage` | the estimator tells a slow atom that slept (a miss) from one that was preempted |
 pub static MACHINERY: &[MachineryCall] = &[
     call(
         libc::SYS_futex,
@@ -223,6 +224,12 @@ pub static MACHINERY: &[MachineryCall] = &[
         libc::SYS_gettid,
         "gettid",
         "glibc raise()/pthread_kill, thread ids in logs",
+    ),
+    call(
+        libc::SYS_getrusage,
+        "getrusage",
+        "the estimator reads the thread's voluntary context switches to tell a slow \
+         atom that slept (a miss) from one that was only preempted",
     ),
 ];
 

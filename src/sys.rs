@@ -44,4 +44,5 @@ pub(crate) mod atfork;
 pub(crate) mod eventfd;
 pub(crate) mod futex;
 pub(crate) mod nowait;
+pub(crate) mod rusage;
 pub(crate) mod signals;

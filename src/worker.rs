@@ -5,19 +5,35 @@
 //! completion so far and its cursor at the first atom not run — and runs it to
 //! its end (or to a cancel request), then posts the completion to the ring.
 //!
+//! How many run at once is the cachemiss rule: at most `max_running` workers
+//! (by default the number of CPUs) run chains while not stalled in the kernel;
+//! the pool grows beyond that, up to `max_workers`, only while workers are
+//! stalled: running an atom predicted to block (a network call, or a storage
+//! call whose class currently misses, see the estimator in `executor.rs`), or
+//! any atom for longer than [`STALL_MIN`] (or the hand-off threshold if that is
+//! longer) — long enough that a preempted worker on a busy machine rarely
+//! looks stalled, short enough that a chain waiting behind an unpredicted
+//! block (a read of an empty pipe) is not held up for long. When a stall ends, the
+//! surplus worker finishes its chain and goes idle instead of taking another.
+//! The decision is re-made when a chain is queued, when a worker is about to
+//! run an atom predicted to block (it can wake an idle worker; only the
+//! submitter spawns, since the workers' seccomp filter forbids `clone`), and
+//! every [`TICK`] while the submitter sleeps in `wait` with chains queued.
+//!
 //! Every worker thread calls [`worker_init`] before it takes any job: that is
 //! the single hook point for thread-level confinement (the seccomp filter).
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::executor::{run_timed, Shared};
 use crate::seccomp::{install_filter, SeccompFilter};
 use crate::validate::ValidatedBatch;
+use syslets_abi::signature::Blocking;
 
 /// Start-up of every worker thread, before it runs any atom: install the
 /// executor's seccomp filter (generated once from its policy, see
@@ -48,10 +64,47 @@ struct PoolState {
     running: HashMap<u64, Arc<AtomicBool>>,
     /// Worker threads alive (started and not yet returned from their loop).
     threads: usize,
-    /// Workers waiting for a job.
+    /// Workers waiting for a job and not yet woken.
     idle: usize,
+    /// Idle workers woken for a job that have not yet run (each takes one).
+    woken: usize,
+    /// Stall slots not used by a live worker.
+    free_slots: Vec<usize>,
     shutdown: bool,
     handles: Vec<JoinHandle<()>>,
+}
+
+/// How often a submitter sleeping in `wait` with chains queued re-checks for
+/// stalled workers (stalls that no prediction announced).
+pub(crate) const TICK: Duration = Duration::from_millis(1);
+
+/// The shortest time after which any running atom counts as a stall.
+pub(crate) const STALL_MIN: Duration = Duration::from_millis(10);
+
+/// Low bit of a stall slot: the atom was predicted to block.
+const PREDICTED: u64 = 1;
+
+/// Per worker, the start of the atom it is running (nanoseconds since the
+/// pool's epoch, always even, `| PREDICTED` when predicted to block); 0
+/// between atoms.
+#[derive(Debug)]
+pub(crate) struct StallSlot<'a> {
+    slot: &'a AtomicU64,
+    epoch: Instant,
+}
+
+impl StallSlot<'_> {
+    /// An atom starts now.
+    pub(crate) fn enter(&self, now: Instant, predicted: bool) {
+        let ns = (now.saturating_duration_since(self.epoch).as_nanos() as u64) & !PREDICTED;
+        self.slot
+            .store(ns.max(2) | u64::from(predicted), Ordering::Relaxed);
+    }
+
+    /// The atom returned.
+    pub(crate) fn leave(&self) {
+        self.slot.store(0, Ordering::Relaxed);
+    }
 }
 
 /// The pool of workers.
@@ -60,7 +113,26 @@ pub(crate) struct Pool {
     state: Mutex<PoolState>,
     work: Condvar,
     max: usize,
+    /// Workers that may run chains at once while none is stalled.
+    max_running: usize,
     idle_timeout: Duration,
+    /// One [`StallSlot`] word per possible worker.
+    slots: Box<[AtomicU64]>,
+    epoch: Instant,
+    /// An atom running longer than this stalls its worker.
+    stall_ns: u64,
+    /// Length of `state.queue`, readable without the lock.
+    queued: AtomicUsize,
+}
+
+/// What [`Pool::plan`] decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Grow {
+    Nothing,
+    /// Idle workers were woken.
+    Woke,
+    /// Start one more worker (the caller spawns it; `threads` already counts it).
+    Spawn(usize),
 }
 
 /// What [`Pool::cancel`] found.
@@ -74,12 +146,99 @@ pub(crate) enum Found {
 }
 
 impl Pool {
-    pub(crate) fn new(max: usize, idle_timeout: Duration) -> Pool {
+    pub(crate) fn new(
+        max: usize,
+        max_running: usize,
+        idle_timeout: Duration,
+        stall: Duration,
+    ) -> Pool {
+        let state = PoolState {
+            free_slots: (0..max).rev().collect(),
+            ..PoolState::default()
+        };
         Pool {
-            state: Mutex::new(PoolState::default()),
+            state: Mutex::new(state),
             work: Condvar::new(),
             max,
+            max_running: max_running.clamp(1, max),
             idle_timeout,
+            slots: (0..max).map(|_| AtomicU64::new(0)).collect(),
+            epoch: Instant::now(),
+            stall_ns: stall.as_nanos().min(u64::MAX as u128) as u64,
+            queued: AtomicUsize::new(0),
+        }
+    }
+
+    /// Whether chains are waiting for a worker.
+    pub(crate) fn has_queued(&self) -> bool {
+        self.queued.load(Ordering::Relaxed) > 0
+    }
+
+    /// Workers stalled in the kernel now.
+    fn stalled(&self) -> usize {
+        let now = self.epoch.elapsed().as_nanos() as u64;
+        self.slots
+            .iter()
+            .map(|s| s.load(Ordering::Relaxed))
+            .filter(|&v| v != 0 && (v & PREDICTED != 0 || now.saturating_sub(v) > self.stall_ns))
+            .count()
+    }
+
+    /// Workers alive, not idle and not stalled: running a chain, starting,
+    /// woken, or between two chains.
+    fn running(&self, st: &PoolState) -> usize {
+        (st.threads - st.idle).saturating_sub(self.stalled())
+    }
+
+    /// The cachemiss rule (module docs): wake idle workers, or ask for a new
+    /// one (`may_spawn`: the caller can start threads), while chains are
+    /// queued and fewer than `max_running` workers run unstalled.
+    fn plan(&self, st: &mut PoolState, may_spawn: bool) -> Grow {
+        let queued = st.queue.len().saturating_sub(st.woken);
+        if queued == 0 {
+            return Grow::Nothing;
+        }
+        let running = self.running(st);
+        if running >= self.max_running {
+            return Grow::Nothing;
+        }
+        let want = queued.min(self.max_running - running);
+        if st.idle > 0 {
+            // (A notify costs a futex syscall even with nobody waiting, so
+            // only as many as there are sleepers and jobs.)
+            for _ in 0..want.min(st.idle) {
+                st.idle -= 1;
+                st.woken += 1;
+                self.work.notify_one();
+            }
+            return Grow::Woke;
+        }
+        if may_spawn && st.threads < self.max {
+            if let Some(slot) = st.free_slots.pop() {
+                st.threads += 1;
+                return Grow::Spawn(slot);
+            }
+        }
+        Grow::Nothing
+    }
+
+    /// Re-apply the cachemiss rule from the submitting thread (it may spawn).
+    pub(crate) fn rebalance(shared: &Arc<Shared>) {
+        let grow = {
+            let mut st = shared.pool.lock();
+            shared.pool.plan(&mut st, true)
+        };
+        if let Grow::Spawn(slot) = grow {
+            Self::spawn(shared, slot);
+        }
+    }
+
+    /// A worker is about to run an atom predicted to block: wake an idle
+    /// worker for the queue if it would otherwise wait behind the stall.
+    fn before_stall(&self) {
+        if self.has_queued() {
+            let mut st = self.lock();
+            self.plan(&mut st, false);
         }
     }
 
@@ -92,22 +251,17 @@ impl Pool {
         self.lock().threads
     }
 
-    /// Queue `job`, starting a worker when no idle one is left for it.
+    /// Queue `job`, then wake or start a worker for it if the cachemiss rule
+    /// allows one more to run.
     pub(crate) fn dispatch(shared: &Arc<Shared>, job: Job) {
         let pool = &shared.pool;
-        let (spawn, finished) = {
+        let (grow, finished) = {
             let mut st = pool.lock();
             st.queue.push_back(job);
-            let spawn = st.queue.len() > st.idle && st.threads < pool.max;
-            if spawn {
-                st.threads += 1;
-            } else if st.idle > 0 {
-                // (A notify costs a futex syscall even with nobody waiting;
-                // busy workers find the job when they come back for more.)
-                pool.work.notify_one();
-            }
+            pool.queued.store(st.queue.len(), Ordering::Relaxed);
+            let grow = pool.plan(&mut st, true);
             // Collect the handles of workers that left after an idle timeout.
-            let finished = if spawn {
+            let finished = if matches!(grow, Grow::Spawn(_)) {
                 let (done, alive) = std::mem::take(&mut st.handles)
                     .into_iter()
                     .partition(|h| h.is_finished());
@@ -116,14 +270,19 @@ impl Pool {
             } else {
                 Vec::new()
             };
-            (spawn, finished)
+            (grow, finished)
         };
         for h in finished {
             let _ = h.join();
         }
-        if !spawn {
-            return;
+        if let Grow::Spawn(slot) = grow {
+            Self::spawn(shared, slot);
         }
+    }
+
+    /// Start a worker on stall slot `slot` (`threads` already counts it).
+    fn spawn(shared: &Arc<Shared>, slot: usize) {
+        let pool = &shared.pool;
         let worker_shared = Arc::clone(shared);
         // Workers start with every signal blocked: a handler the application
         // installed must never run on them (and a signal must not interrupt an
@@ -134,7 +293,7 @@ impl Pool {
             crate::sys::signals::with_signals_blocked(|| {
                 std::thread::Builder::new()
                     .name("syslet-worker".into())
-                    .spawn(move || worker_main(worker_shared))
+                    .spawn(move || worker_main(worker_shared, slot))
             })
         };
         match spawned {
@@ -145,14 +304,17 @@ impl Pool {
                 let orphans: Vec<Job> = {
                     let mut st = pool.lock();
                     st.threads -= 1;
+                    st.free_slots.push(slot);
                     if st.threads == 0 {
-                        st.queue.drain(..).collect()
+                        let jobs = st.queue.drain(..).collect();
+                        pool.queued.store(0, Ordering::Relaxed);
+                        jobs
                     } else {
                         Vec::new()
                     }
                 };
                 for job in orphans {
-                    let (ticket, batch) = execute(shared, job, None);
+                    let (ticket, batch) = execute(shared, job, None, None);
                     shared.complete_job(ticket, batch);
                 }
             }
@@ -164,6 +326,7 @@ impl Pool {
         let mut st = self.lock();
         if let Some(pos) = st.queue.iter().position(|j| j.ticket == ticket) {
             let job = st.queue.remove(pos).expect("position is in range");
+            self.queued.store(st.queue.len(), Ordering::Relaxed);
             return Found::Queued(Box::new(job));
         }
         match st.running.get(&ticket) {
@@ -185,7 +348,9 @@ impl Pool {
             for flag in st.running.values() {
                 flag.store(true, Ordering::Relaxed);
             }
-            st.queue.drain(..).collect()
+            let jobs = st.queue.drain(..).collect();
+            self.queued.store(0, Ordering::Relaxed);
+            jobs
         } else {
             Vec::new()
         };
@@ -194,13 +359,26 @@ impl Pool {
     }
 }
 
-fn worker_main(shared: Arc<Shared>) {
+fn worker_main(shared: Arc<Shared>, slot: usize) {
     let init = worker_init(shared.filter.as_ref()).err();
     let pool = &shared.pool;
+    let stall = StallSlot {
+        slot: &pool.slots[slot],
+        epoch: pool.epoch,
+    };
     let mut st = pool.lock();
     loop {
         let job = loop {
-            if let Some(job) = st.queue.pop_front() {
+            // Take a job unless enough other workers (`running` counts this
+            // one too) already run unstalled
+            // (a surplus worker, started during a stall, goes idle instead).
+            // With no job running at all, always take one: the queue never
+            // waits for a worker that does not exist.
+            if !st.queue.is_empty()
+                && (st.running.is_empty() || pool.running(&st) <= pool.max_running)
+            {
+                let job = st.queue.pop_front().expect("not empty");
+                pool.queued.store(st.queue.len(), Ordering::Relaxed);
                 break Some(job);
             }
             if st.shutdown {
@@ -212,18 +390,24 @@ fn worker_main(shared: Arc<Shared>) {
                 .wait_timeout(st, pool.idle_timeout)
                 .unwrap_or_else(|e| e.into_inner());
             st = guard;
-            st.idle -= 1;
+            crate::sys::rusage::mark();
+            if st.woken > 0 {
+                st.woken -= 1;
+            } else {
+                st.idle -= 1;
+            }
             if timeout.timed_out() && st.queue.is_empty() {
                 break None;
             }
         };
         let Some(job) = job else {
             st.threads -= 1;
+            st.free_slots.push(slot);
             return;
         };
         st.running.insert(job.ticket, Arc::clone(&job.cancel));
         drop(st);
-        let (ticket, batch) = execute(&shared, job, init.as_ref());
+        let (ticket, batch) = execute(&shared, job, init.as_ref(), Some(&stall));
         // Forget the cancel flag before posting, so that a cancel after the
         // completion was reaped finds nothing.
         pool.lock().running.remove(&ticket);
@@ -240,6 +424,7 @@ pub(crate) fn execute(
     shared: &Shared,
     job: Job,
     init_error: Option<&io::Error>,
+    stall: Option<&StallSlot<'_>>,
 ) -> (u64, Box<ValidatedBatch<'static>>) {
     let Job {
         ticket,
@@ -266,7 +451,10 @@ pub(crate) fn execute(
                 cancel_rest(&mut batch, -(libc::ECANCELED as i64));
                 break;
             }
-            run_timed(&shared.estimator, &mut batch);
+            match stall {
+                Some(slot) => run_watched(shared, slot, &mut batch),
+                None => run_timed(&shared.estimator, &mut batch),
+            }
         }
     }));
     if run.is_err() {
@@ -284,4 +472,27 @@ pub(crate) fn cancel_rest(batch: &mut ValidatedBatch<'static>, status: i64) {
     c.flags |= syslets_abi::COMPLETION_CANCELED;
     c.status = status;
     batch.cursor = batch.steps.len() as u16;
+}
+
+/// [`run_timed`] on a worker, with the atom's start in the worker's stall
+/// slot; an atom predicted to block first lets an idle worker take the queue.
+fn run_watched(shared: &Shared, stall: &StallSlot<'_>, batch: &mut ValidatedBatch<'static>) {
+    let i = batch.cursor as usize;
+    let step = &batch.steps[i];
+    let nr = step.nr;
+    let predicted = match step.sig.blocking {
+        Blocking::Never => false,
+        Blocking::Network => true,
+        Blocking::Storage => shared.estimator.missing(nr),
+    };
+    let t0 = Instant::now();
+    stall.enter(t0, predicted);
+    if predicted {
+        shared.pool.before_stall();
+    }
+    batch.run_one();
+    stall.leave();
+    shared
+        .estimator
+        .record(nr, t0.elapsed(), batch.completion().0.results[i]);
 }

@@ -177,27 +177,58 @@ fn data_already_there_is_read_inline_by_the_probe() {
     assert_eq!(ex.workers(), 0);
 }
 
+/// Voluntary context switches of the calling thread.
+fn voluntary_switches() -> i64 {
+    // SAFETY: getrusage fills the zeroed plain C struct behind the pointer.
+    #[allow(unsafe_code)]
+    unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::getrusage(libc::RUSAGE_THREAD, &mut ru), 0);
+        ru.ru_nvcsw
+    }
+}
+
 #[test]
 fn adaptive_rule_hands_off_slow_classes_and_reprobes() {
-    // Threshold 0: any measured stat makes the class "slow".
+    // Threshold 0: any fsync that sleeps (a miss needs a slow call during
+    // which the thread slept) makes the class "slow". The file is on the
+    // build directory's file system: an fsync of fresh data waits for the
+    // disk there (checked first, so that the test cannot pass by accident).
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("adaptive-rule");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = std::fs::File::create(dir.join("dirty")).unwrap();
+    let dirty = || {
+        use std::os::unix::fs::FileExt;
+        file.write_all_at(&[7u8; 4096], 0).unwrap();
+    };
+    dirty();
+    let before = voluntary_switches();
+    file.sync_all().unwrap();
+    assert!(
+        voluntary_switches() > before,
+        "fsync of fresh data did not sleep: {} is not on a disk-backed file system",
+        dir.display()
+    );
     let ex = Executor::builder()
         .handoff_threshold(Duration::ZERO)
         .reprobe_every(3)
         .max_workers(1)
         .build()
         .unwrap();
-    let stat_root = || {
+    let fsync = || {
+        dirty();
         let mut chain = Chain::new();
-        let root = chain.path("/");
-        let st = chain.output::<Stat>();
-        chain.push(Newfstatat::new(libc::AT_FDCWD, root, st));
+        chain.push(syslets::opcode::Fsync::new(file.as_raw_fd()));
         chain.prepare(&Policy::default()).unwrap()
     };
     let mut kinds = String::new();
     let mut queued = 0;
     for _ in 0..7 {
-        match ex.submit(stat_root()).unwrap() {
-            Submitted::Done(_) => kinds.push('D'),
+        match ex.submit(fsync()).unwrap() {
+            Submitted::Done(d) => {
+                assert_eq!(d.completion().status(), 0);
+                kinds.push('D');
+            }
             Submitted::Queued(_) => {
                 kinds.push('Q');
                 queued += 1;
@@ -211,17 +242,25 @@ fn adaptive_rule_hands_off_slow_classes_and_reprobes() {
     // does; then every third hand-off decision re-probes inline.
     assert_eq!(kinds, "DDQQDQQ");
 
-    let fast = Executor::builder()
-        .handoff_threshold(Duration::from_secs(1))
+    // Slow but never asleep is no miss: a stat with threshold 0 stays inline.
+    let busy = Executor::builder()
+        .handoff_threshold(Duration::ZERO)
         .build()
         .unwrap();
-    for _ in 0..5 {
+    let stat_root = || {
+        let mut chain = Chain::new();
+        let root = chain.path("/");
+        let st = chain.output::<Stat>();
+        chain.push(Newfstatat::new(libc::AT_FDCWD, root, st));
+        chain.prepare(&Policy::default()).unwrap()
+    };
+    for _ in 0..20 {
         assert!(matches!(
-            fast.submit(stat_root()).unwrap(),
+            busy.submit(stat_root()).unwrap(),
             Submitted::Done(_)
         ));
     }
-    assert_eq!(fast.workers(), 0);
+    assert_eq!(busy.workers(), 0);
 }
 
 #[test]
@@ -652,4 +691,80 @@ fn executor_is_send_and_sync() {
 fn bad_configuration_is_refused() {
     assert!(Executor::builder().ring_size(6).build().is_err());
     assert!(Executor::builder().max_workers(0).build().is_err());
+}
+
+/// Poll `f` for up to ten seconds.
+fn eventually(mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
+#[test]
+fn pool_stays_at_max_running_while_nothing_stalls() {
+    // getpid never blocks, so no worker ever counts as stalled (the stall
+    // threshold is far above any preemption): at most `max_running` threads.
+    let ex = Executor::builder()
+        .max_workers(8)
+        .max_running(2)
+        .handoff_threshold(Duration::from_secs(5))
+        .ring_size(1024)
+        .build()
+        .unwrap();
+    let mut peak = 0;
+    for round in 0..20u64 {
+        for i in 0..50 {
+            ex.submit(getpid_chain(abi::BATCH_ASYNC, round * 50 + i))
+                .unwrap();
+            peak = peak.max(ex.workers());
+        }
+        let done = reap_n(&ex, 50);
+        assert!(done.iter().all(|d| d.completion().status() == pid()));
+        peak = peak.max(ex.workers());
+    }
+    assert!(peak >= 1);
+    assert!(peak <= 2, "{peak} workers for chains that never block");
+}
+
+#[test]
+fn pool_grows_past_max_running_while_workers_are_stalled() {
+    // Four chains block in a read; with max_running 1, only stalls (an atom
+    // running longer than the 1 ms threshold) let the pool start more
+    // workers, found by the submitter's wait ticks.
+    let ex = Executor::builder()
+        .max_workers(8)
+        .max_running(1)
+        .handoff_threshold(Duration::from_millis(1))
+        .build()
+        .unwrap();
+    let pairs: Vec<_> = (0..4).map(|_| UnixStream::pair().unwrap()).collect();
+    for (i, (_, rx)) in pairs.iter().enumerate() {
+        ex.submit(read_chain(rx.as_raw_fd(), abi::BATCH_ASYNC, i as u64, 0))
+            .unwrap();
+    }
+    // Nothing can complete yet; each wait re-applies the rule every tick.
+    assert!(
+        eventually(|| {
+            assert_eq!(ex.wait(1, Some(Duration::from_millis(5))).unwrap(), 0);
+            ex.workers() == 4
+        }),
+        "stalled workers must not hold the queue: {} workers",
+        ex.workers()
+    );
+    for (tx, _) in &pairs {
+        (&*tx).write_all(b"x").unwrap();
+    }
+    let done = reap_n(&ex, 4);
+    assert!(done.iter().all(|d| d.completion().status() == 1));
+    // The stall is over: later non-blocking chains need no more threads.
+    for i in 0..100 {
+        ex.submit(getpid_chain(abi::BATCH_ASYNC, i)).unwrap();
+    }
+    reap_n(&ex, 100);
+    assert!(ex.workers() <= 8);
 }

@@ -90,6 +90,7 @@ fn du_walks_match_gnu_du() {
         &root,
         Options {
             flags: syslets::abi::BATCH_ASYNC,
+            stat_flags: syslets::abi::BATCH_ASYNC,
             ..base
         },
     )
@@ -99,15 +100,29 @@ fn du_walks_match_gnu_du() {
     let t = walk_async(
         &root,
         Options {
+            stat_flags: syslets::abi::BATCH_ASYNC,
+            ..base
+        },
+    )
+    .unwrap();
+    want(t, "stat chains on workers, directory reads inline first");
+    assert!(t.queued_chains >= 24);
+    let t = walk_async(
+        &root,
+        Options {
             flags: syslets::abi::BATCH_SYNC,
+            stat_flags: syslets::abi::BATCH_SYNC,
             ..base
         },
     )
     .unwrap();
     want(t, "every chain inline");
     assert_eq!(t.queued_chains, 0);
-    // Threshold 0: stats and getdents go to workers after two runs, except
-    // re-probes, so chains are split between inline and worker parts.
+    // Threshold 0, and the executor unable to tell a preempted call from one
+    // that slept (getrusage fails): stats and getdents go to workers after two
+    // runs, except re-probes, so chains are split between inline and worker
+    // parts.
+    syslets::fault::set(syslets::fault::Fault::Rusage, true);
     let t = walk_async(
         &root,
         Options {
@@ -116,6 +131,7 @@ fn du_walks_match_gnu_du() {
         },
     )
     .unwrap();
+    syslets::fault::set(syslets::fault::Fault::Rusage, false);
     want(t, "hand-offs in the middle of chains");
     assert!(t.inline_chains > 0 && t.queued_chains > 0);
     // One worker only: many chains wait in the queue.
@@ -124,6 +140,7 @@ fn du_walks_match_gnu_du() {
         Options {
             workers: 1,
             flags: syslets::abi::BATCH_ASYNC,
+            stat_flags: syslets::abi::BATCH_ASYNC,
             ..base
         },
     )

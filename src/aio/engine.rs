@@ -605,6 +605,9 @@ impl Exec {
         let ex = Executor::builder()
             .ring_size(ring)
             .max_workers(workers.max(1))
+            // Each pool is sized for its class of I/O (mod docs): all its
+            // workers may run at once, stalled or not.
+            .max_running(workers.max(1))
             .idle_timeout(idle)
             .build()
             .map_err(|_| Errno::EINVAL)?;
