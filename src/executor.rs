@@ -510,7 +510,7 @@ fn entry_of(ticket: u64, c: &Completion) -> RingEntry {
 #[derive(Debug)]
 pub struct Done {
     entry: RingEntry,
-    batch: Box<ValidatedBatch<'static>>,
+    batch: ValidatedBatch<'static>,
 }
 
 impl Done {
@@ -542,7 +542,7 @@ impl Done {
 
     /// The batch, to run or submit again.
     pub fn into_batch(self) -> ValidatedBatch<'static> {
-        *self.batch
+        self.batch
     }
 }
 
@@ -738,9 +738,9 @@ impl Executor {
         if posts && !sh.take_credit(sh.backpressure == Backpressure::Block) {
             return Err(SubmitError::RingFull(Box::new(batch)));
         }
-        // Boxed once here: from now on only the pointer moves (to the worker
-        // queue, the ring, the caller), not the batch and its completion.
-        let mut batch = Box::new(batch);
+        // Boxed only when it leaves this thread (the worker queue, the ring):
+        // a chain that completes inline costs no allocation here.
+        let mut batch = batch;
         let ticket = sh.next_ticket.fetch_add(1, Ordering::Relaxed);
         batch.reset();
         let handoff = if flags & abi::BATCH_ASYNC != 0 {
@@ -760,7 +760,7 @@ impl Executor {
                 }
                 let job = Job {
                     ticket,
-                    batch,
+                    batch: Box::new(batch),
                     partial,
                     cancel: Arc::new(AtomicBool::new(false)),
                 };
@@ -770,7 +770,7 @@ impl Executor {
             None => {
                 batch.completion_mut().0.flags |= abi::COMPLETION_INLINE;
                 if posts && sh.inline_completions == InlineCompletions::Queue {
-                    sh.complete(ticket, batch);
+                    sh.complete(ticket, Box::new(batch));
                     return Ok(Submitted::Queued(Ticket(ticket)));
                 }
                 if posts {
@@ -830,7 +830,7 @@ impl Executor {
         let n = self.shared.ring.drain(&mut raw);
         out.extend(raw.into_iter().map(|r| Done {
             entry: r.entry,
-            batch: r.batch.expect("every posted entry carries its batch"),
+            batch: *r.batch.expect("every posted entry carries its batch"),
         }));
         self.shared.release_credits(n as u32);
         n
