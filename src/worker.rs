@@ -123,6 +123,8 @@ pub(crate) struct Pool {
     stall_ns: u64,
     /// Length of `state.queue`, readable without the lock.
     queued: AtomicUsize,
+    /// `state.idle`, readable without the lock.
+    sleeping: AtomicUsize,
 }
 
 /// What [`Pool::plan`] decided.
@@ -166,6 +168,7 @@ impl Pool {
             epoch: Instant::now(),
             stall_ns: stall.as_nanos().min(u64::MAX as u128) as u64,
             queued: AtomicUsize::new(0),
+            sleeping: AtomicUsize::new(0),
         }
     }
 
@@ -211,6 +214,7 @@ impl Pool {
                 st.woken += 1;
                 self.work.notify_one();
             }
+            self.sleeping.store(st.idle, Ordering::Relaxed);
             return Grow::Woke;
         }
         if may_spawn && st.threads < self.max {
@@ -236,7 +240,7 @@ impl Pool {
     /// A worker is about to run an atom predicted to block: wake an idle
     /// worker for the queue if it would otherwise wait behind the stall.
     fn before_stall(&self) {
-        if self.has_queued() {
+        if self.has_queued() && self.sleeping.load(Ordering::Relaxed) > 0 {
             let mut st = self.lock();
             self.plan(&mut st, false);
         }
@@ -385,6 +389,7 @@ fn worker_main(shared: Arc<Shared>, slot: usize) {
                 break None;
             }
             st.idle += 1;
+            pool.sleeping.store(st.idle, Ordering::Relaxed);
             let (guard, timeout) = pool
                 .work
                 .wait_timeout(st, pool.idle_timeout)
@@ -396,6 +401,7 @@ fn worker_main(shared: Arc<Shared>, slot: usize) {
             } else {
                 st.idle -= 1;
             }
+            pool.sleeping.store(st.idle, Ordering::Relaxed);
             if timeout.timed_out() && st.queue.is_empty() {
                 break None;
             }
