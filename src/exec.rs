@@ -9,7 +9,7 @@ use syslets_abi::signature;
 
 use crate::chain::AtomRef;
 use crate::completion::Completion;
-use crate::validate::{Check, Src, ValidatedBatch};
+use crate::validate::{Check, ValidatedBatch};
 
 impl ValidatedBatch<'_> {
     /// Run the whole chain inline, in the calling thread, and return its
@@ -49,6 +49,7 @@ impl ValidatedBatch<'_> {
     }
 
     /// Run the atom at the cursor and advance the cursor.
+    #[inline]
     pub(crate) fn run_one(&mut self) {
         let i = self.cursor as usize;
         let ret = match self.prepare_current() {
@@ -77,44 +78,61 @@ impl ValidatedBatch<'_> {
     ///
     /// The pointers stay valid while `self` is neither moved nor dropped and its
     /// storage not otherwise borrowed; callers issue the call right away.
+    ///
+    /// Straight-line for the common atom (no result argument, no run-time
+    /// check): it runs right after a syscall, when the branch predictors may
+    /// have been flushed.
+    #[inline(always)]
     pub(crate) fn prepare_current(&mut self) -> Result<[u64; abi::MAX_ARGS], i64> {
-        let i = self.cursor as usize;
-        let step = &self.steps[i];
-        let c = &self.storage.completion(self.completion_at).0;
-        let mut vals = [0u64; abi::MAX_ARGS];
+        let step = &self.steps[self.cursor as usize];
+        let mut vals = step.vals;
         let mut fault = 0;
-        for (v, src) in vals.iter_mut().zip(&step.args[..step.nargs as usize]) {
-            match *src {
-                Src::Imm(x) | Src::Raw(x) => *v = x,
-                Src::Result(t) if c.ran_mask & (1 << t) != 0 => *v = c.results[t as usize] as u64,
-                Src::Result(_) => fault = libc::EINVAL,
-                Src::Arena(_) => {}
+        if step.result_args != 0 {
+            let c = &self.storage.completion(self.completion_at).0;
+            let mut left = step.result_args;
+            while left != 0 {
+                let a = left.trailing_zeros() as usize;
+                left &= left - 1;
+                // The validator made sure the index names an earlier atom.
+                let t = vals[a] as usize;
+                if c.ran_mask & (1 << t) != 0 {
+                    vals[a] = c.results[t] as u64;
+                } else {
+                    vals[a] = 0;
+                    fault = libc::EINVAL;
+                }
             }
         }
-        let arena = self.arena();
-        for check in &step.checks {
-            let ok = match *check {
-                Check::None => break,
-                Check::LenArg { len_arg, avail } => vals[len_arg as usize] <= avail,
-                Check::CStr { at, avail } => arena[at as usize..][..avail as usize].contains(&0),
-                Check::LenAt { at, avail } => {
-                    let raw = arena[at as usize..][..4].try_into().expect("4 bytes");
-                    u32::from_le_bytes(raw) <= avail
+        if step.nchecks != 0 {
+            let arena = self.arena();
+            let checks = &self.checks[step.first_check as usize..][..step.nchecks as usize];
+            for check in checks {
+                let ok = match *check {
+                    Check::LenArg { len_arg, avail } => vals[len_arg as usize] <= avail,
+                    Check::CStr { at, avail } => {
+                        arena[at as usize..][..avail as usize].contains(&0)
+                    }
+                    Check::LenAt { at, avail } => {
+                        let raw = arena[at as usize..][..4].try_into().expect("4 bytes");
+                        u32::from_le_bytes(raw) <= avail
+                    }
+                };
+                if !ok && fault == 0 {
+                    fault = libc::EFAULT;
                 }
-            };
-            if !ok && fault == 0 {
-                fault = libc::EFAULT;
             }
         }
         if fault != 0 {
             return Err(-(fault as i64));
         }
-        let start = self.arena_start;
-        let base = self.storage.bytes_mut()[start..].as_mut_ptr() as u64;
-        let step = &self.steps[i];
-        for (v, src) in vals.iter_mut().zip(&step.args) {
-            if let Src::Arena(off) = *src {
-                *v = base + off as u64;
+        let mut left = step.arena_args;
+        if left != 0 {
+            let start = self.arena_start;
+            let base = self.storage.bytes_mut()[start..].as_mut_ptr() as u64;
+            while left != 0 {
+                let a = left.trailing_zeros() as usize;
+                left &= left - 1;
+                vals[a] += base;
             }
         }
         Ok(vals)
@@ -142,24 +160,32 @@ impl ValidatedBatch<'_> {
     /// EBADF means nothing was closed. A close whose RESULT argument names an
     /// atom that did not run was not issued. The kernel reads the number as an
     /// `unsigned int`.
+    #[inline(always)]
     fn track_close(&mut self, i: usize, ret: i64) {
-        if self.steps[i].nr != abi::nr::CLOSE || ret == -(libc::EBADF as i64) {
+        let step = &self.steps[i];
+        if step.nr != abi::nr::CLOSE || ret == -(libc::EBADF as i64) {
             return;
         }
-        let c = &self.storage.completion(self.completion_at).0;
-        let fd = match self.steps[i].args[0] {
-            Src::Imm(v) => v,
-            Src::Result(t) if c.ran_mask & (1 << t) != 0 => c.results[t as usize] as u64,
-            _ => return,
+        let fd = if step.result_args & 1 == 0 {
+            step.vals[0]
+        } else {
+            let t = step.vals[0] as usize;
+            let c = &self.storage.completion(self.completion_at).0;
+            if c.ran_mask & (1 << t) == 0 {
+                return;
+            }
+            c.results[t] as u64
         };
         self.closed(fd as u32);
     }
 
     /// Record `ret` as the return value of atom `i` (the atom at the cursor)
     /// and move the cursor to the next atom to run.
+    #[inline(always)]
     pub(crate) fn record(&mut self, i: usize, ret: i64) {
         self.track_close(i, ret);
         let step = &self.steps[i];
+        let end = self.steps.len() as u16;
         let c = &mut self.storage.completion_mut(self.completion_at).0;
         c.results[i] = ret;
         c.ran_mask |= 1 << i;
@@ -171,7 +197,7 @@ impl ValidatedBatch<'_> {
                 i as u16 + 1
             } else {
                 c.flags |= abi::COMPLETION_STOPPED;
-                self.steps.len() as u16
+                end
             }
         } else {
             step.next as u16

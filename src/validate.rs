@@ -7,7 +7,7 @@ use syslets_abi::signature::{self, ArgType, Dir, Len, Ptr, Signature};
 use syslets_abi::{self as abi, Atom, BatchHeader, BufDesc};
 use zerocopy::FromBytes;
 
-use crate::chain::{BufRef, Out};
+use crate::chain::{BufRef, Out, RawRegion};
 use crate::completion::Completion;
 use crate::encode::{batch_size, AlignedBuf, EncodedBatch};
 use crate::error::{ErrorKind, ValidationError};
@@ -32,36 +32,36 @@ pub(crate) enum Src {
 /// and returns `-EFAULT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Check {
-    None,
     /// Argument `len_arg` (from a RESULT) must not exceed `avail`.
-    LenArg {
-        len_arg: u8,
-        avail: u64,
-    },
+    LenArg { len_arg: u8, avail: u64 },
     /// The string at arena offset `at` must hold a NUL within `avail` bytes.
-    CStr {
-        at: u32,
-        avail: u32,
-    },
+    CStr { at: u32, avail: u32 },
     /// The `socklen_t` at arena offset `at` must not exceed `avail`.
-    LenAt {
-        at: u32,
-        avail: u32,
-    },
+    LenAt { at: u32, avail: u32 },
 }
 
-/// One atom, decoded and checked, ready to run.
+/// One atom, decoded and checked, ready to run (72 bytes).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Step {
+    /// The argument values as the kernel gets them (unused ones zero), except
+    /// the arguments of `arena_args`, which hold an arena offset the arena's
+    /// address is added to, and those of `result_args`, which hold the index
+    /// of the atom whose result they take.
+    pub vals: [u64; abi::MAX_ARGS],
+    pub sig: &'static Signature,
     pub nr: u32,
     pub stop: Stop,
+    /// Bit `a`: argument `a` is an arena offset.
+    pub arena_args: u8,
+    /// Bit `a`: argument `a` is the result of atom `vals[a]`.
+    pub result_args: u8,
     pub skip: bool,
     /// Normal-flow successor (already resolved from the NEXT field).
     pub next: u8,
-    pub nargs: u8,
-    pub args: [Src; abi::MAX_ARGS],
-    pub checks: [Check; 3],
-    pub sig: &'static Signature,
+    /// This atom's run-time checks are `checks[first_check..][..nchecks]` of
+    /// the batch (most atoms have none).
+    pub first_check: u16,
+    pub nchecks: u8,
 }
 
 /// A batch that passed validation: it owns its buffer (and so its arena), and can
@@ -72,6 +72,8 @@ pub struct ValidatedBatch<'a> {
     pub(crate) arena_start: usize,
     pub(crate) header: BatchHeader,
     pub(crate) steps: Vec<Step>,
+    /// Every step's run-time checks (usually none: no allocation).
+    pub(crate) checks: Vec<Check>,
     /// Word index of the completion in `storage` (kept in the batch's own
     /// allocation: no second allocation, and moving the batch stays cheap).
     pub(crate) completion_at: usize,
@@ -302,8 +304,14 @@ pub(crate) fn validate<'a>(
 
     let table = BufTable::new(bufs);
     let mut steps = Vec::with_capacity(natoms);
+    let mut checks = Vec::new();
+    let raw = Raw {
+        regions: &batch.raw,
+        allowed: batch.raw_allowed,
+    };
     for (i, atom) in atoms.iter().enumerate() {
-        validate_atom(i, atom, natoms, table, arena, &batch, policy, &mut steps)?;
+        let step = validate_atom(i, atom, natoms, table, arena, raw, policy, &mut checks)?;
+        steps.push(step);
     }
 
     let mut storage = batch.storage;
@@ -312,6 +320,7 @@ pub(crate) fn validate<'a>(
         arena_start: bufs_end,
         header,
         steps,
+        checks,
         completion_at,
         cursor: 0,
         fds_taken: 0,
@@ -319,6 +328,14 @@ pub(crate) fn validate<'a>(
         storage,
         _borrows: PhantomData,
     })
+}
+
+/// The raw regions of an in-process batch, and whether raw pointers are
+/// allowed at all (not in a batch decoded from bytes).
+#[derive(Clone, Copy)]
+struct Raw<'a> {
+    regions: &'a [RawRegion],
+    allowed: bool,
 }
 
 /// The memory a pointer argument reaches: an arena offset (or a raw address)
@@ -336,10 +353,10 @@ fn validate_atom(
     natoms: usize,
     bufs: BufTable<'_>,
     arena: &[u8],
-    batch: &EncodedBatch<'_>,
+    raw: Raw<'_>,
     policy: &Policy,
-    steps: &mut Vec<Step>,
-) -> Result<(), ValidationError> {
+    checks: &mut Vec<Check>,
+) -> Result<Step, ValidationError> {
     use ErrorKind as E;
     let sig = signature::lookup(atom.nr);
     let name = sig.map(|s| s.name);
@@ -373,18 +390,35 @@ fn validate_atom(
             found: atom.nargs,
         }));
     }
-    for a in 0..abi::MAX_ARGS {
-        let kind = atom.arg_kind[a];
-        if kind > abi::ARG_RAW {
-            return Err(err(E::BadArgKind { arg: a as u8, kind }));
-        }
-        if a >= sig.args.len() && (kind != abi::ARG_IMM || atom.arg[a] != 0) {
-            return Err(err(E::UnusedArgNotZero(a as u8)));
+    // Every kind known, every unused argument a zero immediate: tested for all
+    // six at once (kinds are the bytes of one word); the loop names the first
+    // offender.
+    let nargs = sig.args.len();
+    let k = atom.arg_kind;
+    let kinds = u64::from_le_bytes([k[0], k[1], k[2], k[3], k[4], k[5], 0, 0]);
+    let unknown_kinds = kinds & 0x0000_fcfc_fcfc_fcfc; // any kind > ARG_RAW (3)
+    const _: () = assert!(abi::ARG_IMM == 0 && abi::ARG_RAW == 3);
+    let unused_kinds = kinds >> (8 * nargs); // nonzero: not ARG_IMM
+    let unused_vals = atom.arg[nargs..].iter().fold(0, |acc, &v| acc | v);
+    if unknown_kinds | unused_kinds | unused_vals != 0 {
+        for a in 0..abi::MAX_ARGS {
+            let kind = atom.arg_kind[a];
+            if kind > abi::ARG_RAW {
+                return Err(err(E::BadArgKind { arg: a as u8, kind }));
+            }
+            if a >= nargs && (kind != abi::ARG_IMM || atom.arg[a] != 0) {
+                return Err(err(E::UnusedArgNotZero(a as u8)));
+            }
         }
     }
 
     let mut args = [Src::Imm(0); abi::MAX_ARGS];
-    let mut reach: [Option<Reach>; abi::MAX_ARGS] = [None; abi::MAX_ARGS];
+    let mut reach: [Reach; abi::MAX_ARGS] = [Reach {
+        src: Src::Imm(0),
+        avail: 0,
+    }; abi::MAX_ARGS];
+    // Bit `a`: argument `a` is a pointer with a `reach` (not a NULL).
+    let mut reaching = 0u8;
     for (a, ty) in sig.args.iter().enumerate() {
         let arg = a as u8;
         let (kind, value) = (atom.arg_kind[a], atom.arg[a]);
@@ -439,16 +473,17 @@ fn validate_atom(
                 }
                 let src = Src::Arena(d.offset + offset);
                 let avail = (d.len - offset) as u64;
-                reach[a] = Some(Reach { src, avail });
+                reach[a] = Reach { src, avail };
+                reaching |= 1 << a;
                 src
             }
             (ArgType::Ptr(p), abi::ARG_RAW) => {
-                let region = batch
-                    .raw
+                let region = raw
+                    .regions
                     .iter()
                     .find(|r| r.atom as usize == i && r.arg == arg);
                 let region = match region {
-                    Some(r) if batch.raw_allowed => r,
+                    Some(r) if raw.allowed => r,
                     _ => return Err(err(E::RawPointerInForeignBatch(arg))),
                 };
                 if p.len == Len::CStr {
@@ -458,10 +493,11 @@ fn validate_atom(
                     }));
                 }
                 let src = Src::Raw(value);
-                reach[a] = Some(Reach {
+                reach[a] = Reach {
                     src,
                     avail: region.len,
-                });
+                };
+                reaching |= 1 << a;
                 src
             }
             (_, abi::ARG_BUF | abi::ARG_RAW) => {
@@ -482,15 +518,14 @@ fn validate_atom(
     }
 
     // Lengths: every pointer must reach at least as far as the kernel will go.
-    let mut checks = [Check::None; 3];
-    let mut nchecks = 0;
-    let mut add_check = |c: Check| {
-        checks[nchecks] = c;
-        nchecks += 1;
-    };
-    for (a, ty) in sig.args.iter().enumerate() {
-        let (ArgType::Ptr(Ptr { len, .. }), Some(r)) = (ty, reach[a]) else {
-            continue;
+    let first_check = checks.len() as u16;
+    let mut add_check = |c: Check| checks.push(c);
+    let mut left = reaching;
+    while left != 0 {
+        let a = left.trailing_zeros() as usize;
+        left &= left - 1;
+        let (ArgType::Ptr(Ptr { len, .. }), r) = (sig.args[a], reach[a]) else {
+            unreachable!("only pointer arguments reach memory")
         };
         let arg = a as u8;
         let too_long = |len: u64| {
@@ -500,7 +535,7 @@ fn validate_atom(
                 available: r.avail,
             })
         };
-        match *len {
+        match len {
             Len::Fixed(n) if n as u64 > r.avail => return Err(too_long(n as u64)),
             Len::Fixed(_) => {}
             Len::Arg(j) => match args[j as usize] {
@@ -517,7 +552,8 @@ fn validate_atom(
                     unreachable!("strings are arena-only")
                 };
                 let s = &arena[at as usize..at as usize + r.avail as usize];
-                if !s.contains(&0) {
+                // The builders put the NUL last: look there first.
+                if s.last() != Some(&0) && !s.contains(&0) {
                     return Err(err(E::UnterminatedString(arg)));
                 }
                 // An earlier atom may overwrite the string through any buffer
@@ -533,11 +569,13 @@ fn validate_atom(
             }
             Len::ArgPtr(j) => {
                 // The length lives in the socklen_t that argument j points to.
-                if let Some(Reach {
-                    src: Src::Arena(at),
-                    avail,
-                    ..
-                }) = reach[j as usize]
+                if let (
+                    true,
+                    Reach {
+                        src: Src::Arena(at),
+                        avail,
+                    },
+                ) = (reaching & (1 << j) != 0, reach[j as usize])
                 {
                     if avail < 4 {
                         return Err(err(E::LengthExceedsBuffer {
@@ -559,20 +597,36 @@ fn validate_atom(
             }
         }
     }
+    let nchecks = (checks.len() - first_check as usize) as u8;
 
     policy.check_atom(sig, &args, bufs, arena).map_err(err)?;
 
-    steps.push(Step {
+    let (mut vals, mut arena_args, mut result_args) = ([0u64; abi::MAX_ARGS], 0u8, 0u8);
+    for (a, src) in args.iter().enumerate().take(nargs) {
+        vals[a] = match *src {
+            Src::Imm(v) | Src::Raw(v) => v,
+            Src::Result(t) => {
+                result_args |= 1 << a;
+                t as u64
+            }
+            Src::Arena(off) => {
+                arena_args |= 1 << a;
+                off as u64
+            }
+        };
+    }
+    Ok(Step {
+        vals,
+        sig,
         nr: atom.nr,
         stop: Stop::from_bits(atom.flags & abi::STOP_MASK),
+        arena_args,
+        result_args,
         skip: atom.flags & abi::SKIP_TO_NEXT_ON_STOP != 0,
         next: if next == 0 { i as u8 + 1 } else { next },
-        nargs: sig.args.len() as u8,
-        args,
-        checks,
-        sig,
-    });
-    Ok(())
+        first_check,
+        nchecks,
+    })
 }
 
 #[cfg(test)]
