@@ -144,14 +144,17 @@ impl ValidatedBatch<'_> {
     /// whichever atom's result or value the close named.
     fn closed(&mut self, fd: u32) {
         let c = &self.storage.completion(self.completion_at).0;
-        let owner = (0..self.cursor as usize).rev().find(|&k| {
-            c.ran_mask & (1 << k) != 0
-                && self.fds_closed & (1 << k) == 0
-                && signature::returns_fd(self.steps[k].nr)
-                && c.results[k] == fd as i64
-        });
-        if let Some(k) = owner {
-            self.fds_closed |= 1 << k;
+        // The latest atom before the cursor that ran, returns descriptors and
+        // still owns one, whose result is `fd`.
+        let before = 1u64.checked_shl(self.cursor as u32).map_or(!0, |b| b - 1);
+        let mut owners = c.ran_mask & self.fd_atoms & !self.fds_closed & before;
+        while owners != 0 {
+            let k = 63 - owners.leading_zeros() as usize;
+            owners &= !(1 << k);
+            if c.results[k] == fd as i64 {
+                self.fds_closed |= 1 << k;
+                return;
+            }
         }
     }
 

@@ -79,6 +79,9 @@ pub struct ValidatedBatch<'a> {
     pub(crate) completion_at: usize,
     /// Index of the next atom to run; `len()` when the chain has ended.
     pub(crate) cursor: u16,
+    /// Bit `i`: atom `i`'s syscall returns a new descriptor
+    /// ([`signature::returns_fd`]).
+    pub(crate) fd_atoms: u64,
     /// Bit `i`: the fd atom `i` returned was handed out by `take_fds`.
     pub(crate) fds_taken: u64,
     /// Bit `i`: the fd atom `i` returned was closed by a later close atom of
@@ -174,7 +177,7 @@ pub(crate) struct BufTable<'a> {
     pub descs: &'a [BufDesc],
     /// Sorted by offset and pairwise disjoint (every batch the builders make):
     /// lookups by range are then a binary search instead of a scan.
-    disjoint: bool,
+    pub disjoint: bool,
 }
 
 impl<'a> BufTable<'a> {
@@ -309,8 +312,10 @@ pub(crate) fn validate<'a>(
         regions: &batch.raw,
         allowed: batch.raw_allowed,
     };
+    let mut fd_atoms = 0u64;
     for (i, atom) in atoms.iter().enumerate() {
         let step = validate_atom(i, atom, natoms, table, arena, raw, policy, &mut checks)?;
+        fd_atoms |= (signature::returns_fd(step.nr) as u64) << i;
         steps.push(step);
     }
 
@@ -323,6 +328,7 @@ pub(crate) fn validate<'a>(
         checks,
         completion_at,
         cursor: 0,
+        fd_atoms,
         fds_taken: 0,
         fds_closed: 0,
         storage,
@@ -336,14 +342,6 @@ pub(crate) fn validate<'a>(
 struct Raw<'a> {
     regions: &'a [RawRegion],
     allowed: bool,
-}
-
-/// The memory a pointer argument reaches: an arena offset (or a raw address)
-/// and the bytes available from there.
-#[derive(Clone, Copy)]
-struct Reach {
-    src: Src,
-    avail: u64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -413,12 +411,13 @@ fn validate_atom(
     }
 
     let mut args = [Src::Imm(0); abi::MAX_ARGS];
-    let mut reach: [Reach; abi::MAX_ARGS] = [Reach {
-        src: Src::Imm(0),
-        avail: 0,
-    }; abi::MAX_ARGS];
-    // Bit `a`: argument `a` is a pointer with a `reach` (not a NULL).
+    // Bytes the memory of each pointer argument reaches (`args[a]` says where
+    // it starts).
+    let mut avail = [0u64; abi::MAX_ARGS];
+    // Bit `a`: argument `a` is a pointer that reaches memory (not a NULL).
     let mut reaching = 0u8;
+    // Bit `a`: argument `a` points into an arena buffer the kernel may write.
+    let mut in_out_buf = 0u8;
     for (a, ty) in sig.args.iter().enumerate() {
         let arg = a as u8;
         let (kind, value) = (atom.arg_kind[a], atom.arg[a]);
@@ -471,11 +470,10 @@ fn validate_atom(
                         buf: index as u16,
                     }));
                 }
-                let src = Src::Arena(d.offset + offset);
-                let avail = (d.len - offset) as u64;
-                reach[a] = Reach { src, avail };
+                avail[a] = (d.len - offset) as u64;
                 reaching |= 1 << a;
-                src
+                in_out_buf |= ((d.flags & abi::BUF_OUT != 0) as u8) << a;
+                Src::Arena(d.offset + offset)
             }
             (ArgType::Ptr(p), abi::ARG_RAW) => {
                 let region = raw
@@ -492,13 +490,9 @@ fn validate_atom(
                         found: "raw pointer (strings must be in the arena)",
                     }));
                 }
-                let src = Src::Raw(value);
-                reach[a] = Reach {
-                    src,
-                    avail: region.len,
-                };
+                avail[a] = region.len;
                 reaching |= 1 << a;
-                src
+                Src::Raw(value)
             }
             (_, abi::ARG_BUF | abi::ARG_RAW) => {
                 return Err(err(E::ArgRefused {
@@ -524,34 +518,35 @@ fn validate_atom(
     while left != 0 {
         let a = left.trailing_zeros() as usize;
         left &= left - 1;
-        let (ArgType::Ptr(Ptr { len, .. }), r) = (sig.args[a], reach[a]) else {
+        let ArgType::Ptr(Ptr { len, .. }) = sig.args[a] else {
             unreachable!("only pointer arguments reach memory")
         };
+        let (src, avail_a) = (args[a], avail[a]);
         let arg = a as u8;
         let too_long = |len: u64| {
             err(E::LengthExceedsBuffer {
                 arg,
                 len,
-                available: r.avail,
+                available: avail_a,
             })
         };
         match len {
-            Len::Fixed(n) if n as u64 > r.avail => return Err(too_long(n as u64)),
+            Len::Fixed(n) if n as u64 > avail_a => return Err(too_long(n as u64)),
             Len::Fixed(_) => {}
             Len::Arg(j) => match args[j as usize] {
-                Src::Imm(n) if n > r.avail => return Err(too_long(n)),
+                Src::Imm(n) if n > avail_a => return Err(too_long(n)),
                 Src::Imm(_) => {}
                 Src::Result(_) => add_check(Check::LenArg {
                     len_arg: j,
-                    avail: r.avail,
+                    avail: avail_a,
                 }),
                 Src::Arena(_) | Src::Raw(_) => unreachable!("length arguments are never pointers"),
             },
             Len::CStr => {
-                let Src::Arena(at) = r.src else {
+                let Src::Arena(at) = src else {
                     unreachable!("strings are arena-only")
                 };
-                let s = &arena[at as usize..at as usize + r.avail as usize];
+                let s = &arena[at as usize..at as usize + avail_a as usize];
                 // The builders put the NUL last: look there first.
                 if s.last() != Some(&0) && !s.contains(&0) {
                     return Err(err(E::UnterminatedString(arg)));
@@ -559,39 +554,41 @@ fn validate_atom(
                 // An earlier atom may overwrite the string through any buffer
                 // the kernel writes that overlaps it (its own, if it is OUT,
                 // or another descriptor of the same arena bytes): check it
-                // again just before the atom runs.
-                if bufs.written(at as u64, at as u64 + r.avail) {
+                // again just before the atom runs. When the buffers are
+                // disjoint only its own can (the string lies inside it and is
+                // not empty: it holds its NUL).
+                let written = if bufs.disjoint {
+                    in_out_buf & (1 << a) != 0
+                } else {
+                    bufs.written(at as u64, at as u64 + avail_a)
+                };
+                debug_assert_eq!(written, bufs.written(at as u64, at as u64 + avail_a));
+                if written {
                     add_check(Check::CStr {
                         at,
-                        avail: r.avail as u32,
+                        avail: avail_a as u32,
                     });
                 }
             }
             Len::ArgPtr(j) => {
                 // The length lives in the socklen_t that argument j points to.
-                if let (
-                    true,
-                    Reach {
-                        src: Src::Arena(at),
-                        avail,
-                    },
-                ) = (reaching & (1 << j) != 0, reach[j as usize])
-                {
-                    if avail < 4 {
+                if let (true, Src::Arena(at)) = (reaching & (1 << j) != 0, args[j as usize]) {
+                    let avail_j = avail[j as usize];
+                    if avail_j < 4 {
                         return Err(err(E::LengthExceedsBuffer {
                             arg: j,
                             len: 4,
-                            available: avail,
+                            available: avail_j,
                         }));
                     }
                     let n =
                         u32::from_le_bytes(arena[at as usize..at as usize + 4].try_into().unwrap());
-                    if n as u64 > r.avail {
+                    if n as u64 > avail_a {
                         return Err(too_long(n as u64));
                     }
                     add_check(Check::LenAt {
                         at,
-                        avail: r.avail as u32,
+                        avail: avail_a as u32,
                     });
                 }
             }
