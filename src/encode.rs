@@ -17,7 +17,7 @@ use crate::validate::ValidatedBatch;
 /// in place with zerocopy.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct AlignedBuf {
-    words: Vec<u64>,
+    pub(crate) words: Vec<u64>,
     len: usize,
 }
 

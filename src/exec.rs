@@ -32,7 +32,7 @@ impl ValidatedBatch<'_> {
 
     /// Clear the completion and point at the first atom.
     pub(crate) fn reset(&mut self) {
-        let n = self.steps.len();
+        let n = self.len();
         let c = &mut self.storage.completion_mut(self.completion_at).0;
         c.caller_data = self.header.caller_data;
         c.natoms = n as u16;
@@ -45,7 +45,7 @@ impl ValidatedBatch<'_> {
 
     /// Whether the chain has ended (ran off its end or stopped).
     pub(crate) fn finished(&self) -> bool {
-        self.cursor as usize >= self.steps.len()
+        self.cursor as usize >= self.len()
     }
 
     /// Run the atom at the cursor and advance the cursor.
@@ -66,7 +66,7 @@ impl ValidatedBatch<'_> {
             // keeps valid for the length the validator checked. The arena is owned
             // by `self.storage`, which `&mut self` keeps alive and unaliased for
             // the call.
-            Ok(vals) => unsafe { crate::sys::syscall6(self.steps[i].nr, &vals) },
+            Ok(vals) => unsafe { crate::sys::syscall6(self.step(i).nr, &vals) },
         };
         self.record(i, ret);
     }
@@ -84,7 +84,7 @@ impl ValidatedBatch<'_> {
     /// have been flushed.
     #[inline(always)]
     pub(crate) fn prepare_current(&mut self) -> Result<[u64; abi::MAX_ARGS], i64> {
-        let step = &self.steps[self.cursor as usize];
+        let step = self.step(self.cursor as usize);
         let mut vals = step.vals;
         let mut fault = 0;
         if step.result_args != 0 {
@@ -165,7 +165,7 @@ impl ValidatedBatch<'_> {
     /// `unsigned int`.
     #[inline(always)]
     fn track_close(&mut self, i: usize, ret: i64) {
-        let step = &self.steps[i];
+        let step = self.step(i);
         if step.nr != abi::nr::CLOSE || ret == -(libc::EBADF as i64) {
             return;
         }
@@ -187,16 +187,16 @@ impl ValidatedBatch<'_> {
     #[inline(always)]
     pub(crate) fn record(&mut self, i: usize, ret: i64) {
         self.track_close(i, ret);
-        let step = &self.steps[i];
-        let end = self.steps.len() as u16;
+        let step = *self.step(i);
+        let end = self.len() as u16;
         let c = &mut self.storage.completion_mut(self.completion_at).0;
         c.results[i] = ret;
         c.ran_mask |= 1 << i;
         c.atoms_run += 1;
         c.last_atom = i as u16;
         c.status = ret;
-        self.cursor = if step.stop.holds(ret) {
-            if step.skip {
+        self.cursor = if step.stop().holds(ret) {
+            if step.skip != 0 {
                 i as u16 + 1
             } else {
                 c.flags |= abi::COMPLETION_STOPPED;
@@ -215,10 +215,10 @@ impl ValidatedBatch<'_> {
     pub fn unclosed_fds(&self) -> Vec<(AtomRef, i32)> {
         let c = &self.completion().0;
         let ran = |j: usize| c.ran_mask & (1 << j) != 0;
-        (0..self.steps.len())
+        (0..self.len())
             .filter(|&i| ran(i) && c.results[i] >= 0)
             .filter(|&i| (self.fds_taken | self.fds_closed) & (1 << i) == 0)
-            .filter(|&i| signature::returns_fd(self.steps[i].nr))
+            .filter(|&i| signature::returns_fd(self.step(i).nr))
             .map(|i| (AtomRef(i as u16), c.results[i] as i32))
             .collect()
     }

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use syslets_abi::signature::{self, ArgType, Dir, Len, Ptr, Signature};
 use syslets_abi::{self as abi, Atom, BatchHeader, BufDesc};
-use zerocopy::FromBytes;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::chain::{BufRef, Out, RawRegion};
 use crate::completion::Completion;
@@ -40,38 +40,71 @@ pub(crate) enum Check {
     LenAt { at: u32, avail: u32 },
 }
 
-/// One atom, decoded and checked, ready to run (72 bytes).
-#[derive(Clone, Copy, Debug)]
+/// One atom, decoded and checked, ready to run. 64 bytes, kept in the
+/// batch's own storage over the 80 bytes of the atom it was decoded from
+/// (nothing reads an atom again once it is validated): the plan costs no
+/// allocation.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub(crate) struct Step {
     /// The argument values as the kernel gets them (unused ones zero), except
     /// the arguments of `arena_args`, which hold an arena offset the arena's
     /// address is added to, and those of `result_args`, which hold the index
     /// of the atom whose result they take.
     pub vals: [u64; abi::MAX_ARGS],
-    pub sig: &'static Signature,
     pub nr: u32,
-    pub stop: Stop,
+    /// `STOP_ON_*` bits.
+    pub stop: u32,
     /// Bit `a`: argument `a` is an arena offset.
     pub arena_args: u8,
     /// Bit `a`: argument `a` is the result of atom `vals[a]`.
     pub result_args: u8,
-    pub skip: bool,
+    /// `SKIP_TO_NEXT_ON_STOP`, as 0 or 1.
+    pub skip: u8,
     /// Normal-flow successor (already resolved from the NEXT field).
     pub next: u8,
     /// This atom's run-time checks are `checks[first_check..][..nchecks]` of
     /// the batch (most atoms have none).
     pub first_check: u16,
     pub nchecks: u8,
+    _pad: u8,
+}
+
+/// Words of a [`Step`].
+const STEP_WORDS: usize = size_of::<Step>() / 8;
+/// Words between two steps: the size of the atom each one replaces.
+const ATOM_WORDS: usize = abi::ATOM_SIZE / 8;
+static_assertions::const_assert!(size_of::<Step>() <= abi::ATOM_SIZE);
+static_assertions::const_assert_eq!(size_of::<Step>() % 8, 0);
+static_assertions::const_assert_eq!(abi::HEADER_SIZE % 8, 0);
+static_assertions::const_assert_eq!(abi::ATOM_SIZE % 8, 0);
+
+impl Step {
+    /// The signature of this (validated) atom's syscall.
+    pub(crate) fn sig(&self) -> &'static Signature {
+        signature::lookup(self.nr).expect("validated atoms are in the table")
+    }
+
+    /// The stop conditions.
+    pub(crate) fn stop(&self) -> Stop {
+        Stop::from_bits(self.stop)
+    }
+}
+
+/// Word index in the storage of the step of atom `i` (where the atom was).
+const fn step_at(i: usize) -> usize {
+    abi::HEADER_SIZE / 8 + i * ATOM_WORDS
 }
 
 /// A batch that passed validation: it owns its buffer (and so its arena), and can
 /// be run inline with [`run`](Self::run) as many times as wanted.
 #[derive(Debug)]
 pub struct ValidatedBatch<'a> {
+    /// The batch bytes, the atoms replaced by their plan ([`Step`]s), then the
+    /// completion.
     pub(crate) storage: AlignedBuf,
     pub(crate) arena_start: usize,
     pub(crate) header: BatchHeader,
-    pub(crate) steps: Vec<Step>,
     /// Every step's run-time checks (usually none: no allocation).
     pub(crate) checks: Vec<Check>,
     /// Word index of the completion in `storage` (kept in the batch's own
@@ -91,6 +124,20 @@ pub struct ValidatedBatch<'a> {
 }
 
 impl ValidatedBatch<'_> {
+    /// The plan of atom `i`.
+    ///
+    /// # Panics
+    ///
+    /// If the batch has no atom `i`.
+    #[inline]
+    pub(crate) fn step(&self, i: usize) -> &Step {
+        assert!(i < self.len(), "no such atom");
+        let words: &[u64; STEP_WORDS] = self.storage.words[step_at(i)..][..STEP_WORDS]
+            .try_into()
+            .expect("exact size");
+        zerocopy::transmute_ref!(words)
+    }
+
     /// The batch flags.
     pub fn flags(&self) -> u16 {
         self.header.flags
@@ -102,18 +149,19 @@ impl ValidatedBatch<'_> {
     }
 
     /// Number of atoms.
+    #[inline]
     pub fn len(&self) -> usize {
-        self.steps.len()
+        self.header.natoms as usize
     }
 
     /// Always false: a valid batch has at least one atom.
     pub fn is_empty(&self) -> bool {
-        self.steps.is_empty()
+        self.len() == 0
     }
 
     /// The syscall name of atom `index`.
     pub fn syscall_name(&self, index: usize) -> Option<&'static str> {
-        self.steps.get(index).map(|s| s.sig.name)
+        (index < self.len()).then(|| self.step(index).sig().name)
     }
 
     /// The completion of the last run (all zero before the first).
@@ -134,7 +182,7 @@ impl ValidatedBatch<'_> {
 
     /// The batch's buffer descriptors.
     pub fn buf_descs(&self) -> &[BufDesc] {
-        let start = abi::HEADER_SIZE + self.steps.len() * abi::ATOM_SIZE;
+        let start = abi::HEADER_SIZE + self.len() * abi::ATOM_SIZE;
         let end = start + self.header.nbufs as usize * abi::BUFDESC_SIZE;
         <[BufDesc]>::ref_from_bytes(&self.storage.bytes()[start..end])
             .expect("checked at validation")
@@ -281,11 +329,19 @@ pub(crate) fn validate<'a>(
 
     let atoms_end = abi::HEADER_SIZE + natoms * abi::ATOM_SIZE;
     let bufs_end = atoms_end + nbufs * abi::BUFDESC_SIZE;
-    let atoms = <[Atom]>::ref_from_bytes(&bytes[abi::HEADER_SIZE..atoms_end])
+    // Each atom's step replaces it in place; the buffer descriptors and the
+    // arena after the atoms are only read.
+    let EncodedBatch {
+        mut storage,
+        raw: raw_regions,
+        raw_allowed,
+        ..
+    } = batch;
+    let (atom_words, rest) = storage.words.split_at_mut(atoms_end / 8);
+    let rest = &rest.as_bytes()[..bufs_end - atoms_end + arena_len];
+    let bufs = <[BufDesc]>::ref_from_bytes(&rest[..bufs_end - atoms_end])
         .expect("storage is 8-byte aligned and the length was checked");
-    let bufs = <[BufDesc]>::ref_from_bytes(&bytes[atoms_end..bufs_end])
-        .expect("storage is 8-byte aligned and the length was checked");
-    let arena = &bytes[bufs_end..];
+    let arena = &rest[bufs_end - atoms_end..];
 
     for (i, d) in bufs.iter().enumerate() {
         let bad = |reason| {
@@ -306,25 +362,27 @@ pub(crate) fn validate<'a>(
     }
 
     let table = BufTable::new(bufs);
-    let mut steps = Vec::with_capacity(natoms);
     let mut checks = Vec::new();
     let raw = Raw {
-        regions: &batch.raw,
-        allowed: batch.raw_allowed,
+        regions: &raw_regions,
+        allowed: raw_allowed,
     };
     let mut fd_atoms = 0u64;
-    for (i, atom) in atoms.iter().enumerate() {
+    for i in 0..natoms {
+        let slot = &mut atom_words[step_at(i)..][..ATOM_WORDS];
+        let atom: &[u64; ATOM_WORDS] = (&*slot).try_into().expect("exact size");
+        let atom: &Atom = zerocopy::transmute_ref!(atom);
         let step = validate_atom(i, atom, natoms, table, arena, raw, policy, &mut checks)?;
         fd_atoms |= (signature::returns_fd(step.nr) as u64) << i;
-        steps.push(step);
+        let slot: &mut [u64; STEP_WORDS] =
+            (&mut slot[..STEP_WORDS]).try_into().expect("exact size");
+        *zerocopy::transmute_mut!(slot) = step;
     }
 
-    let mut storage = batch.storage;
     let completion_at = storage.add_completion();
     Ok(ValidatedBatch {
         arena_start: bufs_end,
         header,
-        steps,
         checks,
         completion_at,
         cursor: 0,
@@ -614,15 +672,15 @@ fn validate_atom(
     }
     Ok(Step {
         vals,
-        sig,
         nr: atom.nr,
-        stop: Stop::from_bits(atom.flags & abi::STOP_MASK),
+        stop: atom.flags & abi::STOP_MASK,
         arena_args,
         result_args,
-        skip: atom.flags & abi::SKIP_TO_NEXT_ON_STOP != 0,
+        skip: (atom.flags & abi::SKIP_TO_NEXT_ON_STOP != 0) as u8,
         next: if next == 0 { i as u8 + 1 } else { next },
         first_check,
         nchecks,
+        _pad: 0,
     })
 }
 

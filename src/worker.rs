@@ -283,5 +283,5 @@ pub(crate) fn cancel_rest(batch: &mut ValidatedBatch<'static>, status: i64) {
     let c = &mut batch.completion_mut().0;
     c.flags |= syslets_abi::COMPLETION_CANCELED;
     c.status = status;
-    batch.cursor = batch.steps.len() as u16;
+    batch.cursor = batch.len() as u16;
 }
