@@ -402,7 +402,9 @@ struct Raw<'a> {
     allowed: bool,
 }
 
+// Inlined into its one caller: its step is written straight into place.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn validate_atom(
     i: usize,
     atom: &Atom,
