@@ -392,12 +392,14 @@ impl<'a> Chain<'a> {
     pub fn push(&mut self, op: impl Opcode) -> AtomRef {
         let index = self.atoms.len() as u16;
         let spec: AtomSpec = op.spec();
-        for (arg, len) in spec.raw_regions() {
-            self.raw.push(RawRegion {
-                atom: index,
-                arg,
-                len,
-            });
+        if spec.has_raw() {
+            for (arg, len) in spec.raw_regions() {
+                self.raw.push(RawRegion {
+                    atom: index,
+                    arg,
+                    len,
+                });
+            }
         }
         self.atoms.push(spec.atom);
         AtomRef(index)
