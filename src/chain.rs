@@ -11,6 +11,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::encode::EncodedBatch;
 use crate::error::{ErrorKind, ValidationError};
+use crate::inline_vec::InlineVec;
 use crate::opcode::{AtomSpec, Opcode};
 use crate::policy::Policy;
 use crate::validate::ValidatedBatch;
@@ -180,6 +181,13 @@ pub(crate) struct RawRegion {
     pub len: u64,
 }
 
+/// Atoms a [`Chain`] holds without allocating.
+pub(crate) const INLINE_ATOMS: usize = 4;
+/// Buffer descriptors a [`Chain`] holds without allocating.
+pub(crate) const INLINE_BUFS: usize = 4;
+/// Arena bytes a [`Chain`] holds without allocating.
+pub(crate) const INLINE_ARENA: usize = 256;
+
 /// A linear chain of atoms under construction.
 ///
 /// ```
@@ -198,9 +206,11 @@ pub(crate) struct RawRegion {
 /// ```
 #[derive(Debug, Default)]
 pub struct Chain<'a> {
-    pub(crate) atoms: Vec<abi::Atom>,
-    pub(crate) bufs: Vec<abi::BufDesc>,
-    pub(crate) arena: Vec<u8>,
+    // In place up to these sizes (the capacities `new` used to reserve), on
+    // the heap beyond: a short chain is built without allocating.
+    pub(crate) atoms: InlineVec<abi::Atom, INLINE_ATOMS>,
+    pub(crate) bufs: InlineVec<abi::BufDesc, INLINE_BUFS>,
+    pub(crate) arena: InlineVec<u8, INLINE_ARENA>,
     pub(crate) raw: Vec<RawRegion>,
     pub(crate) flags: u16,
     pub(crate) caller_data: u64,
@@ -211,12 +221,7 @@ pub struct Chain<'a> {
 impl<'a> Chain<'a> {
     /// An empty chain.
     pub fn new() -> Self {
-        Chain {
-            atoms: Vec::with_capacity(4),
-            bufs: Vec::with_capacity(4),
-            arena: Vec::with_capacity(256),
-            ..Default::default()
-        }
+        Chain::default()
     }
 
     /// An empty chain with room for `atoms` atoms, `bufs` buffers and
@@ -224,9 +229,9 @@ impl<'a> Chain<'a> {
     /// reallocate (64-atom chains otherwise grow their vectors several times).
     pub fn with_capacity(atoms: usize, bufs: usize, arena: usize) -> Self {
         Chain {
-            atoms: Vec::with_capacity(atoms),
-            bufs: Vec::with_capacity(bufs),
-            arena: Vec::with_capacity(arena),
+            atoms: InlineVec::with_capacity(atoms),
+            bufs: InlineVec::with_capacity(bufs),
+            arena: InlineVec::with_capacity(arena),
             ..Default::default()
         }
     }
@@ -270,13 +275,13 @@ impl<'a> Chain<'a> {
                 len: 0,
             };
         }
-        match bytes {
-            Some(b) => self.arena.extend_from_slice(b),
-            None => self.arena.resize(end, 0),
+        if let Some(b) = bytes {
+            self.arena.extend_from_slice(b);
         }
-        // Keep every buffer 8-byte aligned within the arena.
+        // Zeros up to `len` (a path's NUL), then up to the next 8-byte
+        // boundary: every buffer stays 8-byte aligned within the arena.
         let padded = end.next_multiple_of(abi::BATCH_ALIGN);
-        self.arena.resize(padded, 0);
+        self.arena.extend_zeroed(padded - self.arena.len());
         self.bufs.push(abi::BufDesc {
             offset: offset as u32,
             len: len as u32,
@@ -299,7 +304,7 @@ impl<'a> Chain<'a> {
                 .get_or_insert(ValidationError::batch(ErrorKind::InteriorNul));
         }
         let buf = self.add_buf(Some(bytes), bytes.len() + 1, abi::BUF_IN);
-        // add_buf zero-filled the terminator (resize after extend).
+        // add_buf zero-filled the terminator (zeros after the bytes).
         buf
     }
 
@@ -387,12 +392,14 @@ impl<'a> Chain<'a> {
     pub fn push(&mut self, op: impl Opcode) -> AtomRef {
         let index = self.atoms.len() as u16;
         let spec: AtomSpec = op.spec();
-        for (arg, len) in spec.raw_regions() {
-            self.raw.push(RawRegion {
-                atom: index,
-                arg,
-                len,
-            });
+        if spec.has_raw() {
+            for (arg, len) in spec.raw_regions() {
+                self.raw.push(RawRegion {
+                    atom: index,
+                    arg,
+                    len,
+                });
+            }
         }
         self.atoms.push(spec.atom);
         AtomRef(index)
@@ -424,11 +431,13 @@ impl<'a> Chain<'a> {
     }
 
     /// Copy the whole chain into one ABI buffer.
+    #[inline]
     pub fn encode(self) -> Result<EncodedBatch<'a>, ValidationError> {
         EncodedBatch::from_chain(self)
     }
 
     /// [`encode`](Chain::encode), then [`validate`](EncodedBatch::validate).
+    #[inline]
     pub fn prepare(self, policy: &Policy) -> Result<ValidatedBatch<'a>, ValidationError> {
         self.encode()?.validate(policy)
     }

@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 
 use syslets_abi as abi;
-use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::IntoBytes;
 
 use crate::completion::Completion;
 
@@ -17,7 +17,7 @@ use crate::validate::ValidatedBatch;
 /// in place with zerocopy.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct AlignedBuf {
-    words: Vec<u64>,
+    pub(crate) words: Vec<u64>,
     len: usize,
 }
 
@@ -32,42 +32,62 @@ impl AlignedBuf {
         AlignedBuf { words, len }
     }
 
-    /// The concatenation of `parts` (each a multiple of 8 bytes long), with
-    /// room reserved for the completion: written once, never zeroed first.
-    fn concat(parts: &[&[u8]]) -> Self {
+    /// The concatenation of `parts` (each a multiple of 8 bytes long), then a
+    /// zeroed completion, in one allocation: one zero-fill and one copy per
+    /// part.
+    fn concat_with_completion(parts: &[&[u8]]) -> Self {
         let len: usize = parts.iter().map(|p| p.len()).sum();
+        debug_assert_eq!(len % 8, 0);
+        // Not `vec![0; n]`: glibc's calloc bypasses the thread cache and
+        // costs several times a malloc and a memset.
+        #[allow(clippy::slow_vector_initialization)]
         let mut words = Vec::with_capacity(len / 8 + COMPLETION_WORDS);
+        words.resize(len / 8 + COMPLETION_WORDS, 0u64);
+        let mut at = 0;
+        let bytes = words.as_mut_bytes();
         for part in parts {
-            debug_assert_eq!(part.len() % 8, 0);
-            let chunks = part.chunks_exact(8);
-            words.extend(chunks.map(|w| u64::from_ne_bytes(w.try_into().expect("8 bytes"))));
+            bytes[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
         }
         AlignedBuf { words, len }
     }
 
-    /// Append a zeroed completion after the batch bytes; returns its word index.
+    /// Make room for a zeroed completion after the batch bytes (unless
+    /// [`AlignedBuf::concat_with_completion`] already did); returns its word
+    /// index.
     pub(crate) fn add_completion(&mut self) -> usize {
-        let at = self.words.len();
-        self.words.resize(at + COMPLETION_WORDS, 0);
+        let at = self.len.div_ceil(8);
+        if self.words.len() < at + COMPLETION_WORDS {
+            self.words.resize(at + COMPLETION_WORDS, 0);
+        }
         at
     }
 
     /// The completion at word `at` (see [`AlignedBuf::add_completion`]).
+    #[inline]
     pub(crate) fn completion(&self, at: usize) -> &Completion {
-        Completion::ref_from_bytes(self.words[at..at + COMPLETION_WORDS].as_bytes())
-            .expect("8-byte aligned, exact size")
+        let words: &[u64; COMPLETION_WORDS] = self.words[at..at + COMPLETION_WORDS]
+            .try_into()
+            .expect("exact size");
+        zerocopy::transmute_ref!(words)
     }
 
     /// The completion at word `at`, mutably.
+    #[inline]
     pub(crate) fn completion_mut(&mut self, at: usize) -> &mut Completion {
-        Completion::mut_from_bytes(self.words[at..at + COMPLETION_WORDS].as_mut_bytes())
-            .expect("8-byte aligned, exact size")
+        let words: &mut [u64; COMPLETION_WORDS] = (&mut self.words[at..at + COMPLETION_WORDS])
+            .try_into()
+            .expect("exact size");
+        zerocopy::transmute_mut!(words)
     }
 
+    /// The batch bytes (without the completion).
+    #[inline]
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.words.as_bytes()[..self.len]
     }
 
+    #[inline]
     pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
         &mut self.words.as_mut_bytes()[..self.len]
     }
@@ -110,9 +130,23 @@ impl EncodedBatch<'static> {
 }
 
 impl<'a> EncodedBatch<'a> {
+    /// Encode `chain`. Inlined, so that the caller's `Chain` (which holds its
+    /// first atoms and buffers in place, hundreds of bytes) is read where it
+    /// lies instead of being copied into an argument first.
+    #[inline]
     pub(crate) fn from_chain(chain: Chain<'a>) -> Result<Self, ValidationError> {
-        if let Some(e) = chain.error {
-            return Err(e);
+        let storage = Self::encode_parts(&chain)?;
+        Ok(EncodedBatch {
+            storage,
+            raw_allowed: true,
+            raw: chain.raw,
+            _borrows: PhantomData,
+        })
+    }
+
+    fn encode_parts(chain: &Chain<'a>) -> Result<AlignedBuf, ValidationError> {
+        if let Some(e) = &chain.error {
+            return Err(e.clone());
         }
         if chain.atoms.len() > abi::MAX_ATOMS {
             return Err(ValidationError::batch(ErrorKind::TooManyAtoms(
@@ -130,18 +164,12 @@ impl<'a> EncodedBatch<'a> {
             reserved: 0,
         };
         // Every section is a multiple of 8 bytes (the builders pad the arena).
-        let storage = AlignedBuf::concat(&[
+        Ok(AlignedBuf::concat_with_completion(&[
             header.as_bytes(),
             chain.atoms.as_bytes(),
             chain.bufs.as_bytes(),
             &chain.arena,
-        ]);
-        Ok(EncodedBatch {
-            storage,
-            raw_allowed: true,
-            raw: chain.raw,
-            _borrows: PhantomData,
-        })
+        ]))
     }
 
     /// The ABI bytes.

@@ -9,7 +9,7 @@ use syslets_abi::signature;
 
 use crate::chain::AtomRef;
 use crate::completion::Completion;
-use crate::validate::{Check, Src, ValidatedBatch};
+use crate::validate::{Check, ValidatedBatch};
 
 impl ValidatedBatch<'_> {
     /// Run the whole chain inline, in the calling thread, and return its
@@ -32,7 +32,7 @@ impl ValidatedBatch<'_> {
 
     /// Clear the completion and point at the first atom.
     pub(crate) fn reset(&mut self) {
-        let n = self.steps.len();
+        let n = self.len();
         let c = &mut self.storage.completion_mut(self.completion_at).0;
         c.caller_data = self.header.caller_data;
         c.natoms = n as u16;
@@ -45,10 +45,11 @@ impl ValidatedBatch<'_> {
 
     /// Whether the chain has ended (ran off its end or stopped).
     pub(crate) fn finished(&self) -> bool {
-        self.cursor as usize >= self.steps.len()
+        self.cursor as usize >= self.len()
     }
 
     /// Run the atom at the cursor and advance the cursor.
+    #[inline]
     pub(crate) fn run_one(&mut self) {
         let i = self.cursor as usize;
         let ret = match self.prepare_current() {
@@ -65,7 +66,7 @@ impl ValidatedBatch<'_> {
             // keeps valid for the length the validator checked. The arena is owned
             // by `self.storage`, which `&mut self` keeps alive and unaliased for
             // the call.
-            Ok(vals) => unsafe { crate::sys::syscall6(self.steps[i].nr, &vals) },
+            Ok(vals) => unsafe { crate::sys::syscall6(self.step(i).nr, &vals) },
         };
         self.record(i, ret);
     }
@@ -77,44 +78,61 @@ impl ValidatedBatch<'_> {
     ///
     /// The pointers stay valid while `self` is neither moved nor dropped and its
     /// storage not otherwise borrowed; callers issue the call right away.
+    ///
+    /// Straight-line for the common atom (no result argument, no run-time
+    /// check): it runs right after a syscall, when the branch predictors may
+    /// have been flushed.
+    #[inline(always)]
     pub(crate) fn prepare_current(&mut self) -> Result<[u64; abi::MAX_ARGS], i64> {
-        let i = self.cursor as usize;
-        let step = &self.steps[i];
-        let c = &self.storage.completion(self.completion_at).0;
-        let mut vals = [0u64; abi::MAX_ARGS];
+        let step = self.step(self.cursor as usize);
+        let mut vals = step.vals;
         let mut fault = 0;
-        for (v, src) in vals.iter_mut().zip(&step.args[..step.nargs as usize]) {
-            match *src {
-                Src::Imm(x) | Src::Raw(x) => *v = x,
-                Src::Result(t) if c.ran_mask & (1 << t) != 0 => *v = c.results[t as usize] as u64,
-                Src::Result(_) => fault = libc::EINVAL,
-                Src::Arena(_) => {}
+        if step.result_args != 0 {
+            let c = &self.storage.completion(self.completion_at).0;
+            let mut left = step.result_args;
+            while left != 0 {
+                let a = left.trailing_zeros() as usize;
+                left &= left - 1;
+                // The validator made sure the index names an earlier atom.
+                let t = vals[a] as usize;
+                if c.ran_mask & (1 << t) != 0 {
+                    vals[a] = c.results[t] as u64;
+                } else {
+                    vals[a] = 0;
+                    fault = libc::EINVAL;
+                }
             }
         }
-        let arena = self.arena();
-        for check in &step.checks {
-            let ok = match *check {
-                Check::None => break,
-                Check::LenArg { len_arg, avail } => vals[len_arg as usize] <= avail,
-                Check::CStr { at, avail } => arena[at as usize..][..avail as usize].contains(&0),
-                Check::LenAt { at, avail } => {
-                    let raw = arena[at as usize..][..4].try_into().expect("4 bytes");
-                    u32::from_le_bytes(raw) <= avail
+        if step.nchecks != 0 {
+            let arena = self.arena();
+            let checks = &self.checks[step.first_check as usize..][..step.nchecks as usize];
+            for check in checks {
+                let ok = match *check {
+                    Check::LenArg { len_arg, avail } => vals[len_arg as usize] <= avail,
+                    Check::CStr { at, avail } => {
+                        arena[at as usize..][..avail as usize].contains(&0)
+                    }
+                    Check::LenAt { at, avail } => {
+                        let raw = arena[at as usize..][..4].try_into().expect("4 bytes");
+                        u32::from_le_bytes(raw) <= avail
+                    }
+                };
+                if !ok && fault == 0 {
+                    fault = libc::EFAULT;
                 }
-            };
-            if !ok && fault == 0 {
-                fault = libc::EFAULT;
             }
         }
         if fault != 0 {
             return Err(-(fault as i64));
         }
-        let start = self.arena_start;
-        let base = self.storage.bytes_mut()[start..].as_mut_ptr() as u64;
-        let step = &self.steps[i];
-        for (v, src) in vals.iter_mut().zip(&step.args) {
-            if let Src::Arena(off) = *src {
-                *v = base + off as u64;
+        let mut left = step.arena_args;
+        if left != 0 {
+            let start = self.arena_start;
+            let base = self.storage.bytes_mut()[start..].as_mut_ptr() as u64;
+            while left != 0 {
+                let a = left.trailing_zeros() as usize;
+                left &= left - 1;
+                vals[a] += base;
             }
         }
         Ok(vals)
@@ -126,14 +144,17 @@ impl ValidatedBatch<'_> {
     /// whichever atom's result or value the close named.
     fn closed(&mut self, fd: u32) {
         let c = &self.storage.completion(self.completion_at).0;
-        let owner = (0..self.cursor as usize).rev().find(|&k| {
-            c.ran_mask & (1 << k) != 0
-                && self.fds_closed & (1 << k) == 0
-                && signature::returns_fd(self.steps[k].nr)
-                && c.results[k] == fd as i64
-        });
-        if let Some(k) = owner {
-            self.fds_closed |= 1 << k;
+        // The latest atom before the cursor that ran, returns descriptors and
+        // still owns one, whose result is `fd`.
+        let before = 1u64.checked_shl(self.cursor as u32).map_or(!0, |b| b - 1);
+        let mut owners = c.ran_mask & self.fd_atoms & !self.fds_closed & before;
+        while owners != 0 {
+            let k = 63 - owners.leading_zeros() as usize;
+            owners &= !(1 << k);
+            if c.results[k] == fd as i64 {
+                self.fds_closed |= 1 << k;
+                return;
+            }
         }
     }
 
@@ -142,36 +163,44 @@ impl ValidatedBatch<'_> {
     /// EBADF means nothing was closed. A close whose RESULT argument names an
     /// atom that did not run was not issued. The kernel reads the number as an
     /// `unsigned int`.
+    #[inline(always)]
     fn track_close(&mut self, i: usize, ret: i64) {
-        if self.steps[i].nr != abi::nr::CLOSE || ret == -(libc::EBADF as i64) {
+        let step = self.step(i);
+        if step.nr != abi::nr::CLOSE || ret == -(libc::EBADF as i64) {
             return;
         }
-        let c = &self.storage.completion(self.completion_at).0;
-        let fd = match self.steps[i].args[0] {
-            Src::Imm(v) => v,
-            Src::Result(t) if c.ran_mask & (1 << t) != 0 => c.results[t as usize] as u64,
-            _ => return,
+        let fd = if step.result_args & 1 == 0 {
+            step.vals[0]
+        } else {
+            let t = step.vals[0] as usize;
+            let c = &self.storage.completion(self.completion_at).0;
+            if c.ran_mask & (1 << t) == 0 {
+                return;
+            }
+            c.results[t] as u64
         };
         self.closed(fd as u32);
     }
 
     /// Record `ret` as the return value of atom `i` (the atom at the cursor)
     /// and move the cursor to the next atom to run.
+    #[inline(always)]
     pub(crate) fn record(&mut self, i: usize, ret: i64) {
         self.track_close(i, ret);
-        let step = &self.steps[i];
+        let step = *self.step(i);
+        let end = self.len() as u16;
         let c = &mut self.storage.completion_mut(self.completion_at).0;
         c.results[i] = ret;
         c.ran_mask |= 1 << i;
         c.atoms_run += 1;
         c.last_atom = i as u16;
         c.status = ret;
-        self.cursor = if step.stop.holds(ret) {
-            if step.skip {
+        self.cursor = if step.stop().holds(ret) {
+            if step.skip != 0 {
                 i as u16 + 1
             } else {
                 c.flags |= abi::COMPLETION_STOPPED;
-                self.steps.len() as u16
+                end
             }
         } else {
             step.next as u16
@@ -186,10 +215,10 @@ impl ValidatedBatch<'_> {
     pub fn unclosed_fds(&self) -> Vec<(AtomRef, i32)> {
         let c = &self.completion().0;
         let ran = |j: usize| c.ran_mask & (1 << j) != 0;
-        (0..self.steps.len())
+        (0..self.len())
             .filter(|&i| ran(i) && c.results[i] >= 0)
             .filter(|&i| (self.fds_taken | self.fds_closed) & (1 << i) == 0)
-            .filter(|&i| signature::returns_fd(self.steps[i].nr))
+            .filter(|&i| signature::returns_fd(self.step(i).nr))
             .map(|i| (AtomRef(i as u16), c.results[i] as i32))
             .collect()
     }

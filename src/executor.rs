@@ -487,7 +487,7 @@ impl Shared {
 /// Run the atom at the cursor and feed its latency to the estimator.
 pub(crate) fn run_timed(estimator: &Estimator, batch: &mut ValidatedBatch<'_>) {
     let i = batch.cursor as usize;
-    let nr = batch.steps[i].nr;
+    let nr = batch.step(i).nr;
     let t0 = Instant::now();
     batch.run_one();
     estimator.record(nr, t0.elapsed(), batch.completion().0.results[i]);
@@ -790,8 +790,8 @@ impl Executor {
     /// `Some(partial)`: hand the rest to a worker.
     fn run_until_blocking(&self, batch: &mut ValidatedBatch<'_>) -> Option<Option<u64>> {
         while !batch.finished() {
-            let step = &batch.steps[batch.cursor as usize];
-            let (nr, blocking) = (step.nr, step.sig.blocking);
+            let step = batch.step(batch.cursor as usize);
+            let (nr, blocking) = (step.nr, step.sig().blocking);
             if blocking == Blocking::Never {
                 batch.run_one();
                 continue;

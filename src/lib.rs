@@ -73,6 +73,7 @@ mod exec;
 mod executor;
 #[doc(hidden)]
 pub mod fault;
+mod inline_vec;
 pub mod net;
 pub mod opcode;
 pub mod policy;

@@ -191,7 +191,9 @@ fn null_or<T: IntoArg>(v: Option<T>) -> Arg {
 #[derive(Clone, Copy, Debug)]
 pub struct AtomSpec {
     pub(crate) atom: abi::Atom,
-    raw_len: [Option<u64>; abi::MAX_ARGS],
+    /// Bit `i`: argument `i` is a raw pointer reaching `raw_len[i]` bytes.
+    raw_args: u8,
+    raw_len: [u64; abi::MAX_ARGS],
 }
 
 impl AtomSpec {
@@ -203,28 +205,41 @@ impl AtomSpec {
             private,
             ..Default::default()
         };
-        let mut raw_len = [None; abi::MAX_ARGS];
+        let (mut raw_args, mut raw_len) = (0u8, [0u64; abi::MAX_ARGS]);
         for (i, arg) in args.iter().enumerate() {
             let (kind, value) = match *arg {
                 Arg::Imm(v) => (abi::ARG_IMM, v),
                 Arg::Result(a) => (abi::ARG_RESULT, a as u64),
                 Arg::Buf(b) => (abi::ARG_BUF, abi::buf_arg(b.index, b.offset)),
                 Arg::Raw { addr, len } => {
-                    raw_len[i] = Some(len);
+                    raw_args |= 1 << i;
+                    raw_len[i] = len;
                     (abi::ARG_RAW, addr)
                 }
             };
             atom.arg_kind[i] = kind;
             atom.arg[i] = value;
         }
-        AtomSpec { atom, raw_len }
+        AtomSpec {
+            atom,
+            raw_args,
+            raw_len,
+        }
     }
 
     /// `(argument, length)` of every raw pointer argument.
     pub(crate) fn raw_regions(&self) -> impl Iterator<Item = (u8, u64)> + '_ {
         // Only raw pointers the builders made (from a borrow or an unsafe
         // contract) carry a length; a RawAtom's raw pointers have none and are refused.
-        (0..abi::MAX_ARGS).filter_map(|i| self.raw_len[i].map(|len| (i as u8, len)))
+        (0..abi::MAX_ARGS)
+            .filter(|&i| self.raw_args & (1 << i) != 0)
+            .map(|i| (i as u8, self.raw_len[i]))
+    }
+
+    /// Whether an argument is a raw pointer.
+    #[inline]
+    pub(crate) fn has_raw(&self) -> bool {
+        self.raw_args != 0
     }
 }
 
@@ -251,7 +266,8 @@ impl Opcode for RawAtom {
     fn spec(&self) -> AtomSpec {
         AtomSpec {
             atom: self.0,
-            raw_len: [None; abi::MAX_ARGS],
+            raw_args: 0,
+            raw_len: [0; abi::MAX_ARGS],
         }
     }
 }

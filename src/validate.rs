@@ -5,9 +5,9 @@ use std::marker::PhantomData;
 
 use syslets_abi::signature::{self, ArgType, Dir, Len, Ptr, Signature};
 use syslets_abi::{self as abi, Atom, BatchHeader, BufDesc};
-use zerocopy::FromBytes;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-use crate::chain::{BufRef, Out};
+use crate::chain::{BufRef, Out, RawRegion};
 use crate::completion::Completion;
 use crate::encode::{batch_size, AlignedBuf, EncodedBatch};
 use crate::error::{ErrorKind, ValidationError};
@@ -32,51 +32,89 @@ pub(crate) enum Src {
 /// and returns `-EFAULT`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Check {
-    None,
     /// Argument `len_arg` (from a RESULT) must not exceed `avail`.
-    LenArg {
-        len_arg: u8,
-        avail: u64,
-    },
+    LenArg { len_arg: u8, avail: u64 },
     /// The string at arena offset `at` must hold a NUL within `avail` bytes.
-    CStr {
-        at: u32,
-        avail: u32,
-    },
+    CStr { at: u32, avail: u32 },
     /// The `socklen_t` at arena offset `at` must not exceed `avail`.
-    LenAt {
-        at: u32,
-        avail: u32,
-    },
+    LenAt { at: u32, avail: u32 },
 }
 
-/// One atom, decoded and checked, ready to run.
-#[derive(Clone, Copy, Debug)]
+/// One atom, decoded and checked, ready to run. 64 bytes, kept in the
+/// batch's own storage over the 80 bytes of the atom it was decoded from
+/// (nothing reads an atom again once it is validated): the plan costs no
+/// allocation.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub(crate) struct Step {
+    /// The argument values as the kernel gets them (unused ones zero), except
+    /// the arguments of `arena_args`, which hold an arena offset the arena's
+    /// address is added to, and those of `result_args`, which hold the index
+    /// of the atom whose result they take.
+    pub vals: [u64; abi::MAX_ARGS],
     pub nr: u32,
-    pub stop: Stop,
-    pub skip: bool,
+    /// `STOP_ON_*` bits.
+    pub stop: u32,
+    /// Bit `a`: argument `a` is an arena offset.
+    pub arena_args: u8,
+    /// Bit `a`: argument `a` is the result of atom `vals[a]`.
+    pub result_args: u8,
+    /// `SKIP_TO_NEXT_ON_STOP`, as 0 or 1.
+    pub skip: u8,
     /// Normal-flow successor (already resolved from the NEXT field).
     pub next: u8,
-    pub nargs: u8,
-    pub args: [Src; abi::MAX_ARGS],
-    pub checks: [Check; 3],
-    pub sig: &'static Signature,
+    /// This atom's run-time checks are `checks[first_check..][..nchecks]` of
+    /// the batch (most atoms have none).
+    pub first_check: u16,
+    pub nchecks: u8,
+    _pad: u8,
+}
+
+/// Words of a [`Step`].
+const STEP_WORDS: usize = size_of::<Step>() / 8;
+/// Words between two steps: the size of the atom each one replaces.
+const ATOM_WORDS: usize = abi::ATOM_SIZE / 8;
+static_assertions::const_assert!(size_of::<Step>() <= abi::ATOM_SIZE);
+static_assertions::const_assert_eq!(size_of::<Step>() % 8, 0);
+static_assertions::const_assert_eq!(abi::HEADER_SIZE % 8, 0);
+static_assertions::const_assert_eq!(abi::ATOM_SIZE % 8, 0);
+
+impl Step {
+    /// The signature of this (validated) atom's syscall.
+    pub(crate) fn sig(&self) -> &'static Signature {
+        signature::lookup(self.nr).expect("validated atoms are in the table")
+    }
+
+    /// The stop conditions.
+    pub(crate) fn stop(&self) -> Stop {
+        Stop::from_bits(self.stop)
+    }
+}
+
+/// Word index in the storage of the step of atom `i` (where the atom was).
+const fn step_at(i: usize) -> usize {
+    abi::HEADER_SIZE / 8 + i * ATOM_WORDS
 }
 
 /// A batch that passed validation: it owns its buffer (and so its arena), and can
 /// be run inline with [`run`](Self::run) as many times as wanted.
 #[derive(Debug)]
 pub struct ValidatedBatch<'a> {
+    /// The batch bytes, the atoms replaced by their plan ([`Step`]s), then the
+    /// completion.
     pub(crate) storage: AlignedBuf,
     pub(crate) arena_start: usize,
     pub(crate) header: BatchHeader,
-    pub(crate) steps: Vec<Step>,
+    /// Every step's run-time checks (usually none: no allocation).
+    pub(crate) checks: Vec<Check>,
     /// Word index of the completion in `storage` (kept in the batch's own
     /// allocation: no second allocation, and moving the batch stays cheap).
     pub(crate) completion_at: usize,
     /// Index of the next atom to run; `len()` when the chain has ended.
     pub(crate) cursor: u16,
+    /// Bit `i`: atom `i`'s syscall returns a new descriptor
+    /// ([`signature::returns_fd`]).
+    pub(crate) fd_atoms: u64,
     /// Bit `i`: the fd atom `i` returned was handed out by `take_fds`.
     pub(crate) fds_taken: u64,
     /// Bit `i`: the fd atom `i` returned was closed by a later close atom of
@@ -86,6 +124,20 @@ pub struct ValidatedBatch<'a> {
 }
 
 impl ValidatedBatch<'_> {
+    /// The plan of atom `i`.
+    ///
+    /// # Panics
+    ///
+    /// If the batch has no atom `i`.
+    #[inline]
+    pub(crate) fn step(&self, i: usize) -> &Step {
+        assert!(i < self.len(), "no such atom");
+        let words: &[u64; STEP_WORDS] = self.storage.words[step_at(i)..][..STEP_WORDS]
+            .try_into()
+            .expect("exact size");
+        zerocopy::transmute_ref!(words)
+    }
+
     /// The batch flags.
     pub fn flags(&self) -> u16 {
         self.header.flags
@@ -97,18 +149,19 @@ impl ValidatedBatch<'_> {
     }
 
     /// Number of atoms.
+    #[inline]
     pub fn len(&self) -> usize {
-        self.steps.len()
+        self.header.natoms as usize
     }
 
     /// Always false: a valid batch has at least one atom.
     pub fn is_empty(&self) -> bool {
-        self.steps.is_empty()
+        self.len() == 0
     }
 
     /// The syscall name of atom `index`.
     pub fn syscall_name(&self, index: usize) -> Option<&'static str> {
-        self.steps.get(index).map(|s| s.sig.name)
+        (index < self.len()).then(|| self.step(index).sig().name)
     }
 
     /// The completion of the last run (all zero before the first).
@@ -129,7 +182,7 @@ impl ValidatedBatch<'_> {
 
     /// The batch's buffer descriptors.
     pub fn buf_descs(&self) -> &[BufDesc] {
-        let start = abi::HEADER_SIZE + self.steps.len() * abi::ATOM_SIZE;
+        let start = abi::HEADER_SIZE + self.len() * abi::ATOM_SIZE;
         let end = start + self.header.nbufs as usize * abi::BUFDESC_SIZE;
         <[BufDesc]>::ref_from_bytes(&self.storage.bytes()[start..end])
             .expect("checked at validation")
@@ -172,7 +225,7 @@ pub(crate) struct BufTable<'a> {
     pub descs: &'a [BufDesc],
     /// Sorted by offset and pairwise disjoint (every batch the builders make):
     /// lookups by range are then a binary search instead of a scan.
-    disjoint: bool,
+    pub disjoint: bool,
 }
 
 impl<'a> BufTable<'a> {
@@ -276,11 +329,19 @@ pub(crate) fn validate<'a>(
 
     let atoms_end = abi::HEADER_SIZE + natoms * abi::ATOM_SIZE;
     let bufs_end = atoms_end + nbufs * abi::BUFDESC_SIZE;
-    let atoms = <[Atom]>::ref_from_bytes(&bytes[abi::HEADER_SIZE..atoms_end])
+    // Each atom's step replaces it in place; the buffer descriptors and the
+    // arena after the atoms are only read.
+    let EncodedBatch {
+        mut storage,
+        raw: raw_regions,
+        raw_allowed,
+        ..
+    } = batch;
+    let (atom_words, rest) = storage.words.split_at_mut(atoms_end / 8);
+    let rest = &rest.as_bytes()[..bufs_end - atoms_end + arena_len];
+    let bufs = <[BufDesc]>::ref_from_bytes(&rest[..bufs_end - atoms_end])
         .expect("storage is 8-byte aligned and the length was checked");
-    let bufs = <[BufDesc]>::ref_from_bytes(&bytes[atoms_end..bufs_end])
-        .expect("storage is 8-byte aligned and the length was checked");
-    let arena = &bytes[bufs_end..];
+    let arena = &rest[bufs_end - atoms_end..];
 
     for (i, d) in bufs.iter().enumerate() {
         let bad = |reason| {
@@ -301,19 +362,31 @@ pub(crate) fn validate<'a>(
     }
 
     let table = BufTable::new(bufs);
-    let mut steps = Vec::with_capacity(natoms);
-    for (i, atom) in atoms.iter().enumerate() {
-        validate_atom(i, atom, natoms, table, arena, &batch, policy, &mut steps)?;
+    let mut checks = Vec::new();
+    let raw = Raw {
+        regions: &raw_regions,
+        allowed: raw_allowed,
+    };
+    let mut fd_atoms = 0u64;
+    for i in 0..natoms {
+        let slot = &mut atom_words[step_at(i)..][..ATOM_WORDS];
+        let atom: &[u64; ATOM_WORDS] = (&*slot).try_into().expect("exact size");
+        let atom: &Atom = zerocopy::transmute_ref!(atom);
+        let step = validate_atom(i, atom, natoms, table, arena, raw, policy, &mut checks)?;
+        fd_atoms |= (signature::returns_fd(step.nr) as u64) << i;
+        let slot: &mut [u64; STEP_WORDS] =
+            (&mut slot[..STEP_WORDS]).try_into().expect("exact size");
+        *zerocopy::transmute_mut!(slot) = step;
     }
 
-    let mut storage = batch.storage;
     let completion_at = storage.add_completion();
     Ok(ValidatedBatch {
         arena_start: bufs_end,
         header,
-        steps,
+        checks,
         completion_at,
         cursor: 0,
+        fd_atoms,
         fds_taken: 0,
         fds_closed: 0,
         storage,
@@ -321,25 +394,27 @@ pub(crate) fn validate<'a>(
     })
 }
 
-/// The memory a pointer argument reaches: an arena offset (or a raw address)
-/// and the bytes available from there.
+/// The raw regions of an in-process batch, and whether raw pointers are
+/// allowed at all (not in a batch decoded from bytes).
 #[derive(Clone, Copy)]
-struct Reach {
-    src: Src,
-    avail: u64,
+struct Raw<'a> {
+    regions: &'a [RawRegion],
+    allowed: bool,
 }
 
+// Inlined into its one caller: its step is written straight into place.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn validate_atom(
     i: usize,
     atom: &Atom,
     natoms: usize,
     bufs: BufTable<'_>,
     arena: &[u8],
-    batch: &EncodedBatch<'_>,
+    raw: Raw<'_>,
     policy: &Policy,
-    steps: &mut Vec<Step>,
-) -> Result<(), ValidationError> {
+    checks: &mut Vec<Check>,
+) -> Result<Step, ValidationError> {
     use ErrorKind as E;
     let sig = signature::lookup(atom.nr);
     let name = sig.map(|s| s.name);
@@ -373,18 +448,36 @@ fn validate_atom(
             found: atom.nargs,
         }));
     }
-    for a in 0..abi::MAX_ARGS {
-        let kind = atom.arg_kind[a];
-        if kind > abi::ARG_RAW {
-            return Err(err(E::BadArgKind { arg: a as u8, kind }));
-        }
-        if a >= sig.args.len() && (kind != abi::ARG_IMM || atom.arg[a] != 0) {
-            return Err(err(E::UnusedArgNotZero(a as u8)));
+    // Every kind known, every unused argument a zero immediate: tested for all
+    // six at once (kinds are the bytes of one word); the loop names the first
+    // offender.
+    let nargs = sig.args.len();
+    let k = atom.arg_kind;
+    let kinds = u64::from_le_bytes([k[0], k[1], k[2], k[3], k[4], k[5], 0, 0]);
+    let unknown_kinds = kinds & 0x0000_fcfc_fcfc_fcfc; // any kind > ARG_RAW (3)
+    const _: () = assert!(abi::ARG_IMM == 0 && abi::ARG_RAW == 3);
+    let unused_kinds = kinds >> (8 * nargs); // nonzero: not ARG_IMM
+    let unused_vals = atom.arg[nargs..].iter().fold(0, |acc, &v| acc | v);
+    if unknown_kinds | unused_kinds | unused_vals != 0 {
+        for a in 0..abi::MAX_ARGS {
+            let kind = atom.arg_kind[a];
+            if kind > abi::ARG_RAW {
+                return Err(err(E::BadArgKind { arg: a as u8, kind }));
+            }
+            if a >= nargs && (kind != abi::ARG_IMM || atom.arg[a] != 0) {
+                return Err(err(E::UnusedArgNotZero(a as u8)));
+            }
         }
     }
 
     let mut args = [Src::Imm(0); abi::MAX_ARGS];
-    let mut reach: [Option<Reach>; abi::MAX_ARGS] = [None; abi::MAX_ARGS];
+    // Bytes the memory of each pointer argument reaches (`args[a]` says where
+    // it starts).
+    let mut avail = [0u64; abi::MAX_ARGS];
+    // Bit `a`: argument `a` is a pointer that reaches memory (not a NULL).
+    let mut reaching = 0u8;
+    // Bit `a`: argument `a` points into an arena buffer the kernel may write.
+    let mut in_out_buf = 0u8;
     for (a, ty) in sig.args.iter().enumerate() {
         let arg = a as u8;
         let (kind, value) = (atom.arg_kind[a], atom.arg[a]);
@@ -437,18 +530,18 @@ fn validate_atom(
                         buf: index as u16,
                     }));
                 }
-                let src = Src::Arena(d.offset + offset);
-                let avail = (d.len - offset) as u64;
-                reach[a] = Some(Reach { src, avail });
-                src
+                avail[a] = (d.len - offset) as u64;
+                reaching |= 1 << a;
+                in_out_buf |= ((d.flags & abi::BUF_OUT != 0) as u8) << a;
+                Src::Arena(d.offset + offset)
             }
             (ArgType::Ptr(p), abi::ARG_RAW) => {
-                let region = batch
-                    .raw
+                let region = raw
+                    .regions
                     .iter()
                     .find(|r| r.atom as usize == i && r.arg == arg);
                 let region = match region {
-                    Some(r) if batch.raw_allowed => r,
+                    Some(r) if raw.allowed => r,
                     _ => return Err(err(E::RawPointerInForeignBatch(arg))),
                 };
                 if p.len == Len::CStr {
@@ -457,12 +550,9 @@ fn validate_atom(
                         found: "raw pointer (strings must be in the arena)",
                     }));
                 }
-                let src = Src::Raw(value);
-                reach[a] = Some(Reach {
-                    src,
-                    avail: region.len,
-                });
-                src
+                avail[a] = region.len;
+                reaching |= 1 << a;
+                Src::Raw(value)
             }
             (_, abi::ARG_BUF | abi::ARG_RAW) => {
                 return Err(err(E::ArgRefused {
@@ -482,97 +572,118 @@ fn validate_atom(
     }
 
     // Lengths: every pointer must reach at least as far as the kernel will go.
-    let mut checks = [Check::None; 3];
-    let mut nchecks = 0;
-    let mut add_check = |c: Check| {
-        checks[nchecks] = c;
-        nchecks += 1;
-    };
-    for (a, ty) in sig.args.iter().enumerate() {
-        let (ArgType::Ptr(Ptr { len, .. }), Some(r)) = (ty, reach[a]) else {
-            continue;
+    let first_check = checks.len() as u16;
+    let mut add_check = |c: Check| checks.push(c);
+    let mut left = reaching;
+    while left != 0 {
+        let a = left.trailing_zeros() as usize;
+        left &= left - 1;
+        let ArgType::Ptr(Ptr { len, .. }) = sig.args[a] else {
+            unreachable!("only pointer arguments reach memory")
         };
+        let (src, avail_a) = (args[a], avail[a]);
         let arg = a as u8;
         let too_long = |len: u64| {
             err(E::LengthExceedsBuffer {
                 arg,
                 len,
-                available: r.avail,
+                available: avail_a,
             })
         };
-        match *len {
-            Len::Fixed(n) if n as u64 > r.avail => return Err(too_long(n as u64)),
+        match len {
+            Len::Fixed(n) if n as u64 > avail_a => return Err(too_long(n as u64)),
             Len::Fixed(_) => {}
             Len::Arg(j) => match args[j as usize] {
-                Src::Imm(n) if n > r.avail => return Err(too_long(n)),
+                Src::Imm(n) if n > avail_a => return Err(too_long(n)),
                 Src::Imm(_) => {}
                 Src::Result(_) => add_check(Check::LenArg {
                     len_arg: j,
-                    avail: r.avail,
+                    avail: avail_a,
                 }),
                 Src::Arena(_) | Src::Raw(_) => unreachable!("length arguments are never pointers"),
             },
             Len::CStr => {
-                let Src::Arena(at) = r.src else {
+                let Src::Arena(at) = src else {
                     unreachable!("strings are arena-only")
                 };
-                let s = &arena[at as usize..at as usize + r.avail as usize];
-                if !s.contains(&0) {
+                let s = &arena[at as usize..at as usize + avail_a as usize];
+                // The builders put the NUL last: look there first.
+                if s.last() != Some(&0) && !s.contains(&0) {
                     return Err(err(E::UnterminatedString(arg)));
                 }
                 // An earlier atom may overwrite the string through any buffer
                 // the kernel writes that overlaps it (its own, if it is OUT,
                 // or another descriptor of the same arena bytes): check it
-                // again just before the atom runs.
-                if bufs.written(at as u64, at as u64 + r.avail) {
+                // again just before the atom runs. When the buffers are
+                // disjoint only its own can (the string lies inside it and is
+                // not empty: it holds its NUL).
+                let written = if bufs.disjoint {
+                    in_out_buf & (1 << a) != 0
+                } else {
+                    bufs.written(at as u64, at as u64 + avail_a)
+                };
+                debug_assert_eq!(written, bufs.written(at as u64, at as u64 + avail_a));
+                if written {
                     add_check(Check::CStr {
                         at,
-                        avail: r.avail as u32,
+                        avail: avail_a as u32,
                     });
                 }
             }
             Len::ArgPtr(j) => {
                 // The length lives in the socklen_t that argument j points to.
-                if let Some(Reach {
-                    src: Src::Arena(at),
-                    avail,
-                    ..
-                }) = reach[j as usize]
-                {
-                    if avail < 4 {
+                if let (true, Src::Arena(at)) = (reaching & (1 << j) != 0, args[j as usize]) {
+                    let avail_j = avail[j as usize];
+                    if avail_j < 4 {
                         return Err(err(E::LengthExceedsBuffer {
                             arg: j,
                             len: 4,
-                            available: avail,
+                            available: avail_j,
                         }));
                     }
                     let n =
                         u32::from_le_bytes(arena[at as usize..at as usize + 4].try_into().unwrap());
-                    if n as u64 > r.avail {
+                    if n as u64 > avail_a {
                         return Err(too_long(n as u64));
                     }
                     add_check(Check::LenAt {
                         at,
-                        avail: r.avail as u32,
+                        avail: avail_a as u32,
                     });
                 }
             }
         }
     }
+    let nchecks = (checks.len() - first_check as usize) as u8;
 
     policy.check_atom(sig, &args, bufs, arena).map_err(err)?;
 
-    steps.push(Step {
+    let (mut vals, mut arena_args, mut result_args) = ([0u64; abi::MAX_ARGS], 0u8, 0u8);
+    for (a, src) in args.iter().enumerate().take(nargs) {
+        vals[a] = match *src {
+            Src::Imm(v) | Src::Raw(v) => v,
+            Src::Result(t) => {
+                result_args |= 1 << a;
+                t as u64
+            }
+            Src::Arena(off) => {
+                arena_args |= 1 << a;
+                off as u64
+            }
+        };
+    }
+    Ok(Step {
+        vals,
         nr: atom.nr,
-        stop: Stop::from_bits(atom.flags & abi::STOP_MASK),
-        skip: atom.flags & abi::SKIP_TO_NEXT_ON_STOP != 0,
+        stop: atom.flags & abi::STOP_MASK,
+        arena_args,
+        result_args,
+        skip: (atom.flags & abi::SKIP_TO_NEXT_ON_STOP != 0) as u8,
         next: if next == 0 { i as u8 + 1 } else { next },
-        nargs: sig.args.len() as u8,
-        args,
-        checks,
-        sig,
-    });
-    Ok(())
+        first_check,
+        nchecks,
+        _pad: 0,
+    })
 }
 
 #[cfg(test)]

@@ -477,7 +477,7 @@ pub(crate) fn cancel_rest(batch: &mut ValidatedBatch<'static>, status: i64) {
     let c = &mut batch.completion_mut().0;
     c.flags |= syslets_abi::COMPLETION_CANCELED;
     c.status = status;
-    batch.cursor = batch.steps.len() as u16;
+    batch.cursor = batch.len() as u16;
 }
 
 /// [`run_timed`] on a worker, with the atom's start in the worker's stall

@@ -59,7 +59,7 @@ impl ValidatedBatch<'_> {
     /// Try the atom at the cursor without blocking (see [`Probe`]).
     pub(crate) fn probe_current(&mut self) -> Probe {
         let i = self.cursor as usize;
-        let nr = self.steps[i].nr;
+        let nr = self.step(i).nr;
         if !has_probe(nr) {
             return Probe::Unavailable;
         }
@@ -172,7 +172,7 @@ impl ValidatedBatch<'_> {
     /// `done`, like a kernel read or write that fails after a partial transfer.
     pub(crate) fn resume_partial(&mut self, done: u64) {
         let i = self.cursor as usize;
-        let nr = self.steps[i].nr;
+        let nr = self.step(i).nr;
         let mut a = match self.prepare_current() {
             Ok(a) => a,
             Err(_) => {
