@@ -484,9 +484,9 @@ pub(crate) fn cancel_rest(batch: &mut ValidatedBatch<'static>, status: i64) {
 /// slot; an atom predicted to block first lets an idle worker take the queue.
 fn run_watched(shared: &Shared, stall: &StallSlot<'_>, batch: &mut ValidatedBatch<'static>) {
     let i = batch.cursor as usize;
-    let step = &batch.steps[i];
+    let step = batch.step(i);
     let nr = step.nr;
-    let predicted = match step.sig.blocking {
+    let predicted = match step.sig().blocking {
         Blocking::Never => false,
         Blocking::Network => true,
         Blocking::Storage => shared.estimator.missing(nr),
