@@ -1,12 +1,13 @@
 //! `du -sb` over a directory tree, Linus Torvalds' "ls -lR / du" load from the
 //! original syslet thread: the lstat of every entry (and the reading of every
 //! directory) is issued as chains of up to 64 atoms through the asynchronous
-//! [`Executor`]; cached ones complete inline, the others on cachemiss workers,
-//! concurrently.
+//! [`Executor`]: by default directory reads complete inline while cached, and
+//! the stat chains run on cachemiss workers — as many at once as there are
+//! CPUs while nothing blocks, more while they stall on the disk.
 //!
 //! ```text
 //! cargo run --release --example du -- [--compare | --plain] [--drop-caches] [--repeat N]
-//!     [--workers N] [--mode default|async|sync] PATH
+//!     [--workers N] [--running N] [--mode mixed|default|async|sync] PATH
 //! ```
 //!
 //! Prints the apparent size (the sum of `st_size`, each inode once — hard links
@@ -17,9 +18,14 @@
 //! ratio; `--drop-caches` (root only) writes `3` to `/proc/sys/vm/drop_caches`
 //! after a `sync` before each walk, for cold-cache runs; without it,
 //! `--compare` first walks the tree once untimed so that both timed walks see a
-//! hot cache. `--mode` sets the batch
-//! flags of every chain: `default` (inline while cached), `async` (every chain
-//! to a worker), `sync` (every chain inline, through the executor). `--plain`
+//! hot cache. `--mode` sets the batch flags: `mixed` (the default: directory
+//! reads inline while cached, each 64-stat chain straight to a worker — a
+//! hand-off costs less than 64 stats, and the executor's cachemiss rule keeps
+//! as many workers running as there are CPUs while nothing blocks and adds
+//! more only while they stall), `default` (every chain inline while cached),
+//! `async` (every chain to a worker), `sync` (every chain inline, through the
+//! executor). `--workers N` caps the pool (default 16), `--running N` sets how
+//! many may run unstalled (default: the CPUs). `--plain`
 //! runs only the plain walk; `--repeat N` does N rounds (async then plain, each
 //! after dropping caches with `--drop-caches`) and prints the medians. Progress
 //! goes to stderr once a walk runs longer than a second.
@@ -63,7 +69,7 @@ pub struct Totals {
     pub inline_chains: u64,
     /// Chains handed to workers (async walk).
     pub queued_chains: u64,
-    /// Most worker threads seen alive (with DU_DEBUG set).
+    /// Most worker threads seen alive (sampled while waiting).
     pub peak_workers: usize,
 }
 
@@ -87,10 +93,10 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            workers: 8,
+            workers: 16,
             running: None,
             flags: 0,
-            stat_flags: 0,
+            stat_flags: abi::BATCH_ASYNC,
             progress: false,
             handoff_threshold: None,
         }
@@ -535,7 +541,7 @@ fn drop_caches() {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: du [--compare | --plain] [--drop-caches] [--repeat N] [--workers N] [--running N] [--mode default|mixed|async|sync] PATH"
+        "usage: du [--compare | --plain] [--drop-caches] [--repeat N] [--workers N] [--running N] [--mode mixed|default|async|sync] PATH"
     );
     std::process::exit(2);
 }

@@ -80,6 +80,8 @@ fn du_walks_match_gnu_du() {
     want(walk_sync(&root, false).unwrap(), "plain walk");
     let base = Options {
         workers: 4,
+        flags: 0,
+        stat_flags: 0,
         ..Options::default()
     };
     let t = walk_async(&root, base).unwrap();
@@ -97,15 +99,11 @@ fn du_walks_match_gnu_du() {
     .unwrap();
     want(t, "every chain on workers");
     assert_eq!(t.inline_chains, 0);
-    let t = walk_async(
-        &root,
-        Options {
-            stat_flags: syslets::abi::BATCH_ASYNC,
-            ..base
-        },
-    )
-    .unwrap();
-    want(t, "stat chains on workers, directory reads inline first");
+    let t = walk_async(&root, Options::default()).unwrap();
+    want(
+        t,
+        "du's default (mixed): stat chains on workers, directory reads inline first",
+    );
     assert!(t.queued_chains >= 24);
     let t = walk_async(
         &root,
