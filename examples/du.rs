@@ -418,9 +418,7 @@ impl Walk {
                 break;
             }
             if self.in_flight > 0 {
-                if std::env::var_os("DU_DEBUG").is_some() {
-                    self.totals.peak_workers = self.totals.peak_workers.max(self.ex.workers());
-                }
+                self.totals.peak_workers = self.totals.peak_workers.max(self.ex.workers());
                 self.ex
                     .wait(1, Some(Duration::from_millis(200)))
                     .expect("wait");
