@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! cargo run --release --example du -- [--compare | --plain] [--drop-caches] [--repeat N]
-//!     [--workers N] [--running N] [--mode mixed|default|async|sync] PATH
+//!     [--workers N] [--running N] [--chain N] [--mode mixed|default|async|sync] PATH
 //! ```
 //!
 //! Prints the apparent size (the sum of `st_size`, each inode once — hard links
@@ -25,7 +25,8 @@
 //! more only while they stall), `default` (every chain inline while cached),
 //! `async` (every chain to a worker), `sync` (every chain inline, through the
 //! executor). `--workers N` caps the pool (default 16), `--running N` sets how
-//! many may run unstalled (default: the CPUs). `--plain`
+//! many may run unstalled (default: the CPUs), `--chain N` how many stats go
+//! in one chain (default 64, the most a chain holds). `--plain`
 //! runs only the plain walk; `--repeat N` does N rounds (async then plain, each
 //! after dropping caches with `--drop-caches`) and prints the medians. Progress
 //! goes to stderr once a walk runs longer than a second.
@@ -84,6 +85,8 @@ pub struct Options {
     pub flags: u16,
     /// Batch flags of the stat chains.
     pub stat_flags: u16,
+    /// Stats per chain (1 to 64).
+    pub chain_atoms: usize,
     /// Progress on stderr after a second.
     pub progress: bool,
     /// The executor's hand-off threshold (`None`: its default).
@@ -97,6 +100,7 @@ impl Default for Options {
             running: None,
             flags: 0,
             stat_flags: abi::BATCH_ASYNC,
+            chain_atoms: CHAIN_ATOMS,
             progress: false,
             handoff_threshold: None,
         }
@@ -200,6 +204,7 @@ enum Job {
 
 struct Walk {
     ex: Executor,
+    chain_atoms: usize,
     flags: u16,
     stat_flags: u16,
     policy: Policy,
@@ -261,7 +266,10 @@ impl Walk {
 
     fn stat_chains(&mut self, dir: usize, names: &[u8], n: usize) {
         let fd = self.dirs[dir].fd.as_ref().expect("open").as_raw_fd();
-        for group in dirents(&names[..n]).collect::<Vec<_>>().chunks(CHAIN_ATOMS) {
+        for group in dirents(&names[..n])
+            .collect::<Vec<_>>()
+            .chunks(self.chain_atoms)
+        {
             // Each entry: its path (plus NUL, 8-byte aligned) and a struct stat.
             let arena: usize = group
                 .iter()
@@ -462,6 +470,7 @@ pub fn walk_async(root: &Path, opts: Options) -> std::io::Result<Totals> {
         ex,
         flags: opts.flags,
         stat_flags: opts.stat_flags,
+        chain_atoms: opts.chain_atoms,
         policy: Policy::default(),
         dirs: vec![Dir {
             path: root.to_path_buf(),
@@ -539,7 +548,7 @@ fn drop_caches() {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: du [--compare | --plain] [--drop-caches] [--repeat N] [--workers N] [--running N] [--mode mixed|default|async|sync] PATH"
+        "usage: du [--compare | --plain] [--drop-caches] [--repeat N] [--workers N] [--running N] [--chain N] [--mode mixed|default|async|sync] PATH"
     );
     std::process::exit(2);
 }
@@ -572,6 +581,13 @@ fn main() {
                 opts.workers = args
                     .next()
                     .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| usage())
+            }
+            "--chain" => {
+                opts.chain_atoms = args
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .filter(|n| (1..=abi::MAX_ATOMS).contains(n))
                     .unwrap_or_else(|| usage())
             }
             "--running" => {
