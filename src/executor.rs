@@ -103,7 +103,7 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -844,7 +844,6 @@ impl Executor {
             ticket,
             batch,
             partial,
-            cancel: Arc::new(AtomicBool::new(false)),
         };
         Pool::dispatch(&self.shared, job);
     }
