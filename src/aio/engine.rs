@@ -1032,6 +1032,14 @@ impl Engine {
     /// ignored. A positional request that failed with `ESPIPE` goes again as
     /// a stream request instead.
     fn finish(&self, id: u64, status: i64) -> Vec<Launch> {
+        self.finish_waking(id, status, true)
+    }
+
+    /// [`finish`](Self::finish); with `wake` false the waiters of
+    /// [`DONE_SEQ`] are not woken: the caller calls [`completed`] once for a
+    /// batch of requests (a waiter woken for the first would otherwise
+    /// preempt the thread finishing the rest).
+    fn finish_waking(&self, id: u64, status: i64, wake: bool) -> Vec<Launch> {
         let (notice, list, next) = {
             let mut st = lock(&self.state);
             let Some(mut req) = st.reqs.remove(&id) else {
@@ -1059,7 +1067,9 @@ impl Engine {
             self.count.fetch_sub(1, Ordering::AcqRel);
             (notice, list, next)
         };
-        completed();
+        if wake {
+            completed();
+        }
         self.notify(notice, list);
         next
     }
@@ -1168,9 +1178,11 @@ impl Engine {
         let mut todo = VecDeque::new();
         for d in done {
             let c = d.completion();
-            todo.extend(self.finish(c.caller_data(), c.status()));
+            todo.extend(self.finish_waking(c.caller_data(), c.status(), false));
             self.recycle(d);
         }
+        // One wake-up for the whole batch (see `finish_waking`).
+        completed();
         e.pending.fetch_sub(n as u32, Ordering::SeqCst);
         self.launch(todo);
         n
