@@ -501,7 +501,7 @@ impl Policy {
         arena: &[u8],
     ) -> Result<(), ErrorKind> {
         // Most atoms meet no rule: say so without a call.
-        if !self.has_rules_for(sig) {
+        if !self.has_rules_for(sig.nr) {
             return Ok(());
         }
         self.check_atom_rules(sig, args, bufs, arena)
@@ -513,8 +513,8 @@ impl Policy {
     /// validated atom of such a call may be re-aimed at other argument values
     /// without asking the policy again (`ValidatedBatch::reaim_io`).
     #[inline]
-    pub(crate) fn has_rules_for(&self, sig: &Signature) -> bool {
-        match sig.nr {
+    pub(crate) fn has_rules_for(&self, nr: u32) -> bool {
+        match nr {
             nr::OPENAT | nr::OPENAT2 => self.open_forbidden != 0 || self.confine.is_some(),
             nr::SOCKET => self.families.is_some() || self.confine.is_some(),
             nr::TGKILL | nr::RT_TGSIGQUEUEINFO => true,
@@ -522,10 +522,11 @@ impl Policy {
             // at once for a call without a string argument).
             _ => {
                 self.confine.is_some()
-                    && sig
-                        .args
-                        .iter()
-                        .any(|a| matches!(a, ArgType::Ptr(p) if p.len == Len::CStr))
+                    && signature::lookup(nr).is_none_or(|sig| {
+                        sig.args
+                            .iter()
+                            .any(|a| matches!(a, ArgType::Ptr(p) if p.len == Len::CStr))
+                    })
             }
         }
     }

@@ -277,7 +277,7 @@ impl ValidatedBatch<'static> {
         if step.arena_args != 0 || step.result_args != 0 || step.nchecks != 0 {
             return false;
         }
-        if !policy.allows(step.nr) || policy.has_rules_for(step.sig()) {
+        if !policy.allows(step.nr) || policy.has_rules_for(step.nr) {
             return false;
         }
         let mut vals = [0u64; abi::MAX_ARGS];
