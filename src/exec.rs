@@ -37,7 +37,12 @@ impl ValidatedBatch<'_> {
         c.caller_data = self.header.caller_data;
         c.natoms = n as u16;
         (c.status, c.ran_mask, c.last_atom, c.atoms_run, c.flags) = (0, 0, 0, 0, 0);
-        c.results[..n].fill(0);
+        if n == 1 {
+            // The usual one-atom chain: no memset call.
+            c.results[0] = 0;
+        } else {
+            c.results[..n].fill(0);
+        }
         self.cursor = 0;
         self.fds_taken = 0;
         self.fds_closed = 0;

@@ -103,7 +103,7 @@
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -567,6 +567,31 @@ impl Submitted {
     }
 }
 
+/// What [`Executor::submit_boxed`] did with a chain.
+#[derive(Debug)]
+pub(crate) enum SubmittedBox {
+    /// It completed inline; here is the batch with its completion.
+    Done(Box<ValidatedBatch<'static>>),
+    /// It is in flight (or its inline completion was queued).
+    Queued(Ticket),
+}
+
+/// How [`Executor::begin`] went on with a chain.
+enum Begun {
+    /// Completed inline, to be returned (its ring credit already released).
+    Done(u64),
+    /// Completed inline, to be posted to the ring ([`InlineCompletions::Queue`]).
+    Queue(u64),
+    /// To be handed to a worker (bytes a probe already transferred).
+    Handoff(u64, Option<u64>),
+}
+
+/// Why [`Executor::begin`] refused a chain (nothing of it ran).
+enum Refused {
+    RingFull,
+    Forked,
+}
+
 /// Why a submission was refused; the batch is given back, nothing of it ran.
 #[derive(Debug)]
 pub enum SubmitError {
@@ -726,8 +751,55 @@ impl Executor {
 
     /// Submit a chain (see the module docs for SYNC, ASYNC and the default).
     pub fn submit(&self, batch: ValidatedBatch<'static>) -> Result<Submitted, SubmitError> {
+        // Boxed only when it leaves this thread (the worker queue, the ring):
+        // a chain that completes inline costs no allocation here.
+        let mut batch = batch;
+        match self.begin(&mut batch) {
+            Err(Refused::RingFull) => Err(SubmitError::RingFull(Box::new(batch))),
+            Err(Refused::Forked) => Err(SubmitError::Forked(Box::new(batch))),
+            Ok(Begun::Handoff(ticket, partial)) => {
+                self.hand_off(ticket, Box::new(batch), partial);
+                Ok(Submitted::Queued(Ticket(ticket)))
+            }
+            Ok(Begun::Queue(ticket)) => {
+                self.shared.complete(ticket, Box::new(batch));
+                Ok(Submitted::Queued(Ticket(ticket)))
+            }
+            Ok(Begun::Done(ticket)) => {
+                let entry = entry_of(ticket, batch.completion());
+                Ok(Submitted::Done(Done { entry, batch }))
+            }
+        }
+    }
+
+    /// [`submit`](Self::submit) for a batch kept in a box: the box is handed
+    /// on as it is (to the worker queue, the ring) or given back, so a caller
+    /// that keeps its batches boxed (the AIO engine) moves a pointer, not the
+    /// batch, and allocates nothing per submission.
+    pub(crate) fn submit_boxed(
+        &self,
+        mut batch: Box<ValidatedBatch<'static>>,
+    ) -> Result<SubmittedBox, SubmitError> {
+        match self.begin(&mut batch) {
+            Err(Refused::RingFull) => Err(SubmitError::RingFull(batch)),
+            Err(Refused::Forked) => Err(SubmitError::Forked(batch)),
+            Ok(Begun::Handoff(ticket, partial)) => {
+                self.hand_off(ticket, batch, partial);
+                Ok(SubmittedBox::Queued(Ticket(ticket)))
+            }
+            Ok(Begun::Queue(ticket)) => {
+                self.shared.complete(ticket, batch);
+                Ok(SubmittedBox::Queued(Ticket(ticket)))
+            }
+            Ok(Begun::Done(_)) => Ok(SubmittedBox::Done(batch)),
+        }
+    }
+
+    /// The part of a submission that does not depend on who owns the batch:
+    /// admission (fork check, ring credit), the ticket, and the inline run.
+    fn begin(&self, batch: &mut ValidatedBatch<'static>) -> Result<Begun, Refused> {
         if self.check().is_err() {
-            return Err(SubmitError::Forked(Box::new(batch)));
+            return Err(Refused::Forked);
         }
         let sh = &self.shared;
         let flags = batch.flags();
@@ -736,50 +808,44 @@ impl Executor {
             flags & abi::BATCH_SYNC != 0 && sh.inline_completions == InlineCompletions::Return;
         let posts = flags & abi::BATCH_NO_COMPLETE == 0 && !returned_sync;
         if posts && !sh.take_credit(sh.backpressure == Backpressure::Block) {
-            return Err(SubmitError::RingFull(Box::new(batch)));
+            return Err(Refused::RingFull);
         }
-        // Boxed only when it leaves this thread (the worker queue, the ring):
-        // a chain that completes inline costs no allocation here.
-        let mut batch = batch;
         let ticket = sh.next_ticket.fetch_add(1, Ordering::Relaxed);
         batch.reset();
         let handoff = if flags & abi::BATCH_ASYNC != 0 {
             Some(None)
         } else if flags & abi::BATCH_SYNC != 0 {
             while !batch.finished() {
-                self.run_timed(&mut batch);
+                self.run_timed(batch);
             }
             None
         } else {
-            self.run_until_blocking(&mut batch)
+            self.run_until_blocking(batch)
         };
-        match handoff {
-            Some(partial) => {
-                if posts {
-                    sh.handed_off.fetch_add(1, Ordering::SeqCst);
-                }
-                let job = Job {
-                    ticket,
-                    batch: Box::new(batch),
-                    partial,
-                    cancel: Arc::new(AtomicBool::new(false)),
-                };
-                Pool::dispatch(sh, job);
-                Ok(Submitted::Queued(Ticket(ticket)))
+        if let Some(partial) = handoff {
+            if posts {
+                sh.handed_off.fetch_add(1, Ordering::SeqCst);
             }
-            None => {
-                batch.completion_mut().0.flags |= abi::COMPLETION_INLINE;
-                if posts && sh.inline_completions == InlineCompletions::Queue {
-                    sh.complete(ticket, Box::new(batch));
-                    return Ok(Submitted::Queued(Ticket(ticket)));
-                }
-                if posts {
-                    sh.release_credits(1);
-                }
-                let entry = entry_of(ticket, batch.completion());
-                Ok(Submitted::Done(Done { entry, batch }))
-            }
+            return Ok(Begun::Handoff(ticket, partial));
         }
+        batch.completion_mut().0.flags |= abi::COMPLETION_INLINE;
+        if posts && sh.inline_completions == InlineCompletions::Queue {
+            return Ok(Begun::Queue(ticket));
+        }
+        if posts {
+            sh.release_credits(1);
+        }
+        Ok(Begun::Done(ticket))
+    }
+
+    /// Queue the rest of a chain [`begin`](Self::begin) handed off.
+    fn hand_off(&self, ticket: u64, batch: Box<ValidatedBatch<'static>>, partial: Option<u64>) {
+        let job = Job {
+            ticket,
+            batch,
+            partial,
+        };
+        Pool::dispatch(&self.shared, job);
     }
 
     fn run_timed(&self, batch: &mut ValidatedBatch<'_>) {
@@ -823,6 +889,25 @@ impl Executor {
     pub fn reap_into(&self, out: &mut Vec<Done>) -> Result<usize, ExecutorError> {
         self.check()?;
         Ok(self.reap_unchecked(out))
+    }
+
+    /// [`reap_into`](Self::reap_into) giving the finished batches in their
+    /// boxes (each batch's completion holds its caller data and status), to
+    /// be kept or submitted again without moving them out.
+    #[allow(clippy::vec_box)]
+    pub(crate) fn reap_boxed(
+        &self,
+        out: &mut Vec<Box<ValidatedBatch<'static>>>,
+    ) -> Result<usize, ExecutorError> {
+        self.check()?;
+        let mut raw = Vec::new();
+        let n = self.shared.ring.drain(&mut raw);
+        out.extend(
+            raw.into_iter()
+                .map(|r| r.batch.expect("every posted entry carries its batch")),
+        );
+        self.shared.release_credits(n as u32);
+        Ok(n)
     }
 
     fn reap_unchecked(&self, out: &mut Vec<Done>) -> usize {

@@ -500,19 +500,35 @@ impl Policy {
         bufs: BufTable<'_>,
         arena: &[u8],
     ) -> Result<(), ErrorKind> {
-        // Most atoms meet no rule: say so without a call (exactly the cases
-        // in which `check_atom_rules` does nothing).
-        let ruled = self.confine.is_some()
-            || match sig.nr {
-                nr::OPENAT | nr::OPENAT2 => self.open_forbidden != 0,
-                nr::SOCKET => self.families.is_some(),
-                nr::TGKILL | nr::RT_TGSIGQUEUEINFO => true,
-                _ => false,
-            };
-        if !ruled {
+        // Most atoms meet no rule: say so without a call.
+        if !self.has_rules_for(sig.nr) {
             return Ok(());
         }
         self.check_atom_rules(sig, args, bufs, arena)
+    }
+
+    /// Whether an argument rule of this policy applies to calls of `sig`:
+    /// false exactly when [`check_atom`](Self::check_atom) accepts every
+    /// argument value (`check_atom_rules` does nothing for the call). A
+    /// validated atom of such a call may be re-aimed at other argument values
+    /// without asking the policy again (`ValidatedBatch::reaim_io`).
+    #[inline]
+    pub(crate) fn has_rules_for(&self, nr: u32) -> bool {
+        match nr {
+            nr::OPENAT | nr::OPENAT2 => self.open_forbidden != 0 || self.confine.is_some(),
+            nr::SOCKET => self.families.is_some() || self.confine.is_some(),
+            nr::TGKILL | nr::RT_TGSIGQUEUEINFO => true,
+            // Confinement looks only at path calls (`check_confined` returns
+            // at once for a call without a string argument).
+            _ => {
+                self.confine.is_some()
+                    && signature::lookup(nr).is_none_or(|sig| {
+                        sig.args
+                            .iter()
+                            .any(|a| matches!(a, ArgType::Ptr(p) if p.len == Len::CStr))
+                    })
+            }
+        }
     }
 
     fn check_atom_rules(

@@ -218,6 +218,88 @@ impl ValidatedBatch<'_> {
     }
 }
 
+impl ValidatedBatch<'static> {
+    /// Re-aim a validated one-atom `read`, `write`, `pread64` or `pwrite64`
+    /// batch whose buffer is a raw region (made with [`Chain::raw`]) at another
+    /// descriptor, buffer, length and offset (ignored by `read`/`write`), with
+    /// new caller data and batch flags: the batch `validate` would make of the
+    /// same chain with these values, without building, encoding and validating
+    /// it again. Returns false, changing nothing, when the batch is not such a
+    /// batch, when `policy` does not allow its call as it stands, or when the
+    /// flags are not valid batch flags.
+    ///
+    /// What validation checks for these arguments, checked here: the
+    /// descriptor fits an `int` (it is an `i32`); the length does not exceed
+    /// the buffer's region (the region is `addr..addr + len` itself); the
+    /// count is a `size_t` and the offset an `off_t` (any value); the policy
+    /// allows the call and has no argument rule for it (so no value of these
+    /// arguments can change its verdict). The step keeps no run-time check,
+    /// arena offset or result reference: its values are the immediates and
+    /// the raw pointer, used as they are.
+    ///
+    /// [`Chain::raw`]: crate::Chain::raw
+    ///
+    /// # Safety
+    ///
+    /// As for [`Chain::raw`]: `addr..addr + len` must stay valid for reads
+    /// and writes, and not be accessed otherwise, until the batch has been
+    /// dropped, re-aimed again, or its completion reaped.
+    #[allow(unsafe_code)]
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(crate) unsafe fn reaim_io(
+        &mut self,
+        policy: &Policy,
+        fd: i32,
+        addr: *mut u8,
+        len: usize,
+        offset: i64,
+        caller_data: u64,
+        flags: u16,
+    ) -> bool {
+        use syslets_abi::nr;
+        if self.len() != 1 || !self.checks.is_empty() || self.fd_atoms != 0 {
+            return false;
+        }
+        if flags & !abi::BATCH_FLAGS_MASK != 0
+            || (flags & abi::BATCH_ASYNC != 0 && flags & abi::BATCH_SYNC != 0)
+        {
+            return false;
+        }
+        let step = self.step(0);
+        let positional = match step.nr {
+            nr::PREAD64 | nr::PWRITE64 => true,
+            nr::READ | nr::WRITE => false,
+            _ => return false,
+        };
+        // Argument 1 is a pointer the call may not take as an immediate or a
+        // result (validation refuses both): with no arena bit it is a raw one.
+        if step.arena_args != 0 || step.result_args != 0 || step.nchecks != 0 {
+            return false;
+        }
+        if !policy.allows(step.nr) || policy.has_rules_for(step.nr) {
+            return false;
+        }
+        let mut vals = [0u64; abi::MAX_ARGS];
+        vals[0] = fd as i64 as u64;
+        vals[1] = addr as u64;
+        vals[2] = len as u64;
+        if positional {
+            vals[3] = offset as u64;
+        }
+        let i = step_at(0);
+        let slot: &mut [u64; STEP_WORDS] = (&mut self.storage.words[i..][..STEP_WORDS])
+            .try_into()
+            .expect("exact size");
+        let step: &mut Step = zerocopy::transmute_mut!(slot);
+        step.vals = vals;
+        // The header's copy in `storage` is not read after validation.
+        self.header.caller_data = caller_data;
+        self.header.flags = flags;
+        true
+    }
+}
+
 /// The batch's buffer descriptors, with what validation needs to know about
 /// their overlaps.
 #[derive(Clone, Copy, Debug)]

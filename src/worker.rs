@@ -23,7 +23,7 @@
 //! Every worker thread calls [`worker_init`] before it takes any job: that is
 //! the single hook point for thread-level confinement (the seccomp filter).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -54,14 +54,14 @@ pub(crate) struct Job {
     pub batch: Box<ValidatedBatch<'static>>,
     /// Bytes a non-blocking probe already transferred for the atom at the cursor.
     pub partial: Option<u64>,
-    pub cancel: Arc<AtomicBool>,
 }
 
 #[derive(Debug, Default)]
 struct PoolState {
     queue: VecDeque<Job>,
-    /// Cancel flags of the chains workers are running, by ticket.
-    running: HashMap<u64, Arc<AtomicBool>>,
+    /// Workers running a chain (or just finished with one: a worker counts
+    /// its chain out when it next takes the lock).
+    busy: usize,
     /// Worker threads alive (started and not yet returned from their loop).
     threads: usize,
     /// Workers waiting for a job and not yet woken.
@@ -118,6 +118,14 @@ pub(crate) struct Pool {
     idle_timeout: Duration,
     /// One [`StallSlot`] word per possible worker.
     slots: Box<[AtomicU64]>,
+    /// Per worker slot, the ticket of the chain it runs (0: none) and that
+    /// chain's cancel flag. Set, and reset, only under the lock (by the
+    /// worker taking a job; by `cancel` and `stop` for the flag); a worker
+    /// clears its ticket without the lock when its chain ended, before
+    /// posting the completion, so that a cancel after the completion was
+    /// reaped finds nothing. One lock acquisition per job on the worker's
+    /// side: taking the next job (the old chain is counted out there).
+    running: Box<[RunSlot]>,
     epoch: Instant,
     /// An atom running longer than this stalls its worker.
     stall_ns: u64,
@@ -125,6 +133,13 @@ pub(crate) struct Pool {
     queued: AtomicUsize,
     /// `state.idle`, readable without the lock.
     sleeping: AtomicUsize,
+}
+
+/// The chain a worker runs, for [`Pool::cancel`].
+#[derive(Debug, Default)]
+struct RunSlot {
+    ticket: AtomicU64,
+    cancel: AtomicBool,
 }
 
 /// What [`Pool::plan`] decided.
@@ -165,6 +180,7 @@ impl Pool {
             max_running: max_running.clamp(1, max),
             idle_timeout,
             slots: (0..max).map(|_| AtomicU64::new(0)).collect(),
+            running: (0..max).map(|_| RunSlot::default()).collect(),
             epoch: Instant::now(),
             stall_ns: stall.as_nanos().min(u64::MAX as u128) as u64,
             queued: AtomicUsize::new(0),
@@ -318,7 +334,7 @@ impl Pool {
                     }
                 };
                 for job in orphans {
-                    let (ticket, batch) = execute(shared, job, None, None);
+                    let (ticket, batch) = execute(shared, job, &AtomicBool::new(false), None, None);
                     shared.complete_job(ticket, batch);
                 }
             }
@@ -333,9 +349,15 @@ impl Pool {
             self.queued.store(st.queue.len(), Ordering::Relaxed);
             return Found::Queued(Box::new(job));
         }
-        match st.running.get(&ticket) {
-            Some(flag) => {
-                flag.store(true, Ordering::Relaxed);
+        // (Under the lock, so no worker takes a new job into a slot between
+        // the match and the flag.)
+        match self
+            .running
+            .iter()
+            .find(|r| r.ticket.load(Ordering::Acquire) == ticket)
+        {
+            Some(r) => {
+                r.cancel.store(true, Ordering::Relaxed);
                 Found::Running
             }
             None => Found::None,
@@ -349,8 +371,10 @@ impl Pool {
         let mut st = self.lock();
         st.shutdown = true;
         let jobs = if cancel {
-            for flag in st.running.values() {
-                flag.store(true, Ordering::Relaxed);
+            for r in self.running.iter() {
+                if r.ticket.load(Ordering::Acquire) != 0 {
+                    r.cancel.store(true, Ordering::Relaxed);
+                }
             }
             let jobs = st.queue.drain(..).collect();
             self.queued.store(0, Ordering::Relaxed);
@@ -370,17 +394,21 @@ fn worker_main(shared: Arc<Shared>, slot: usize) {
         slot: &pool.slots[slot],
         epoch: pool.epoch,
     };
+    let run = &pool.running[slot];
     let mut st = pool.lock();
+    let mut had_job = false;
     loop {
+        if std::mem::take(&mut had_job) {
+            // The chain ended (its completion is posted): count it out.
+            st.busy -= 1;
+        }
         let job = loop {
             // Take a job unless enough other workers (`running` counts this
             // one too) already run unstalled
             // (a surplus worker, started during a stall, goes idle instead).
             // With no job running at all, always take one: the queue never
             // waits for a worker that does not exist.
-            if !st.queue.is_empty()
-                && (st.running.is_empty() || pool.running(&st) <= pool.max_running)
-            {
+            if !st.queue.is_empty() && (st.busy == 0 || pool.running(&st) <= pool.max_running) {
                 let job = st.queue.pop_front().expect("not empty");
                 pool.queued.store(st.queue.len(), Ordering::Relaxed);
                 break Some(job);
@@ -411,12 +439,15 @@ fn worker_main(shared: Arc<Shared>, slot: usize) {
             st.free_slots.push(slot);
             return;
         };
-        st.running.insert(job.ticket, Arc::clone(&job.cancel));
+        st.busy += 1;
+        had_job = true;
+        run.cancel.store(false, Ordering::Relaxed);
+        run.ticket.store(job.ticket, Ordering::Release);
         drop(st);
-        let (ticket, batch) = execute(&shared, job, init.as_ref(), Some(&stall));
-        // Forget the cancel flag before posting, so that a cancel after the
-        // completion was reaped finds nothing.
-        pool.lock().running.remove(&ticket);
+        let (ticket, batch) = execute(&shared, job, &run.cancel, init.as_ref(), Some(&stall));
+        // Forget the ticket before posting (the post releases this store),
+        // so that a cancel after the completion was reaped finds nothing.
+        run.ticket.store(0, Ordering::Release);
         shared.complete_job(ticket, batch);
         st = pool.lock();
     }
@@ -429,6 +460,7 @@ fn worker_main(shared: Arc<Shared>, slot: usize) {
 pub(crate) fn execute(
     shared: &Shared,
     job: Job,
+    cancel: &AtomicBool,
     init_error: Option<&io::Error>,
     stall: Option<&StallSlot<'_>>,
 ) -> (u64, Box<ValidatedBatch<'static>>) {
@@ -436,7 +468,6 @@ pub(crate) fn execute(
         ticket,
         mut batch,
         partial,
-        cancel,
     } = job;
     if let Some(err) = init_error {
         let errno = err.raw_os_error().unwrap_or(libc::EPERM) as i64;

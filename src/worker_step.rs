@@ -334,4 +334,93 @@ mod tests {
         assert_eq!(b.probe_current(), Probe::Unavailable);
         assert!(!std::path::Path::new("/tmp/never-created-by-a-probe").exists());
     }
+
+    /// A raw-region one-atom I/O batch of `nr` (pread64, pwrite64, read,
+    /// write) on `buf`, made the ordinary way.
+    fn raw_io_batch(
+        nr: u32,
+        fd: i32,
+        buf: &mut [u8],
+        offset: i64,
+        caller_data: u64,
+        flags: u16,
+        policy: &Policy,
+    ) -> crate::ValidatedBatch<'static> {
+        use crate::opcode::{Pwrite64, Read, Write};
+        use syslets_abi::nr;
+        let mut chain = Chain::with_capacity(1, 0, 0);
+        // SAFETY: every batch made here is run (if at all) while `buf` lives
+        // and nothing else touches it, and dropped before the test ends.
+        let mem = unsafe { chain.raw(buf.as_mut_ptr(), buf.len()) };
+        match nr {
+            nr::PREAD64 => chain.push(Pread64::new(fd, mem, offset)),
+            nr::PWRITE64 => chain.push(Pwrite64::new(fd, mem, offset)),
+            nr::READ => chain.push(Read::new(fd, mem)),
+            _ => chain.push(Write::new(fd, mem)),
+        };
+        chain.set_caller_data(caller_data);
+        chain.set_flags(flags);
+        chain.prepare(policy).unwrap()
+    }
+
+    #[test]
+    fn reaim_io_makes_the_batch_validation_makes() {
+        use syslets_abi::{self as abi, nr};
+        use zerocopy::IntoBytes;
+        let (f, path) = temp_file("reaim");
+        let fd = f.as_raw_fd();
+        let policy = Policy::default();
+        let mut a = vec![0u8; 4096];
+        let mut b = vec![0u8; 100];
+        for call in [nr::PREAD64, nr::PWRITE64, nr::READ, nr::WRITE] {
+            let mut spare = raw_io_batch(call, -1, &mut a, 0, 1, 0, &policy);
+            assert_eq!(spare.run().results()[0], -(libc::EBADF as i64));
+            let fresh = raw_io_batch(call, fd, &mut b, 12345, 7, abi::BATCH_ASYNC, &policy);
+            // SAFETY: `b` outlives `spare`, which runs only below.
+            let ok = unsafe {
+                spare.reaim_io(
+                    &policy,
+                    fd,
+                    b.as_mut_ptr(),
+                    b.len(),
+                    12345,
+                    7,
+                    abi::BATCH_ASYNC,
+                )
+            };
+            assert!(ok);
+            assert_eq!(spare.step(0).as_bytes(), fresh.step(0).as_bytes());
+            assert_eq!(spare.header.as_bytes(), fresh.header.as_bytes());
+            assert_eq!(spare.checks, fresh.checks);
+            assert_eq!(spare.fd_atoms, fresh.fd_atoms);
+        }
+        // It reads where it was re-aimed (into `b`, at the new offset).
+        let mut spare = raw_io_batch(nr::PREAD64, -1, &mut a, 0, 1, 0, &policy);
+        // SAFETY: `b` outlives `spare`.
+        assert!(unsafe { spare.reaim_io(&policy, fd, b.as_mut_ptr(), b.len(), 5000, 9, 0) });
+        assert_eq!(spare.run().results()[0], 100);
+        assert_eq!(spare.completion().caller_data(), 9);
+        assert_eq!(b[..], pattern()[5000..5100]);
+
+        // Refused, and left as it was: other calls, other policies, bad flags.
+        let mut getpid = Chain::new();
+        getpid.push(crate::opcode::Getpid::new());
+        let mut getpid = getpid.prepare(&policy).unwrap();
+        // SAFETY: refused, so nothing is aimed at `b`.
+        assert!(!unsafe { getpid.reaim_io(&policy, fd, b.as_mut_ptr(), 1, 0, 0, 0) });
+        let before = *spare.step(0);
+        let no_pread = Policy::default().deny(nr::PREAD64);
+        let dir = std::fs::File::open(std::env::temp_dir()).unwrap();
+        let confined = Policy::default().confine_to(std::os::fd::AsFd::as_fd(&dir));
+        // SAFETY: refused (first two), or aimed at `b` which outlives `spare`.
+        unsafe {
+            assert!(!spare.reaim_io(&no_pread, fd, b.as_mut_ptr(), 1, 0, 0, 0));
+            let both = abi::BATCH_ASYNC | abi::BATCH_SYNC;
+            assert!(!spare.reaim_io(&policy, fd, b.as_mut_ptr(), 1, 0, 0, both));
+            assert_eq!(spare.step(0).as_bytes(), before.as_bytes());
+            // Confinement rules paths only: a pread64 stays allowed as it is.
+            assert!(spare.reaim_io(&confined, fd, b.as_mut_ptr(), 1, 0, 0, 0));
+        }
+        std::fs::remove_file(path).unwrap();
+    }
 }

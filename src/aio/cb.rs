@@ -28,6 +28,8 @@ use static_assertions::{assert_eq_align, assert_eq_size, const_assert_eq};
 
 use crate::chain::{Chain, Mem};
 use crate::errno::Errno;
+use crate::policy::Policy;
+use crate::validate::ValidatedBatch;
 
 /// glibc's `struct sigevent` (64 bytes): the value, the signal, the method,
 /// then a union whose first words are the thread id (`SIGEV_THREAD_ID`) or
@@ -357,6 +359,26 @@ impl RawBuf {
         // unaliased until the request completes, and the chain (the request's
         // batch) is dropped when it completes, before the outcome is published.
         unsafe { chain.raw(self.addr, self.len) }
+    }
+
+    /// Re-aim a spare one-atom I/O batch ([`ValidatedBatch::reaim_io`]) at
+    /// this buffer: false (batch untouched) when it is not such a batch.
+    pub(crate) fn aim(
+        &self,
+        batch: &mut ValidatedBatch<'static>,
+        policy: &Policy,
+        fd: i32,
+        offset: i64,
+        caller_data: u64,
+        flags: u16,
+    ) -> bool {
+        // SAFETY: as in `mem`: the constructor's contract keeps the memory
+        // valid and unaliased until the request completes, and the batch
+        // (this request's from now on) runs only for this request: once it
+        // has completed the engine drops it or keeps it as a spare, and a
+        // spare runs again only after it was re-aimed at another request's
+        // buffer.
+        unsafe { batch.reaim_io(policy, fd, self.addr, self.len, offset, caller_data, flags) }
     }
 }
 

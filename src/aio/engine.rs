@@ -27,7 +27,7 @@ use super::sys::{self, FdKind, Wake};
 use super::Cancel;
 use crate::chain::Chain;
 use crate::errno::Errno;
-use crate::executor::{Canceled, Executor, Submitted, Ticket};
+use crate::executor::{Canceled, Executor, SubmittedBox, Ticket};
 use crate::opcode::{Fdatasync, Fsync, Pread64, Pwrite64, Read, RtTgsigqueueinfo, Write};
 use crate::policy::Policy;
 use crate::sys::atfork;
@@ -222,7 +222,7 @@ impl List {
 #[derive(Debug)]
 enum Phase {
     /// Waiting behind another request of its fd (its batch ready).
-    Held(ValidatedBatch<'static>),
+    Held(Box<ValidatedBatch<'static>>),
     /// Being handed to the executor.
     Submitting,
     /// In the executor.
@@ -631,7 +631,7 @@ impl Exec {
 }
 
 /// A batch ready to hand to its executor.
-type Launch = (u64, Class, ValidatedBatch<'static>);
+type Launch = (u64, Class, Box<ValidatedBatch<'static>>);
 
 /// The engine: the executors, the request table and the completion threads.
 #[derive(Debug)]
@@ -647,8 +647,18 @@ pub(crate) struct Engine {
     kinds: KindCache,
     /// Requests accepted and not published yet (the request limit).
     count: AtomicUsize,
+    /// Finished one-atom `pread64` (0) and `pwrite64` (1) batches, re-aimed
+    /// at the next request of their kind instead of building and validating
+    /// a new chain ([`ValidatedBatch::reaim_io`]). Boxed: the executor takes
+    /// and gives back boxes, so a batch moves as a pointer.
+    #[allow(clippy::vec_box)]
+    spares: [Mutex<Vec<Box<ValidatedBatch<'static>>>>; 2],
     generation: u64,
 }
+
+/// Most spare batches kept per kind (a few more than the requests usually in
+/// flight at once; the rest are dropped).
+const SPARES: usize = 64;
 
 impl Engine {
     pub(crate) fn new(config: Config) -> Result<Engine, Errno> {
@@ -674,6 +684,7 @@ impl Engine {
             notifier: Arc::new(Notifier::default()),
             kinds: KindCache::new(),
             count: AtomicUsize::new(0),
+            spares: [Mutex::new(Vec::new()), Mutex::new(Vec::new())],
             generation: atfork::generation(),
         })
     }
@@ -791,10 +802,10 @@ impl Engine {
     }
 
     /// Submit a request outside any lane before registering it.
-    fn fast(self: &Arc<Self>, id: u64, req: Req, batch: ValidatedBatch<'static>) {
+    fn fast(self: &Arc<Self>, id: u64, req: Req, batch: Box<ValidatedBatch<'static>>) {
         let class = req.class;
-        match self.exec(class).ex.submit(batch) {
-            Ok(Submitted::Done(done)) => {
+        match self.exec(class).ex.submit_boxed(batch) {
+            Ok(SubmittedBox::Done(done)) => {
                 let status = done.completion().status();
                 if status == -(libc::ESPIPE as i64) && req.positional {
                     // Not seekable after all: register it and let `finish`
@@ -813,8 +824,9 @@ impl Engine {
                 self.count.fetch_sub(1, Ordering::AcqRel);
                 completed();
                 self.notify(notice, list);
+                self.recycle(done);
             }
-            Ok(Submitted::Queued(ticket)) => {
+            Ok(SubmittedBox::Queued(ticket)) => {
                 self.register_late(id, req, Some(ticket));
                 self.queued(class);
             }
@@ -876,7 +888,27 @@ impl Engine {
         buf: &RawBuf,
         offset: i64,
         kind: Option<FdKind>,
-    ) -> Result<(ValidatedBatch<'static>, Option<Lane>, bool, Class), Errno> {
+    ) -> Result<(Box<ValidatedBatch<'static>>, Option<Lane>, bool, Class), Errno> {
+        let append = matches!((op, kind), (Op::Write, Some(FdKind::Positional { .. })))
+            && sys::fd_flags(fd).is_ok_and(|f| f & libc::O_APPEND != 0);
+        if let (Op::Read | Op::Write, Some(FdKind::Positional { probe }), false) =
+            (op, kind, append)
+        {
+            // The usual request: a spare batch of its kind, re-aimed.
+            let write = op == Op::Write;
+            let class = if probe { Class::File } else { Class::Direct };
+            let flags = if !probe || !self.config.inline {
+                abi::BATCH_ASYNC
+            } else {
+                0
+            };
+            let spare = lock(&self.spares[write as usize]).pop();
+            if let Some(mut batch) = spare {
+                if buf.aim(&mut batch, &self.policy, fd, offset, id, flags) {
+                    return Ok((batch, None, true, class));
+                }
+            }
+        }
         // One atom, no arena buffer (aio_buf is a raw region): no allocation
         // beyond the atom itself.
         let mut chain = Chain::with_capacity(1, 0, 0);
@@ -898,7 +930,6 @@ impl Engine {
             }
             (Op::Write, Some(FdKind::Positional { probe })) => {
                 let mem = buf.mem(&mut chain);
-                let append = sys::fd_flags(fd).is_ok_and(|f| f & libc::O_APPEND != 0);
                 if append {
                     // Appends go where the file ends, in submission order.
                     chain.push(Write::new(fd, mem));
@@ -933,7 +964,24 @@ impl Engine {
             chain.set_flags(abi::BATCH_ASYNC);
         }
         let batch = chain.prepare(&self.policy).map_err(|_| Errno::EINVAL)?;
-        Ok((batch, lane, positional, class))
+        Ok((Box::new(batch), lane, positional, class))
+    }
+
+    /// Keep a finished batch as a spare if it is a one-atom `pread64` or
+    /// `pwrite64` (the chains of the fast path), else drop it.
+    fn recycle(&self, batch: Box<ValidatedBatch<'static>>) {
+        if batch.len() != 1 {
+            return;
+        }
+        let write = match batch.step(0).nr {
+            abi::nr::PREAD64 => false,
+            abi::nr::PWRITE64 => true,
+            _ => return,
+        };
+        let mut spares = lock(&self.spares[write as usize]);
+        if spares.len() < SPARES {
+            spares.push(batch);
+        }
     }
 
     /// [`launch`](Self::launch) one batch (the common case: nothing queued).
@@ -955,9 +1003,13 @@ impl Engine {
     /// Submit the batch of request `id`; returns what its inline completion
     /// released.
     fn submit_batch(self: &Arc<Self>, (id, class, batch): Launch) -> Vec<Launch> {
-        match self.exec(class).ex.submit(batch) {
-            Ok(Submitted::Done(done)) => self.finish(id, done.completion().status()),
-            Ok(Submitted::Queued(ticket)) => {
+        match self.exec(class).ex.submit_boxed(batch) {
+            Ok(SubmittedBox::Done(done)) => {
+                let next = self.finish(id, done.completion().status());
+                self.recycle(done);
+                next
+            }
+            Ok(SubmittedBox::Queued(ticket)) => {
                 {
                     let mut st = lock(&self.state);
                     if let Some(r) = st.reqs.get_mut(&id) {
@@ -980,6 +1032,14 @@ impl Engine {
     /// ignored. A positional request that failed with `ESPIPE` goes again as
     /// a stream request instead.
     fn finish(&self, id: u64, status: i64) -> Vec<Launch> {
+        self.finish_waking(id, status, true)
+    }
+
+    /// [`finish`](Self::finish); with `wake` false the waiters of
+    /// [`DONE_SEQ`] are not woken: the caller calls [`completed`] once for a
+    /// batch of requests (a waiter woken for the first would otherwise
+    /// preempt the thread finishing the rest).
+    fn finish_waking(&self, id: u64, status: i64, wake: bool) -> Vec<Launch> {
         let (notice, list, next) = {
             let mut st = lock(&self.state);
             let Some(mut req) = st.reqs.remove(&id) else {
@@ -1007,7 +1067,9 @@ impl Engine {
             self.count.fetch_sub(1, Ordering::AcqRel);
             (notice, list, next)
         };
-        completed();
+        if wake {
+            completed();
+        }
         self.notify(notice, list);
         next
     }
@@ -1102,13 +1164,13 @@ impl Engine {
     /// request. Returns how many.
     fn drain(self: &Arc<Self>, class: Class) -> usize {
         let e = self.exec(class);
-        let done = {
+        let mut done = Vec::new();
+        {
             let _g = lock(&e.reap_lock);
-            match e.ex.reap() {
-                Ok(d) => d,
-                Err(_) => return 0,
+            if e.ex.reap_boxed(&mut done).is_err() {
+                return 0;
             }
-        };
+        }
         let n = done.len();
         if n == 0 {
             return 0;
@@ -1116,8 +1178,11 @@ impl Engine {
         let mut todo = VecDeque::new();
         for d in done {
             let c = d.completion();
-            todo.extend(self.finish(c.caller_data(), c.status()));
+            todo.extend(self.finish_waking(c.caller_data(), c.status(), false));
+            self.recycle(d);
         }
+        // One wake-up for the whole batch (see `finish_waking`).
+        completed();
         e.pending.fetch_sub(n as u32, Ordering::SeqCst);
         self.launch(todo);
         n
