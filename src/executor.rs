@@ -929,6 +929,10 @@ impl Executor {
         self.check()?;
         let sh = &self.shared;
         let min = min.min(sh.ring.elements() as usize) as u32;
+        let ready = sh.ring.ready();
+        if ready >= min {
+            return Ok(ready as usize);
+        }
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             // While chains are queued, wake up every TICK to re-apply the
@@ -940,6 +944,8 @@ impl Executor {
                 .then(|| Instant::now() + worker::TICK)
                 .filter(|t| deadline.is_none_or(|d| *t < d));
             let ready = sh.ring.wait(min, tick.or(deadline), || sh.in_flight() == 0);
+            // This thread probably slept: a later slow atom of its own must
+            // not count that sleep (estimator, `rusage::slept`).
             rusage::mark();
             if tick.is_none() || ready >= min || sh.in_flight() == 0 {
                 return Ok(ready as usize);
