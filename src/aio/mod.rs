@@ -313,7 +313,7 @@ impl AioBuilder {
     /// Make the context. No thread starts until a request goes to a worker.
     pub fn build(self) -> Result<Aio, Errno> {
         Ok(Aio {
-            engine: Arc::new(Engine::new(self.config)?),
+            engine: Engine::new(self.config)?,
         })
     }
 }
@@ -360,6 +360,13 @@ impl Aio {
     /// Worker threads alive now.
     pub fn workers(&self) -> usize {
         self.engine.workers()
+    }
+
+    /// Requests whose outcome was published by the worker that ran them,
+    /// without the completion thread (see "Completion" in the module docs);
+    /// a statistic, for tests and benchmarks.
+    pub fn completed_by_workers(&self) -> u64 {
+        self.engine.delivered()
     }
 }
 
