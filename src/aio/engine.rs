@@ -5,7 +5,8 @@
 //! submit ─► classify fd ─► chain (pread64 | pwrite64 | read | write | fsync | fdatasync)
 //!        ─► register (table, per-fd lanes and fsync barriers) ─► Executor::submit
 //!             ├─ Done (inline, RWF_NOWAIT satisfied it) ─► finish
-//!             └─ Queued ─► worker ─► ring ─► completion thread ─► finish
+//!             └─ Queued ─► worker ─► completion hook: deliver (the common case)
+//!                                  └─ or given back ─► ring ─► completion thread ─► finish
 //! finish ─► publish into the aiocb ─► wake aio_suspend ─► notify (signal chain,
 //!           notifier thread, list) ─► launch what waited for it on the same fd
 //! ```

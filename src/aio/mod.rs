@@ -13,7 +13,7 @@
 //! ```text
 //! aio_read(cb) ─► chain: pread64(fd, aio_buf, aio_nbytes, aio_offset)
 //!               ─► Executor::submit ─► inline: RWF_NOWAIT read satisfied it, done
-//!                                    └► worker ─► ring ─► completion thread
+//!                                    └► worker (publishes) or ─► ring ─► completion thread
 //!               ─► outcome published in the aiocb ─► aio_suspend wakes
 //!               ─► notification: SIGEV_SIGNAL (rt_tgsigqueueinfo atom),
 //!                  SIGEV_THREAD (the notifier thread)
@@ -41,8 +41,11 @@
 //! * **Completion**: the outcome is stored in the aiocb itself (glibc's private
 //!   `__error_code`/`__return_value` and the padding after them) by one
 //!   release store, so [`aio_error`], [`aio_return`] and [`aio_suspend`] take
-//!   no lock and are async-signal-safe. Chains that went to a worker are
-//!   reaped by a completion thread (started on first need).
+//!   no lock and are async-signal-safe. A request that went to a worker is
+//!   usually published by that worker itself, right after its call returned;
+//!   one that needs more than a worker may do (starting the `SIGEV_THREAD`
+//!   notifier, releasing requests held behind it, a list) is reaped by a
+//!   completion thread (started on first need).
 //! * **Three worker pools** (executors): file reads and writes the probe
 //!   covers (for uncached data the probe already started the read, so a few
 //!   workers only wait for pages), requests that do their own I/O on a worker
