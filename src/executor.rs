@@ -100,11 +100,12 @@
 //! locks may be held); dropping it there releases nothing. Make a new executor in
 //! the child.
 
+use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use syslets_abi::signature::Blocking;
@@ -317,6 +318,7 @@ impl ExecutorBuilder {
             estimator: Estimator::new(self.handoff_threshold, self.reprobe_every),
             backpressure: self.backpressure,
             inline_completions: self.inline_completions,
+            hook: OnceLock::new(),
         };
         Ok(Executor {
             shared: Arc::new(shared),
@@ -412,6 +414,50 @@ pub(crate) struct Shared {
     pub(crate) filter: Option<SeccompFilter>,
     backpressure: Backpressure,
     inline_completions: InlineCompletions,
+    /// Delivers a worker's finished chain instead of the ring, when it can
+    /// ([`Executor::set_completion_hook`]).
+    hook: OnceLock<CompletionHook>,
+}
+
+/// A crate-internal completion hook: called on the thread that finished a
+/// handed-off chain (a worker, under the seccomp filter; or the submitter
+/// running it when no worker could be started) with its ticket and batch,
+/// *instead of* posting it to the ring. It returns `None` when it took the
+/// completion over (it must then have called [`Retire::now`]), or the batch,
+/// untouched, to be posted as usual.
+pub(crate) type HookFn = dyn Fn(Ticket, Box<ValidatedBatch<'static>>, &Retire<'_>) -> Option<Box<ValidatedBatch<'static>>>
+    + Send
+    + Sync;
+
+/// A [`HookFn`] (with a `Debug` for [`Shared`]).
+pub(crate) struct CompletionHook(pub(crate) Box<HookFn>);
+
+impl fmt::Debug for CompletionHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CompletionHook")
+    }
+}
+
+/// What a chain delivered by the completion hook gives back to the executor:
+/// its ring credit (it will never hold an entry) and its place among the
+/// chains in flight (so that `wait` may give up on it). The hook calls
+/// [`now`](Self::now) once it has committed to delivering the chain and
+/// before the outcome is visible to anyone (a submitter that sees it may
+/// submit again at once, and must find the credit free); if it does not, the
+/// executor does it when the hook returns `None`.
+pub(crate) struct Retire<'a> {
+    shared: &'a Shared,
+    done: Cell<bool>,
+}
+
+impl Retire<'_> {
+    /// Release the chain's ring credit and in-flight count (once).
+    pub(crate) fn now(&self) {
+        if !self.done.replace(true) {
+            self.shared.ring.retire(&self.shared.handed_off);
+            self.shared.release_credits(1);
+        }
+    }
 }
 
 impl Shared {
@@ -461,6 +507,38 @@ impl Shared {
     /// [`complete`](Self::complete)).
     pub(crate) fn complete_job(&self, ticket: u64, batch: Box<ValidatedBatch<'static>>) {
         self.post(ticket, batch, Some(&self.handed_off));
+    }
+
+    /// The completion of a chain that was handed to the pool and has just
+    /// finished running (on a worker, or in a submitter when no worker could
+    /// start): offered to the completion hook first, posted if the hook
+    /// gives it back. Cancellation and shutdown post with
+    /// [`complete_job`](Self::complete_job) (their callers may hold locks
+    /// the hook takes).
+    pub(crate) fn finish_job(&self, ticket: u64, batch: Box<ValidatedBatch<'static>>) {
+        let Some(hook) = self.hook.get() else {
+            return self.complete_job(ticket, batch);
+        };
+        if batch.flags() & abi::BATCH_NO_COMPLETE != 0 {
+            // Holds no credit and is not counted in flight: nothing to deliver.
+            return self.complete_job(ticket, batch);
+        }
+        let retire = Retire {
+            shared: self,
+            done: Cell::new(false),
+        };
+        match (hook.0)(Ticket(ticket), batch, &retire) {
+            None => retire.now(),
+            Some(batch) => {
+                // A retired chain has no credit left to post with: that
+                // would be a bug of the hook.
+                assert!(
+                    !retire.done.get(),
+                    "completion hook retired a chain and gave it back"
+                );
+                self.complete_job(ticket, batch);
+            }
+        }
     }
 
     /// Post the completion of `batch` (or, for `BATCH_NO_COMPLETE`, close the
@@ -975,6 +1053,14 @@ impl Executor {
         self.shared.pool.threads()
     }
 
+    /// Install the completion hook (once; before the first submission that
+    /// may hand off). Crate-internal: the AIO engine delivers most of its
+    /// requests from the worker that ran them ([`HookFn`], docs/async.md).
+    /// Returns false if a hook was installed already.
+    pub(crate) fn set_completion_hook(&self, hook: Box<HookFn>) -> bool {
+        self.shared.hook.set(CompletionHook(hook)).is_ok()
+    }
+
     /// Attach the completion eventfd (once; later calls return the same one).
     /// It becomes readable when a completion is posted; call
     /// [`CompletionFd::clear`] before reaping.
@@ -1057,5 +1143,59 @@ impl Drop for Executor {
         for mut done in self.close(Shutdown::Cancel) {
             drop(done.batch.take_fds());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::Chain;
+    use crate::opcode::Getpid;
+    use std::sync::atomic::AtomicUsize;
+
+    fn async_getpid(caller: u64) -> Box<ValidatedBatch<'static>> {
+        let mut chain = Chain::new();
+        chain.set_caller_data(caller);
+        chain.push(Getpid::new());
+        chain.set_flags(abi::BATCH_ASYNC);
+        Box::new(chain.prepare(&Policy::default()).unwrap())
+    }
+
+    /// Chains the completion hook delivers give back their ring credit (a
+    /// ring of 2 takes 50 of them in a row under `Refuse`) and their
+    /// in-flight count (`wait` returns instead of sleeping for an entry that
+    /// never comes); chains it gives back are posted and reaped as usual.
+    #[test]
+    fn hook_delivered_chains_release_credit_and_in_flight() {
+        let ex = Executor::builder().ring_size(2).build().unwrap();
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let d = Arc::clone(&delivered);
+        let hook: Box<HookFn> = Box::new(move |_t, batch, retire| {
+            // Deliver odd callers, give even ones back.
+            if batch.completion().caller_data() % 2 == 0 {
+                return Some(batch);
+            }
+            retire.now();
+            d.fetch_add(1, Ordering::SeqCst);
+            None
+        });
+        assert!(ex.set_completion_hook(hook));
+        let mut reaped = 0;
+        for i in 0..50u64 {
+            let b = async_getpid(i);
+            assert!(matches!(ex.submit_boxed(b), Ok(SubmittedBox::Queued(_))));
+            // Returns once the chain is delivered (nothing to wait for) or
+            // posted; never hangs.
+            let t0 = Instant::now();
+            ex.wait(1, None).unwrap();
+            assert!(t0.elapsed() < Duration::from_secs(5));
+            while ex.in_flight() > 0 {
+                std::thread::yield_now();
+            }
+            reaped += ex.reap().unwrap().len();
+        }
+        assert_eq!(delivered.load(Ordering::SeqCst), 25);
+        assert_eq!(reaped, 25);
+        assert_eq!(ex.in_flight(), 0);
     }
 }

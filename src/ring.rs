@@ -16,13 +16,17 @@
 //! * The consumer holds the consumer lock, reads entries from `user_tail` to
 //!   `kernel_head`, takes their side slots, then advances `user_tail` with a
 //!   release store.
-//! * Waiting is a futex on `kernel_head`; a producer wakes it only when a waiter
-//!   is registered. An attached eventfd is bumped after every entry.
+//! * Waiting is a futex on a private wake-up word, bumped after every entry
+//!   and whenever a chain in flight ends without an entry
+//!   ([`Ring::retire`]: its completion was delivered by the executor's
+//!   completion hook); a producer wakes it only when a waiter is registered.
+//!   An attached eventfd is bumped after every entry.
 //! * The ring never overflows: the executor counts every submitted chain that
 //!   may post (in flight) plus every posted, unreaped entry against
 //!   `elements` before it accepts a submission (back-pressure).
 //! * `wait_group` (v7: hashed to choose a kernel wait queue) holds a
-//!   process-unique ring number; here the futex on `kernel_head` is the queue.
+//!   process-unique ring number; here the futex on the wake-up word is the
+//!   queue.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
@@ -70,6 +74,10 @@ pub(crate) struct Ring {
     consumer: Mutex<()>,
     /// Threads sleeping in [`Ring::wait`].
     waiters: AtomicU32,
+    /// The futex word of [`Ring::wait`]: bumped after every post and every
+    /// [`retire`](Ring::retire). (Not `kernel_head`: a retired chain changes
+    /// what a waiter may give up on without adding an entry.)
+    wake: AtomicU32,
     eventfd: OnceLock<EventFd>,
     /// An eventfd created ahead of time and used when one is first attached: the
     /// workers' seccomp filter is generated before they start and must already
@@ -98,6 +106,7 @@ impl Ring {
             producer: Mutex::new(()),
             consumer: Mutex::new(()),
             waiters: AtomicU32::new(0),
+            wake: AtomicU32::new(0),
             eventfd: OnceLock::new(),
             reserved_eventfd: Mutex::new(None),
         }
@@ -204,11 +213,27 @@ impl Ring {
                 .kernel_head
                 .store(head.wrapping_add(1), Ordering::SeqCst);
         }
-        if self.waiters.load(Ordering::SeqCst) > 0 {
-            futex::wake(&self.header.kernel_head, i32::MAX);
-        }
+        self.bump();
         if let Some(e) = self.eventfd.get() {
             e.signal();
+        }
+    }
+
+    /// A chain counted in `pending` ended without an entry (the executor's
+    /// completion hook delivered it): decrement `pending` and wake waiters,
+    /// who may now give up (see [`wait`](Self::wait)).
+    pub(crate) fn retire(&self, pending: &AtomicU32) {
+        pending.fetch_sub(1, Ordering::SeqCst);
+        self.bump();
+    }
+
+    /// Bump the wake-up word (after a change a waiter must see) and wake the
+    /// waiters, if any. SeqCst: the bump is ordered after the change and
+    /// before the `waiters` load (pairs with the SeqCst increment in `wait`).
+    fn bump(&self) {
+        self.wake.fetch_add(1, Ordering::SeqCst);
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            futex::wake(&self.wake, i32::MAX);
         }
     }
 
@@ -241,12 +266,13 @@ impl Ring {
     /// `give_up()` says no more can come (it reads the `pending` counter that
     /// [`post`](Self::post) decrements). Returns the entries ready.
     ///
-    /// No lost wake-up: a waiter registers, then reads `kernel_head`, then asks
-    /// `give_up`. If a chain is still pending, its later post advances
-    /// `kernel_head` (so FUTEX_WAIT on the value read returns at once) and sees
-    /// the registration (so it wakes the futex). When nothing is pending, a
-    /// pass through the producer lock makes sure a post that already
-    /// decremented the counter has also published its entry.
+    /// No lost wake-up: a waiter registers, reads the wake-up word, then
+    /// `kernel_head`, then asks `give_up`. If a chain is still pending, its
+    /// later post or [`retire`](Self::retire) bumps the wake-up word (so
+    /// FUTEX_WAIT on the value read returns at once) and sees the registration
+    /// (so it wakes the futex). When nothing is pending, a pass through the
+    /// producer lock makes sure a post that already decremented the counter
+    /// has also published its entry.
     pub(crate) fn wait(
         &self,
         min: u32,
@@ -254,10 +280,11 @@ impl Ring {
         give_up: impl Fn() -> bool,
     ) -> u32 {
         loop {
-            // SeqCst increment before reading the head (pairs with `post`):
-            // either the producer sees us and wakes the futex, or we see its
-            // new head (and FUTEX_WAIT refuses to sleep on a stale value).
+            // SeqCst increment before reading the wake-up word (pairs with
+            // `bump`): either the producer sees us and wakes the futex, or we
+            // see its bump (and FUTEX_WAIT refuses to sleep on a stale value).
             self.waiters.fetch_add(1, Ordering::SeqCst);
+            let seq = self.wake.load(Ordering::SeqCst);
             let head = self.header.kernel_head.load(Ordering::SeqCst);
             let tail = self.header.user_tail.load(Ordering::Acquire);
             let mut ready = head.wrapping_sub(tail);
@@ -269,7 +296,7 @@ impl Ring {
                 done = true;
             }
             // No futex (an error): poll (the loop re-checks), giving the CPU away.
-            if !done && futex::wait(&self.header.kernel_head, head, timeout).is_err() {
+            if !done && futex::wait(&self.wake, seq, timeout).is_err() {
                 std::thread::yield_now();
             }
             self.waiters.fetch_sub(1, Ordering::SeqCst);

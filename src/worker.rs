@@ -335,7 +335,7 @@ impl Pool {
                 };
                 for job in orphans {
                     let (ticket, batch) = execute(shared, job, &AtomicBool::new(false), None, None);
-                    shared.complete_job(ticket, batch);
+                    shared.finish_job(ticket, batch);
                 }
             }
         }
@@ -447,8 +447,10 @@ fn worker_main(shared: Arc<Shared>, slot: usize) {
         let (ticket, batch) = execute(&shared, job, &run.cancel, init.as_ref(), Some(&stall));
         // Forget the ticket before posting (the post releases this store),
         // so that a cancel after the completion was reaped finds nothing.
+        // (Or before the completion hook delivers it: a cancel that finds
+        // nothing then must wait for the delivery, see the AIO engine.)
         run.ticket.store(0, Ordering::Release);
-        shared.complete_job(ticket, batch);
+        shared.finish_job(ticket, batch);
         st = pool.lock();
     }
 }

@@ -569,3 +569,167 @@ fn blocked_pipes_do_not_starve_file_io() {
         assert_eq!(unsafe { finish(&mut pcbs[i]) }, Ok(1));
     }
 }
+
+/// Block `signo` in this thread (so that it waits for it with `sigtimedwait`).
+fn block_signal(signo: i32) -> libc::sigset_t {
+    // SAFETY: sigset_t is a plain bit set; sigemptyset initialises it.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid sigset_t; pthread_sigmask only changes this
+    // thread's mask.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signo);
+        assert_eq!(
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()),
+            0
+        );
+    }
+    set
+}
+
+/// Requests that went to a worker are published by that worker (the
+/// executor's completion hook), not relayed by the completion thread, and a
+/// `SIGEV_SIGNAL` notification is queued from the worker (its seccomp filter
+/// allows `rt_tgsigqueueinfo` to this process): every request completes with
+/// its data, every signal arrives once with its value and `SI_ASYNCIO`.
+#[test]
+fn workers_publish_their_own_completions() {
+    const N: usize = 4;
+    let ctx = Aio::builder().inline(false).workers(N).build().unwrap();
+    let mut file = temp_file("hook", false);
+    let content: Vec<u8> = (0..N * PAGE).map(|i| (i % 253) as u8).collect();
+    file.write_all(&content).unwrap();
+    let pages = FaultPages::new(N);
+    let signo = libc::SIGRTMIN() + 3;
+    let set = block_signal(signo);
+    // SAFETY: gettid takes no arguments.
+    let tid = unsafe { libc::syscall(libc::SYS_gettid) } as i32;
+    let mut cbs: Vec<libc::aiocb> = (0..N)
+        .map(|i| {
+            let mut c = cb(file.as_raw_fd(), pages.page(i), PAGE, (i * PAGE) as i64);
+            c.aio_sigevent = aio::sigevent_signal(signo, (i + 1) as *mut libc::c_void);
+            c.aio_sigevent.sigev_notify = libc::SIGEV_THREAD_ID;
+            c.aio_sigevent.sigev_notify_thread_id = tid;
+            c
+        })
+        .collect();
+    let before = ctx.completed_by_workers();
+    for c in &mut cbs {
+        // SAFETY: `cbs` and `pages` outlive the requests (waited for below).
+        unsafe { ctx.read(c) }.unwrap();
+    }
+    // Every request is registered (read returned) and its worker blocked in
+    // the fault on its buffer: let them go on.
+    for _ in 0..N {
+        let i = pages
+            .next_fault(Duration::from_secs(10))
+            .expect("a worker faults on its buffer");
+        pages.resolve(i, 0);
+    }
+    for (i, c) in cbs.iter_mut().enumerate() {
+        // SAFETY: a request of this context on a live aiocb.
+        assert_eq!(unsafe { finish(c) }, Ok(PAGE as isize), "request {i}");
+        // SAFETY: the page was resolved and the read wrote it.
+        let got = unsafe { std::slice::from_raw_parts(pages.page(i), PAGE) };
+        assert_eq!(
+            got,
+            &content[i * PAGE..(i + 1) * PAGE],
+            "data of request {i}"
+        );
+    }
+    assert_eq!(ctx.completed_by_workers() - before, N as u64);
+    let mut values = Vec::new();
+    for _ in 0..N {
+        // SAFETY: siginfo_t is plain data; sigtimedwait fills it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let ts = libc::timespec {
+            tv_sec: 10,
+            tv_nsec: 0,
+        };
+        // SAFETY: `set`, `info` and `ts` are valid for the call.
+        let got = unsafe { libc::sigtimedwait(&set, &mut info, &ts) };
+        assert_eq!(got, signo, "{}", std::io::Error::last_os_error());
+        assert_eq!(info.si_code, libc::SI_ASYNCIO);
+        // SAFETY: a queued signal's siginfo carries si_value.
+        values.push(unsafe { info.si_value() }.sival_ptr as usize);
+    }
+    values.sort_unstable();
+    assert_eq!(values, (1..=N).collect::<Vec<_>>());
+}
+
+/// Under the completion hook, cancellation and drop still complete every
+/// request exactly once: `aio_cancel` on a descriptor with two requests
+/// running on workers (blocked in faults) and six queued cancels the six
+/// (`ECANCELED` at once) and reports the two as not cancelled; they complete
+/// normally, published by their workers. Then a context is dropped with the
+/// same mix in flight: the drop cancels the queued ones, waits for the
+/// running ones (delivered by their workers while it waits), and leaves no
+/// request in progress.
+#[test]
+fn cancel_and_drop_with_worker_completions_in_flight() {
+    const N: usize = 8;
+    const RUNNING: usize = 2;
+    let mut file = temp_file("hook-cancel", false);
+    file.write_all(&vec![7u8; N * PAGE]).unwrap();
+    for round in 0..2 {
+        let ctx = Aio::builder()
+            .inline(false)
+            .workers(RUNNING)
+            .build()
+            .unwrap();
+        let pages = FaultPages::new(N);
+        let mut cbs: Vec<libc::aiocb> = (0..N)
+            .map(|i| cb(file.as_raw_fd(), pages.page(i), PAGE, (i * PAGE) as i64))
+            .collect();
+        for c in &mut cbs {
+            // SAFETY: `cbs` and `pages` outlive the requests (waited for
+            // below, or by the drop of `ctx`).
+            unsafe { ctx.read(c) }.unwrap();
+        }
+        let running: Vec<usize> = (0..RUNNING)
+            .map(|_| pages.next_fault(Duration::from_secs(10)).expect("a fault"))
+            .collect();
+        assert_eq!(pages.next_fault(Duration::from_millis(100)), None);
+        let before = ctx.completed_by_workers();
+        if round == 0 {
+            // SAFETY: NULL: every request on the descriptor.
+            let canceled = unsafe { ctx.cancel(file.as_raw_fd(), std::ptr::null_mut()) };
+            assert_eq!(canceled, Ok(Cancel::NotCanceled));
+            for (i, c) in cbs.iter().enumerate() {
+                // SAFETY: a request of this context on a live aiocb.
+                let e = unsafe { aio::aio_error(c) };
+                if running.contains(&i) {
+                    assert_eq!(e, Ok(libc::EINPROGRESS), "request {i}");
+                } else {
+                    assert_eq!(e, Ok(libc::ECANCELED), "request {i}");
+                }
+            }
+            for &i in &running {
+                pages.resolve(i, 0);
+            }
+            for &i in &running {
+                // SAFETY: a request of this context on a live aiocb.
+                assert_eq!(unsafe { finish(&mut cbs[i]) }, Ok(PAGE as isize));
+            }
+            assert_eq!(ctx.completed_by_workers() - before, RUNNING as u64);
+            assert_eq!(ctx.in_flight(), 0);
+        } else {
+            let dropper = std::thread::spawn(move || drop(ctx));
+            std::thread::sleep(Duration::from_millis(50));
+            for &i in &running {
+                pages.resolve(i, 0);
+            }
+            dropper.join().unwrap();
+            for (i, c) in cbs.iter().enumerate() {
+                // SAFETY: the request's aiocb; its context is gone, its
+                // outcome stays in the aiocb.
+                let e = unsafe { aio::aio_error(c) };
+                if running.contains(&i) {
+                    assert_eq!(e, Ok(0), "request {i}");
+                } else {
+                    assert_eq!(e, Ok(libc::ECANCELED), "request {i}");
+                }
+            }
+        }
+    }
+}

@@ -47,7 +47,7 @@ fn global() -> Result<&'static Arc<Engine>, Errno> {
             b = b.idle_timeout(Duration::from_secs(s as u64));
         }
         let config = b.config;
-        let fresh = Box::into_raw(Box::new(Arc::new(Engine::new(config)?)));
+        let fresh = Box::into_raw(Box::new(Engine::new(config)?));
         match GLOBAL.compare_exchange(p, fresh, Ordering::AcqRel, Ordering::Acquire) {
             // SAFETY: `fresh` was just made by Box::into_raw and is now owned
             // by GLOBAL, which never frees it.

@@ -5,7 +5,8 @@
 //! submit ─► classify fd ─► chain (pread64 | pwrite64 | read | write | fsync | fdatasync)
 //!        ─► register (table, per-fd lanes and fsync barriers) ─► Executor::submit
 //!             ├─ Done (inline, RWF_NOWAIT satisfied it) ─► finish
-//!             └─ Queued ─► worker ─► ring ─► completion thread ─► finish
+//!             └─ Queued ─► worker ─► completion hook: deliver (the common case)
+//!                                  └─ or given back ─► ring ─► completion thread ─► finish
 //! finish ─► publish into the aiocb ─► wake aio_suspend ─► notify (signal chain,
 //!           notifier thread, list) ─► launch what waited for it on the same fd
 //! ```
@@ -27,7 +28,7 @@ use super::sys::{self, FdKind, Wake};
 use super::Cancel;
 use crate::chain::Chain;
 use crate::errno::Errno;
-use crate::executor::{Canceled, Executor, SubmittedBox, Ticket};
+use crate::executor::{Canceled, Executor, HookFn, Retire, SubmittedBox, Ticket};
 use crate::opcode::{Fdatasync, Fsync, Pread64, Pwrite64, Read, RtTgsigqueueinfo, Write};
 use crate::policy::Policy;
 use crate::sys::atfork;
@@ -518,6 +519,16 @@ impl Notifier {
         }
     }
 
+    /// Whether the notifier thread runs: then [`post`](Self::post) only
+    /// queues (no thread is started, no function runs in the caller), which
+    /// a seccomp-filtered worker may do. It keeps running until
+    /// [`stop`](Self::stop), which the engine calls only once no request is
+    /// left and no completion hook runs.
+    fn running(&self) -> bool {
+        let st = lock(&self.state);
+        st.thread.is_some() && !st.stop
+    }
+
     fn run(&self) {
         let mut st = lock(&self.state);
         loop {
@@ -654,6 +665,12 @@ pub(crate) struct Engine {
     #[allow(clippy::vec_box)]
     spares: [Mutex<Vec<Box<ValidatedBatch<'static>>>>; 2],
     generation: u64,
+    /// Completion hooks running now (held outside the engine: a hook drops
+    /// its reference to the engine before it counts itself out, so `close`
+    /// can make sure no worker holds the last one).
+    hooks: Arc<AtomicU32>,
+    /// Requests delivered by the worker that ran them (the hook).
+    delivered: AtomicU64,
 }
 
 /// Most spare batches kept per kind (a few more than the requests usually in
@@ -661,7 +678,28 @@ pub(crate) struct Engine {
 const SPARES: usize = 64;
 
 impl Engine {
-    pub(crate) fn new(config: Config) -> Result<Engine, Errno> {
+    /// An engine, its executors' completion hooks installed.
+    pub(crate) fn new(config: Config) -> Result<Arc<Engine>, Errno> {
+        let engine = Arc::new(Engine::bare(config)?);
+        for c in CLASSES {
+            let weak = Arc::downgrade(&engine);
+            let hooks = Arc::clone(&engine.hooks);
+            let hook: Box<HookFn> = Box::new(move |_ticket, batch, retire| {
+                hooks.fetch_add(1, Ordering::SeqCst);
+                let back = match weak.upgrade() {
+                    Some(e) => e.deliver(c, batch, retire),
+                    // Being dropped: its executors reap and drop the rest.
+                    None => Some(batch),
+                };
+                hooks.fetch_sub(1, Ordering::SeqCst);
+                back
+            });
+            engine.exec(c).ex.set_completion_hook(hook);
+        }
+        Ok(engine)
+    }
+
+    fn bare(config: Config) -> Result<Engine, Errno> {
         let ring = config
             .max_requests
             .clamp(1, 1 << 16)
@@ -686,6 +724,8 @@ impl Engine {
             count: AtomicUsize::new(0),
             spares: [Mutex::new(Vec::new()), Mutex::new(Vec::new())],
             generation: atfork::generation(),
+            hooks: Arc::new(AtomicU32::new(0)),
+            delivered: AtomicU64::new(0),
         })
     }
 
@@ -715,6 +755,11 @@ impl Engine {
             .values()
             .filter(|r| matches!(r.phase, Phase::Held(_)))
             .count()
+    }
+
+    /// Requests delivered by the worker that ran them.
+    pub(crate) fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
     }
 
     /// Worker threads of the executor.
@@ -1027,6 +1072,85 @@ impl Engine {
         }
     }
 
+    /// The completion hook of executor `class`: finish the request of a
+    /// chain that a worker just ran, on that worker (no completion thread),
+    /// when that needs nothing a seccomp-filtered worker may not do and
+    /// releases no other request (docs/aio.md, "Who publishes"):
+    ///
+    /// * the request is registered (a fast-path request whose submitter has
+    ///   not registered it yet goes through the ring and `early`);
+    /// * not `ESPIPE` (the stream fallback resubmits: may start workers);
+    /// * no ordering lane, no list, and for a data request no `aio_fsync`
+    ///   waiting on its fd: then `retire` releases nothing (no launch, which
+    ///   may start threads);
+    /// * its notification is none, a signal (the validated
+    ///   `rt_tgsigqueueinfo` chain, which the workers' filter allows for this
+    ///   process), or a `SIGEV_THREAD` function while the notifier thread
+    ///   runs (queueing starts no thread).
+    ///
+    /// Anything else is given back (counted for the completion thread, which
+    /// is woken) and posted to the ring as before.
+    fn deliver(
+        &self,
+        class: Class,
+        batch: Box<ValidatedBatch<'static>>,
+        retire: &Retire<'_>,
+    ) -> Option<Box<ValidatedBatch<'static>>> {
+        let c = batch.completion();
+        let (id, status) = (c.caller_data(), c.status());
+        if status == -(libc::ESPIPE as i64) {
+            return self.hand_back(class, batch);
+        }
+        let notice = {
+            let mut st = lock(&self.state);
+            let Some(r) = st.reqs.get(&id) else {
+                drop(st);
+                return self.hand_back(class, batch);
+            };
+            let releases = r.lane.is_some()
+                || r.list.is_some()
+                || (!r.sync() && st.fds.get(&r.fd).is_some_and(|f| !f.syncs.is_empty()));
+            let notice_ok = match r.notice {
+                Notice::None | Notice::Signal(_) => true,
+                Notice::Thread { .. } => self.notifier.running(),
+            };
+            if releases || !notice_ok {
+                drop(st);
+                return self.hand_back(class, batch);
+            }
+            let mut req = st.reqs.remove(&id).expect("looked up above");
+            st.by_addr.remove(&req.cb.addr());
+            let next = st.retire(id, &req);
+            debug_assert!(next.is_empty(), "a delivered request released {next:?}");
+            // The credit before the outcome: the submitter may submit again
+            // as soon as it sees it.
+            retire.now();
+            // Published under the lock, as in `finish`.
+            let notice = std::mem::replace(&mut req.notice, Notice::None);
+            req.cb.publish(status);
+            self.count.fetch_sub(1, Ordering::AcqRel);
+            notice
+        };
+        self.delivered.fetch_add(1, Ordering::Relaxed);
+        completed();
+        notice.fire(&self.notifier);
+        self.recycle(batch);
+        None
+    }
+
+    /// A finished chain the hook does not deliver: count it for the
+    /// completion thread of `class` and wake it; the executor posts it.
+    fn hand_back(
+        &self,
+        class: Class,
+        batch: Box<ValidatedBatch<'static>>,
+    ) -> Option<Box<ValidatedBatch<'static>>> {
+        let e = self.exec(class);
+        e.pending.fetch_add(1, Ordering::SeqCst);
+        e.ring_doorbell();
+        Some(batch)
+    }
+
     /// Finish request `id` with `status` (≥ 0 or `-errno`): publish, wake,
     /// notify. Returns what may run now. A stale id (cancelled earlier) is
     /// ignored. A positional request that failed with `ESPIPE` goes again as
@@ -1106,12 +1230,11 @@ impl Engine {
     }
 
     /// One more submission is queued in executor `class`: make sure its
-    /// completion thread runs and is awake.
+    /// completion thread runs. (It is counted in `pending`, and woken, only
+    /// if its completion goes through the ring: when the completion hook
+    /// gives it back, or when it is cancelled before it started.)
     fn queued(self: &Arc<Self>, class: Class) {
-        let e = self.exec(class);
-        e.pending.fetch_add(1, Ordering::SeqCst);
-        e.ring_doorbell();
-        if !e.started.load(Ordering::Acquire) {
+        if !self.exec(class).started.load(Ordering::Acquire) {
             self.start_completer(class);
         }
     }
@@ -1200,7 +1323,9 @@ impl Engine {
     pub(crate) fn cancel(self: &Arc<Self>, fd: i32, addr: Option<usize>) -> Result<Cancel, Errno> {
         let mut canceled = 0usize;
         let mut not_canceled = false;
-        let mut in_ring = false;
+        // Requests that finished running but whose outcome may not be
+        // published yet (in the ring, or being delivered by a worker).
+        let mut in_ring = Vec::new();
         let mut fired = Vec::new();
         let mut next = VecDeque::new();
         {
@@ -1229,11 +1354,17 @@ impl Engine {
                     Phase::Held(_) => true,
                     Phase::Submitting => false,
                     Phase::Queued(t) => match self.exec(r.class).ex.cancel(t) {
-                        // Its canceled completion is posted; it is finished
-                        // here, and the ring entry found stale.
-                        Ok(Canceled::NotStarted) => true,
+                        // Its canceled completion is posted (not through the
+                        // hook: counted for the completion thread here); it
+                        // is finished here, and the ring entry found stale.
+                        Ok(Canceled::NotStarted) => {
+                            let e = self.exec(r.class);
+                            e.pending.fetch_add(1, Ordering::SeqCst);
+                            e.ring_doorbell();
+                            true
+                        }
                         Ok(Canceled::NotFound) => {
-                            in_ring = true;
+                            in_ring.push((id, t));
                             continue;
                         }
                         // One atom: a running chain completes normally.
@@ -1271,10 +1402,26 @@ impl Engine {
             self.notify(notice, list);
         }
         self.launch(next);
-        if in_ring {
-            // Finished but not processed yet: process it, so that the outcome
-            // is visible when AIO_ALLDONE is returned.
+        // Finished but not published yet: process what is in the rings, and
+        // wait for what a worker is delivering, so that the outcome is
+        // visible when AIO_ALLDONE is returned.
+        while !in_ring.is_empty() {
             self.drain_all();
+            let seen = DONE_SEQ.load(Ordering::SeqCst);
+            {
+                let st = lock(&self.state);
+                in_ring.retain(|(id, t)| {
+                    st.reqs
+                        .get(id)
+                        .is_some_and(|r| matches!(r.phase, Phase::Queued(q) if q == *t))
+                });
+            }
+            if in_ring.is_empty() {
+                break;
+            }
+            DONE_WAITERS.fetch_add(1, Ordering::SeqCst);
+            sys::futex_wait(&DONE_SEQ, seen, Duration::from_millis(1));
+            DONE_WAITERS.fetch_sub(1, Ordering::SeqCst);
         }
         Ok(if not_canceled {
             Cancel::NotCanceled
@@ -1309,6 +1456,13 @@ impl Engine {
             DONE_WAITERS.fetch_add(1, Ordering::SeqCst);
             sys::futex_wait(&DONE_SEQ, seen, Duration::from_millis(20));
             DONE_WAITERS.fetch_sub(1, Ordering::SeqCst);
+        }
+        // A worker delivering the last request may still hold a reference to
+        // the engine (and be about to fire its notification): let it finish,
+        // so that the last reference is never dropped on a worker (whose
+        // executor would then join itself) and the notifier stops after it.
+        while self.hooks.load(Ordering::SeqCst) > 0 {
+            std::thread::yield_now();
         }
         self.stop.store(true, Ordering::SeqCst);
         for e in &self.execs {
