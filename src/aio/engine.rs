@@ -794,7 +794,11 @@ impl Engine {
         };
         let (batch, lane, positional, class) =
             self.build(id, req.fd, req.op, &req.buf, req.offset, kind)?;
-        let notice = Notice::build(&req.notify, &self.policy)?;
+        let notice = match req.notify {
+            // The common case, without a call.
+            Notify::None => Notice::None,
+            _ => Notice::build(&req.notify, &self.policy)?,
+        };
         // Admission: the request limit, and one request per aiocb (its
         // status word says "in progress" from here on).
         if self.count.fetch_add(1, Ordering::AcqRel) >= self.config.max_requests {
@@ -1222,8 +1226,11 @@ impl Engine {
         }
     }
 
+    #[inline]
     fn notify(&self, notice: Notice, list: Option<Arc<List>>) {
-        notice.fire(&self.notifier);
+        if !matches!(notice, Notice::None) {
+            notice.fire(&self.notifier);
+        }
         if let Some(l) = list {
             l.done(&self.notifier);
         }
