@@ -525,9 +525,8 @@ pub(crate) fn cancel_rest(batch: &mut ValidatedBatch<'static>, status: i64) {
 /// [`run_timed`] on a worker, with the atom's start in the worker's stall
 /// slot. The first atom of a chain predicted to block first lets an idle
 /// worker take the queue (`announced`); later ones leave that to the
-/// submitter's dispatch and wait ticks — in a cold walk most atoms are
-/// predicted, and taking the pool lock before each of them made the lock the
-/// main cause of context switches (measured: 29% of all switches).
+/// submitter's dispatch and wait ticks: in a cold walk nearly every atom is
+/// predicted, and each would take the pool lock.
 fn run_watched(
     shared: &Shared,
     stall: &StallSlot<'_>,
