@@ -209,8 +209,9 @@ impl ExecutorBuilder {
     /// kernel (default: the number of CPUs,
     /// [`available_parallelism`](std::thread::available_parallelism)). The
     /// pool grows beyond it, up to [`max_workers`](Self::max_workers), only
-    /// while workers are stalled: an atom running longer than the hand-off
-    /// threshold, or of a syscall class that currently misses.
+    /// while workers are stalled: in an atom predicted to block (a network
+    /// call, or a storage call of a class that currently misses), or in any
+    /// atom for longer than 10 ms (or the hand-off threshold, if longer).
     pub fn max_running(mut self, n: usize) -> Self {
         self.max_running = Some(n);
         self
@@ -978,23 +979,29 @@ impl Executor {
         out: &mut Vec<Box<ValidatedBatch<'static>>>,
     ) -> Result<usize, ExecutorError> {
         self.check()?;
-        let mut raw = Vec::new();
-        let n = self.shared.ring.drain(&mut raw);
-        out.extend(
-            raw.into_iter()
-                .map(|r| r.batch.expect("every posted entry carries its batch")),
-        );
-        self.shared.release_credits(n as u32);
-        Ok(n)
+        Ok(self.drain(|_entry, batch| out.push(batch)))
     }
 
     fn reap_unchecked(&self, out: &mut Vec<Done>) -> usize {
+        self.drain(|entry, batch| {
+            out.push(Done {
+                entry,
+                batch: *batch,
+            })
+        })
+    }
+
+    /// Take every posted entry, oldest first, hand each with its batch to
+    /// `each`, and free their ring entries; returns how many.
+    fn drain(&self, mut each: impl FnMut(RingEntry, Box<ValidatedBatch<'static>>)) -> usize {
         let mut raw = Vec::new();
         let n = self.shared.ring.drain(&mut raw);
-        out.extend(raw.into_iter().map(|r| Done {
-            entry: r.entry,
-            batch: *r.batch.expect("every posted entry carries its batch"),
-        }));
+        for r in raw {
+            each(
+                r.entry,
+                r.batch.expect("every posted entry carries its batch"),
+            );
+        }
         self.shared.release_credits(n as u32);
         n
     }

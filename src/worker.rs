@@ -68,7 +68,7 @@ struct PoolState {
     idle: usize,
     /// Idle workers woken for a job that have not yet run (each takes one).
     woken: usize,
-    /// Stall slots not used by a live worker.
+    /// Worker slots not used by a live worker.
     free_slots: Vec<usize>,
     shutdown: bool,
     handles: Vec<JoinHandle<()>>,
@@ -81,12 +81,10 @@ pub(crate) const TICK: Duration = Duration::from_millis(1);
 /// The shortest time after which any running atom counts as a stall.
 pub(crate) const STALL_MIN: Duration = Duration::from_millis(10);
 
-/// Low bit of a stall slot: the atom was predicted to block.
+/// Low bit of [`WorkerSlot::atom_start`]: the atom was predicted to block.
 const PREDICTED: u64 = 1;
 
-/// Per worker, the start of the atom it is running (nanoseconds since the
-/// pool's epoch, always even, `| PREDICTED` when predicted to block); 0
-/// between atoms.
+/// A worker's view of its own [`WorkerSlot::atom_start`].
 #[derive(Debug)]
 pub(crate) struct StallSlot<'a> {
     slot: &'a AtomicU64,
@@ -116,16 +114,8 @@ pub(crate) struct Pool {
     /// Workers that may run chains at once while none is stalled.
     max_running: usize,
     idle_timeout: Duration,
-    /// One [`StallSlot`] word per possible worker.
-    slots: Box<[AtomicU64]>,
-    /// Per worker slot, the ticket of the chain it runs (0: none) and that
-    /// chain's cancel flag. Set, and reset, only under the lock (by the
-    /// worker taking a job; by `cancel` and `stop` for the flag); a worker
-    /// clears its ticket without the lock when its chain ended, before
-    /// posting the completion, so that a cancel after the completion was
-    /// reaped finds nothing. One lock acquisition per job on the worker's
-    /// side: taking the next job (the old chain is counted out there).
-    running: Box<[RunSlot]>,
+    /// One per possible worker, indexed by the slot it was started on.
+    workers: Box<[WorkerSlot]>,
     epoch: Instant,
     /// An atom running longer than this stalls its worker.
     stall_ns: u64,
@@ -135,21 +125,23 @@ pub(crate) struct Pool {
     sleeping: AtomicUsize,
 }
 
-/// The chain a worker runs, for [`Pool::cancel`].
+/// What the pool knows of one worker without its lock.
+///
+/// `ticket` (0: none) and `cancel` are the chain it runs, for
+/// [`Pool::cancel`]: set, and reset, only under the lock (by the worker taking
+/// a job; by `cancel` and `stop` for the flag); a worker clears its ticket
+/// without the lock when its chain ended, before posting the completion, so
+/// that a cancel after the completion was reaped finds nothing. One lock
+/// acquisition per job on the worker's side: taking the next job (the old
+/// chain is counted out there).
 #[derive(Debug, Default)]
-struct RunSlot {
+struct WorkerSlot {
     ticket: AtomicU64,
     cancel: AtomicBool,
-}
-
-/// What [`Pool::plan`] decided.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Grow {
-    Nothing,
-    /// Idle workers were woken.
-    Woke,
-    /// Start one more worker (the caller spawns it; `threads` already counts it).
-    Spawn(usize),
+    /// Start of the atom the worker is running, for the cachemiss rule
+    /// (nanoseconds since the pool's epoch, always even, `| PREDICTED` when
+    /// predicted to block); 0 between atoms.
+    atom_start: AtomicU64,
 }
 
 /// What [`Pool::cancel`] found.
@@ -179,8 +171,7 @@ impl Pool {
             max,
             max_running: max_running.clamp(1, max),
             idle_timeout,
-            slots: (0..max).map(|_| AtomicU64::new(0)).collect(),
-            running: (0..max).map(|_| RunSlot::default()).collect(),
+            workers: (0..max).map(|_| WorkerSlot::default()).collect(),
             epoch: Instant::now(),
             stall_ns: stall.as_nanos().min(u64::MAX as u128) as u64,
             queued: AtomicUsize::new(0),
@@ -196,30 +187,31 @@ impl Pool {
     /// Workers stalled in the kernel now.
     fn stalled(&self) -> usize {
         let now = self.epoch.elapsed().as_nanos() as u64;
-        self.slots
+        self.workers
             .iter()
-            .map(|s| s.load(Ordering::Relaxed))
+            .map(|w| w.atom_start.load(Ordering::Relaxed))
             .filter(|&v| v != 0 && (v & PREDICTED != 0 || now.saturating_sub(v) > self.stall_ns))
             .count()
     }
 
     /// Workers alive, not idle and not stalled: running a chain, starting,
     /// woken, or between two chains.
-    fn running(&self, st: &PoolState) -> usize {
+    fn unstalled(&self, st: &PoolState) -> usize {
         (st.threads - st.idle).saturating_sub(self.stalled())
     }
 
     /// The cachemiss rule (module docs): wake idle workers, or ask for a new
     /// one (`may_spawn`: the caller can start threads), while chains are
-    /// queued and fewer than `max_running` workers run unstalled.
-    fn plan(&self, st: &mut PoolState, may_spawn: bool) -> Grow {
+    /// queued and fewer than `max_running` workers run unstalled. Returns
+    /// the worker slot of a thread to start (`threads` already counts it).
+    fn plan(&self, st: &mut PoolState, may_spawn: bool) -> Option<usize> {
         let queued = st.queue.len().saturating_sub(st.woken);
         if queued == 0 {
-            return Grow::Nothing;
+            return None;
         }
-        let running = self.running(st);
+        let running = self.unstalled(st);
         if running >= self.max_running {
-            return Grow::Nothing;
+            return None;
         }
         let want = queued.min(self.max_running - running);
         if st.idle > 0 {
@@ -231,24 +223,23 @@ impl Pool {
                 self.work.notify_one();
             }
             self.sleeping.store(st.idle, Ordering::Relaxed);
-            return Grow::Woke;
+            return None;
         }
-        if may_spawn && st.threads < self.max {
-            if let Some(slot) = st.free_slots.pop() {
-                st.threads += 1;
-                return Grow::Spawn(slot);
-            }
+        if !may_spawn || st.threads >= self.max {
+            return None;
         }
-        Grow::Nothing
+        let slot = st.free_slots.pop()?;
+        st.threads += 1;
+        Some(slot)
     }
 
     /// Re-apply the cachemiss rule from the submitting thread (it may spawn).
     pub(crate) fn rebalance(shared: &Arc<Shared>) {
-        let grow = {
+        let spawn = {
             let mut st = shared.pool.lock();
             shared.pool.plan(&mut st, true)
         };
-        if let Grow::Spawn(slot) = grow {
+        if let Some(slot) = spawn {
             Self::spawn(shared, slot);
         }
     }
@@ -275,13 +266,13 @@ impl Pool {
     /// allows one more to run.
     pub(crate) fn dispatch(shared: &Arc<Shared>, job: Job) {
         let pool = &shared.pool;
-        let (grow, finished) = {
+        let (spawn, finished) = {
             let mut st = pool.lock();
             st.queue.push_back(job);
             pool.queued.store(st.queue.len(), Ordering::Relaxed);
-            let grow = pool.plan(&mut st, true);
+            let spawn = pool.plan(&mut st, true);
             // Collect the handles of workers that left after an idle timeout.
-            let finished = if matches!(grow, Grow::Spawn(_)) {
+            let finished = if spawn.is_some() {
                 let (done, alive) = std::mem::take(&mut st.handles)
                     .into_iter()
                     .partition(|h| h.is_finished());
@@ -290,17 +281,17 @@ impl Pool {
             } else {
                 Vec::new()
             };
-            (grow, finished)
+            (spawn, finished)
         };
         for h in finished {
             let _ = h.join();
         }
-        if let Grow::Spawn(slot) = grow {
+        if let Some(slot) = spawn {
             Self::spawn(shared, slot);
         }
     }
 
-    /// Start a worker on stall slot `slot` (`threads` already counts it).
+    /// Start a worker on worker slot `slot` (`threads` already counts it).
     fn spawn(shared: &Arc<Shared>, slot: usize) {
         let pool = &shared.pool;
         let worker_shared = Arc::clone(shared);
@@ -352,9 +343,9 @@ impl Pool {
         // (Under the lock, so no worker takes a new job into a slot between
         // the match and the flag.)
         match self
-            .running
+            .workers
             .iter()
-            .find(|r| r.ticket.load(Ordering::Acquire) == ticket)
+            .find(|w| w.ticket.load(Ordering::Acquire) == ticket)
         {
             Some(r) => {
                 r.cancel.store(true, Ordering::Relaxed);
@@ -371,7 +362,7 @@ impl Pool {
         let mut st = self.lock();
         st.shutdown = true;
         let jobs = if cancel {
-            for r in self.running.iter() {
+            for r in self.workers.iter() {
                 if r.ticket.load(Ordering::Acquire) != 0 {
                     r.cancel.store(true, Ordering::Relaxed);
                 }
@@ -390,11 +381,11 @@ impl Pool {
 fn worker_main(shared: Arc<Shared>, slot: usize) {
     let init = worker_init(shared.filter.as_ref()).err();
     let pool = &shared.pool;
+    let run = &pool.workers[slot];
     let stall = StallSlot {
-        slot: &pool.slots[slot],
+        slot: &run.atom_start,
         epoch: pool.epoch,
     };
-    let run = &pool.running[slot];
     let mut st = pool.lock();
     let mut had_job = false;
     // Whether this worker slept (idle) since it last ran an atom.
@@ -405,12 +396,12 @@ fn worker_main(shared: Arc<Shared>, slot: usize) {
             st.busy -= 1;
         }
         let job = loop {
-            // Take a job unless enough other workers (`running` counts this
-            // one too) already run unstalled
+            // Take a job unless enough other workers (`unstalled` counts
+            // this one too) already run unstalled
             // (a surplus worker, started during a stall, goes idle instead).
             // With no job running at all, always take one: the queue never
             // waits for a worker that does not exist.
-            if !st.queue.is_empty() && (st.busy == 0 || pool.running(&st) <= pool.max_running) {
+            if !st.queue.is_empty() && (st.busy == 0 || pool.unstalled(&st) <= pool.max_running) {
                 let job = st.queue.pop_front().expect("not empty");
                 pool.queued.store(st.queue.len(), Ordering::Relaxed);
                 break Some(job);

@@ -633,6 +633,14 @@ impl Exec {
         })
     }
 
+    /// One more completion will come through this executor's ring (a
+    /// request handed back by the completion hook, or cancelled before it
+    /// started): count it, and wake the completion thread.
+    fn expect_from_ring(&self) {
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        self.ring_doorbell();
+    }
+
     fn ring_doorbell(&self) {
         self.doorbell.fetch_add(1, Ordering::SeqCst);
         if self.sleeping.load(Ordering::SeqCst) {
@@ -1149,9 +1157,7 @@ impl Engine {
         class: Class,
         batch: Box<ValidatedBatch<'static>>,
     ) -> Option<Box<ValidatedBatch<'static>>> {
-        let e = self.exec(class);
-        e.pending.fetch_add(1, Ordering::SeqCst);
-        e.ring_doorbell();
+        self.exec(class).expect_from_ring();
         Some(batch)
     }
 
@@ -1365,9 +1371,7 @@ impl Engine {
                         // hook: counted for the completion thread here); it
                         // is finished here, and the ring entry found stale.
                         Ok(Canceled::NotStarted) => {
-                            let e = self.exec(r.class);
-                            e.pending.fetch_add(1, Ordering::SeqCst);
-                            e.ring_doorbell();
+                            self.exec(r.class).expect_from_ring();
                             true
                         }
                         Ok(Canceled::NotFound) => {
