@@ -261,9 +261,7 @@ impl ValidatedBatch<'static> {
         if self.len() != 1 || !self.checks.is_empty() || self.fd_atoms != 0 {
             return false;
         }
-        if flags & !abi::BATCH_FLAGS_MASK != 0
-            || (flags & abi::BATCH_ASYNC != 0 && flags & abi::BATCH_SYNC != 0)
-        {
+        if batch_flags_error(flags).is_some() {
             return false;
         }
         let step = self.step(0);
@@ -298,6 +296,18 @@ impl ValidatedBatch<'static> {
         self.header.flags = flags;
         true
     }
+}
+
+/// What is wrong with batch flags `flags`, if anything: unknown bits, or
+/// both `BATCH_ASYNC` and `BATCH_SYNC`.
+fn batch_flags_error(flags: u16) -> Option<ErrorKind> {
+    if flags & !abi::BATCH_FLAGS_MASK != 0 {
+        return Some(ErrorKind::BadBatchFlags(flags));
+    }
+    if flags & abi::BATCH_ASYNC != 0 && flags & abi::BATCH_SYNC != 0 {
+        return Some(ErrorKind::ConflictingBatchFlags);
+    }
+    None
 }
 
 /// The batch's buffer descriptors, with what validation needs to know about
@@ -386,11 +396,8 @@ pub(crate) fn validate<'a>(
     if arena_len > abi::MAX_ARENA_LEN {
         return Err(err(E::ArenaTooLarge(arena_len)));
     }
-    if header.flags & !abi::BATCH_FLAGS_MASK != 0 {
-        return Err(err(E::BadBatchFlags(header.flags)));
-    }
-    if header.flags & abi::BATCH_ASYNC != 0 && header.flags & abi::BATCH_SYNC != 0 {
-        return Err(err(E::ConflictingBatchFlags));
+    if let Some(kind) = batch_flags_error(header.flags) {
+        return Err(err(kind));
     }
     if header.reserved != 0 {
         return Err(err(E::ReservedNotZero("header.reserved")));
