@@ -2,6 +2,9 @@
 //! hand-off and resumption, the completion ring (wrap, back-pressure, wait,
 //! eventfd), concurrency, cancellation and shutdown.
 
+mod common;
+use common::{getpid_chain, pid, reap_n, LONG};
+
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd};
@@ -13,18 +16,9 @@ use std::time::Duration;
 use syslets::abi;
 use syslets::opcode::{Getpid, Gettid, Newfstatat, Read as ReadAtom, Write as WriteAtom};
 use syslets::{
-    Backpressure, Canceled, Chain, Done, Executor, InlineCompletions, Policy, Shutdown, Stat,
+    Backpressure, Canceled, Chain, Executor, InlineCompletions, Policy, Shutdown, Stat,
     SubmitError, Submitted, ValidatedBatch,
 };
-
-const LONG: Option<Duration> = Some(Duration::from_secs(20));
-
-fn getpid_chain(flags: u16, data: u64) -> ValidatedBatch<'static> {
-    let mut chain = Chain::new();
-    chain.push(Getpid::new());
-    chain.set_flags(flags).set_caller_data(data);
-    chain.prepare(&Policy::default()).unwrap()
-}
 
 /// A chain whose first atom reads from `fd` (blocks until data arrives).
 fn read_chain(fd: i32, flags: u16, data: u64, then_getpid: usize) -> ValidatedBatch<'static> {
@@ -36,22 +30,6 @@ fn read_chain(fd: i32, flags: u16, data: u64, then_getpid: usize) -> ValidatedBa
     }
     chain.set_flags(flags).set_caller_data(data);
     chain.prepare(&Policy::default()).unwrap()
-}
-
-/// Reap until `n` completions arrived (waiting on the futex meanwhile).
-fn reap_n(ex: &Executor, n: usize) -> Vec<Done> {
-    let mut out = Vec::new();
-    while out.len() < n {
-        ex.wait(n - out.len(), LONG).unwrap();
-        let before = out.len();
-        ex.reap_into(&mut out).unwrap();
-        assert!(out.len() > before, "wait returned but nothing was reaped");
-    }
-    out
-}
-
-fn pid() -> i64 {
-    std::process::id() as i64
 }
 
 #[test]

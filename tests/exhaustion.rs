@@ -9,6 +9,9 @@
 //! touches the harness, and the child's `/proc/self/task` holds only the
 //! threads it made.
 
+mod common;
+use common::{getpid_chain, pid, reap_n};
+
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex, MutexGuard};
@@ -28,31 +31,6 @@ static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-const LONG: Option<Duration> = Some(Duration::from_secs(20));
-
-fn pid() -> i64 {
-    std::process::id() as i64
-}
-
-fn getpid_chain(flags: u16, data: u64) -> ValidatedBatch<'static> {
-    let mut chain = Chain::new();
-    chain.push(Getpid::new());
-    chain.set_flags(flags).set_caller_data(data);
-    chain.prepare(&Policy::default()).unwrap()
-}
-
-/// Reap until `n` completions arrived (waiting on the futex meanwhile).
-fn reap_n(ex: &Executor, n: usize) -> Vec<Done> {
-    let mut out = Vec::new();
-    while out.len() < n {
-        ex.wait(n - out.len(), LONG).unwrap();
-        let before = out.len();
-        ex.reap_into(&mut out).unwrap();
-        assert!(out.len() > before, "wait returned but nothing was reaped");
-    }
-    out
 }
 
 /// Reap whatever is ready, waiting a little first. Unlike [`reap_n`] this

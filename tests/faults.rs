@@ -5,6 +5,9 @@
 //! The switches are process-wide, so every test holds `SERIAL` and switches
 //! every fault off again when it ends (also when it fails).
 
+mod common;
+use common::{pid, reap_n, LONG};
+
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -33,31 +36,12 @@ fn faults() -> Faults {
     Faults(g)
 }
 
-const LONG: Option<Duration> = Some(Duration::from_secs(20));
-
-fn pid() -> i64 {
-    std::process::id() as i64
-}
-
 fn chain(flags: u16, data: u64) -> ValidatedBatch<'static> {
     let mut chain = Chain::new();
     chain.push(Getpid::new());
     chain.push(Gettid::new());
     chain.set_flags(flags).set_caller_data(data);
     chain.prepare(&Policy::default()).unwrap()
-}
-
-/// Reap until `n` completions arrived; fails (instead of hanging) if `wait`
-/// gives up while some are missing.
-fn reap_n(ex: &Executor, n: usize) -> Vec<Done> {
-    let mut out = Vec::new();
-    while out.len() < n {
-        ex.wait(n - out.len(), LONG).unwrap();
-        let before = out.len();
-        ex.reap_into(&mut out).unwrap();
-        assert!(out.len() > before, "wait returned but nothing was reaped");
-    }
-    out
 }
 
 /// Every caller data in `0..n` exactly once, each chain complete.
