@@ -1081,6 +1081,13 @@ impl Executor {
 
     /// Cancel a chain (see the module docs for the rule).
     pub fn cancel(&self, ticket: Ticket) -> Result<Canceled, ExecutorError> {
+        self.cancel_sure(ticket).map(|(c, _)| c)
+    }
+
+    /// [`cancel`](Self::cancel), and whether a [`Canceled::Requested`] chain
+    /// is sure to stop: its worker had not begun its next atom, so it ends
+    /// with `-ECANCELED` (false: it is inside an atom, or past its last).
+    pub(crate) fn cancel_sure(&self, ticket: Ticket) -> Result<(Canceled, bool), ExecutorError> {
         self.check()?;
         match self.shared.pool.cancel(ticket.0) {
             Found::Queued(job) => {
@@ -1096,10 +1103,11 @@ impl Executor {
                 }
                 worker::cancel_rest(&mut batch, -(libc::ECANCELED as i64));
                 self.shared.complete_job(ticket, batch);
-                Ok(Canceled::NotStarted)
+                Ok((Canceled::NotStarted, false))
             }
-            Found::Running => Ok(Canceled::Requested),
-            Found::None => Ok(Canceled::NotFound),
+            Found::Running => Ok((Canceled::Requested, false)),
+            Found::Stopping => Ok((Canceled::Requested, true)),
+            Found::None => Ok((Canceled::NotFound, false)),
         }
     }
 

@@ -25,7 +25,7 @@
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -137,19 +137,31 @@ pub(crate) struct Pool {
 #[derive(Debug, Default)]
 struct WorkerSlot {
     ticket: AtomicU64,
-    cancel: AtomicBool,
+    /// [`CANCEL`] and [`IN_ATOM`] bits of the chain it runs.
+    cancel: AtomicU8,
     /// Start of the atom the worker is running, for the cachemiss rule
     /// (nanoseconds since the pool's epoch, always even, `| PREDICTED` when
     /// predicted to block); 0 between atoms.
     atom_start: AtomicU64,
 }
 
+/// In [`WorkerSlot::cancel`]: the chain is asked to stop before its next atom.
+pub(crate) const CANCEL: u8 = 1;
+/// In [`WorkerSlot::cancel`]: the worker began an atom (set from before the
+/// atom's cancel check until the next check; kept after the last atom), so a
+/// cancel that finds it clear is sure to stop the chain.
+pub(crate) const IN_ATOM: u8 = 2;
+
 /// What [`Pool::cancel`] found.
 pub(crate) enum Found {
     /// The job was queued; here it is, removed from the queue.
     Queued(Box<Job>),
-    /// A worker runs it; its cancel flag is now set.
+    /// A worker runs it, inside an atom (or past its last); its cancel flag
+    /// is now set.
     Running,
+    /// A worker had taken it but not begun its next atom: its cancel flag is
+    /// now set, and the worker will not begin another atom.
+    Stopping,
     /// No such job (finished, never queued, or unknown).
     None,
 }
@@ -325,7 +337,7 @@ impl Pool {
                     }
                 };
                 for job in orphans {
-                    let (ticket, batch) = execute(shared, job, &AtomicBool::new(false), None, None);
+                    let (ticket, batch) = execute(shared, job, &AtomicU8::new(0), None, None);
                     shared.finish_job(ticket, batch);
                 }
             }
@@ -348,8 +360,11 @@ impl Pool {
             .find(|w| w.ticket.load(Ordering::Acquire) == ticket)
         {
             Some(r) => {
-                r.cancel.store(true, Ordering::Relaxed);
-                Found::Running
+                if r.cancel.fetch_or(CANCEL, Ordering::AcqRel) & IN_ATOM != 0 {
+                    Found::Running
+                } else {
+                    Found::Stopping
+                }
             }
             None => Found::None,
         }
@@ -364,7 +379,7 @@ impl Pool {
         let jobs = if cancel {
             for r in self.workers.iter() {
                 if r.ticket.load(Ordering::Acquire) != 0 {
-                    r.cancel.store(true, Ordering::Relaxed);
+                    r.cancel.fetch_or(CANCEL, Ordering::AcqRel);
                 }
             }
             let jobs = st.queue.drain(..).collect();
@@ -434,7 +449,7 @@ fn worker_main(shared: Arc<Shared>, slot: usize) {
         };
         st.busy += 1;
         had_job = true;
-        run.cancel.store(false, Ordering::Relaxed);
+        run.cancel.store(0, Ordering::Relaxed);
         run.ticket.store(job.ticket, Ordering::Release);
         drop(st);
         if std::mem::take(&mut slept) {
@@ -460,7 +475,7 @@ fn worker_main(shared: Arc<Shared>, slot: usize) {
 pub(crate) fn execute(
     shared: &Shared,
     job: Job,
-    cancel: &AtomicBool,
+    cancel: &AtomicU8,
     init_error: Option<&io::Error>,
     stall: Option<&StallSlot<'_>>,
 ) -> (u64, Box<ValidatedBatch<'static>>) {
@@ -486,13 +501,18 @@ pub(crate) fn execute(
         // Whether this chain already let an idle worker take the queue.
         let mut announced = false;
         while !batch.finished() {
-            if cancel.load(Ordering::Relaxed) {
+            // One read-modify-write against `Pool::cancel`'s: either it
+            // sees IN_ATOM (the atom runs) or this sees CANCEL (it does not).
+            if cancel.fetch_or(IN_ATOM, Ordering::AcqRel) & CANCEL != 0 {
                 cancel_rest(&mut batch, -(libc::ECANCELED as i64));
                 break;
             }
             match stall {
                 Some(slot) => run_watched(shared, slot, &mut batch, &mut announced),
                 None => run_timed(&shared.estimator, &mut batch),
+            }
+            if !batch.finished() {
+                cancel.fetch_and(!IN_ATOM, Ordering::AcqRel);
             }
         }
     }));
