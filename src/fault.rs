@@ -30,12 +30,16 @@ pub enum Fault {
     /// `getrusage` fails: the executor cannot tell a slow call that slept from
     /// one that was preempted, so every slow call counts as a miss.
     Rusage,
+    /// Setting up a kernel AIO context fails (`ENOSYS`): the AIO shim sends
+    /// `O_DIRECT` requests to workers.
+    KernelAio,
 }
 
 static WORKER_SPAWN: AtomicBool = AtomicBool::new(false);
 static FUTEX: AtomicBool = AtomicBool::new(false);
 static EVENTFD: AtomicBool = AtomicBool::new(false);
 static RUSAGE: AtomicBool = AtomicBool::new(false);
+static KERNEL_AIO: AtomicBool = AtomicBool::new(false);
 
 fn switch(f: Fault) -> &'static AtomicBool {
     match f {
@@ -43,6 +47,7 @@ fn switch(f: Fault) -> &'static AtomicBool {
         Fault::Futex => &FUTEX,
         Fault::Eventfd => &EVENTFD,
         Fault::Rusage => &RUSAGE,
+        Fault::KernelAio => &KERNEL_AIO,
     }
 }
 
@@ -58,6 +63,7 @@ pub fn clear_all() {
         Fault::Futex,
         Fault::Eventfd,
         Fault::Rusage,
+        Fault::KernelAio,
     ] {
         set(f, false);
     }

@@ -139,8 +139,20 @@ fn listio_behaves_like_glibc() {
     same_as_glibc("listio");
 }
 
+/// `aio_fsync` with a negative `aio_reqprio` (accepted: POSIX gives it no
+/// such error); `aio_suspend` with no entries (0); `sysconf` of
+/// `_SC_AIO_PRIO_DELTA_MAX` and of a name libc answers; a cancel storm of
+/// 3,000 reads of empty pipes, each cancelled right after submission, in
+/// which every answer matches the request's final state.
+#[test]
+fn corners_behave_like_glibc() {
+    same_as_glibc("corners");
+}
+
 /// A program that never calls `aio_init` forks before any AIO and with a
-/// request in flight: AIO works in the children and the parent.
+/// request in flight: AIO works in the children and the parent, and in a
+/// child `aio_cancel` of the inherited request says `AIO_NOTCANCELED` while
+/// `aio_error` says `EINPROGRESS`.
 #[test]
 fn fork_behaves_like_glibc() {
     same_as_glibc("fork");
@@ -151,7 +163,10 @@ fn fork_behaves_like_glibc() {
 /// `aio_error`/`aio_return` on a never-submitted aiocb are `EINVAL`;
 /// resubmitting an aiocb in progress is `EINVAL`; a negative offset, a size
 /// overflow and a bad signal number are refused at submission; `lio_listio`
-/// with an unsubmittable member is `EIO`; a cached read completes inline.
+/// with an unsubmittable member is `EIO`; a cached read completes inline;
+/// `sysconf(_SC_AIO_MAX)` is the request limit (glibc: -1, no limit), which
+/// counts requests until `aio_return`, with `EAGAIN` beyond it (for a
+/// `lio_listio` member too).
 /// Without the preload the program refuses to run (it checks the marker).
 #[test]
 fn posix_differences_under_preload() {

@@ -28,6 +28,41 @@ fn existing() -> Option<&'static Arc<Engine>> {
     e.current().then_some(e)
 }
 
+/// The configuration of the process-wide context: the defaults, what
+/// `aio_init` asked for, and the environment (`SYSLETS_AIO_INLINE_BUDGET`:
+/// bytes, [`AioBuilder::inline_budget`]; `SYSLETS_AIO_KERNEL=0`: no kernel
+/// queue, [`AioBuilder::kernel_aio`]; unparsable values are ignored).
+pub(crate) fn process_builder() -> AioBuilder {
+    let mut b = AioBuilder::default();
+    if let n @ 1.. = engine::INIT_THREADS.load(Ordering::Relaxed) {
+        b = b.workers(n as usize);
+    }
+    if let n @ 1.. = engine::INIT_NUM.load(Ordering::Relaxed) {
+        b = b.max_requests(n as usize);
+    }
+    if let s @ 1.. = engine::INIT_IDLE.load(Ordering::Relaxed) {
+        b = b.idle_timeout(Duration::from_secs(s as u64));
+    }
+    let var = |name: &str| std::env::var(name).ok();
+    if let Some(n) = var("SYSLETS_AIO_INLINE_BUDGET").and_then(|v| v.trim().parse().ok()) {
+        b = b.inline_budget(n);
+    }
+    if let Some(v) = var("SYSLETS_AIO_KERNEL") {
+        b = b.kernel_aio(v.trim() != "0");
+    }
+    b
+}
+
+/// The request limit of the process-wide context (`sysconf(_SC_AIO_MAX)`):
+/// the running context's, or the one it would be made with.
+#[cfg(feature = "c-abi")]
+pub(crate) fn process_max_requests() -> usize {
+    match existing() {
+        Some(e) => e.max_requests(),
+        None => process_builder().config.max_requests,
+    }
+}
+
 /// The process-wide engine, made on first use (lazily: nothing runs at load
 /// time, and a program that never calls AIO never starts a thread).
 fn global() -> Result<&'static Arc<Engine>, Errno> {
@@ -36,17 +71,7 @@ fn global() -> Result<&'static Arc<Engine>, Errno> {
         if let Some(e) = existing() {
             return Ok(e);
         }
-        let mut b = AioBuilder::default();
-        if let n @ 1.. = engine::INIT_THREADS.load(Ordering::Relaxed) {
-            b = b.workers(n as usize);
-        }
-        if let n @ 1.. = engine::INIT_NUM.load(Ordering::Relaxed) {
-            b = b.max_requests(n as usize);
-        }
-        if let s @ 1.. = engine::INIT_IDLE.load(Ordering::Relaxed) {
-            b = b.idle_timeout(Duration::from_secs(s as u64));
-        }
-        let config = b.config;
+        let config = process_builder().config;
         let fresh = Box::into_raw(Box::new(Engine::new(config)?));
         match GLOBAL.compare_exchange(p, fresh, Ordering::AcqRel, Ordering::Acquire) {
             // SAFETY: `fresh` was just made by Box::into_raw and is now owned
@@ -75,12 +100,13 @@ unsafe fn request(engine: &Engine, cb: *mut libc::aiocb, op: Op) -> Result<Reque
     // SAFETY: the caller guarantees a valid aiocb.
     let f = unsafe { cb::fields(cb) };
     let sync = matches!(op, Op::Sync { .. });
-    let bad_args = f.reqprio < 0
-        || f.reqprio > cb::AIO_PRIO_DELTA_MAX
-        || (!sync
-            && (f.offset < 0
-                || f.nbytes > isize::MAX as usize
-                || f.offset.checked_add(f.nbytes as i64).is_none()));
+    // POSIX gives aio_fsync no aio_reqprio error: a sync ignores it.
+    let bad_args = !sync
+        && (f.reqprio < 0
+            || f.reqprio > cb::AIO_PRIO_DELTA_MAX
+            || f.offset < 0
+            || f.nbytes > isize::MAX as usize
+            || f.offset.checked_add(f.nbytes as i64).is_none());
     // SAFETY: the caller's contract covers the function word of a
     // SIGEV_THREAD sigevent (see `aio_read`).
     let notify = match unsafe { cb::notify_of(&f.sigevent) } {
@@ -114,7 +140,7 @@ unsafe fn request(engine: &Engine, cb: *mut libc::aiocb, op: Op) -> Result<Reque
 unsafe fn submit(engine: &Arc<Engine>, cb: *mut libc::aiocb, op: Op) -> Result<(), Errno> {
     // SAFETY: forwarded from the caller.
     let req = unsafe { request(engine, cb, op)? };
-    engine.submit(req, None)
+    engine.submit(req, None, &mut engine.inline_budget())
 }
 
 fn sync_op(op: i32) -> Result<Op, Errno> {
@@ -158,10 +184,18 @@ unsafe fn cancel_on(
         }
         Some(cb as usize)
     };
-    match engine {
-        Some(e) => e.cancel(fd, addr),
-        None => Ok(Cancel::AllDone),
+    let answer = match engine {
+        Some(e) => e.cancel(fd, addr)?,
+        None => Cancel::AllDone,
+    };
+    // An aiocb that says in progress with no request of this context on it
+    // (inherited in flight across fork) never completes here: as aio_error
+    // keeps saying EINPROGRESS, the answer is "not cancelled", as in glibc.
+    // SAFETY: the caller guarantees a valid aiocb when `addr` is set.
+    if answer == Cancel::AllDone && addr.is_some() && unsafe { cb::in_progress(cb) } {
+        return Ok(Cancel::NotCanceled);
     }
+    Ok(answer)
 }
 
 /// # Safety
@@ -195,11 +229,10 @@ unsafe fn listio_on(
             !p.is_null() && unsafe { cb::lio_opcode(p) } != libc::LIO_NOP
         })
         .collect();
-    if engine.outstanding() + members.len() > engine.max_requests() {
-        return Err(Errno::EAGAIN);
-    }
     let group = List::new(notify.as_ref(), engine)?;
+    let mut budget = engine.inline_budget();
     let mut failed = false;
+    let mut full = false;
     let mut submitted = Vec::with_capacity(members.len());
     for &p in &members {
         // SAFETY: a valid aiocb (the caller's contract).
@@ -216,11 +249,13 @@ unsafe fn listio_on(
             }
         };
         // SAFETY: forwarded from the caller.
-        let result = unsafe { request(engine, p, op) }.and_then(|r| engine.submit(r, Some(&group)));
+        let result = unsafe { request(engine, p, op) }
+            .and_then(|r| engine.submit(r, Some(&group), &mut budget));
         match result {
             Ok(()) => submitted.push(p),
             Err(e) => {
                 failed = true;
+                full |= e == Errno::EAGAIN;
                 if e != Errno::EINVAL && !engine.busy(p as usize) {
                     // EAGAIN: say so in the aiocb too (EINVAL already did).
                     // SAFETY: a valid aiocb with no request in progress.
@@ -240,7 +275,10 @@ unsafe fn listio_on(
             .any(|&p| unsafe { cb::error(p) } != Ok(0));
         failed |= member_failed;
     }
-    if failed {
+    if full {
+        // Not every member could be queued (each such says EAGAIN).
+        Err(Errno::EAGAIN)
+    } else if failed {
         Err(Errno::from_raw(libc::EIO))
     } else {
         Ok(())
@@ -435,10 +473,12 @@ pub unsafe fn aio_cancel(fd: i32, cb: *mut libc::aiocb) -> Result<Cancel, Errno>
 /// Submit a list of requests ([lio_listio(3)]): each non-NULL entry's
 /// `aio_lio_opcode` is `LIO_READ`, `LIO_WRITE` or `LIO_NOP`. With
 /// `LIO_WAIT`, return when all completed (`sig` is ignored); with
-/// `LIO_NOWAIT`, at once, and `sig` fires when all completed. `Err(EIO)` when
-/// a member could not be submitted (its aiocb says why) or, with `LIO_WAIT`,
-/// failed; `Err(EINTR)` when a signal handler interrupted `LIO_WAIT` (the
-/// requests go on); `Err(EAGAIN)` when the list does not fit.
+/// `LIO_NOWAIT`, at once, and `sig` fires when all completed. `Err(EAGAIN)`
+/// when some members could not be queued for the request limit (each of
+/// them says `EAGAIN`; the others go on); `Err(EIO)` when a member could not
+/// be submitted otherwise (its aiocb says why) or, with `LIO_WAIT`, failed;
+/// `Err(EINTR)` when a signal handler interrupted `LIO_WAIT` (the requests go
+/// on).
 ///
 /// # Safety
 ///

@@ -14,10 +14,10 @@
 //! prints `syslets-aio: active` to stderr.
 #![allow(unsafe_code)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use libc::{c_int, ssize_t};
+use libc::{c_int, c_long, ssize_t};
 
 use super::{AioInit, Cancel};
 use crate::errno::Errno;
@@ -55,6 +55,45 @@ fn banner() {
 #[no_mangle]
 pub extern "C" fn syslets_aio_active() -> c_int {
     1
+}
+
+/// `long sysconf(int name)` ([sysconf(3)]): `_SC_AIO_MAX` and
+/// `_SC_AIO_LISTIO_MAX` are the process-wide context's request limit (a list
+/// longer than that can never be queued whole), `_SC_AIO_PRIO_DELTA_MAX` the
+/// largest `aio_reqprio` accepted; every other name is libc's `sysconf`
+/// (found with `dlsym(RTLD_NEXT)`).
+///
+/// [sysconf(3)]: https://man7.org/linux/man-pages/man3/sysconf.3.html
+#[export_name = "sysconf"]
+pub extern "C" fn c_sysconf(name: c_int) -> c_long {
+    match name {
+        libc::_SC_AIO_MAX | libc::_SC_AIO_LISTIO_MAX => {
+            super::api::process_max_requests().min(c_long::MAX as usize) as c_long
+        }
+        libc::_SC_AIO_PRIO_DELTA_MAX => super::cb::AIO_PRIO_DELTA_MAX.into(),
+        _ => match libc_sysconf() {
+            Some(f) => f(name),
+            None => {
+                set_errno(Errno::EINVAL);
+                -1
+            }
+        },
+    }
+}
+
+/// libc's `sysconf`, looked up once.
+fn libc_sysconf() -> Option<extern "C" fn(c_int) -> c_long> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let mut f = NEXT.load(Ordering::Acquire);
+    if f == 0 {
+        // SAFETY: dlsym with a NUL-terminated name; RTLD_NEXT is the object
+        // after this library in lookup order (libc).
+        f = unsafe { libc::dlsym(libc::RTLD_NEXT, c"sysconf".as_ptr()) } as usize;
+        NEXT.store(f, Ordering::Release);
+    }
+    // SAFETY: a non-NULL `sysconf` from dlsym is libc's
+    // `long sysconf(int)`, callable with the C ABI from any thread.
+    (f != 0).then(|| unsafe { std::mem::transmute::<usize, extern "C" fn(c_int) -> c_long>(f) })
 }
 
 /// `int aio_read(struct aiocb *)`.

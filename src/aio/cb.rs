@@ -16,12 +16,16 @@
 //! `aio_return` are async-signal-safe in POSIX), and one release store
 //! ([`CbPtr::publish`]) makes the error code, the state and the return value
 //! visible together. After that store the library never touches the aiocb
-//! again: the caller may free it as soon as `aio_error` says it is done.
+//! again until `aio_return` (or a new request on it): the caller may free it
+//! as soon as `aio_error` says it is done.
+//!
+//! `__abs_prio` (offset 104) names the [`Quota`] cell the request counts
+//! against until `aio_return` takes its value.
 #![allow(unsafe_code)]
 
 use std::mem::offset_of;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
 use libc::{c_int, c_void, off_t, size_t};
 use static_assertions::{assert_eq_align, assert_eq_size, const_assert_eq};
@@ -72,7 +76,8 @@ pub(crate) struct RawAiocb {
     nbytes: size_t,
     sigevent: RawSigevent,
     next_prio: *mut c_void,
-    abs_prio: c_int,
+    /// `__abs_prio`: the quota cell of the request, see [`Quota`].
+    abs_prio: AtomicI32,
     policy: c_int,
     /// `__error_code` (low half) and the padding after it (high half: state).
     status: AtomicU64,
@@ -247,10 +252,16 @@ pub(crate) unsafe fn take_return(cb: *mut libc::aiocb) -> Result<isize, Errno> {
             Err(now) => w = now,
         }
     }
-    // SAFETY: as for the status word; `__return_value` at offset 120 is
-    // 8-byte aligned. It was written before the DONE state was released and
-    // the acquire above (or in the failed compare-exchange) synchronises with it.
-    let ret = unsafe { &(*cb.cast::<RawAiocb>()).return_value };
+    // SAFETY: as for the status word; `__return_value` at offset 120 and
+    // `__abs_prio` at 104 are aligned for their atomics. They were written
+    // before the DONE state was released and the acquire above (or in the
+    // failed compare-exchange) synchronises with it; the caller guarantees a
+    // writable aiocb.
+    let (ret, tag) = unsafe {
+        let raw = cb.cast::<RawAiocb>();
+        (&(*raw).return_value, &(*raw).abs_prio)
+    };
+    Quota::give_back_cell(tag.swap(0, Ordering::Relaxed));
     Ok(ret.load(Ordering::Relaxed) as isize)
 }
 
@@ -292,27 +303,42 @@ impl CbPtr {
         unsafe { self.0.as_ref() }
     }
 
-    /// Mark the request in progress unless the aiocb already says so: false
-    /// when it did (a request may be in flight on it).
-    pub(crate) fn claim(&self) -> bool {
+    /// Mark the request in progress unless the aiocb already says so.
+    /// `Ok(previous status word)` when claimed; `Err(status word)` when it
+    /// says in progress (a request may be in flight on it). A previous
+    /// request on the aiocb that finished and was never returned counts as
+    /// returned now: its quota is given back.
+    pub(crate) fn claim(&self) -> Result<u64, u64> {
         let st = &self.cell().status;
         let mut w = st.load(Ordering::Acquire);
         loop {
             if (w >> 32) as u32 == IN_PROGRESS {
-                return false;
+                return Err(w);
             }
             let new = word(IN_PROGRESS, libc::EINPROGRESS);
             match st.compare_exchange_weak(w, new, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return true,
+                Ok(_) => break,
                 Err(now) => w = now,
             }
         }
+        if (w >> 32) as u32 == DONE {
+            Quota::give_back_cell(self.cell().abs_prio.swap(0, Ordering::Relaxed));
+        }
+        Ok(w)
     }
 
-    /// Mark the request in progress (`aio_error` says `EINPROGRESS`).
-    pub(crate) fn start(&self) {
-        self.cell()
-            .status
+    /// Put back the status word [`claim`](Self::claim) replaced (the
+    /// request was refused): the aiocb says what it said before.
+    pub(crate) fn unclaim(&self, previous: u64) {
+        self.cell().status.store(previous, Ordering::Release);
+    }
+
+    /// Mark the request in progress (`aio_error` says `EINPROGRESS`),
+    /// counted against `quota` until it is returned.
+    pub(crate) fn start(&self, quota: &Quota) {
+        let cell = self.cell();
+        cell.abs_prio.store(quota.tag(), Ordering::Relaxed);
+        cell.status
             .store(word(IN_PROGRESS, libc::EINPROGRESS), Ordering::Release);
     }
 
@@ -351,6 +377,17 @@ impl RawBuf {
             addr: addr.cast(),
             len,
         }
+    }
+
+    /// Its length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The address and length, for a request the kernel itself carries out
+    /// (`io_submit`), under the contract of [`new`](Self::new).
+    pub(crate) fn parts(&self) -> (u64, u64) {
+        (self.addr as u64, self.len as u64)
     }
 
     /// Let `chain` reach the buffer.
@@ -517,6 +554,8 @@ pub(crate) unsafe fn fail_now(cb: *mut libc::aiocb, err: Errno) {
     // SAFETY: the caller's contract is `CbPtr::new`'s, for the duration of
     // this call.
     if let Some(p) = unsafe { CbPtr::new(cb) } {
+        // Counted against no quota.
+        p.cell().abs_prio.store(0, Ordering::Relaxed);
         p.publish(-(err.raw() as i64));
     }
 }
@@ -525,5 +564,76 @@ pub(crate) unsafe fn fail_now(cb: *mut libc::aiocb, err: Errno) {
 pub(crate) fn sigval_of(value: u64) -> libc::sigval {
     libc::sigval {
         sival_ptr: value as usize as *mut c_void,
+    }
+}
+
+/// Cells of [`Quota`]: each counts the requests of one context that were
+/// submitted and not yet returned, and has [`OWNED`] set while the context
+/// lives. A cell is reused only once it is back to 0 (not owned, nothing
+/// unreturned), so an `aio_return` that comes after its context is gone
+/// still finds its own cell.
+static QUOTA_CELLS: [AtomicU32; 4096] = [const { AtomicU32::new(0) }; 4096];
+
+/// Set in a [`QUOTA_CELLS`] cell while its context lives.
+const OWNED: u32 = 1 << 31;
+
+/// The request limit of a context: requests count from submission until
+/// `aio_return` takes their value (or the aiocb is used for a new request),
+/// not only until they complete, as POSIX's `AIO_MAX` asks. The aiocb names
+/// its cell (`__abs_prio` = index + 1), so `aio_return` needs no table.
+#[derive(Debug)]
+pub(crate) struct Quota {
+    cell: u32,
+}
+
+impl Quota {
+    /// A cell for a new context; `None` when every one is in use.
+    pub(crate) fn new() -> Option<Quota> {
+        QUOTA_CELLS.iter().enumerate().find_map(|(i, c)| {
+            c.compare_exchange(0, OWNED, Ordering::AcqRel, Ordering::Relaxed)
+                .ok()
+                .map(|_| Quota { cell: i as u32 })
+        })
+    }
+
+    fn counter(&self) -> &'static AtomicU32 {
+        &QUOTA_CELLS[self.cell as usize]
+    }
+
+    fn tag(&self) -> i32 {
+        self.cell as i32 + 1
+    }
+
+    /// Count one more request, unless `max` are unreturned already.
+    pub(crate) fn take(&self, max: usize) -> bool {
+        let c = self.counter();
+        let before = c.fetch_add(1, Ordering::AcqRel) & !OWNED;
+        if before as usize >= max {
+            c.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Uncount a request whose aiocb names cell `tag` (0: none; anything
+    /// else not a cell is ignored: the aiocb is the caller's memory).
+    fn give_back_cell(tag: i32) {
+        let Some(c) = usize::try_from(tag)
+            .ok()
+            .and_then(|t| t.checked_sub(1))
+            .and_then(|i| QUOTA_CELLS.get(i))
+        else {
+            return;
+        };
+        // Never below zero, whatever a corrupted aiocb says.
+        let _ = c.fetch_update(Ordering::AcqRel, Ordering::Relaxed, |v| {
+            (v & !OWNED != 0).then(|| v - 1)
+        });
+    }
+}
+
+impl Drop for Quota {
+    fn drop(&mut self) {
+        self.counter().fetch_and(!OWNED, Ordering::AcqRel);
     }
 }

@@ -17,13 +17,14 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use syslets_abi as abi;
 
-use super::cb::{self, CbPtr, Notify, RawBuf};
+use super::cb::{self, CbPtr, Notify, Quota, RawBuf};
+use super::kernel::{KernelQueue, Refused};
 use super::sys::{self, FdKind, Wake};
 use super::Cancel;
 use crate::chain::Chain;
@@ -118,6 +119,10 @@ pub(crate) struct Config {
     pub stream_workers: usize,
     pub idle_timeout: Duration,
     pub inline: bool,
+    /// Queue `O_DIRECT` reads and writes in the kernel (`io_submit`).
+    pub kernel_aio: bool,
+    /// Bytes one call may complete inline (see [`Engine::submit`]).
+    pub inline_budget: usize,
 }
 
 /// A notification ready to fire.
@@ -228,6 +233,9 @@ enum Phase {
     Submitting,
     /// In the executor.
     Queued(Ticket),
+    /// Queued in the kernel (`io_submit`): its event comes through the
+    /// kernel queue's ring. It cannot be cancelled.
+    Kernel,
 }
 
 /// Which ordered lane of its fd a request is in.
@@ -445,6 +453,7 @@ struct KindCache(Box<[AtomicU8]>);
 impl KindCache {
     const POSITIONAL_PROBE: u8 = 1;
     const POSITIONAL: u8 = 2;
+    const DIRECT: u8 = 3;
 
     fn new() -> KindCache {
         KindCache((0..1024).map(|_| AtomicU8::new(0)).collect())
@@ -455,6 +464,7 @@ impl KindCache {
         match slot.load(Ordering::Relaxed) {
             Self::POSITIONAL_PROBE => Some(FdKind::Positional { probe: true }),
             Self::POSITIONAL => Some(FdKind::Positional { probe: false }),
+            Self::DIRECT => Some(FdKind::Direct),
             _ => None,
         }
     }
@@ -463,6 +473,7 @@ impl KindCache {
         let v = match kind {
             FdKind::Positional { probe: true } => Self::POSITIONAL_PROBE,
             FdKind::Positional { probe: false } => Self::POSITIONAL,
+            FdKind::Direct => Self::DIRECT,
             FdKind::Stream { .. } => 0,
         };
         if let Some(slot) = usize::try_from(fd).ok().and_then(|i| self.0.get(i)) {
@@ -664,8 +675,10 @@ pub(crate) struct Engine {
     closing: AtomicBool,
     pub(crate) notifier: Arc<Notifier>,
     kinds: KindCache,
-    /// Requests accepted and not published yet (the request limit).
+    /// Requests accepted and not published yet.
     count: AtomicUsize,
+    /// Requests submitted and not yet returned, against `max_requests`.
+    quota: Quota,
     /// Finished one-atom `pread64` (0) and `pwrite64` (1) batches, re-aimed
     /// at the next request of their kind instead of building and validating
     /// a new chain ([`ValidatedBatch::reaim_io`]). Boxed: the executor takes
@@ -679,7 +692,22 @@ pub(crate) struct Engine {
     hooks: Arc<AtomicU32>,
     /// Requests delivered by the worker that ran them (the hook).
     delivered: AtomicU64,
+    /// The kernel AIO context for `O_DIRECT` requests, made on the first
+    /// one (None: not available, workers do them).
+    kernel: OnceLock<Option<KernelQueue>>,
+    /// The thread reaping the kernel queue.
+    reaper: Mutex<Option<JoinHandle<()>>>,
+    /// Requests queued in the kernel.
+    kernel_requests: AtomicU64,
 }
+
+/// Most requests in the kernel queue at once (the kernel counts twice this
+/// against the system-wide `/proc/sys/fs/aio-max-nr`); more go to workers.
+const KERNEL_QUEUE_DEPTH: u32 = 256;
+
+/// In `early`: the kernel refused a request after `io_submit` took it
+/// (`-EAGAIN` from the block layer) before it was registered.
+const KERNEL_REFUSED: i64 = i64::MIN;
 
 /// Most spare batches kept per kind (a few more than the requests usually in
 /// flight at once; the rest are dropped).
@@ -730,10 +758,14 @@ impl Engine {
             notifier: Arc::new(Notifier::default()),
             kinds: KindCache::new(),
             count: AtomicUsize::new(0),
+            quota: Quota::new().ok_or(Errno::EAGAIN)?,
             spares: [Mutex::new(Vec::new()), Mutex::new(Vec::new())],
             generation: atfork::generation(),
             hooks: Arc::new(AtomicU32::new(0)),
             delivered: AtomicU64::new(0),
+            kernel: OnceLock::new(),
+            reaper: Mutex::new(None),
+            kernel_requests: AtomicU64::new(0),
         })
     }
 
@@ -751,7 +783,13 @@ impl Engine {
         self.count.load(Ordering::Acquire)
     }
 
-    /// Most requests in flight.
+    /// The inline byte budget of one call.
+    pub(crate) fn inline_budget(&self) -> usize {
+        self.config.inline_budget
+    }
+
+    /// Most requests submitted and not yet returned.
+    #[cfg(feature = "c-abi")]
     pub(crate) fn max_requests(&self) -> usize {
         self.config.max_requests
     }
@@ -768,6 +806,11 @@ impl Engine {
     /// Requests delivered by the worker that ran them.
     pub(crate) fn delivered(&self) -> u64 {
         self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Requests queued in the kernel (`io_submit`).
+    pub(crate) fn kernel_requests(&self) -> u64 {
+        self.kernel_requests.load(Ordering::Relaxed)
     }
 
     /// Worker threads of the executor.
@@ -787,10 +830,17 @@ impl Engine {
     /// the fast path: it is submitted without entering the request table, and
     /// registered only if the executor queued it — a request that completes
     /// inline costs no lock. Lanes and syncs register first.
+    ///
+    /// `budget` is what is left of the inline byte budget for this call
+    /// (one request, or one `lio_listio`): a file read or write the probe
+    /// covers completes inline only if it fits, and uses it up; a larger
+    /// one goes straight to a worker, so that the copying overlaps with the
+    /// caller and uses another core.
     pub(crate) fn submit(
         self: &Arc<Self>,
         req: Request,
         list: Option<&Arc<List>>,
+        budget: &mut usize,
     ) -> Result<(), Errno> {
         if self.closing.load(Ordering::Relaxed) || !self.current() {
             return Err(Errno::EAGAIN);
@@ -800,8 +850,33 @@ impl Engine {
             Op::Sync { .. } => None,
             Op::Read | Op::Write => Some(self.classify(req.fd)),
         };
-        let (batch, lane, positional, class) =
-            self.build(id, req.fd, req.op, &req.buf, req.offset, kind)?;
+        // O_DIRECT reads and positional writes go to the kernel queue (no
+        // chain); the rest, and those it refuses, are chains.
+        let kernel = kind == Some(FdKind::Direct)
+            && self.config.kernel_aio
+            && (req.op == Op::Read
+                || !sys::fd_flags(req.fd).is_ok_and(|f| f & libc::O_APPEND != 0));
+        let inline = match kind {
+            Some(FdKind::Positional { probe: true }) => match budget.checked_sub(req.buf.len()) {
+                Some(left) => {
+                    *budget = left;
+                    true
+                }
+                None => {
+                    // The rest of a list goes to workers too.
+                    *budget = 0;
+                    false
+                }
+            },
+            _ => true,
+        };
+        let (batch, lane, positional, class) = if kernel {
+            (None, None, true, Class::Direct)
+        } else {
+            let (b, lane, positional, class) =
+                self.build(id, req.fd, req.op, &req.buf, req.offset, kind, inline)?;
+            (Some(b), lane, positional, class)
+        };
         let notice = match req.notify {
             // The common case, without a call.
             Notify::None => Notice::None,
@@ -809,17 +884,24 @@ impl Engine {
         };
         // Admission: the request limit, and one request per aiocb (its
         // status word says "in progress" from here on).
-        if self.count.fetch_add(1, Ordering::AcqRel) >= self.config.max_requests {
-            self.count.fetch_sub(1, Ordering::AcqRel);
-            return Err(Errno::EAGAIN);
-        }
-        if !req.cb.claim() && self.busy(req.cb.addr()) {
+        // The limit counts requests until `aio_return` (see `Quota`); a
+        // request on an aiocb whose last one was never returned frees that
+        // one's place first (`claim`).
+        let previous = match req.cb.claim() {
+            Ok(w) => Some(w),
             // In progress. (An aiocb whose status word only looks in
             // progress — copied into a forked child, say — is taken over.)
-            self.count.fetch_sub(1, Ordering::AcqRel);
-            return Err(Errno::EINVAL);
+            Err(_) if self.busy(req.cb.addr()) => return Err(Errno::EINVAL),
+            Err(_) => None,
+        };
+        if !self.quota.take(self.config.max_requests) {
+            if let Some(w) = previous {
+                req.cb.unclaim(w);
+            }
+            return Err(Errno::EAGAIN);
         }
-        req.cb.start();
+        self.count.fetch_add(1, Ordering::AcqRel);
+        req.cb.start(&self.quota);
         if let Some(l) = list {
             l.add();
         }
@@ -836,6 +918,10 @@ impl Engine {
             phase: Phase::Submitting,
             notice,
             list: list.cloned(),
+        };
+        let Some(batch) = batch else {
+            self.submit_kernel(id, req);
+            return Ok(());
         };
         if lane.is_none() && !req.sync() {
             self.fast(id, req, batch);
@@ -856,6 +942,180 @@ impl Engine {
             self.launch_one((id, class, batch));
         }
         Ok(())
+    }
+
+    /// The kernel queue, set up on first use (None when the kernel has no
+    /// AIO for us or its reaper thread could not start: workers then).
+    fn kernel_queue(self: &Arc<Self>) -> Option<&KernelQueue> {
+        self.kernel
+            .get_or_init(|| {
+                let q = KernelQueue::new(KERNEL_QUEUE_DEPTH.min(self.config.max_requests as u32))
+                    .ok()?;
+                let me = Arc::clone(self);
+                let spawned = sys::with_signals_blocked(|| {
+                    std::thread::Builder::new()
+                        .name("aio-kernel".into())
+                        .spawn(move || me.reaper_loop())
+                });
+                *lock(&self.reaper) = Some(spawned.ok()?);
+                Some(q)
+            })
+            .as_ref()
+    }
+
+    /// Queue request `id` in the kernel, then register it; to a worker when
+    /// the kernel refuses it.
+    fn submit_kernel(self: &Arc<Self>, id: u64, req: Req) {
+        let Some(q) = self.kernel_queue() else {
+            return self.register_for_workers(id, req);
+        };
+        let mut tries = 0;
+        loop {
+            match q.submit(req.fd, req.op == Op::Write, &req.buf, req.offset, id) {
+                Ok(()) => {
+                    self.kernel_requests.fetch_add(1, Ordering::Relaxed);
+                    return self.register_kernel(id, req);
+                }
+                // Full (events not reaped yet) or busy: reap once, try again.
+                Err(Refused::WouldBlock) if tries == 0 && q.in_flight() > 0 => {
+                    tries += 1;
+                    self.reap_kernel();
+                }
+                Err(Refused::WouldBlock) => break,
+                Err(Refused::Unsupported(_)) => {
+                    // Not for this descriptor (or file system): workers from
+                    // now on.
+                    self.kinds.set(req.fd, FdKind::Positional { probe: false });
+                    break;
+                }
+            }
+        }
+        self.register_for_workers(id, req);
+    }
+
+    /// Register a request queued in the kernel. Its event may have been
+    /// reaped already (kept in `early`): then finish it now, or send it to a
+    /// worker if the kernel refused it after all.
+    fn register_kernel(self: &Arc<Self>, id: u64, mut req: Req) {
+        req.phase = Phase::Kernel;
+        let early = {
+            let mut st = lock(&self.state);
+            st.register(id, &mut req);
+            st.reqs.insert(id, req);
+            st.early.remove(&id)
+        };
+        match early {
+            None => {}
+            Some(KERNEL_REFUSED) => self.to_workers(id),
+            Some(status) => {
+                let next = self.finish(id, status);
+                self.launch(next.into());
+            }
+        }
+    }
+
+    /// Register a direct request that goes to a worker without the kernel
+    /// queue, and launch it.
+    fn register_for_workers(self: &Arc<Self>, id: u64, mut req: Req) {
+        req.phase = Phase::Kernel;
+        {
+            let mut st = lock(&self.state);
+            st.register(id, &mut req);
+            st.reqs.insert(id, req);
+        }
+        self.to_workers(id);
+    }
+
+    /// Send registered request `id` (in phase `Kernel`, not in the kernel
+    /// queue) to a worker of the `Direct` pool as a chain.
+    fn to_workers(self: &Arc<Self>, id: u64) {
+        let launch = {
+            let mut st = lock(&self.state);
+            let Some(r) = st.reqs.get_mut(&id) else {
+                return;
+            };
+            debug_assert!(matches!(r.phase, Phase::Kernel));
+            let positional = Some(FdKind::Positional { probe: false });
+            match self.build(id, r.fd, r.op, &r.buf, r.offset, positional, true) {
+                Ok((batch, _, _, class)) => {
+                    r.phase = Phase::Submitting;
+                    r.class = class;
+                    Ok((id, class, batch))
+                }
+                Err(e) => Err(e),
+            }
+        };
+        match launch {
+            Ok(l) => self.launch_one(l),
+            Err(e) => {
+                let next = self.finish(id, -(e.raw() as i64));
+                self.launch(next.into());
+            }
+        }
+    }
+
+    /// Take the events the kernel queue has and finish their requests (a
+    /// request the block layer refused, `-EAGAIN`, goes to a worker).
+    /// Returns how many; 0 also when another thread is reaping.
+    fn reap_kernel(self: &Arc<Self>) -> usize {
+        let Some(Some(q)) = self.kernel.get() else {
+            return 0;
+        };
+        let mut todo = VecDeque::new();
+        let mut refused = Vec::new();
+        let n = q
+            .reap(|id, res| {
+                if res == -(libc::EAGAIN as i64) {
+                    refused.push(id);
+                } else {
+                    todo.extend(self.finish_waking(id, res, false));
+                }
+            })
+            .unwrap_or(0);
+        if n > refused.len() {
+            // One wake-up for the batch (see `finish_waking`).
+            completed();
+        }
+        for id in refused {
+            let fd = {
+                let mut st = lock(&self.state);
+                let fd = st.reqs.get(&id).map(|r| r.fd);
+                if fd.is_none() {
+                    // Not registered yet: its submitter sends it on.
+                    st.early.insert(id, KERNEL_REFUSED);
+                }
+                fd
+            };
+            if let Some(fd) = fd {
+                // Classified again on its next request: it may not be an
+                // O_DIRECT file any more.
+                self.kinds.forget(fd);
+                self.to_workers(id);
+            }
+        }
+        self.launch(todo);
+        n
+    }
+
+    /// The kernel queue's reaper: sleeps in `poll` on its eventfd, which
+    /// every completion signals, and finishes what the ring holds.
+    fn reaper_loop(self: Arc<Self>) {
+        // Started from inside the `kernel` initialiser, which stores the
+        // queue right after the spawn.
+        let q = loop {
+            match self.kernel.get() {
+                Some(Some(q)) => break q,
+                Some(None) => return,
+                None => std::thread::yield_now(),
+            }
+        };
+        loop {
+            self.reap_kernel();
+            if self.stop.load(Ordering::SeqCst) && q.in_flight() == 0 {
+                return;
+            }
+            q.wait(FOREVER);
+        }
     }
 
     /// Submit a request outside any lane before registering it.
@@ -937,6 +1197,10 @@ impl Engine {
 
     /// The request's chain, the ordered lane it belongs to, and whether it is
     /// positional. `kind` is None for a sync.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the request's fields, its kind and whether it may complete inline"
+    )]
     fn build(
         &self,
         id: u64,
@@ -945,7 +1209,14 @@ impl Engine {
         buf: &RawBuf,
         offset: i64,
         kind: Option<FdKind>,
+        inline: bool,
     ) -> Result<(Box<ValidatedBatch<'static>>, Option<Lane>, bool, Class), Errno> {
+        // A direct request's chain (when the kernel queue did not take it)
+        // does its own I/O on a worker, like any positional fd without probe.
+        let kind = kind.map(|k| match k {
+            FdKind::Direct => FdKind::Positional { probe: false },
+            k => k,
+        });
         let append = matches!((op, kind), (Op::Write, Some(FdKind::Positional { .. })))
             && sys::fd_flags(fd).is_ok_and(|f| f & libc::O_APPEND != 0);
         if let (Op::Read | Op::Write, Some(FdKind::Positional { probe }), false) =
@@ -954,7 +1225,7 @@ impl Engine {
             // The usual request: a spare batch of its kind, re-aimed.
             let write = op == Op::Write;
             let class = if probe { Class::File } else { Class::Direct };
-            let flags = if !probe || !self.config.inline {
+            let flags = if !probe || !inline || !self.config.inline {
                 abi::BATCH_ASYNC
             } else {
                 0
@@ -1017,7 +1288,7 @@ impl Engine {
         } else {
             Class::File
         };
-        if asynchronous || !self.config.inline {
+        if asynchronous || !inline || !self.config.inline {
             chain.set_flags(abi::BATCH_ASYNC);
         }
         let batch = chain.prepare(&self.policy).map_err(|_| Errno::EINVAL)?;
@@ -1214,7 +1485,7 @@ impl Engine {
         self.kinds.forget(req.fd);
         let stream = Some(FdKind::Stream { probe: false });
         let (batch, lane, _, class) = self
-            .build(id, req.fd, req.op, &req.buf, req.offset, stream)
+            .build(id, req.fd, req.op, &req.buf, req.offset, stream, true)
             .expect("a chain that validated once validates again");
         req.positional = false;
         req.lane = lane;
@@ -1334,11 +1605,14 @@ impl Engine {
     /// Cancel the request on the aiocb at `addr`, or (None) every request on
     /// `fd`.
     pub(crate) fn cancel(self: &Arc<Self>, fd: i32, addr: Option<usize>) -> Result<Cancel, Errno> {
+        // Requests the kernel finished are done, not "not cancelled".
+        self.reap_kernel();
         let mut canceled = 0usize;
         let mut not_canceled = false;
         // Requests that finished running but whose outcome may not be
         // published yet (in the ring, or being delivered by a worker).
         let mut in_ring = Vec::new();
+        let mut stopping = Vec::new();
         let mut fired = Vec::new();
         let mut next = VecDeque::new();
         {
@@ -1365,21 +1639,29 @@ impl Engine {
                 }
                 let cancel_now = match r.phase {
                     Phase::Held(_) => true,
-                    Phase::Submitting => false,
-                    Phase::Queued(t) => match self.exec(r.class).ex.cancel(t) {
+                    // At the device: the kernel cannot cancel file I/O.
+                    Phase::Submitting | Phase::Kernel => false,
+                    Phase::Queued(t) => match self.exec(r.class).ex.cancel_sure(t) {
                         // Its canceled completion is posted (not through the
                         // hook: counted for the completion thread here); it
                         // is finished here, and the ring entry found stale.
-                        Ok(Canceled::NotStarted) => {
+                        Ok((Canceled::NotStarted, _)) => {
                             self.exec(r.class).expect_from_ring();
                             true
                         }
-                        Ok(Canceled::NotFound) => {
+                        Ok((Canceled::NotFound, _)) => {
                             in_ring.push((id, t));
                             continue;
                         }
+                        // Taken by a worker that will not begin its atom: it
+                        // ends with ECANCELED through the usual delivery,
+                        // waited for below, so the answer is AIO_CANCELED.
+                        Ok((Canceled::Requested, true)) => {
+                            stopping.push((id, t));
+                            continue;
+                        }
                         // One atom: a running chain completes normally.
-                        Ok(Canceled::Requested) | Err(_) => false,
+                        Ok((Canceled::Requested, false)) | Err(_) => false,
                     },
                 };
                 if !cancel_now {
@@ -1415,7 +1697,9 @@ impl Engine {
         self.launch(next);
         // Finished but not published yet: process what is in the rings, and
         // wait for what a worker is delivering, so that the outcome is
-        // visible when AIO_ALLDONE is returned.
+        // visible when AIO_ALLDONE (or AIO_CANCELED) is returned.
+        canceled += stopping.len();
+        in_ring.append(&mut stopping);
         while !in_ring.is_empty() {
             self.drain_all();
             let seen = DONE_SEQ.load(Ordering::SeqCst);
@@ -1455,6 +1739,7 @@ impl Engine {
             let _ = self.cancel(fd, None);
         }
         while self.outstanding() > 0 {
+            self.reap_kernel();
             for c in CLASSES {
                 if !self.exec(c).started.load(Ordering::Acquire) {
                     self.drain(c);
@@ -1476,6 +1761,13 @@ impl Engine {
             std::thread::yield_now();
         }
         self.stop.store(true, Ordering::SeqCst);
+        if let Some(Some(q)) = self.kernel.get() {
+            q.wake();
+        }
+        let reaper = lock(&self.reaper).take();
+        if let Some(h) = reaper {
+            let _ = h.join();
+        }
         for e in &self.execs {
             e.ring_doorbell();
             let handle = lock(&e.completer).take();

@@ -87,7 +87,8 @@
 //! * `EBADF`: a request on a bad descriptor is accepted and completes with
 //!   `EBADF` (as in glibc); [`aio_fsync`] and [`aio_cancel`] check the
 //!   descriptor at once.
-//! * `EAGAIN`: more than [`AioBuilder::max_requests`] requests in flight.
+//! * `EAGAIN`: [`AioBuilder::max_requests`] requests submitted and not yet
+//!   returned ([`aio_return`], or a new request on the same aiocb).
 //! * [`aio_return`] on a request that is unfinished, already returned, or was
 //!   never submitted gives `EINVAL` (POSIX allows it; glibc returns whatever
 //!   the aiocb holds).
@@ -163,6 +164,7 @@ mod api;
 mod capi;
 mod cb;
 mod engine;
+mod kernel;
 mod sys;
 
 pub use api::{
@@ -256,6 +258,9 @@ fn default_file_workers() -> usize {
     (2 * cpus()).clamp(4, 64)
 }
 
+/// The default [`AioBuilder::inline_budget`].
+pub const DEFAULT_INLINE_BUDGET: usize = 128 << 10;
+
 /// Configuration of an [`Aio`].
 #[derive(Clone, Debug)]
 pub struct AioBuilder {
@@ -272,14 +277,18 @@ impl Default for AioBuilder {
                 stream_workers: 64,
                 idle_timeout: Duration::from_secs(1),
                 inline: true,
+                kernel_aio: true,
+                inline_budget: DEFAULT_INLINE_BUDGET,
             },
         }
     }
 }
 
 impl AioBuilder {
-    /// Most requests in flight at once; one more is refused with `EAGAIN`
-    /// (default 4096).
+    /// Most requests submitted and not yet returned (by `aio_return`, or a
+    /// new request on the same aiocb), as POSIX's `AIO_MAX`; one more is
+    /// refused with `EAGAIN` (default 4096). Under the preload
+    /// `sysconf(_SC_AIO_MAX)` reports it.
     pub fn max_requests(mut self, n: usize) -> Self {
         self.config.max_requests = n.max(1);
         self
@@ -313,6 +322,34 @@ impl AioBuilder {
     /// to a worker (`BATCH_ASYNC`), as glibc does.
     pub fn inline(mut self, yes: bool) -> Self {
         self.config.inline = yes;
+        self
+    }
+
+    /// Bytes of file reads and writes that one call may complete inline, in
+    /// the submitting thread (default [`DEFAULT_INLINE_BUDGET`], 128 KiB):
+    /// a request larger than this, and the members of a [`lio_listio`]
+    /// beyond it (in list order), go to a worker even when the data is
+    /// cached, so that a large copy overlaps with the caller's own work (its
+    /// `aio_error` says `EINPROGRESS`) and uses another core. 0 sends every
+    /// file request to a worker (as [`inline(false)`](Self::inline) does);
+    /// `usize::MAX` lets any cached request complete inline. For the
+    /// process-wide context (and so the `LD_PRELOAD` library) the
+    /// environment variable `SYSLETS_AIO_INLINE_BUDGET` (bytes) sets it.
+    pub fn inline_budget(mut self, bytes: usize) -> Self {
+        self.config.inline_budget = bytes;
+        self
+    }
+
+    /// Whether `O_DIRECT` reads and writes are queued in the kernel with
+    /// [io_submit(2)] (default true): the device gets the request without a
+    /// worker thread carrying it, and one thread reaps the completions. With
+    /// false — or when the kernel refuses (no kernel AIO, the system-wide
+    /// limit `/proc/sys/fs/aio-max-nr` reached, a request that would block) —
+    /// a worker does the I/O.
+    ///
+    /// [io_submit(2)]: https://man7.org/linux/man-pages/man2/io_submit.2.html
+    pub fn kernel_aio(mut self, yes: bool) -> Self {
+        self.config.kernel_aio = yes;
         self
     }
 
@@ -361,6 +398,12 @@ impl Aio {
     /// per-descriptor FIFO, or an `aio_fsync` barrier).
     pub fn held(&self) -> usize {
         self.engine.held()
+    }
+
+    /// Requests queued in the kernel with `io_submit` (see
+    /// [`AioBuilder::kernel_aio`]); a statistic, for tests and benchmarks.
+    pub fn kernel_requests(&self) -> u64 {
+        self.engine.kernel_requests()
     }
 
     /// Worker threads alive now.

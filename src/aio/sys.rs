@@ -17,6 +17,9 @@ pub(crate) enum FdKind {
         /// Whether the inline probe applies.
         probe: bool,
     },
+    /// A regular file or block device opened with `O_DIRECT`: positional,
+    /// no probe, and queued in the kernel (`io_submit`) when it can be.
+    Direct,
     /// Not seekable (pipe, socket, terminal): `read`/`write`, in order.
     /// `probe`: `RWF_NOWAIT` works on it (pipes and sockets); otherwise the
     /// request goes straight to a worker.
@@ -42,7 +45,11 @@ pub(crate) fn fd_kind(fd: i32) -> Result<FdKind, Errno> {
             // RWF_NOWAIT on an O_DIRECT descriptor does not say "would block":
             // the read is issued and waited for, inline. No probe for those.
             let direct = fd_flags(fd).is_ok_and(|f| f & libc::O_DIRECT != 0);
-            FdKind::Positional { probe: !direct }
+            if direct && mode != libc::S_IFDIR {
+                FdKind::Direct
+            } else {
+                FdKind::Positional { probe: !direct }
+            }
         }
         libc::S_IFIFO | libc::S_IFSOCK => FdKind::Stream { probe: true },
         _ => {

@@ -55,6 +55,23 @@ int main(void)
 	CHECK(aio_read(&cb) == 0);
 	usleep(50 * 1000);
 	printf("child with a parent request in flight: ok=%d\n", in_child(exercise, "two"));
+	/* In a child, the inherited request never completes: aio_cancel and
+	 * aio_error agree that it is not cancelled and still in progress. */
+	fflush(stdout);
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int answer = aio_cancel(p[0], &cb);
+		printf("child: cancel inherited=%s error=%s\n",
+		       answer == AIO_NOTCANCELED ? "AIO_NOTCANCELED" :
+		       answer == AIO_CANCELED ? "AIO_CANCELED" :
+		       answer == AIO_ALLDONE ? "AIO_ALLDONE" : "-1",
+		       ename(aio_error(&cb)));
+		fflush(stdout);
+		_exit(0);
+	}
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
 	CHECK(write(p[1], "end", 3) == 3);
 	wait_for(&cb);
 	printf("parent's request: return=%zd data=%.3s\n", aio_return(&cb), buf);

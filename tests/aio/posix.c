@@ -123,6 +123,38 @@ int main(void)
 	wait_for(&blocked);
 	CHECK(aio_return(&blocked) == 1);
 
+	/* The request limit (glibc: sysconf says -1 and there is none): it
+	 * counts requests until aio_return, and a lio_listio member beyond it
+	 * says EAGAIN. */
+	long max = sysconf(_SC_AIO_MAX);
+	CHECK(max > 0 && sysconf(_SC_AIO_LISTIO_MAX) == max);
+	struct aiocb *many = calloc(max + 2, sizeof *many);
+	CHECK(many != NULL);
+	for (long i = 0; i < max; i++) {
+		many[i] = make_cb(fd, buf, 1, 0);
+		CHECK(aio_read(&many[i]) == 0);
+	}
+	/* All completed inline, none returned: the next is refused. */
+	CHECK(aio_error(&many[max - 1]) == 0);
+	many[max] = make_cb(fd, buf, 1, 0);
+	EXPECT_FAIL(aio_read(&many[max]), EAGAIN);
+	CHECK(aio_return(&many[0]) == 1);
+	many[max + 1] = make_cb(fd, buf, 1, 0);
+	many[max].aio_lio_opcode = LIO_READ;
+	many[max + 1].aio_lio_opcode = LIO_READ;
+	struct aiocb *two[2] = { &many[max], &many[max + 1] };
+	EXPECT_FAIL(lio_listio(LIO_WAIT, two, 2, NULL), EAGAIN);
+	CHECK(aio_error(&many[max]) == 0);
+	CHECK(aio_error(&many[max + 1]) == EAGAIN);
+	CHECK(aio_return(&many[max + 1]) == -1);
+	for (long i = 1; i <= max; i++)
+		CHECK(aio_return(&many[i]) == 1);
+	/* Returned, the places are free again. */
+	CHECK(aio_read(&many[0]) == 0);
+	wait_for(&many[0]);
+	CHECK(aio_return(&many[0]) == 1);
+	free(many);
+
 	close(p[0]);
 	close(p[1]);
 	close(fd);
