@@ -59,19 +59,31 @@ impl ValidatedBatch<'_> {
         let i = self.cursor as usize;
         let ret = match self.prepare_current() {
             Err(ret) => ret,
-            // SAFETY: `prepare_current` returned these values for the atom at the
-            // cursor: the validator passed this atom: its syscall is in the
-            // signature table and allowed by the policy; every pointer argument is
-            // either an arena pointer (base plus an offset whose buffer, checked
-            // against the arena's end, holds at least as many bytes as the
-            // signature's length argument, fixed size or NUL-terminated string
-            // implies — re-checked by `prepare_current` where an earlier atom
-            // could have changed the length), NULL where the signature allows it,
-            // or a raw pointer whose region a Rust borrow or an `unsafe` contract
-            // keeps valid for the length the validator checked. The arena is owned
-            // by `self.storage`, which `&mut self` keeps alive and unaliased for
-            // the call.
-            Ok(vals) => unsafe { crate::sys::syscall6(self.step(i).nr, &vals) },
+            Ok(vals) => {
+                let step = self.step(i);
+                if step.compat_entry == 0 {
+                    // SAFETY: `prepare_current` returned these values for the
+                    // atom at the cursor: the validator passed this atom: its
+                    // syscall is in the signature table and allowed by the
+                    // policy; every pointer argument is either an arena pointer
+                    // (base plus an offset whose buffer, checked against the
+                    // arena's end, holds at least as many bytes as the
+                    // signature's length argument, fixed size or NUL-terminated
+                    // string implies — re-checked by `prepare_current` where an
+                    // earlier atom could have changed the length), NULL where the
+                    // signature allows it, or a raw pointer whose region a Rust
+                    // borrow or an `unsafe` contract keeps valid for the length
+                    // the validator checked. The arena is owned by
+                    // `self.storage`, which `&mut self` keeps alive and unaliased
+                    // for the call.
+                    unsafe { crate::sys::syscall6(step.nr, &vals) }
+                } else {
+                    // SAFETY: the same arguments, under the same contract as
+                    // above, issued through the i386 entry, which validation
+                    // (`compat32::routes`) found the kernel has.
+                    unsafe { crate::sys::compat32::issue(step.nr, &vals) }
+                }
+            }
         };
         self.record(i, ret);
     }

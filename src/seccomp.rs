@@ -9,10 +9,15 @@
 //!
 //! The generated program, in order:
 //!
-//! 1. **Architecture.** `seccomp_data.arch` must be `AUDIT_ARCH_X86_64`;
-//!    anything else (an `int 0x80` i386 call from this 64-bit process) kills
-//!    the process (`SECCOMP_RET_KILL_PROCESS`): the i386 table has other
-//!    numbers, so an allowlist of x86_64 numbers means nothing there.
+//! 1. **Architecture.** `seccomp_data.arch` must be `AUDIT_ARCH_X86_64`,
+//!    with one exception: the i386 `getdents64` (220) and `_llseek` (140),
+//!    allowed when the policy allows `getdents64` and `lseek` — the executor
+//!    issues those atoms of a batch run on behalf of a 32-bit producer
+//!    ([`BATCH_COMPAT32`](syslets_abi::BATCH_COMPAT32)) through `int 0x80`,
+//!    so that directory offsets are the ones a 32-bit process gets. Any other
+//!    i386 call, and any other architecture, kills the process
+//!    (`SECCOMP_RET_KILL_PROCESS`): the i386 table has other numbers, so an
+//!    allowlist of x86_64 numbers means nothing there.
 //! 2. **x32.** Numbers with bit 30 set (`__X32_SYSCALL_BIT`, `nr >= 0x40000000`)
 //!    kill the process too: this program never makes x32 calls, and x32
 //!    numbers reach the same kernel handlers under other numbers.
@@ -455,6 +460,33 @@ fn block(nr: u32, rules: &[Rule]) -> Result<Vec<sock_filter>, FilterError> {
     Ok(out)
 }
 
+/// What the filter does with a call whose architecture is not x86_64 (the
+/// accumulator holds the architecture): kill it, unless it is i386 and one
+/// of the compat entries whose native call `allowed` holds.
+fn foreign_arch(allowed: &BTreeMap<u32, Vec<Rule>>) -> Vec<sock_filter> {
+    let i386: Vec<u32> = crate::sys::compat32::ROUTES
+        .iter()
+        .filter(|(native, _)| allowed.contains_key(native))
+        .map(|&(_, i386)| i386)
+        .collect();
+    if i386.is_empty() {
+        return vec![stmt(RET_K, RET_KILL)];
+    }
+    let n = i386.len() as u8;
+    // Not i386: past the number and its comparisons, to the kill.
+    let mut out = vec![
+        jump(JEQ_K, AUDIT_ARCH_I386, 0, 1 + n),
+        stmt(LD_W_ABS, OFF_NR),
+    ];
+    for (k, &nr) in i386.iter().enumerate() {
+        // A match jumps over the comparisons left and the kill, to the allow.
+        out.push(jump(JEQ_K, nr, n - k as u8, 0));
+    }
+    out.push(stmt(RET_K, RET_KILL));
+    out.push(stmt(RET_K, RET_ALLOW));
+    out
+}
+
 impl Policy {
     /// The seccomp filter for a worker thread executing batches under this
     /// policy, with the default [`FilterOptions`] (no eventfd).
@@ -548,14 +580,16 @@ impl Policy {
             }
         }
 
-        let mut insns = vec![
-            stmt(LD_W_ABS, OFF_ARCH),
-            jump(JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
-            stmt(RET_K, RET_KILL),
+        let mut insns = vec![stmt(LD_W_ABS, OFF_ARCH)];
+        let foreign = foreign_arch(&allowed);
+        let skip = u8::try_from(foreign.len()).expect("a few instructions");
+        insns.push(jump(JEQ_K, AUDIT_ARCH_X86_64, skip, 0));
+        insns.extend(foreign);
+        insns.extend([
             stmt(LD_W_ABS, OFF_NR),
             jump(JGE_K, X32_SYSCALL_BIT, 0, 1),
             stmt(RET_K, RET_KILL),
-        ];
+        ]);
         for (&nr, rules) in &allowed {
             insns.extend(block(nr, rules)?);
         }

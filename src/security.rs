@@ -61,7 +61,9 @@
 //! * register-level argument rules: `openat` flags, socket family, the signal
 //!   target's thread group, the confinement `dirfd`, `write` only to stderr
 //!   and the worker's eventfd when the policy has no `write`;
-//! * a foreign architecture (`int 0x80`) or an x32 number kills the process;
+//! * a foreign architecture (`int 0x80`) or an x32 number kills the process —
+//!   except the i386 `getdents64` and `_llseek` the executor issues for a
+//!   32-bit producer's batch, when the policy allows `getdents64`/`lseek`;
 //! * `no_new_privs`: the thread can never gain privileges.
 //!
 //! ## What neither covers

@@ -67,7 +67,10 @@ pub(crate) struct Step {
     /// the batch (most atoms have none).
     pub first_check: u16,
     pub nchecks: u8,
-    _pad: u8,
+    /// 1: issue through the kernel's i386 entry ([`crate::sys::compat32`]):
+    /// a call whose outcome depends on the calling ABI, in a
+    /// [`abi::BATCH_COMPAT32`] batch.
+    pub compat_entry: u8,
 }
 
 /// Words of a [`Step`].
@@ -461,8 +464,9 @@ pub(crate) fn validate<'a>(
         let slot = &mut atom_words[step_at(i)..][..ATOM_WORDS];
         let atom: &[u64; ATOM_WORDS] = (&*slot).try_into().expect("exact size");
         let atom: &Atom = zerocopy::transmute_ref!(atom);
-        let step = validate_atom(i, atom, natoms, table, arena, raw, policy, &mut checks)?;
+        let mut step = validate_atom(i, atom, natoms, table, arena, raw, policy, &mut checks)?;
         fd_atoms |= (signature::returns_fd(step.nr) as u64) << i;
+        step.compat_entry = crate::sys::compat32::routes(header.flags, step.nr) as u8;
         let slot: &mut [u64; STEP_WORDS] =
             (&mut slot[..STEP_WORDS]).try_into().expect("exact size");
         *zerocopy::transmute_mut!(slot) = step;
@@ -771,7 +775,7 @@ fn validate_atom(
         next: if next == 0 { i as u8 + 1 } else { next },
         first_check,
         nchecks,
-        _pad: 0,
+        compat_entry: 0,
     })
 }
 

@@ -665,6 +665,7 @@ fn the_native_layout_of_a_translated_batch_is_what_the_builders_make() {
     let norm = compat::normalize(&w.finish()).unwrap();
 
     let mut chain = Chain::new();
+    chain.set_flags(abi::BATCH_COMPAT32);
     let path = chain.path("data.txt");
     let _unused_stat64 = chain.output_bytes(96);
     let stat = chain.output::<syslets::Stat>();

@@ -858,7 +858,10 @@ fn random_chain(rng: &mut Rng) -> (Vec<u8>, Vec<u8>) {
     let mut w = CompatWriter::new();
     w.set_flags(flags).set_caller_data(caller_data);
     let mut chain = Chain::new();
-    chain.set_flags(flags).set_caller_data(caller_data);
+    // Normalised batches are marked as a 32-bit producer's.
+    chain
+        .set_flags(flags | abi::BATCH_COMPAT32)
+        .set_caller_data(caller_data);
     let mut nbufs = Vec::new();
     for spec in &g.bufs {
         nbufs.push(match spec {
