@@ -186,8 +186,11 @@ pub(crate) unsafe fn issue(nr: u32, a: &[u64; abi::MAX_ARGS]) -> i64 {
 const ENOMEM: i64 = -(libc::ENOMEM as i64);
 
 /// `getdents64(fd, dirp, count)` through the i386 entry, into a low buffer
-/// copied to `dirp`. The kernel writes only the `ret` bytes it returns, so
-/// copying those leaves `dirp` as a direct call would.
+/// copied to `dirp`. The low buffer first gets `dirp`'s bytes: the kernel
+/// leaves the padding after each name as it was, and writes nothing past the
+/// `ret` bytes it returns, so copying those back leaves `dirp` exactly as a
+/// direct call would — and nothing of an earlier call's entries (another
+/// batch's) can reach it.
 ///
 /// # Safety
 ///
@@ -201,6 +204,10 @@ unsafe fn getdents64(fd: u64, dirp: u64, count: u64) -> i64 {
         return unsafe { int80(I386_GETDENTS64, [fd as u32, 0, count, 0, 0]) };
     }
     with_low(count as usize, |low| {
+        // SAFETY: `count` bytes: readable at `dirp` (the caller's contract),
+        // writable in the low buffer; a private mapping of this module never
+        // overlaps the batch's memory.
+        unsafe { ptr::copy_nonoverlapping(dirp as *const u8, low.as_ptr(), count as usize) };
         // SAFETY: `low` is a mapping of ours below 4 GiB of at least `count`
         // bytes, used by nothing else during the call.
         let r = unsafe {
