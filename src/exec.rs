@@ -5,7 +5,7 @@
 use std::os::fd::{FromRawFd, OwnedFd};
 
 use syslets_abi as abi;
-use syslets_abi::signature;
+use syslets_abi::signature::Fds;
 
 use crate::chain::AtomRef;
 use crate::completion::Completion;
@@ -183,13 +183,17 @@ impl ValidatedBatch<'_> {
     #[inline(always)]
     fn track_close(&mut self, i: usize, ret: i64) {
         let step = self.step(i);
-        if step.nr != abi::nr::CLOSE || ret == -(libc::EBADF as i64) {
+        let Fds::Closes { arg } = step.sig().fds else {
+            return;
+        };
+        if ret == -(libc::EBADF as i64) {
             return;
         }
-        let fd = if step.result_args & 1 == 0 {
-            step.vals[0]
+        let arg = arg as usize;
+        let fd = if step.result_args & (1 << arg) == 0 {
+            step.vals[arg]
         } else {
-            let t = step.vals[0] as usize;
+            let t = step.vals[arg] as usize;
             let c = &self.storage.completion(self.completion_at).0;
             if c.ran_mask & (1 << t) == 0 {
                 return;
@@ -235,7 +239,7 @@ impl ValidatedBatch<'_> {
         (0..self.len())
             .filter(|&i| ran(i) && c.results[i] >= 0)
             .filter(|&i| (self.fds_taken | self.fds_closed) & (1 << i) == 0)
-            .filter(|&i| signature::returns_fd(self.step(i).nr))
+            .filter(|&i| self.step(i).sig().returns_fd())
             .map(|i| (AtomRef(i as u16), c.results[i] as i32))
             .collect()
     }

@@ -376,7 +376,7 @@ impl Estimator {
     pub(crate) fn record(&self, nr: u32, took: Duration, ret: i64) {
         let i = nr as usize & 511;
         let mut allowed = self.threshold_ns;
-        if nr == abi::nr::GETDENTS64 {
+        if abi::signature::lookup(nr).is_some_and(|s| s.cost == abi::signature::Cost::PerKib) {
             // Long even when cached: the first read of an ext4 htree directory
             // sets up its hash walk (30-50 µs here), and each KiB of entries
             // costs ~10 µs. Allow three thresholds plus one per KiB returned; a

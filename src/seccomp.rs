@@ -59,6 +59,7 @@ use std::os::fd::RawFd;
 
 use libc::sock_filter;
 use syslets_abi::nr;
+use syslets_abi::signature::{self, ArgRule};
 
 use crate::policy::{denylist_entry, DenyWhen, Policy};
 
@@ -464,10 +465,10 @@ fn block(nr: u32, rules: &[Rule]) -> Result<Vec<sock_filter>, FilterError> {
 /// accumulator holds the architecture): kill it, unless it is i386 and one
 /// of the compat entries whose native call `allowed` holds.
 fn foreign_arch(allowed: &BTreeMap<u32, Vec<Rule>>) -> Vec<sock_filter> {
-    let i386: Vec<u32> = crate::sys::compat32::ROUTES
+    let i386: Vec<u32> = signature::SIGNATURES
         .iter()
-        .filter(|(native, _)| allowed.contains_key(native))
-        .map(|&(_, i386)| i386)
+        .filter(|sig| allowed.contains_key(&sig.nr))
+        .filter_map(|sig| sig.via_i386)
         .collect();
     if i386.is_empty() {
         return vec![stmt(RET_K, RET_KILL)];
@@ -502,42 +503,36 @@ impl Policy {
         let confined_dirfd = self.confine.map(|c| c.dirfd as u32);
         for sig in self.allowed() {
             let mut rules = Vec::new();
-            match sig.nr {
-                nr::OPENAT
-                | nr::OPENAT2
-                | nr::NEWFSTATAT
-                | nr::STATX
-                | nr::MKDIRAT
-                | nr::UNLINKAT => {
-                    if let Some(fd) = confined_dirfd {
-                        rules.push(Rule::In {
-                            arg: 0,
-                            values: vec![fd],
-                        });
-                    }
-                    if sig.nr == nr::OPENAT && self.open_forbidden != 0 {
-                        rules.push(Rule::NoBits {
-                            arg: 2,
-                            mask: self.open_forbidden,
-                        });
-                    }
+            if let (Some(path), Some(fd)) = (sig.path, confined_dirfd) {
+                rules.push(Rule::In {
+                    arg: path.dirfd,
+                    values: vec![fd],
+                });
+            }
+            match sig.rule {
+                ArgRule::OpenFlags { arg } if self.open_forbidden != 0 => {
+                    rules.push(Rule::NoBits {
+                        arg,
+                        mask: self.open_forbidden,
+                    });
                 }
-                nr::SOCKET => {
+                ArgRule::SocketFamily { arg } => {
                     if let Some(families) = self.socket_family_list() {
                         if families.is_empty() {
                             continue;
                         }
                         rules.push(Rule::In {
-                            arg: 0,
+                            arg,
                             values: families.iter().map(|&f| f as u32).collect(),
                         });
                     }
                 }
-                nr::TGKILL | nr::RT_TGSIGQUEUEINFO => rules.push(Rule::In {
-                    arg: 0,
+                ArgRule::OwnProcess { arg } => rules.push(Rule::In {
+                    arg,
                     values: vec![std::process::id()],
                 }),
-                _ => {}
+                // openat2's flags are in memory: the validator checks them.
+                ArgRule::OpenFlags { .. } | ArgRule::OpenHow { .. } | ArgRule::None => {}
             }
             allowed.insert(sig.nr, rules);
         }

@@ -3,7 +3,7 @@
 
 use std::marker::PhantomData;
 
-use syslets_abi::signature::{self, ArgType, Dir, Len, Ptr, Signature};
+use syslets_abi::signature::{self, ArgType, Dir, Io, Len, Ptr, Signature};
 use syslets_abi::{self as abi, Atom, BatchHeader, BufDesc};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -260,7 +260,6 @@ impl ValidatedBatch<'static> {
         caller_data: u64,
         flags: u16,
     ) -> bool {
-        use syslets_abi::nr;
         if self.len() != 1 || !self.checks.is_empty() || self.fd_atoms != 0 {
             return false;
         }
@@ -268,17 +267,19 @@ impl ValidatedBatch<'static> {
             return false;
         }
         let step = self.step(0);
-        let positional = match step.nr {
-            nr::PREAD64 | nr::PWRITE64 => true,
-            nr::READ | nr::WRITE => false,
-            _ => return false,
+        let Some(sig) = signature::lookup(step.nr) else {
+            return false;
         };
+        if sig.io == Io::None {
+            return false;
+        }
+        let positional = sig.io.positional();
         // Argument 1 is a pointer the call may not take as an immediate or a
         // result (validation refuses both): with no arena bit it is a raw one.
         if step.arena_args != 0 || step.result_args != 0 || step.nchecks != 0 {
             return false;
         }
-        if !policy.allows(step.nr) || policy.has_rules_for(step.nr) {
+        if !policy.allows(step.nr) || policy.has_rules_for(sig) {
             return false;
         }
         let mut vals = [0u64; abi::MAX_ARGS];
@@ -465,7 +466,7 @@ pub(crate) fn validate<'a>(
         let atom: &[u64; ATOM_WORDS] = (&*slot).try_into().expect("exact size");
         let atom: &Atom = zerocopy::transmute_ref!(atom);
         let mut step = validate_atom(i, atom, natoms, table, arena, raw, policy, &mut checks)?;
-        fd_atoms |= (signature::returns_fd(step.nr) as u64) << i;
+        fd_atoms |= (step.sig().returns_fd() as u64) << i;
         step.compat_entry = crate::sys::compat32::routes(header.flags, step.nr) as u8;
         let slot: &mut [u64; STEP_WORDS] =
             (&mut slot[..STEP_WORDS]).try_into().expect("exact size");

@@ -20,10 +20,13 @@
 #![deny(unsafe_code)]
 
 mod batch;
+pub mod compat32;
 mod completion;
 pub mod kernel;
-pub mod nr;
 pub mod signature;
+mod syscalls;
+
+pub use signature::nr;
 
 pub use batch::{Atom, BatchHeader, BufDesc};
 pub use completion::{Completion, RingEntry, RingHeader};

@@ -27,23 +27,16 @@ use syslets_abi::nr;
 
 /// i386 `getpid`, the probe's call.
 const I386_GETPID: u32 = 20;
-/// i386 `_llseek(fd, offset_high, offset_low, loff_t *result, whence)`.
-pub(crate) const I386_LLSEEK: u32 = 140;
-/// i386 `getdents64(fd, dirp, count)`.
-pub(crate) const I386_GETDENTS64: u32 = 220;
-
-/// `(native call, i386 call it is issued as)`: the calls a
-/// [`abi::BATCH_COMPAT32`] batch issues through the i386 entry. The seccomp
-/// filter of a worker allows these i386 numbers (and no other) when the
-/// policy allows the native call.
-pub(crate) const ROUTES: &[(u32, u32)] =
-    &[(nr::GETDENTS64, I386_GETDENTS64), (nr::LSEEK, I386_LLSEEK)];
+use syslets_abi::compat32::nr32::{GETDENTS64 as I386_GETDENTS64, LLSEEK as I386_LLSEEK};
 
 /// Whether an atom calling `nr` in a batch with `flags` goes through the i386
-/// entry: the batch is a compat one, the call depends on the calling ABI, and
-/// the kernel has the entry.
+/// entry: the batch is a compat one, the call depends on the calling ABI
+/// ([`Signature::via_i386`](abi::signature::Signature::via_i386)), and the
+/// kernel has the entry.
 pub(crate) fn routes(flags: u16, nr: u32) -> bool {
-    flags & abi::BATCH_COMPAT32 != 0 && ROUTES.iter().any(|r| r.0 == nr) && available()
+    flags & abi::BATCH_COMPAT32 != 0
+        && abi::signature::lookup(nr).is_some_and(|s| s.via_i386.is_some())
+        && available()
 }
 
 /// Whether `int 0x80` works here: the kernel was built with IA32 emulation,
