@@ -364,4 +364,3 @@ macro_rules! builders {
 }
 
 abi::for_each_syscall!(builders);
-

@@ -33,7 +33,7 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
-use syslets_abi::signature::{self, Class, ArgRule, NoFollow, PathArg, Signature};
+use syslets_abi::signature::{self, ArgRule, Class, NoFollow, PathArg, Signature};
 use syslets_abi::{self as abi, Atom};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -536,7 +536,8 @@ impl Policy {
             ArgRule::None => {}
             ArgRule::OpenFlags { arg } => {
                 if self.open_forbidden != 0 {
-                    let flags = ctx.imm(arg, "open flags must be an immediate under a flag rule")?;
+                    let flags =
+                        ctx.imm(arg, "open flags must be an immediate under a flag rule")?;
                     self.check_open_flags(arg, flags)?;
                 }
             }
@@ -635,7 +636,11 @@ impl Policy {
                              (an intermediate symlink could lead out)",
                 });
             }
-            if let NoFollow::Flag { arg: flags_arg, bit } = nofollow {
+            if let NoFollow::Flag {
+                arg: flags_arg,
+                bit,
+            } = nofollow
+            {
                 let flags = ctx.imm(flags_arg, "flags must be an immediate under confinement")?;
                 if flags & bit == 0 {
                     return Err(ErrorKind::ArgRefused {
@@ -697,7 +702,10 @@ impl Ctx<'_> {
     /// openat2's `open_how` (argument `arg`, its size in the next one), if no
     /// atom can rewrite it.
     fn open_how(&self, arg: u8) -> Result<OpenHow, ErrorKind> {
-        let size = self.imm(arg + 1, "open_how size must be an immediate under a policy rule")?;
+        let size = self.imm(
+            arg + 1,
+            "open_how size must be an immediate under a policy rule",
+        )?;
         if size < OPEN_HOW_SIZE as u64 {
             return Err(ErrorKind::ArgRefused {
                 arg: arg + 1,

@@ -429,7 +429,10 @@ fn rust_lists_cover_the_abi_crate_and_the_header() {
     for sig in syslets_abi::signature::SIGNATURES {
         let path = format!("nr::{}", sig.name.to_uppercase());
         if !listed.contains(&path.as_str()) {
-            problems.push(format!("{path} ({}) is not compared with syslet.h", sig.name));
+            problems.push(format!(
+                "{path} ({}) is not compared with syslet.h",
+                sig.name
+            ));
         }
     }
     for (module, source) in [("abi", include_str!("../abi/src/lib.rs"))] {

@@ -223,10 +223,20 @@ mod tests {
     #[test]
     fn derived_tables_are_sorted_and_unique() {
         for pair in COMPAT_CALLS.windows(2) {
-            assert!(pair[0].nr < pair[1].nr, "{} before {}", pair[0].name, pair[1].name);
+            assert!(
+                pair[0].nr < pair[1].nr,
+                "{} before {}",
+                pair[0].name,
+                pair[1].name
+            );
         }
         for pair in SOCKETCALLS.windows(2) {
-            assert!(pair[0].call < pair[1].call, "{} before {}", pair[0].name, pair[1].name);
+            assert!(
+                pair[0].call < pair[1].call,
+                "{} before {}",
+                pair[0].name,
+                pair[1].name
+            );
         }
     }
 

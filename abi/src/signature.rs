@@ -313,7 +313,7 @@ const fn nofollow_flag(arg: u8, bit: u64) -> NoFollow {
     NoFollow::Flag { arg, bit }
 }
 
-use crate::compat32::{ArgMap, Convention, CompatCall, SocketcallMap};
+use crate::compat32::{ArgMap, CompatCall, Convention, SocketcallMap};
 use crate::kernel::{AT_SYMLINK_NOFOLLOW, O_NOFOLLOW};
 use ArgMap::{Const, Pair, SiginfoIn, Stat64Out, Word};
 use ArgType::{Fd, Int, Off, Size, UInt};
