@@ -182,13 +182,13 @@ impl ValidatedBatch<'_> {
     /// `unsigned int`.
     #[inline(always)]
     fn track_close(&mut self, i: usize, ret: i64) {
-        let step = self.step(i);
-        let Fds::Closes { arg } = step.sig().fds else {
-            return;
-        };
-        if ret == -(libc::EBADF as i64) {
+        if self.close_atoms & (1 << i) == 0 || ret == -(libc::EBADF as i64) {
             return;
         }
+        let step = self.step(i);
+        let Fds::Closes { arg } = step.sig().fds else {
+            unreachable!("close_atoms marks only closing calls")
+        };
         let arg = arg as usize;
         let fd = if step.result_args & (1 << arg) == 0 {
             step.vals[arg]

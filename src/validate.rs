@@ -118,6 +118,9 @@ pub struct ValidatedBatch<'a> {
     /// Bit `i`: atom `i`'s syscall returns a new descriptor
     /// ([`signature::returns_fd`]).
     pub(crate) fd_atoms: u64,
+    /// Bit `i`: atom `i`'s syscall closes a descriptor ([`signature::Fds::Closes`]),
+    /// so the run tracks it without a table lookup per atom.
+    pub(crate) close_atoms: u64,
     /// Bit `i`: the fd atom `i` returned was handed out by `take_fds`.
     pub(crate) fds_taken: u64,
     /// Bit `i`: the fd atom `i` returned was closed by a later close atom of
@@ -460,14 +463,16 @@ pub(crate) fn validate<'a>(
         regions: &raw_regions,
         allowed: raw_allowed,
     };
-    let mut fd_atoms = 0u64;
+    let (mut fd_atoms, mut close_atoms) = (0u64, 0u64);
     for i in 0..natoms {
         let slot = &mut atom_words[step_at(i)..][..ATOM_WORDS];
         let atom: &[u64; ATOM_WORDS] = (&*slot).try_into().expect("exact size");
         let atom: &Atom = zerocopy::transmute_ref!(atom);
         let mut step = validate_atom(i, atom, natoms, table, arena, raw, policy, &mut checks)?;
-        fd_atoms |= (step.sig().returns_fd() as u64) << i;
-        step.compat_entry = crate::sys::compat32::routes(header.flags, step.nr) as u8;
+        let sig = step.sig();
+        fd_atoms |= (sig.returns_fd() as u64) << i;
+        close_atoms |= (matches!(sig.fds, signature::Fds::Closes { .. }) as u64) << i;
+        step.compat_entry = crate::sys::compat32::routes(header.flags, sig) as u8;
         let slot: &mut [u64; STEP_WORDS] =
             (&mut slot[..STEP_WORDS]).try_into().expect("exact size");
         *zerocopy::transmute_mut!(slot) = step;
@@ -481,6 +486,7 @@ pub(crate) fn validate<'a>(
         completion_at,
         cursor: 0,
         fd_atoms,
+        close_atoms,
         fds_taken: 0,
         fds_closed: 0,
         storage,

@@ -29,14 +29,12 @@ use syslets_abi::nr;
 const I386_GETPID: u32 = 20;
 use syslets_abi::compat32::nr32::{GETDENTS64 as I386_GETDENTS64, LLSEEK as I386_LLSEEK};
 
-/// Whether an atom calling `nr` in a batch with `flags` goes through the i386
-/// entry: the batch is a compat one, the call depends on the calling ABI
+/// Whether an atom calling `sig` in a batch with `flags` goes through the
+/// i386 entry: the batch is a compat one, the call depends on the calling ABI
 /// ([`Signature::via_i386`](abi::signature::Signature::via_i386)), and the
 /// kernel has the entry.
-pub(crate) fn routes(flags: u16, nr: u32) -> bool {
-    flags & abi::BATCH_COMPAT32 != 0
-        && abi::signature::lookup(nr).is_some_and(|s| s.via_i386.is_some())
-        && available()
+pub(crate) fn routes(flags: u16, sig: &abi::signature::Signature) -> bool {
+    flags & abi::BATCH_COMPAT32 != 0 && sig.via_i386.is_some() && available()
 }
 
 /// Whether `int 0x80` works here: the kernel was built with IA32 emulation,
