@@ -122,83 +122,70 @@ const SOCKETCALL_MUX: CompatCall = CompatCall {
     convention: Convention::Socketcall,
 };
 
-const fn count_i386() -> usize {
-    let mut n = 1; // the socketcall multiplexer
-    let mut i = 0;
-    while i < SIGNATURES.len() {
-        n += SIGNATURES[i].i386.len();
-        i += 1;
-    }
-    n
+/// `[$ty; N]`: `$seed` followed by the `$field` entries of every row, sorted
+/// by `$key` at compile time (insertion sort: the table is small), where `N`
+/// is their count.
+macro_rules! gather_sorted {
+    ($ty:ty, $field:ident, $key:ident, $fill:expr, [$($seed:expr),*]) => {{
+        const SEED: &[$ty] = &[$($seed),*];
+        const N: usize = {
+            let mut n = SEED.len();
+            let mut i = 0;
+            while i < SIGNATURES.len() {
+                n += SIGNATURES[i].$field.len();
+                i += 1;
+            }
+            n
+        };
+        const OUT: [$ty; N] = {
+            let mut out = [$fill; N];
+            let mut n = 0;
+            while n < SEED.len() {
+                out[n] = SEED[n];
+                n += 1;
+            }
+            let mut i = 0;
+            while i < SIGNATURES.len() {
+                let rows = SIGNATURES[i].$field;
+                let mut j = 0;
+                while j < rows.len() {
+                    // Keep out[..n] ordered by key.
+                    let mut k = n;
+                    while k > 0 && out[k - 1].$key > rows[j].$key {
+                        out[k] = out[k - 1];
+                        k -= 1;
+                    }
+                    out[k] = rows[j];
+                    n += 1;
+                    j += 1;
+                }
+                i += 1;
+            }
+            out
+        };
+        OUT
+    }};
 }
-
-const fn count_socketcalls() -> usize {
-    let mut n = 0;
-    let mut i = 0;
-    while i < SIGNATURES.len() {
-        n += SIGNATURES[i].socketcall.len();
-        i += 1;
-    }
-    n
-}
-
-const N_I386: usize = count_i386();
-const N_SOCKETCALLS: usize = count_socketcalls();
 
 /// Every i386 call the translator accepts, sorted by i386 number: the rows'
 /// i386 calls and the `socketcall` multiplexer.
-pub static COMPAT_CALLS: [CompatCall; N_I386] = {
-    let mut out = [SOCKETCALL_MUX; N_I386];
-    let mut n = 1;
-    let mut i = 0;
-    while i < SIGNATURES.len() {
-        let calls = SIGNATURES[i].i386;
-        let mut j = 0;
-        while j < calls.len() {
-            // Insertion sort: keep out[..n] ordered by number.
-            let mut k = n;
-            while k > 0 && out[k - 1].nr > calls[j].nr {
-                out[k] = out[k - 1];
-                k -= 1;
-            }
-            out[k] = calls[j];
-            n += 1;
-            j += 1;
-        }
-        i += 1;
-    }
-    out
-};
+pub static COMPAT_CALLS: &[CompatCall] =
+    &gather_sorted!(CompatCall, i386, nr, SOCKETCALL_MUX, [SOCKETCALL_MUX]);
 
 /// Every `socketcall` call the translator accepts, sorted by call number.
-pub static SOCKETCALLS: [SocketcallMap; N_SOCKETCALLS] = {
-    let placeholder = SocketcallMap {
+pub static SOCKETCALLS: &[SocketcallMap] = &gather_sorted!(
+    SocketcallMap,
+    socketcall,
+    call,
+    SocketcallMap {
         call: 0,
         name: "",
         native: 0,
         nargs: 0,
         args: &[],
-    };
-    let mut out = [placeholder; N_SOCKETCALLS];
-    let mut n = 0;
-    let mut i = 0;
-    while i < SIGNATURES.len() {
-        let calls = SIGNATURES[i].socketcall;
-        let mut j = 0;
-        while j < calls.len() {
-            let mut k = n;
-            while k > 0 && out[k - 1].call > calls[j].call {
-                out[k] = out[k - 1];
-                k -= 1;
-            }
-            out[k] = calls[j];
-            n += 1;
-            j += 1;
-        }
-        i += 1;
-    }
-    out
-};
+    },
+    []
+);
 
 /// Look up an i386 call.
 pub fn lookup(nr32: u32) -> Option<&'static CompatCall> {
@@ -219,6 +206,8 @@ pub fn lookup_socketcall(call: u32) -> Option<&'static SocketcallMap> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signature::ArgType;
+    use ArgMap::{Const, Pair, SiginfoIn, Stat64Out, Word};
 
     #[test]
     fn derived_tables_are_sorted_and_unique() {
@@ -252,5 +241,67 @@ mod tests {
             }
         }
         assert_eq!(lookup(nr32::SOCKETCALL), Some(&SOCKETCALL_MUX));
+        assert_eq!(lookup(11), None, "execve must never translate");
+        assert_eq!(
+            lookup(crate::nr::READ),
+            None,
+            "x86_64 numbers are not i386 numbers"
+        );
+    }
+
+    #[test]
+    fn every_entry_matches_its_native_signature() {
+        let check = |name: &str, native: u32, nargs: u8, args: &[ArgMap], extra: Option<u8>| {
+            let sig = crate::signature::lookup(native)
+                .unwrap_or_else(|| panic!("{name}: native {native} not in the signature table"));
+            assert_eq!(args.len(), sig.args.len(), "{name}: native arity");
+            let mut used = [false; 6];
+            if let Some(j) = extra {
+                used[j as usize] = true;
+            }
+            for (k, m) in args.iter().enumerate() {
+                let ty = sig.args[k];
+                match *m {
+                    Word(j) => used[j as usize] = true,
+                    Pair { lo, hi } => {
+                        assert_eq!(ty, ArgType::Off, "{name}: pair into a non-off_t");
+                        used[lo as usize] = true;
+                        used[hi as usize] = true;
+                    }
+                    Stat64Out(j) | SiginfoIn(j) => {
+                        assert!(matches!(ty, ArgType::Ptr(_)), "{name}");
+                        used[j as usize] = true;
+                    }
+                    Const(_) => {}
+                }
+            }
+            // Every i386 argument is consumed exactly where the table says.
+            for (j, u) in used.iter().enumerate() {
+                assert_eq!(*u, j < nargs as usize, "{name}: word {j}");
+            }
+        };
+        for c in COMPAT_CALLS {
+            match c.convention {
+                Convention::Socketcall => assert_eq!(c.nargs, 2),
+                Convention::Llseek { result_arg } => {
+                    check(c.name, c.native, c.nargs, c.args, Some(result_arg))
+                }
+                Convention::Plain => check(c.name, c.native, c.nargs, c.args, None),
+            }
+        }
+        for s in SOCKETCALLS {
+            check(s.name, s.native, s.nargs, s.args, None);
+        }
+    }
+
+    #[test]
+    fn every_native_call_is_reachable() {
+        for sig in SIGNATURES {
+            assert!(
+                COMPAT_CALLS.iter().any(|c| c.native == sig.nr),
+                "native {} has no i386 counterpart",
+                sig.name
+            );
+        }
     }
 }
