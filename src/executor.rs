@@ -1009,7 +1009,8 @@ impl Executor {
     /// Sleep (on a futex on `kernel_head`) until at least `min` completions
     /// are ready to reap, `timeout` passes, or no chain handed to a worker is
     /// left to post one. Returns the number ready (less than `min` in the last
-    /// two cases).
+    /// two cases). A timeout that reaches past what the monotonic clock can
+    /// represent (such as `Duration::MAX`) waits as `None` does.
     pub fn wait(&self, min: usize, timeout: Option<Duration>) -> Result<usize, ExecutorError> {
         self.check()?;
         let sh = &self.shared;
@@ -1018,7 +1019,8 @@ impl Executor {
         if ready >= min {
             return Ok(ready as usize);
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout past the clock's range (`Duration::MAX`) is no deadline.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             // While chains are queued, wake up every TICK to re-apply the
             // cachemiss rule: workers may have stalled since they took their
@@ -1026,7 +1028,8 @@ impl Executor {
             let tick = sh
                 .pool
                 .has_queued()
-                .then(|| Instant::now() + worker::TICK)
+                .then(|| Instant::now().checked_add(worker::TICK))
+                .flatten()
                 .filter(|t| deadline.is_none_or(|d| *t < d));
             let ready = sh.ring.wait(min, tick.or(deadline), || sh.in_flight() == 0);
             // This thread probably slept: a later slow atom of its own must
