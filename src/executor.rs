@@ -89,6 +89,18 @@
 //! an internal panic also completes its chain this way, with status
 //! `-ENOTRECOVERABLE`, instead of losing it.)
 //!
+//! # When no worker can be started
+//!
+//! A chain handed off while no worker exists and none can be started (thread
+//! creation fails, e.g. at `RLIMIT_NPROC` or under a tight `RLIMIT_AS`) is not
+//! run on the submitting thread, which lacks the workers' seccomp filter: its
+//! completion is posted at once with `COMPLETION_CANCELED` and the thread
+//! creation's `-errno` (`-EAGAIN`) as status, atoms that ran inline keeping
+//! their results. If some worker is alive, it takes the chain from the queue.
+//! An executor built with [`ExecutorBuilder::seccomp`]`(false)` runs such a
+//! chain on the submitter instead (its workers would be unconfined too). See
+//! [`crate::security`].
+//!
 //! # Shutdown, drop and fork
 //!
 //! [`Executor::shutdown`] finishes ([`Shutdown::Finish`]) or cancels
@@ -266,7 +278,9 @@ impl ExecutorBuilder {
 
     /// Whether workers run under the policy's seccomp filter (default: yes).
     /// Turning it off leaves only validation between a bug and the kernel; it
-    /// exists for environments that forbid `seccomp(2)` itself.
+    /// exists for environments that forbid `seccomp(2)` itself. Off, a chain
+    /// no worker can be started for runs on the submitting thread (on, it
+    /// fails: see the module docs, "When no worker can be started").
     pub fn seccomp(mut self, on: bool) -> Self {
         self.seccomp = on;
         self
@@ -422,7 +436,8 @@ pub(crate) struct Shared {
 
 /// A crate-internal completion hook: called on the thread that finished a
 /// handed-off chain (a worker, under the seccomp filter; or the submitter
-/// running it when no worker could be started) with its ticket and batch,
+/// ending it when no worker could be started: failing it, or, without
+/// seccomp, running it) with its ticket and batch,
 /// *instead of* posting it to the ring. It returns `None` when it took the
 /// completion over (it must then have called [`Retire::now`]), or the batch,
 /// untouched, to be posted as usual.
@@ -511,8 +526,8 @@ impl Shared {
     }
 
     /// The completion of a chain that was handed to the pool and has just
-    /// finished running (on a worker, or in a submitter when no worker could
-    /// start): offered to the completion hook first, posted if the hook
+    /// finished running (on a worker), or ended in a submitter when no
+    /// worker could start: offered to the completion hook first, posted if the hook
     /// gives it back. Cancellation and shutdown post with
     /// [`complete_job`](Self::complete_job) (their callers may hold locks
     /// the hook takes).

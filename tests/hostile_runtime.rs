@@ -1,16 +1,23 @@
 //! Hostile conditions at run time, not in the batch bytes: a timeout at the
-//! edge of the clock. Each test is the regression test of a failure that was
-//! reproduced: a panic (`Instant + Duration` overflow).
+//! edge of the clock, a process that cannot start threads. Each test is the
+//! regression test of a failure that was reproduced: a panic (`Instant +
+//! Duration` overflow), a chain run without the workers' seccomp filter on
+//! the submitting thread.
 //!
 //! Every test holds [`SERIAL`] (they start workers and threads).
 
+mod common;
+use common::{pid, LONG};
+
 use std::io::Write as _;
 use std::os::fd::AsRawFd;
+use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use syslets::opcode::Recvfrom;
-use syslets::{Chain, Executor, Policy, Submitted};
+use syslets::abi;
+use syslets::opcode::{Getpid, Recvfrom, Socket};
+use syslets::{Chain, Executor, Policy, Submitted, ValidatedBatch};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -104,4 +111,197 @@ fn aio_suspend_with_duration_max_waits_without_a_deadline() {
     assert_eq!(unsafe { syslets::aio::aio_return(&mut cb) }, Ok(1));
     assert_eq!(buf, *b"a");
     drop(writer.join().unwrap());
+}
+
+// ---------------------------------------------------------------------------
+// No worker thread can be started
+
+const EAGAIN: i64 = -(libc::EAGAIN as i64);
+const EPERM: i64 = -(libc::EPERM as i64);
+
+/// The role a re-run of this test binary plays (see [`rerun_as`]).
+const ROLE: &str = "SYSLETS_HOSTILE_RUNTIME_ROLE";
+
+/// Run test `name` of this binary again in a fresh process with `ROLE=role`,
+/// and return what it printed; fails unless it passed and printed `marker`
+/// (so a filter that matched nothing cannot pass). A fresh process, not a
+/// fork: a forked child inherits glibc's cache of the parent's exited thread
+/// stacks, so a tight `RLIMIT_AS` would not stop its thread creation.
+fn rerun_as(name: &str, role: &str, marker: &str) -> String {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(ROLE, role)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{role} run failed: {}\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains(marker),
+        "{role} run did not finish its checks:\n{stdout}\n{stderr}"
+    );
+    stdout
+}
+
+/// `socket(AF_UNIX)` (validated with the default policy, which allows it),
+/// caller data 6.
+fn socket_chain(flags: u16) -> ValidatedBatch<'static> {
+    let mut chain = Chain::new();
+    chain.push(Socket::new(
+        libc::AF_UNIX,
+        libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+    ));
+    chain.set_flags(flags).set_caller_data(6);
+    chain.prepare(&Policy::default()).unwrap()
+}
+
+fn vm_size_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmSize:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+fn set_limit(resource: libc::__rlimit_resource_t, value: u64) {
+    let lim = libc::rlimit {
+        rlim_cur: value,
+        rlim_max: value,
+    };
+    // SAFETY: `lim` is a valid rlimit for the call.
+    let rc = unsafe { libc::setrlimit(resource, &lim) };
+    assert_eq!(rc, 0, "setrlimit: {}", std::io::Error::last_os_error());
+}
+
+/// The child's side: no thread can be made; a confined executor fails the
+/// chains it cannot hand to a worker, an unconfined one runs them here.
+fn no_threads() {
+    let confined = Executor::builder()
+        .policy(Policy::read_only_files())
+        .max_workers(2)
+        .build()
+        .unwrap();
+    let unconfined = Executor::builder()
+        .policy(Policy::read_only_files())
+        .seccomp(false)
+        .max_workers(2)
+        .build()
+        .unwrap();
+    let (mut tx, rx) = std::os::unix::net::UnixStream::pair().unwrap();
+    // The process-wide AIO engine, made now: a read of a byte already there
+    // completes inline.
+    let mut byte = [0u8; 1];
+    let mut cb = socket_read(&rx, &mut byte);
+    tx.write_all(b"i").unwrap();
+    // SAFETY: `cb` and `byte` outlive the request (it completes inline).
+    unsafe { syslets::aio::aio_read(&mut cb) }.unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { syslets::aio::aio_return(&mut cb) }, Ok(1));
+    let (async_socket, opted_out) = (
+        socket_chain(abi::BATCH_ASYNC),
+        socket_chain(abi::BATCH_ASYNC),
+    );
+    // getpid inline, then a receive from an empty socket, handed off.
+    let mut mixed = Chain::new();
+    let getpid = mixed.push(Getpid::new());
+    let buf = mixed.output_bytes(1);
+    let recv = mixed.push(Recvfrom::new(rx.as_raw_fd(), buf));
+    mixed.set_caller_data(7);
+    let mixed = mixed.prepare(&Policy::default()).unwrap();
+
+    // No thread creation from here on: the address space is full but for a
+    // little (a thread stack is 2 MiB), and no more processes (when not root;
+    // root ignores RLIMIT_NPROC).
+    set_limit(libc::RLIMIT_NPROC, 0);
+    set_limit(libc::RLIMIT_AS, vm_size_bytes() + 512 * 1024);
+    assert!(
+        std::thread::Builder::new().spawn(|| ()).is_err(),
+        "the limits must make thread creation fail"
+    );
+
+    // Repro: used to run on this (unfiltered) thread and return a socket.
+    let Submitted::Queued(ticket) = confined.submit(async_socket).unwrap() else {
+        panic!("ASYNC chains are queued");
+    };
+    assert_eq!(confined.workers(), 0);
+    // Not lost: posted at once, with what happened.
+    assert_eq!(confined.in_flight(), 0);
+    assert_eq!(confined.ready(), 1);
+    let mut done = confined.reap().unwrap();
+    let mut d = done.pop().unwrap();
+    assert_eq!(d.ticket(), ticket);
+    let c = d.completion();
+    assert_eq!(c.caller_data(), 6);
+    assert!(c.canceled(), "the chain failed");
+    assert_eq!(c.status(), EAGAIN, "with the thread creation's error");
+    assert_eq!(c.atoms_run(), 0, "socket did not run");
+    assert!(d.entry().flags & abi::COMPLETION_CANCELED as u32 != 0);
+    assert!(d.batch_mut().take_fds().is_empty());
+
+    // A chain whose first atom ran inline keeps its result.
+    let Submitted::Queued(_) = confined.submit(mixed).unwrap() else {
+        panic!("the receive is handed off");
+    };
+    let d = confined.reap().unwrap().pop().unwrap();
+    let c = d.completion();
+    assert_eq!(c.caller_data(), 7);
+    assert_eq!(c.result(getpid), Some(pid()));
+    assert_eq!(c.result(recv), None, "the receive did not run");
+    assert!(c.canceled());
+    assert_eq!(c.status(), EAGAIN);
+
+    // An AIO read handed to a worker (nothing to read yet) fails the same way.
+    let mut cb = socket_read(&rx, &mut byte);
+    // SAFETY: `cb` and `byte` outlive the request (waited for below).
+    unsafe { syslets::aio::aio_read(&mut cb) }.unwrap();
+    let list = [&cb as *const libc::aiocb];
+    // SAFETY: `cb` is a valid aiocb for the call.
+    unsafe { syslets::aio::aio_suspend(&list, LONG) }.unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { syslets::aio::aio_error(&cb) }, Ok(libc::EAGAIN));
+
+    // Without seccomp (the caller opted out) the chain runs here, as a
+    // worker of that executor would run it: unconfined.
+    let Submitted::Queued(_) = unconfined.submit(opted_out).unwrap() else {
+        panic!("ASYNC chains are queued");
+    };
+    let mut d = unconfined.reap().unwrap().pop().unwrap();
+    assert!(!d.completion().canceled());
+    assert!(d.completion().results()[0] >= 0, "socket ran");
+    assert_eq!(d.batch_mut().take_fds().len(), 1);
+    println!("no-threads: all checks passed");
+}
+
+/// Repro: under a tight `RLIMIT_AS`, an executor built with
+/// `Policy::read_only_files()` ran a `socket` atom on the submitting thread
+/// (which has no filter) and it succeeded. Now the chain fails with
+/// `COMPLETION_CANCELED` and `-EAGAIN` (nothing of it runs unfiltered, and
+/// the completion is posted), unless the executor was built without seccomp.
+/// On a worker, the same chain gets `EPERM` from the filter.
+#[test]
+fn without_a_worker_thread_a_confined_chain_fails_instead_of_running_unfiltered() {
+    if std::env::var(ROLE).as_deref() == Ok("no-threads") {
+        return no_threads();
+    }
+    let _s = serial();
+    // What a worker does with it: the filter refuses socket.
+    let ex = Executor::builder()
+        .policy(Policy::read_only_files())
+        .build()
+        .unwrap();
+    let Submitted::Queued(_) = ex.submit(socket_chain(abi::BATCH_ASYNC)).unwrap() else {
+        panic!("ASYNC chains are queued");
+    };
+    ex.wait(1, LONG).unwrap();
+    let d = ex.reap().unwrap().pop().unwrap();
+    assert_eq!(d.completion().results()[0], EPERM);
+    drop(ex);
+    rerun_as(
+        "without_a_worker_thread_a_confined_chain_fails_instead_of_running_unfiltered",
+        "no-threads",
+        "no-threads: all checks passed",
+    );
 }
