@@ -9,7 +9,15 @@ use syslets_abi::signature;
 
 use crate::chain::AtomRef;
 use crate::completion::Completion;
+use crate::sys::atfork;
 use crate::validate::{Check, ValidatedBatch};
+
+/// Whether argument 0 of a validated atom of call `nr` is a thread-group id
+/// the policy fixed to this process's pid (signals to ourselves only).
+#[inline(always)]
+fn is_pid_bound(nr: u32) -> bool {
+    matches!(nr, abi::nr::TGKILL | abi::nr::RT_TGSIGQUEUEINFO)
+}
 
 impl ValidatedBatch<'_> {
     /// Run the whole chain inline, in the calling thread, and return its
@@ -22,6 +30,13 @@ impl ValidatedBatch<'_> {
     /// next (by default `i + 1`). An atom whose `RESULT` argument names an atom that
     /// did not run (jumped over) is not issued and returns `-EINVAL`; one whose
     /// run-time length check fails returns `-EFAULT`.
+    ///
+    /// A batch validated before a `fork()` runs in the child like any other,
+    /// except its signal atoms ([`Tgkill`](crate::opcode::Tgkill),
+    /// [`RtTgsigqueueinfo`](crate::opcode::RtTgsigqueueinfo)): the policy fixed
+    /// their thread group to the validating process, which in the child is the
+    /// parent, so they are not issued and return `-ESRCH` (validate again in
+    /// the child to signal the child). See [`crate::security`].
     pub fn run(&mut self) -> &Completion {
         self.reset();
         while !self.finished() {
@@ -84,6 +99,11 @@ impl ValidatedBatch<'_> {
     /// The pointers stay valid while `self` is neither moved nor dropped and its
     /// storage not otherwise borrowed; callers issue the call right away.
     ///
+    /// A signal atom (`tgkill`, `rt_tgsigqueueinfo`) whose thread group, fixed
+    /// to this process by the policy at validation, is no longer this process
+    /// (the batch was validated before a `fork()` and runs in the child) is not
+    /// issued and returns `-ESRCH`.
+    ///
     /// Straight-line for the common atom (no result argument, no run-time
     /// check): it runs right after a syscall, when the branch predictors may
     /// have been flushed.
@@ -126,6 +146,11 @@ impl ValidatedBatch<'_> {
                     fault = libc::EFAULT;
                 }
             }
+        }
+        if is_pid_bound(step.nr) && step.vals[0] != atfork::pid() as u64 {
+            // Validated before a fork(), run in the child: the thread group the
+            // policy fixed is the parent's, no longer this process.
+            fault = libc::ESRCH;
         }
         if fault != 0 {
             return Err(-(fault as i64));

@@ -1,13 +1,16 @@
 //! Hostile conditions at run time, not in the batch bytes: a timeout at the
-//! edge of the clock, a process that cannot start threads. Each test is the
-//! regression test of a failure that was reproduced: a panic (`Instant +
-//! Duration` overflow), a chain run without the workers' seccomp filter on
-//! the submitting thread.
+//! edge of the clock, a process that cannot start threads, a batch carried
+//! across `fork()`. Each test is the regression test of a failure that was
+//! reproduced: a panic (`Instant + Duration` overflow), a chain run without
+//! the workers' seccomp filter on the submitting thread, a signal to the
+//! parent from a child.
 //!
-//! Every test holds [`SERIAL`] (they start workers and threads).
+//! Every test holds [`SERIAL`]: one forks, and a fork while another test's
+//! thread holds a lock (the thread list during a spawn, a `OnceLock`) leaves
+//! that lock held for ever in the child.
 
 mod common;
-use common::{pid, LONG};
+use common::{in_child, pid, LONG};
 
 use std::io::Write as _;
 use std::os::fd::AsRawFd;
@@ -16,7 +19,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use syslets::abi;
-use syslets::opcode::{Getpid, Recvfrom, Socket};
+use syslets::opcode::{Getpid, Recvfrom, RtTgsigqueueinfo, Socket, Tgkill};
 use syslets::{Chain, Executor, Policy, Submitted, ValidatedBatch};
 
 static SERIAL: Mutex<()> = Mutex::new(());
@@ -304,4 +307,146 @@ fn without_a_worker_thread_a_confined_chain_fails_instead_of_running_unfiltered(
         "no-threads",
         "no-threads: all checks passed",
     );
+}
+
+// ---------------------------------------------------------------------------
+// A batch validated before fork()
+
+const ESRCH: i64 = -(libc::ESRCH as i64);
+
+/// This thread's id.
+fn gettid() -> i32 {
+    // SAFETY: gettid takes no argument and cannot fail.
+    unsafe { libc::gettid() }
+}
+
+/// `sig` blocked on this thread for the guard's life (so a signal sent to it
+/// stays pending, where the test can see it, instead of ending the process).
+struct Blocked(libc::sigset_t);
+
+impl Blocked {
+    fn new(sig: i32) -> Blocked {
+        // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it,
+        // and pthread_sigmask reads `set` and writes `old`, both on this frame.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, sig);
+            assert_eq!(libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old), 0);
+            Blocked(old)
+        }
+    }
+}
+
+impl Drop for Blocked {
+    fn drop(&mut self) {
+        // SAFETY: restores the mask saved by `new`.
+        unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.0, std::ptr::null_mut()) };
+    }
+}
+
+/// Whether `sig` is pending for this thread; takes it if so.
+fn take_pending(sig: i32) -> bool {
+    // SAFETY: as in `Blocked::new`; sigtimedwait with a zero timeout only
+    // dequeues a pending `sig` (blocked here), writing `info`.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        let mut any = false;
+        while libc::sigtimedwait(&set, &mut info, &zero) == sig {
+            any = true;
+        }
+        any
+    }
+}
+
+/// A signal chain to thread `tid` of this process: `tgkill`, or
+/// `rt_tgsigqueueinfo` with an `SI_QUEUE` siginfo (the kind one process may
+/// send another).
+fn signal_chain(queue: bool, tid: i32, sig: i32, flags: u16) -> ValidatedBatch<'static> {
+    let me = std::process::id() as i32;
+    let mut chain = Chain::new();
+    if queue {
+        let mut info = [0u8; 128];
+        info[0..4].copy_from_slice(&sig.to_ne_bytes());
+        info[8..12].copy_from_slice(&libc::SI_QUEUE.to_ne_bytes());
+        let info = chain.input(&info);
+        chain.push(RtTgsigqueueinfo::new(me, tid, sig, info));
+    } else {
+        chain.push(Tgkill::new(me, tid, sig));
+    }
+    chain.set_flags(flags);
+    chain.prepare(&Policy::default()).unwrap()
+}
+
+/// Repro: a `tgkill(own pid)` batch validated before `fork()` and run in the
+/// child signalled the parent. Now its signal atoms return `-ESRCH` in the
+/// child, inline and through an executor (inline or on a worker), without
+/// being issued; the child's own signal batches work, and so does the
+/// batch in the parent.
+#[test]
+fn a_signal_batch_validated_before_fork_does_not_signal_the_parent() {
+    let _s = serial();
+    let sig = libc::SIGUSR2;
+    let _blocked = Blocked::new(sig);
+    assert!(!take_pending(sig));
+    let tid = gettid();
+    // Two to run inline, two to submit, two to submit ASYNC.
+    let mut batches: Vec<ValidatedBatch<'static>> = (0..6)
+        .map(|i| {
+            let flags = if i < 4 { 0 } else { abi::BATCH_ASYNC };
+            signal_chain(i % 2 == 1, tid, sig, flags)
+        })
+        .collect();
+    let code = in_child(move || {
+        let mut code = 0;
+        // Inline.
+        for (k, b) in batches.drain(..2).enumerate() {
+            let mut b = b;
+            if b.run().results()[0] != ESRCH {
+                code |= 1 << k;
+            }
+        }
+        // Through a new executor: inline, then on a worker (ASYNC).
+        let ex = Executor::new();
+        for (k, b) in batches.drain(..).enumerate() {
+            let r = match ex.submit(b) {
+                Ok(Submitted::Done(d)) => d.completion().results()[0],
+                Ok(Submitted::Queued(_)) => {
+                    ex.wait(1, LONG).unwrap();
+                    ex.reap().unwrap().pop().unwrap().completion().results()[0]
+                }
+                Err(_) => 0,
+            };
+            if r != ESRCH {
+                code |= 4 << k;
+            }
+        }
+        // The child's own signals: validated here, for here (signal 0 only
+        // checks that the thread exists).
+        let mut own = signal_chain(false, gettid(), 0, 0);
+        if own.run().results()[0] != 0 {
+            code |= 64;
+        }
+        code
+    });
+    // (Taken before any assert: a failing one would unblock a pending signal,
+    // whose default action ends the test process.)
+    let signalled = take_pending(sig);
+    assert_eq!(code, 0, "child checks failed (bit mask)");
+    assert!(!signalled, "the child's batches signalled the parent");
+    // In the parent the same batches still signal (and the check above sees it).
+    let mut b = signal_chain(false, tid, sig, 0);
+    assert_eq!(b.run().results()[0], 0);
+    assert!(take_pending(sig), "tgkill to ourselves arrives");
+    let mut b = signal_chain(true, tid, sig, 0);
+    assert_eq!(b.run().results()[0], 0);
+    assert!(take_pending(sig), "rt_tgsigqueueinfo to ourselves arrives");
 }
