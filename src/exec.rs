@@ -9,6 +9,7 @@ use syslets_abi::signature::Fds;
 
 use crate::chain::AtomRef;
 use crate::completion::Completion;
+use crate::sys::atfork;
 use crate::validate::{Check, ValidatedBatch};
 
 impl ValidatedBatch<'_> {
@@ -22,6 +23,13 @@ impl ValidatedBatch<'_> {
     /// next (by default `i + 1`). An atom whose `RESULT` argument names an atom that
     /// did not run (jumped over) is not issued and returns `-EINVAL`; one whose
     /// run-time length check fails returns `-EFAULT`.
+    ///
+    /// A batch validated before a `fork()` runs in the child like any other,
+    /// except its signal atoms ([`Tgkill`](crate::opcode::Tgkill),
+    /// [`RtTgsigqueueinfo`](crate::opcode::RtTgsigqueueinfo)): the policy fixed
+    /// their thread group to the validating process, which in the child is the
+    /// parent, so they are not issued and return `-ESRCH` (validate again in
+    /// the child to signal the child). See [`crate::security`].
     pub fn run(&mut self) -> &Completion {
         self.reset();
         while !self.finished() {
@@ -96,6 +104,11 @@ impl ValidatedBatch<'_> {
     /// The pointers stay valid while `self` is neither moved nor dropped and its
     /// storage not otherwise borrowed; callers issue the call right away.
     ///
+    /// A signal atom (`tgkill`, `rt_tgsigqueueinfo`) whose thread group, fixed
+    /// to this process by the policy at validation, is no longer this process
+    /// (the batch was validated before a `fork()` and runs in the child) is not
+    /// issued and returns `-ESRCH`.
+    ///
     /// Straight-line for the common atom (no result argument, no run-time
     /// check): it runs right after a syscall, when the branch predictors may
     /// have been flushed.
@@ -132,6 +145,14 @@ impl ValidatedBatch<'_> {
                     Check::LenAt { at, avail } => {
                         let raw = arena[at as usize..][..4].try_into().expect("4 bytes");
                         u32::from_le_bytes(raw) <= avail
+                    }
+                    // Validated before a fork(), run in the child: the thread
+                    // group the policy fixed is the parent's.
+                    Check::OwnProcess { arg } => {
+                        if vals[arg as usize] != atfork::pid() as u64 {
+                            fault = libc::ESRCH;
+                        }
+                        true
                     }
                 };
                 if !ok && fault == 0 {

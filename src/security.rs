@@ -66,6 +66,43 @@
 //!   32-bit producer's batch, when the policy allows `getdents64`/`lseek`;
 //! * `no_new_privs`: the thread can never gain privileges.
 //!
+//! ## At run time: where a chain runs, and when
+//!
+//! * **Never unfiltered on the executor's behalf.** A chain handed to the
+//!   executor's workers runs on a worker, under the filter, or not at all.
+//!   When no worker thread can be started (thread creation fails with no
+//!   worker left, e.g. under a tight `RLIMIT_AS` or `RLIMIT_NPROC`) the
+//!   submitting thread, which has no filter, does not run it: the rest of
+//!   the chain is cancelled and its completion posted at once with
+//!   `COMPLETION_CANCELED` and the thread creation's `-errno` as status
+//!   (`-EAGAIN`), the way a worker that cannot install its filter fails its
+//!   chains. Only an executor built with
+//!   [`seccomp(false)`](crate::ExecutorBuilder::seccomp), whose workers
+//!   would be as unconfined as the submitter, runs it there. (Atoms that run
+//!   *inline* — `BATCH_SYNC`, and the default mode's non-blocking atoms — run
+//!   on the caller's thread by design, see below.)
+//! * **Signals stay in the validating process across `fork()`.** The policy
+//!   fixes the thread group of `tgkill` and `rt_tgsigqueueinfo` to the pid of
+//!   the process that validates the batch. A [`ValidatedBatch`] carried into
+//!   a child of `fork()` would signal the parent; there each of these atoms
+//!   is not issued and returns `-ESRCH`, inline, through
+//!   [`Executor`](crate::Executor) or on a worker (validate the batch again
+//!   in the child to signal the child). The check compares the atom's thread
+//!   group with this process's pid as a `pthread_atfork` child handler keeps
+//!   it: one load per signal atom, no `getpid`. A child made without libc's
+//!   `fork()` (a raw `clone` system call, glibc's `_Fork`) runs no fork
+//!   handler and is not recognised. The filter bakes the pid in too: an
+//!   executor made before the fork refuses every call in the child
+//!   ([`ExecutorError::Forked`](crate::ExecutorError::Forked)).
+//! * **No panic across `extern "C"`.** Timeouts use checked arithmetic: in
+//!   the Rust API ([`Executor::wait`](crate::Executor::wait),
+//!   [`aio::aio_suspend`](crate::aio::aio_suspend)) a timeout beyond the
+//!   clock's range is no timeout; the C `aio_suspend` does what glibc does
+//!   with a timeout whose end overflows `time_t` (its sum wraps into the
+//!   past: `-1`, `EAGAIN` at once). Any panic left in a C entry point is
+//!   caught there and reported as `-1` with `EAGAIN` (calls that queue or
+//!   wait) or `EINVAL` (the others) instead of aborting the program.
+//!
 //! ## What neither covers
 //!
 //! * **Memory the filter cannot see.** Seccomp reads registers only: paths,
@@ -117,10 +154,12 @@
 //!   [`ValidatedBatch::run`](crate::ValidatedBatch::run) execute on the
 //!   caller's thread, which has no filter unless the caller installed one.
 //! * **The process's own state.** A pid baked into a filter at generation
-//!   time is the generating process's (regenerate after `fork`); a process
+//!   time is the generating process's (regenerate after `fork`; a validated
+//!   batch's signal atoms refuse to run in the child, see above); a process
 //!   running with the `READ_IMPLIES_EXEC` personality (legacy binaries with an
 //!   executable stack) gets executable mappings from `PROT_READ`, which the
 //!   `PROT_EXEC` rule cannot see; kernel bugs are out of scope.
 //!
 //! [`Policy`]: crate::Policy
+//! [`ValidatedBatch`]: crate::ValidatedBatch
 //! [`Policy::seccomp_filter`]: crate::Policy::seccomp_filter

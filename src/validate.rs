@@ -38,6 +38,11 @@ pub(crate) enum Check {
     CStr { at: u32, avail: u32 },
     /// The `socklen_t` at arena offset `at` must not exceed `avail`.
     LenAt { at: u32, avail: u32 },
+    /// Argument `arg`, a thread-group id the policy fixed to the validating
+    /// process ([`ArgRule::OwnProcess`](signature::ArgRule::OwnProcess)), must
+    /// still be this process: a batch validated before a `fork()` and run in
+    /// the child would signal the parent (`-ESRCH` instead).
+    OwnProcess { arg: u8 },
 }
 
 /// One atom, decoded and checked, ready to run. 64 bytes, kept in the
@@ -754,9 +759,11 @@ fn validate_atom(
             }
         }
     }
-    let nchecks = (checks.len() - first_check as usize) as u8;
-
     policy.check_atom(sig, &args, bufs, arena).map_err(err)?;
+    if let signature::ArgRule::OwnProcess { arg } = sig.rule {
+        add_check(Check::OwnProcess { arg });
+    }
+    let nchecks = (checks.len() - first_check as usize) as u8;
 
     let (mut vals, mut arena_args, mut result_args) = ([0u64; abi::MAX_ARGS], 0u8, 0u8);
     for (a, src) in args.iter().enumerate().take(nargs) {

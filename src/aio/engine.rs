@@ -1248,8 +1248,15 @@ impl Engine {
     /// if its completion goes through the ring: when the completion hook
     /// gives it back, or when it is cancelled before it started.)
     fn queued(self: &Arc<Self>, class: Class) {
-        if !self.exec(class).started.load(Ordering::Acquire) {
+        let started = &self.exec(class).started;
+        if !started.load(Ordering::Acquire) {
             self.start_completer(class);
+            if !started.load(Ordering::Acquire) {
+                // No thread could be started: reap here what is posted
+                // already (a chain no worker could be started for was
+                // failed and posted before `submit` returned).
+                self.drain(class);
+            }
         }
     }
 
