@@ -690,14 +690,10 @@ impl Ctx<'_> {
     /// Refuse `start..end` of the arena if a buffer the kernel may write
     /// overlaps it: an earlier atom could change it after validation.
     fn frozen(&self, arg: u8, start: u32, end: u32) -> Result<(), ErrorKind> {
-        if self.bufs.written(start as u64, end as u64) {
-            return Err(ErrorKind::ArgRefused {
-                arg,
-                reason: "memory a policy rule checks overlaps an OUT buffer \
-                         an earlier atom could rewrite",
-            });
+        match self.bufs.first_writer(start as u64, end as u64) {
+            Some(buf) => Err(ErrorKind::CheckedMemoryWritable { arg, buf }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The string (without its NUL) argument `arg` points to, if no atom can

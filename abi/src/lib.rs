@@ -24,6 +24,7 @@ mod completion;
 pub mod kernel;
 pub mod nr;
 pub mod signature;
+pub mod sockopt;
 
 pub use batch::{Atom, BatchHeader, BufDesc};
 pub use completion::{Completion, RingEntry, RingHeader};

@@ -6,6 +6,9 @@
 //! the compat translator to widen 32-bit arguments by type, and the seccomp
 //! filter generator to know the numbers. A syscall that is not in this table can
 //! never run in a batch.
+//!
+//! The values of `setsockopt`/`getsockopt` are described by the table next to
+//! this one, [`crate::sockopt`]: only its options may be named.
 
 use crate::kernel::{SIGINFO_SIZE, STATX_SIZE, STAT_SIZE};
 use crate::nr;
