@@ -6,12 +6,13 @@
 //! `optval` is `optlen` bytes, but the kernel interprets the value by level
 //! and option, and some values hold user pointers the kernel reads or writes
 //! through (`TCP_ZEROCOPY_RECEIVE`, `SO_ATTACH_FILTER`), and some lengths count
-//! elements rather than bytes (`SO_GET_FILTER`). So only the options listed
-//! here are accepted: each one's value is plain bytes of a known size, and the
-//! table says how the kernel reads `optlen` ([`OptLen`]). The validator bounds
-//! what the kernel may read or write by it; the worker's seccomp filter allows
-//! `setsockopt`/`getsockopt` only with a `(level, optname)` pair of the table in
-//! its registers. [`REFUSED`] lists options known to be unsafe and why.
+//! elements rather than bytes (`SO_GET_FILTER`); all three are refused. Only
+//! the options listed here are accepted: each one's value is plain bytes of a
+//! known size, and the table says how the kernel reads `optlen` ([`OptLen`]).
+//! The validator bounds what the kernel may read or write by it; the worker's
+//! seccomp filter allows `setsockopt`/`getsockopt` only with a `(level,
+//! optname)` pair of the table in its registers. [`REFUSED`] lists options
+//! known to be unsafe and why.
 //!
 //! The numbers are those of Linux on x86_64 for the protocol levels of
 //! `AF_UNIX`, `AF_INET` and `AF_INET6` sockets (the families the default policy
@@ -142,9 +143,9 @@ const fn set(level: i32, optname: i32, name: &'static str, size: u32) -> SockOpt
 /// or `ip_mreq`, 8), `struct ip_mreq_source` (12), `struct ipv6_mreq` (20),
 /// `struct so_timestamping` (8), `struct sock_txtime` (8), a `u64` cookie or
 /// rate (8), `struct tcp_info`, an interface or congestion-control name (16
-/// bytes), a `sockaddr` (128), the `SO_MEMINFO` array (9 × `u32`), and the
-/// `sock_filter` instructions of `SO_GET_FILTER` (8 bytes each, counted by
-/// `optlen`).
+/// bytes), a `sockaddr` (128) and the `SO_MEMINFO` array (9 × `u32`). Every
+/// entry counts `optlen` in bytes today; [`OptLen::Elements`] is there so an
+/// element-counted option can only be added with its unit.
 pub static SOCKOPTS: &[SockOpt] = &[
     both(IPPROTO_IP, 1, "IP_TOS", INT),
     both(IPPROTO_IP, 2, "IP_TTL", INT),
@@ -190,10 +191,6 @@ pub static SOCKOPTS: &[SockOpt] = &[
     both(SOL_SOCKET, 20, "SO_RCVTIMEO_OLD", 16),
     both(SOL_SOCKET, 21, "SO_SNDTIMEO_OLD", 16),
     both(SOL_SOCKET, 25, "SO_BINDTODEVICE", 16),
-    SockOpt {
-        optlen: OptLen::Elements(8),
-        ..get(SOL_SOCKET, 26, "SO_GET_FILTER", 8)
-    },
     get(SOL_SOCKET, 28, "SO_PEERNAME", 128),
     both(SOL_SOCKET, 29, "SO_TIMESTAMP_OLD", INT),
     get(SOL_SOCKET, 30, "SO_ACCEPTCONN", INT),
@@ -317,6 +314,14 @@ const FPROG: &str = "the value is a sock_fprog whose filter pointer the kernel r
 /// whole; those listed here are examples the threat model names.
 pub static REFUSED: &[Refused] = &[
     refused(SOL_SOCKET, 26, Access::Set, "SO_ATTACH_FILTER", FPROG),
+    refused(
+        SOL_SOCKET,
+        26,
+        Access::Get,
+        "SO_GET_FILTER",
+        "optlen counts 8-byte sock_filter instructions, not bytes, and the kernel writes \
+         the whole filter or fails",
+    ),
     refused(SOL_SOCKET, 51, Access::Set, "SO_ATTACH_REUSEPORT_CBPF", FPROG),
     refused(
         SOL_SOCKET,
@@ -407,7 +412,12 @@ mod tests {
     fn table_is_sorted_unique_and_every_entry_allows_something() {
         for pair in SOCKOPTS.windows(2) {
             let key = |o: &SockOpt| (o.level, o.optname);
-            assert!(key(&pair[0]) < key(&pair[1]), "{} before {}", pair[0].name, pair[1].name);
+            assert!(
+                key(&pair[0]) < key(&pair[1]),
+                "{} before {}",
+                pair[0].name,
+                pair[1].name
+            );
         }
         for o in SOCKOPTS {
             assert!(o.set || o.get, "{}", o.name);
@@ -423,7 +433,13 @@ mod tests {
         for r in REFUSED {
             assert_eq!(lookup(r.access, r.level, r.optname), None, "{}", r.name);
         }
-        assert!(lookup(Access::Get, SOL_SOCKET, 26).is_some());
-        assert!(lookup(Access::Set, SOL_SOCKET, 26).is_none());
+        for (access, level, optname) in [
+            (Access::Set, SOL_SOCKET, 26),  // SO_ATTACH_FILTER
+            (Access::Get, SOL_SOCKET, 26),  // SO_GET_FILTER
+            (Access::Get, IPPROTO_TCP, 35), // TCP_ZEROCOPY_RECEIVE
+        ] {
+            assert!(lookup(access, level, optname).is_none());
+            assert!(refused_entry(access, level, optname).is_some());
+        }
     }
 }
