@@ -18,6 +18,21 @@
 //! `AF_UNIX`, `AF_INET` and `AF_INET6` sockets (the families the default policy
 //! allows); `tests/sockopt.rs` checks them against `libc` and checks on the
 //! running kernel that every `Bytes` option writes no more than `optlen` bytes.
+//! See [getsockopt(2)](https://man7.org/linux/man-pages/man2/getsockopt.2.html)
+//! and [socket(7)](https://man7.org/linux/man-pages/man7/socket.7.html).
+//!
+//! ```
+//! use syslets_abi::sockopt::{lookup, refused_entry, Access, IPPROTO_TCP, SOL_SOCKET};
+//!
+//! // SO_REUSEADDR: an int, both ways.
+//! assert_eq!(lookup(Access::Set, SOL_SOCKET, 2).unwrap().size, 4);
+//! // TCP_ZEROCOPY_RECEIVE holds addresses the kernel writes to: refused.
+//! assert!(lookup(Access::Get, IPPROTO_TCP, 35).is_none());
+//! assert_eq!(
+//!     refused_entry(Access::Get, IPPROTO_TCP, 35).unwrap().name,
+//!     "TCP_ZEROCOPY_RECEIVE"
+//! );
+//! ```
 
 /// Which of the two calls an entry is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
