@@ -41,7 +41,7 @@ impl ValidatedBatch<'_> {
     /// Clear the completion and point at the first atom.
     pub(crate) fn reset(&mut self) {
         let n = self.len();
-        let c = &mut self.storage.completion_mut(self.completion_at).0;
+        let c = &mut self.storage.completion_mut().0;
         c.caller_data = self.header.caller_data;
         c.natoms = n as u16;
         (c.status, c.ran_mask, c.last_atom, c.atoms_run, c.flags) = (0, 0, 0, 0, 0);
@@ -118,7 +118,7 @@ impl ValidatedBatch<'_> {
         let mut vals = step.vals;
         let mut fault = 0;
         if step.result_args != 0 {
-            let c = &self.storage.completion(self.completion_at).0;
+            let c = &self.storage.completion().0;
             let mut left = step.result_args;
             while left != 0 {
                 let a = left.trailing_zeros() as usize;
@@ -181,7 +181,7 @@ impl ValidatedBatch<'_> {
     /// a number at a time (it can only be returned again after it was closed),
     /// whichever atom's result or value the close named.
     fn closed(&mut self, fd: u32) {
-        let c = &self.storage.completion(self.completion_at).0;
+        let c = &self.storage.completion().0;
         // The latest atom before the cursor that ran, returns descriptors and
         // still owns one, whose result is `fd`.
         let before = 1u64.checked_shl(self.cursor as u32).map_or(!0, |b| b - 1);
@@ -215,7 +215,7 @@ impl ValidatedBatch<'_> {
             step.vals[arg]
         } else {
             let t = step.vals[arg] as usize;
-            let c = &self.storage.completion(self.completion_at).0;
+            let c = &self.storage.completion().0;
             if c.ran_mask & (1 << t) == 0 {
                 return;
             }
@@ -231,7 +231,7 @@ impl ValidatedBatch<'_> {
         self.track_close(i, ret);
         let step = *self.step(i);
         let end = self.len() as u16;
-        let c = &mut self.storage.completion_mut(self.completion_at).0;
+        let c = &mut self.storage.completion_mut().0;
         c.results[i] = ret;
         c.ran_mask |= 1 << i;
         c.atoms_run += 1;

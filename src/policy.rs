@@ -518,7 +518,7 @@ impl Policy {
             ArgRule::None => false,
             ArgRule::OpenFlags { .. } | ArgRule::OpenHow { .. } => self.open_forbidden != 0,
             ArgRule::SocketFamily { .. } => self.families.is_some(),
-            ArgRule::OwnProcess { .. } => true,
+            ArgRule::OwnProcess { .. } | ArgRule::SocketOption { .. } => true,
         };
         // Confinement looks only at path calls.
         rule || (self.confine.is_some() && sig.path.is_some())
@@ -572,6 +572,9 @@ impl Policy {
                     }
                 }
             }
+            // Checked against the socket-option table by the validator,
+            // with the lengths it bounds.
+            ArgRule::SocketOption { .. } => {}
             ArgRule::OwnProcess { arg } => {
                 let tgid = ctx.imm(arg, "thread-group id of a signal must be an immediate")?;
                 if tgid != std::process::id() as u64 {
@@ -674,14 +677,10 @@ impl Ctx<'_> {
     /// Refuse `start..end` of the arena if a buffer the kernel may write
     /// overlaps it: an earlier atom could change it after validation.
     fn frozen(&self, arg: u8, start: u32, end: u32) -> Result<(), ErrorKind> {
-        if self.bufs.written(start as u64, end as u64) {
-            return Err(ErrorKind::ArgRefused {
-                arg,
-                reason: "memory a policy rule checks overlaps an OUT buffer \
-                         an earlier atom could rewrite",
-            });
+        match self.bufs.first_writer(start as u64, end as u64) {
+            Some(buf) => Err(ErrorKind::CheckedMemoryWritable { arg, buf }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The string (without its NUL) argument `arg` points to, if no atom can

@@ -38,6 +38,9 @@
 //! * `openat`: its flags must hold no bit of the policy's forbidden open flags
 //!   ([`Policy::read_only`]).
 //! * `socket`: the family must be one the policy allows.
+//! * `setsockopt`, `getsockopt`: the level and option name must be a pair of
+//!   the socket-option table ([`syslets_abi::sockopt::SOCKOPTS`]) allowed for
+//!   that call; the value's memory is checked by validation alone.
 //! * `tgkill`, `rt_tgsigqueueinfo`: the thread group must be this process (its
 //!   pid when the filter was generated).
 //! * Under confinement, every path call (`openat`, `openat2`, `newfstatat`,
@@ -60,6 +63,7 @@ use std::os::fd::RawFd;
 use libc::sock_filter;
 use syslets_abi::nr;
 use syslets_abi::signature::{self, ArgRule};
+use syslets_abi::sockopt::{self, Access};
 
 use crate::policy::{denylist_entry, DenyWhen, Policy};
 
@@ -402,6 +406,32 @@ enum Rule {
     In { arg: u8, values: Vec<u32> },
     /// The argument has none of these bits.
     NoBits { arg: u8, mask: u32 },
+    /// Argument `first` is one of the groups' keys, and argument `second`
+    /// one of that group's values (socket option level, then option name).
+    Pairs {
+        first: u8,
+        second: u8,
+        groups: Vec<(u32, Vec<u32>)>,
+    },
+}
+
+/// The socket options of the table allowed for `access`, grouped by level,
+/// as a [`Rule::Pairs`] on the level (argument `level`) and name (the next
+/// argument) registers of `setsockopt`/`getsockopt`.
+fn sockopt_rule(access: Access, level_arg: u8) -> Rule {
+    let mut groups: Vec<(u32, Vec<u32>)> = Vec::new();
+    for opt in sockopt::SOCKOPTS.iter().filter(|o| o.allows(access)) {
+        let level = opt.level as u32;
+        match groups.iter_mut().find(|g| g.0 == level) {
+            Some(g) => g.1.push(opt.optname as u32),
+            None => groups.push((level, vec![opt.optname as u32])),
+        }
+    }
+    Rule::Pairs {
+        first: level_arg,
+        second: level_arg + 1,
+        groups,
+    }
 }
 
 /// The block for one allowed number: `jeq nr` then, if `rules` hold, ALLOW,
@@ -423,6 +453,7 @@ fn block(nr: u32, rules: &[Rule]) -> Result<Vec<sock_filter>, FilterError> {
         .map(|r| match r {
             Rule::In { values, .. } => 1 + values.len(),
             Rule::NoBits { .. } => 2,
+            Rule::Pairs { groups, .. } => groups.iter().map(|g| 3 + g.1.len()).sum(),
         })
         .sum();
     // Layout: rules (body_rules insns), ret ALLOW, ret EPERM (index `fail`).
@@ -449,6 +480,39 @@ fn block(nr: u32, rules: &[Rule]) -> Result<Vec<sock_filter>, FilterError> {
                 body.push(stmt(LD_W_ABS, off_arg_low(*arg)));
                 let at = body.len();
                 body.push(jump(JSET_K, *mask, far(fail, at)?, 0));
+            }
+            Rule::Pairs {
+                first,
+                second,
+                groups,
+            } => {
+                // Per group: load `first`; not this key: next group; load
+                // `second`; one of the values: past the rule; else fail. Past
+                // the last group: fail.
+                let size: usize = groups.iter().map(|g| 3 + g.1.len()).sum();
+                let next_rule = body.len() + size;
+                for (k, (key, values)) in groups.iter().enumerate() {
+                    let group_end = body.len() + 3 + values.len();
+                    let miss = if k + 1 < groups.len() {
+                        group_end
+                    } else {
+                        fail
+                    };
+                    body.push(stmt(LD_W_ABS, off_arg_low(*first)));
+                    let at = body.len();
+                    body.push(jump(JEQ_K, *key, 0, far(miss, at)?));
+                    body.push(stmt(LD_W_ABS, off_arg_low(*second)));
+                    for (v, &value) in values.iter().enumerate() {
+                        let at = body.len();
+                        let otherwise = if v + 1 < values.len() {
+                            0
+                        } else {
+                            far(fail, at)?
+                        };
+                        body.push(jump(JEQ_K, value, far(next_rule, at)?, otherwise));
+                    }
+                }
+                debug_assert_eq!(body.len(), next_rule);
             }
         }
     }
@@ -526,6 +590,9 @@ impl Policy {
                             values: families.iter().map(|&f| f as u32).collect(),
                         });
                     }
+                }
+                ArgRule::SocketOption { access, level, .. } => {
+                    rules.push(sockopt_rule(access, level))
                 }
                 ArgRule::OwnProcess { arg } => rules.push(Rule::In {
                     arg,

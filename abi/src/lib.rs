@@ -24,6 +24,7 @@ pub mod compat32;
 mod completion;
 pub mod kernel;
 pub mod signature;
+pub mod sockopt;
 mod syscalls;
 
 pub use signature::nr;

@@ -6,6 +6,9 @@
 //! the compat translator to widen 32-bit arguments by type, and the seccomp
 //! filter generator to know the numbers. A syscall that is not in this table can
 //! never run in a batch.
+//!
+//! The values of `setsockopt`/`getsockopt` are described by the table next to
+//! this one, [`crate::sockopt`]: only its options may be named.
 
 use crate::kernel::{SIGINFO_SIZE, STATX_SIZE, STAT_SIZE};
 
@@ -167,6 +170,18 @@ pub enum ArgRule {
         /// The tgid argument.
         arg: u8,
     },
+    /// A socket option call: the `(level, optname)` pair in arguments
+    /// `level` and `level + 1` must be an entry of the socket-option table
+    /// ([`crate::sockopt`]) for `access`, and the entry's `optlen` unit
+    /// bounds what the kernel touches through the value argument `value`.
+    SocketOption {
+        /// `setsockopt` (the kernel reads the value) or `getsockopt` (writes it).
+        access: crate::sockopt::Access,
+        /// The level argument (the option name follows it).
+        level: u8,
+        /// The option value argument.
+        value: u8,
+    },
 }
 
 /// A data transfer through a user buffer: the fast paths (re-aiming a
@@ -315,6 +330,7 @@ const fn nofollow_flag(arg: u8, bit: u64) -> NoFollow {
 
 use crate::compat32::{ArgMap, CompatCall, Convention, SocketcallMap};
 use crate::kernel::{AT_SYMLINK_NOFOLLOW, O_NOFOLLOW};
+use crate::sockopt::Access;
 use ArgMap::{Const, Pair, SiginfoIn, Stat64Out, Word};
 use ArgType::{Fd, Int, Off, Size, UInt};
 use Dir::{In, InOut, Out};

@@ -360,6 +360,7 @@ macro_rules! for_each_syscall {
                 args: &[Fd, Int, Int, ptr(In, Len::Arg(4)), UInt],
                 class: Class::Socket,
                 blocking: Blocking::Never,
+                rule: ArgRule::SocketOption { access: Access::Set, level: 1, value: 3 },
             }
             i386 [
                 SETSOCKOPT = 366, "setsockopt", 5, W0_4;
@@ -391,6 +392,7 @@ macro_rules! for_each_syscall {
                 ],
                 class: Class::Socket,
                 blocking: Blocking::Never,
+                rule: ArgRule::SocketOption { access: Access::Get, level: 1, value: 3 },
             }
             i386 [
                 GETSOCKOPT = 365, "getsockopt", 5, W0_4;
