@@ -89,6 +89,18 @@
 //! an internal panic also completes its chain this way, with status
 //! `-ENOTRECOVERABLE`, instead of losing it.)
 //!
+//! # When no worker can be started
+//!
+//! A chain handed off while no worker exists and none can be started (thread
+//! creation fails, e.g. at `RLIMIT_NPROC` or under a tight `RLIMIT_AS`) is not
+//! run on the submitting thread, which lacks the workers' seccomp filter: its
+//! completion is posted at once with `COMPLETION_CANCELED` and the thread
+//! creation's `-errno` (`-EAGAIN`) as status, atoms that ran inline keeping
+//! their results. If some worker is alive, it takes the chain from the queue.
+//! An executor built with [`ExecutorBuilder::seccomp`]`(false)` runs such a
+//! chain on the submitter instead (its workers would be unconfined too). See
+//! [`crate::security`].
+//!
 //! # Shutdown, drop and fork
 //!
 //! [`Executor::shutdown`] finishes ([`Shutdown::Finish`]) or cancels
@@ -271,7 +283,9 @@ impl ExecutorBuilder {
 
     /// Whether workers run under the policy's seccomp filter (default: yes).
     /// Turning it off leaves only validation between a bug and the kernel; it
-    /// exists for environments that forbid `seccomp(2)` itself.
+    /// exists for environments that forbid `seccomp(2)` itself. Off, a chain
+    /// no worker can be started for runs on the submitting thread (on, it
+    /// fails: see the module docs, "When no worker can be started").
     pub fn seccomp(mut self, on: bool) -> Self {
         self.seccomp = on;
         self
@@ -421,7 +435,7 @@ impl Estimator {
     pub(crate) fn record(&self, nr: u32, took: Duration, ret: i64) {
         let i = nr as usize & 511;
         let mut allowed = self.threshold_ns;
-        if nr == abi::nr::GETDENTS64 {
+        if abi::signature::lookup(nr).is_some_and(|s| s.cost == abi::signature::Cost::PerKib) {
             // Long even when cached: the first read of an ext4 htree directory
             // sets up its hash walk (30-50 µs here), and each KiB of entries
             // costs ~10 µs. Allow three thresholds plus one per KiB returned; a
@@ -495,7 +509,8 @@ pub(crate) struct Shared {
 
 /// A crate-internal completion hook: called on the thread that finished a
 /// handed-off chain (a worker, under the seccomp filter; or the submitter
-/// running it when no worker could be started) with its ticket and batch,
+/// ending it when no worker could be started: failing it, or, without
+/// seccomp, running it) with its ticket and batch,
 /// *instead of* posting it to the ring. It returns `None` when it took the
 /// completion over (it must then have called [`Retire::now`]), or the batch,
 /// untouched, to be posted as usual.
@@ -584,8 +599,8 @@ impl Shared {
     }
 
     /// The completion of a chain that was handed to the pool and has just
-    /// finished running (on a worker, or in a submitter when no worker could
-    /// start): offered to the completion hook first, posted if the hook
+    /// finished running (on a worker), or ended in a submitter when no
+    /// worker could start: offered to the completion hook first, posted if the hook
     /// gives it back. Cancellation and shutdown post with
     /// [`complete_job`](Self::complete_job) (their callers may hold locks
     /// the hook takes).
@@ -1118,7 +1133,8 @@ impl Executor {
     /// Sleep (on a futex on `kernel_head`) until at least `min` completions
     /// are ready to reap, `timeout` passes, or no chain handed to a worker is
     /// left to post one. Returns the number ready (less than `min` in the last
-    /// two cases).
+    /// two cases). A timeout that reaches past what the monotonic clock can
+    /// represent (such as `Duration::MAX`) waits as `None` does.
     pub fn wait(&self, min: usize, timeout: Option<Duration>) -> Result<usize, ExecutorError> {
         self.check()?;
         let sh = &self.shared;
@@ -1127,7 +1143,8 @@ impl Executor {
         if ready >= min {
             return Ok(ready as usize);
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout past the clock's range (`Duration::MAX`) is no deadline.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
             // Spread chains still waiting for a worker: run them here rather
             // than sleep for them.
@@ -1143,7 +1160,8 @@ impl Executor {
             let tick = sh
                 .pool
                 .has_queued()
-                .then(|| Instant::now() + worker::TICK)
+                .then(|| Instant::now().checked_add(worker::TICK))
+                .flatten()
                 .filter(|t| deadline.is_none_or(|d| *t < d));
             let ready = sh.ring.wait(min, tick.or(deadline), || sh.in_flight() == 0);
             // This thread probably slept: a later slow atom of its own must

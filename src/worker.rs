@@ -564,9 +564,15 @@ impl Pool {
         };
         match spawned {
             Ok(h) => pool.lock().handles.push(h),
-            Err(_) => {
-                // No thread: if no worker is left to run the queue, run it here
-                // (blocking the submitter) rather than leave chains stranded.
+            Err(err) => {
+                // No thread: if no worker is left to run the queue, end it here
+                // rather than leave chains stranded. This thread has no seccomp
+                // filter (installing one would confine the caller for good), so
+                // with a filter the chains fail as a worker that cannot be
+                // confined fails them (the rest cancelled, status -errno of the
+                // thread creation); only without one, when a worker would be as
+                // unconfined as this thread, do they run here.
+                let refuse = shared.filter.is_some().then_some(&err);
                 let orphans: Vec<Job> = {
                     let mut st = pool.lock();
                     st.threads -= 1;
@@ -581,7 +587,8 @@ impl Pool {
                     }
                 };
                 for job in orphans {
-                    let (ticket, batch) = execute(shared, job, &AtomicBool::new(false), None, None);
+                    let (ticket, batch) =
+                        execute(shared, job, &AtomicBool::new(false), refuse, None);
                     shared.finish_job(ticket, batch);
                 }
             }
@@ -714,8 +721,8 @@ fn worker_main(shared: Arc<Shared>, slot: usize) {
 }
 
 /// Run the rest of `job`; returns the finished chain for the caller to post.
-/// `init_error`: the worker could not be confined, so nothing runs (see
-/// [`worker_init`]).
+/// `init_error`: the worker could not be confined (see [`worker_init`]), or
+/// no worker could be started for a confined pool, so nothing runs.
 #[must_use]
 pub(crate) fn execute(
     shared: &Shared,

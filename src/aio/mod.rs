@@ -164,6 +164,7 @@ mod capi;
 mod cb;
 mod engine;
 mod sys;
+mod unwind;
 
 pub use api::{
     aio_cancel, aio_error, aio_fsync, aio_read, aio_return, aio_suspend, aio_write, lio_listio,
