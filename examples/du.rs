@@ -1,39 +1,20 @@
-//! `du -sb` over a directory tree, Linus Torvalds' "ls -lR / du" load from the
-//! original syslet thread: the lstat of every entry (and the reading of every
-//! directory) is issued as chains of up to 64 atoms through the asynchronous
-//! [`Executor`]: by default directory reads complete inline while cached, and
-//! the stat chains run on cachemiss workers — as many at once as there are
-//! CPUs while nothing blocks, more while they stall on the disk.
+//! `du -sb` over a directory tree with syslets: Linus Torvalds' "ls -lR / du"
+//! load from the original syslet thread. Every directory read (open +
+//! `getdents64`) and every `lstat` (`newfstatat`, up to 64 to a chain, from
+//! as many directories as it takes) is a chain submitted to the asynchronous
+//! [`Executor`]. By default a chain runs inline while nothing in it blocks,
+//! goes to a cachemiss worker when it would (a cold cache), and — with the
+//! executor's spare-CPU rule — is spread to a worker while a CPU is measured
+//! idle, so a hot walk uses a second core and a walk on a busy machine stays
+//! in one thread.
 //!
-//! ```text
-//! cargo run --release --example du -- [--compare | --plain] [--drop-caches] [--repeat N]
-//!     [--workers N] [--running N] [--chain N] [--mode mixed|default|async|sync] PATH
-//! ```
-//!
-//! Prints the apparent size (the sum of `st_size`, each inode once — hard links
-//! count once — symlinks by their own size and not followed, the root
-//! included), as `du -sb` does, and the number of inodes counted. `--compare`
-//! also runs a plain synchronous single-threaded walk (`std::fs::read_dir` and
-//! `DirEntry::metadata`) in the same process and prints both times and their
-//! ratio; `--drop-caches` (root only) writes `3` to `/proc/sys/vm/drop_caches`
-//! after a `sync` before each walk, for cold-cache runs; without it,
-//! `--compare` first walks the tree once untimed so that both timed walks see a
-//! hot cache. `--mode` sets the batch flags: `mixed` (the default: directory
-//! reads inline while cached, each 64-stat chain straight to a worker — a
-//! hand-off costs less than 64 stats, and the executor's cachemiss rule keeps
-//! as many workers running as there are CPUs while nothing blocks and adds
-//! more only while they stall), `default` (every chain inline while cached),
-//! `async` (every chain to a worker), `sync` (every chain inline, through the
-//! executor). `--workers N` caps the pool (default 16), `--running N` sets how
-//! many may run unstalled (default: the CPUs), `--chain N` how many stats go
-//! in one chain (default 64, the most a chain holds). `--plain`
-//! runs only the plain walk; `--repeat N` does N rounds (async then plain, each
-//! after dropping caches with `--drop-caches`) and prints the medians. Progress
-//! goes to stderr once a walk runs longer than a second.
+//! Run `cargo run --release --example du -- --help` for the options; the
+//! output is described there.
 
 use std::collections::{HashSet, VecDeque};
 use std::ffi::OsStr;
-use std::io::Write;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::io::{IsTerminal, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
@@ -45,6 +26,53 @@ use syslets::opcode::{Getdents64, Newfstatat, Openat};
 use syslets::{
     BufRef, Chain, Done, Executor, Out, Policy, Stat, Stop, SubmitError, Submitted, ValidatedBatch,
 };
+
+const HELP: &str = "\
+du: the apparent size of a directory tree (as GNU `du -sb PATH`), walked with syslets
+
+usage: du [OPTIONS] PATH
+
+Output (stdout):
+  BYTES<TAB>PATH      first line, exactly what `du -sb PATH` prints: the sum of
+                      st_size over the tree, each inode once (hard links count
+                      once), symlinks by their own size (never followed), PATH
+                      itself included
+  inodes: N           inodes counted (as `du -s --inodes PATH`)
+  unreadable: N       entries that could not be read (only if any)
+  walk: T s, ...      the syslets walk: its time, chains run inline / on
+                      workers, most worker threads seen
+With --compare, a table of both walks per round, the ratio of their times,
+and the machine: CPUs, load average before and after.
+
+Progress (stderr, only when stderr is a terminal): after the first second,
+one line per second with the files and bytes counted so far and the rates.
+
+Options:
+  --compare          also run the plain synchronous walk (std::fs::read_dir +
+                     DirEntry::metadata, one thread) and print both times and
+                     their ratio; without --drop-caches an untimed walk first
+                     warms the cache so that both see it hot
+  --plain            run only the plain walk
+  --repeat N         N rounds (with --compare the order alternates: syslets
+                     first in odd rounds, plain first in even ones); prints
+                     every round and the medians with min-max
+  --drop-caches      sync, then write 3 to /proc/sys/vm/drop_caches before
+                     each walk (root only): cold-cache runs
+  --mode MODE        how chains are submitted:
+                       auto    (default) inline while nothing blocks, to a
+                               worker when something would, spread to a spare
+                               CPU while one is measured idle
+                       inline  the same without spreading
+                       mixed   directory reads as auto, every stat chain
+                               straight to a worker (BATCH_ASYNC)
+                       async   every chain straight to a worker
+                       sync    every chain inline (BATCH_SYNC)
+  --workers N        most worker threads (default 16)
+  --running N        most workers running unstalled (default: CPUs - 1)
+  --chain N          stats per chain, 1 to 64 (default 64)
+  -q, --quiet        print only the `du -sb` line
+  -h, --help         this text
+";
 
 /// Entries per stat chain (the most atoms a chain may hold).
 const CHAIN_ATOMS: usize = abi::MAX_ATOMS;
@@ -66,28 +94,30 @@ pub struct Totals {
     pub files: u64,
     /// Entries that could not be read (vanished, permission denied).
     pub errors: u64,
-    /// Chains that completed inline (async walk).
+    /// Chains that completed inline (syslets walk).
     pub inline_chains: u64,
-    /// Chains handed to workers (async walk).
+    /// Chains handed to workers (syslets walk).
     pub queued_chains: u64,
     /// Most worker threads seen alive (sampled while waiting).
     pub peak_workers: usize,
 }
 
-/// Options of the asynchronous walk.
+/// Options of the syslets walk.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
     /// Most worker threads.
     pub workers: usize,
-    /// Most workers running unstalled (`None`: the executor's default, the CPUs).
+    /// Most workers running unstalled (`None`: the executor's default).
     pub running: Option<usize>,
     /// Batch flags of the directory-reading chains (0, `BATCH_ASYNC` or `BATCH_SYNC`).
     pub flags: u16,
     /// Batch flags of the stat chains.
     pub stat_flags: u16,
+    /// The executor's spare-CPU rule ([`syslets::ExecutorBuilder::use_spare_cpus`]).
+    pub spare_cpus: bool,
     /// Stats per chain (1 to 64).
     pub chain_atoms: usize,
-    /// Progress on stderr after a second.
+    /// Progress on stderr after a second (if stderr is a terminal).
     pub progress: bool,
     /// The executor's hand-off threshold (`None`: its default).
     pub handoff_threshold: Option<Duration>,
@@ -99,7 +129,8 @@ impl Default for Options {
             workers: 16,
             running: None,
             flags: 0,
-            stat_flags: abi::BATCH_ASYNC,
+            stat_flags: 0,
+            spare_cpus: true,
             chain_atoms: CHAIN_ATOMS,
             progress: false,
             handoff_threshold: None,
@@ -107,53 +138,132 @@ impl Default for Options {
     }
 }
 
+/// A cheap hash of (device, inode) pairs: the kernel's numbers are not
+/// chosen by an attacker, so SipHash buys nothing (one multiply per word).
+#[derive(Default)]
+struct InodeHasher(u64);
+
+impl Hasher for InodeHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The inodes already counted, GNU du's rule: only an inode with more than
+/// one link can be met twice, so only those are remembered.
+#[derive(Default)]
+struct Seen(HashSet<(u64, u64), BuildHasherDefault<InodeHasher>>);
+
+impl Seen {
+    /// Whether this is the first meeting of the inode.
+    fn first(&mut self, dev: u64, ino: u64, nlink: u64) -> bool {
+        nlink <= 1 || self.0.insert((dev, ino))
+    }
+
+    /// Count one entry; returns whether it is a directory to descend into
+    /// (not one met before: a bind mount loop is walked once).
+    fn count(
+        &mut self,
+        t: &mut Totals,
+        dev: u64,
+        ino: u64,
+        nlink: u64,
+        size: u64,
+        mode: u32,
+    ) -> bool {
+        if !self.first(dev, ino, nlink) {
+            return false;
+        }
+        t.bytes += size;
+        t.files += 1;
+        mode & libc::S_IFMT == libc::S_IFDIR
+    }
+
+    fn count_stat(&mut self, t: &mut Totals, st: &Stat) -> bool {
+        self.count(
+            t,
+            st.st_dev,
+            st.st_ino,
+            st.st_nlink,
+            st.st_size as u64,
+            st.st_mode,
+        )
+    }
+}
+
+/// `1234567890` → `1.15 GiB`.
+fn human(bytes: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.2} {}", UNITS[u])
+}
+
+/// The progress line: on stderr, only if it is a terminal, once a second
+/// after the first.
 struct Progress {
     enabled: bool,
+    label: &'static str,
     start: Instant,
     next: Instant,
     shown: bool,
 }
 
 impl Progress {
-    fn new(enabled: bool) -> Self {
+    fn new(enabled: bool, label: &'static str) -> Self {
         let start = Instant::now();
         Progress {
-            enabled,
+            enabled: enabled && std::io::stderr().is_terminal(),
+            label,
             start,
             next: start + Duration::from_secs(1),
             shown: false,
         }
     }
 
-    fn tick(&mut self, label: &str, t: &Totals) {
-        if !self.enabled || Instant::now() < self.next {
+    fn tick(&mut self, t: &Totals) {
+        if !self.enabled {
             return;
         }
-        self.next += Duration::from_secs(1);
+        let now = Instant::now();
+        if now < self.next {
+            return;
+        }
+        self.next = now + Duration::from_secs(1);
         self.shown = true;
+        let secs = now.duration_since(self.start).as_secs_f64();
         eprint!(
-            "\r{label}: {} files, {} bytes, {:.0} s ",
+            "\r\x1b[K{}: {} files, {} in {:.0} s ({:.0} files/s, {}/s)",
+            self.label,
             t.files,
-            t.bytes,
-            self.start.elapsed().as_secs_f64()
+            human(t.bytes as f64),
+            secs,
+            t.files as f64 / secs,
+            human(t.bytes as f64 / secs)
         );
         let _ = std::io::stderr().flush();
     }
 
     fn finish(&self) {
         if self.shown {
-            eprintln!();
+            eprint!("\r\x1b[K");
+            let _ = std::io::stderr().flush();
         }
     }
-}
-
-/// Count one `stat` result; returns whether it is a directory to descend into.
-fn count(seen: &mut HashSet<(u64, u64)>, t: &mut Totals, st: &Stat) -> bool {
-    if seen.insert((st.st_dev, st.st_ino)) {
-        t.bytes += st.st_size as u64;
-        t.files += 1;
-    }
-    st.st_mode & libc::S_IFMT == libc::S_IFDIR
 }
 
 /// The first `getdents64` buffer size for a directory of `st_size` bytes.
@@ -184,8 +294,15 @@ struct Dir {
     /// `linux_dirent64` records), then what the last read suggests.
     buf_len: usize,
     fd: Option<OwnedFd>,
-    /// Chains in flight (or waiting to be submitted) that use `fd`.
+    /// Chains and stat atoms in flight (or not yet submitted) that use `fd`.
     users: usize,
+}
+
+/// One entry of a stat chain: its directory, name and `struct stat`.
+struct StatItem {
+    dir: usize,
+    name: BufRef,
+    st: Out<Stat>,
 }
 
 enum Job {
@@ -195,11 +312,26 @@ enum Job {
         dir: usize,
         bufs: [Option<BufRef>; 2],
     },
-    /// `newfstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)` of up to 64 entries.
-    Stat {
-        dir: usize,
-        items: Vec<(BufRef, Out<Stat>)>,
-    },
+    /// `newfstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)` of up to 64 entries, of
+    /// one directory or several.
+    Stat { items: Vec<StatItem> },
+}
+
+/// The stat chain being filled.
+struct StatChain {
+    chain: Chain<'static>,
+    items: Vec<StatItem>,
+}
+
+impl StatChain {
+    fn new(atoms: usize) -> Self {
+        // A path (a short name, 8-byte aligned) and a struct stat per atom.
+        let arena = atoms * (24 + abi::kernel::STAT_SIZE);
+        StatChain {
+            chain: Chain::with_capacity(atoms, 2 * atoms, arena),
+            items: Vec::with_capacity(atoms),
+        }
+    }
 }
 
 struct Walk {
@@ -213,11 +345,12 @@ struct Walk {
     todo_dirs: Vec<usize>,
     /// Chains built and not yet accepted by the executor (ring full).
     todo: VecDeque<ValidatedBatch<'static>>,
+    filling: StatChain,
     /// Job of each chain, by caller data.
     jobs: Vec<Option<Job>>,
     free_jobs: Vec<usize>,
     in_flight: usize,
-    seen: HashSet<(u64, u64)>,
+    seen: Seen,
     totals: Totals,
 }
 
@@ -264,31 +397,38 @@ impl Walk {
         chain.prepare(&self.policy).expect("valid chain")
     }
 
-    fn stat_chains(&mut self, dir: usize, names: &[u8], n: usize) {
+    /// Add a stat of each name to the chain being filled, queueing it when full.
+    fn add_stats(&mut self, dir: usize, names: &[u8], n: usize) {
         let fd = self.dirs[dir].fd.as_ref().expect("open").as_raw_fd();
-        for group in dirents(&names[..n])
-            .collect::<Vec<_>>()
-            .chunks(self.chain_atoms)
-        {
-            // Each entry: its path (plus NUL, 8-byte aligned) and a struct stat.
-            let arena: usize = group
-                .iter()
-                .map(|n| (n.len() + 1).next_multiple_of(8) + syslets::abi::kernel::STAT_SIZE)
-                .sum();
-            let mut chain = Chain::with_capacity(group.len(), 2 * group.len(), arena);
-            let mut items = Vec::with_capacity(group.len());
-            for name in group {
-                let path = chain.path(OsStr::from_bytes(name));
-                let st = chain.output::<Stat>();
-                chain.push(Newfstatat::new(fd, path, st).flags(libc::AT_SYMLINK_NOFOLLOW as u32));
-                items.push((path, st));
-            }
+        for name in dirents(&names[..n]) {
+            let c = &mut self.filling;
+            let path = c.chain.path(OsStr::from_bytes(name));
+            let st = c.chain.output::<Stat>();
+            c.chain
+                .push(Newfstatat::new(fd, path, st).flags(libc::AT_SYMLINK_NOFOLLOW as u32));
+            c.items.push(StatItem {
+                dir,
+                name: path,
+                st,
+            });
             self.dirs[dir].users += 1;
-            let data = self.job(Job::Stat { dir, items });
-            chain.set_flags(self.stat_flags).set_caller_data(data);
-            let batch = chain.prepare(&self.policy).expect("valid chain");
-            self.todo.push_back(batch);
+            if c.items.len() == self.chain_atoms {
+                self.flush_stats();
+            }
         }
+    }
+
+    /// Queue the stat chain being filled, if it holds anything.
+    fn flush_stats(&mut self) {
+        if self.filling.items.is_empty() {
+            return;
+        }
+        let StatChain { mut chain, items } =
+            std::mem::replace(&mut self.filling, StatChain::new(self.chain_atoms));
+        let data = self.job(Job::Stat { items });
+        chain.set_flags(self.stat_flags).set_caller_data(data);
+        let batch = chain.prepare(&self.policy).expect("valid chain");
+        self.todo.push_back(batch);
     }
 
     fn release(&mut self, dir: usize) {
@@ -334,7 +474,7 @@ impl Walk {
                         self.totals.errors += 1;
                     }
                     if n > 0 {
-                        self.stat_chains(dir, done.batch().bytes(buf), n as usize);
+                        self.add_stats(dir, done.batch().bytes(buf), n as usize);
                     }
                     last = n;
                     last_len = buf.len() as usize;
@@ -354,19 +494,19 @@ impl Walk {
                 }
                 self.release(dir);
             }
-            Job::Stat { dir, items } => {
+            Job::Stat { items } => {
                 let c = *done.completion();
-                for (i, (path, st)) in items.into_iter().enumerate() {
-                    let r = c.results()[i];
-                    if r != 0 {
+                for (i, item) in items.into_iter().enumerate() {
+                    if c.results()[i] != 0 {
                         self.totals.errors += 1;
+                        self.release(item.dir);
                         continue;
                     }
-                    let stat = done.batch().output(st);
-                    if count(&mut self.seen, &mut self.totals, &stat) {
-                        let name = done.batch().bytes(path);
+                    let stat = done.batch().output(item.st);
+                    if self.seen.count_stat(&mut self.totals, &stat) {
+                        let name = done.batch().bytes(item.name);
                         let name = OsStr::from_bytes(&name[..name.len() - 1]);
-                        let child = self.dirs[dir].path.join(name);
+                        let child = self.dirs[item.dir].path.join(name);
                         self.dirs.push(Dir {
                             path: child,
                             buf_len: dirent_buf(stat.st_size),
@@ -375,8 +515,8 @@ impl Walk {
                         });
                         self.todo_dirs.push(self.dirs.len() - 1);
                     }
+                    self.release(item.dir);
                 }
-                self.release(dir);
             }
         }
     }
@@ -392,6 +532,9 @@ impl Walk {
             Ok(Submitted::Queued(_)) => {
                 self.totals.queued_chains += 1;
                 self.in_flight += 1;
+                // (A worker a hand-off started is counted here, not only
+                // before a wait.)
+                self.totals.peak_workers = self.totals.peak_workers.max(self.ex.workers());
                 true
             }
             Err(SubmitError::RingFull(b)) => {
@@ -402,25 +545,36 @@ impl Walk {
         }
     }
 
+    /// Handle every completion posted so far.
+    fn reap(&mut self) {
+        for d in self.ex.reap().expect("reap") {
+            self.in_flight -= 1;
+            self.handle(d);
+        }
+    }
+
     fn run(&mut self, progress: &mut Progress) {
         loop {
             // Work of open directories first (keeps descriptors bounded), then
-            // open more directories.
+            // open more directories, then send off a partly filled stat chain.
             let mut room = true;
             while room {
                 if let Some(b) = self.todo.pop_front() {
                     room = self.submit(b);
-                } else if self.open_dirs < MAX_OPEN_DIRS {
-                    let Some(dir) = self.todo_dirs.pop() else {
-                        break;
-                    };
+                } else if self.open_dirs < MAX_OPEN_DIRS && !self.todo_dirs.is_empty() {
+                    let dir = self.todo_dirs.pop().expect("not empty");
                     self.open_dirs += 1;
                     let b = self.read_chain(dir);
                     room = self.submit(b);
+                } else if !self.filling.items.is_empty() {
+                    self.flush_stats();
                 } else {
                     break;
                 }
-                progress.tick("async", &self.totals);
+                if self.ex.ready() > 0 {
+                    self.reap();
+                }
+                progress.tick(&self.totals);
             }
             if self.in_flight == 0 && self.todo.is_empty() && self.todo_dirs.is_empty() {
                 break;
@@ -430,12 +584,9 @@ impl Walk {
                 self.ex
                     .wait(1, Some(Duration::from_millis(200)))
                     .expect("wait");
-                for d in self.ex.reap().expect("reap") {
-                    self.in_flight -= 1;
-                    self.handle(d);
-                }
+                self.reap();
             }
-            progress.tick("async", &self.totals);
+            progress.tick(&self.totals);
         }
     }
 }
@@ -443,22 +594,23 @@ impl Walk {
 /// The walk through the executor.
 pub fn walk_async(root: &Path, opts: Options) -> std::io::Result<Totals> {
     let mut totals = Totals::default();
-    let mut seen = HashSet::new();
+    let mut seen = Seen::default();
     let meta = std::fs::symlink_metadata(root)?;
     let root_stat = Stat {
         st_dev: meta.dev(),
         st_ino: meta.ino(),
+        st_nlink: meta.nlink(),
         st_size: meta.size() as i64,
         st_mode: meta.mode(),
         ..Default::default()
     };
-    let is_dir = count(&mut seen, &mut totals, &root_stat);
-    if !is_dir {
+    if !seen.count_stat(&mut totals, &root_stat) {
         return Ok(totals);
     }
     let mut builder = Executor::builder()
         .max_workers(opts.workers)
-        .ring_size(1024);
+        .ring_size(1024)
+        .use_spare_cpus(opts.spare_cpus);
     if let Some(n) = opts.running {
         builder = builder.max_running(n);
     }
@@ -481,13 +633,14 @@ pub fn walk_async(root: &Path, opts: Options) -> std::io::Result<Totals> {
         open_dirs: 0,
         todo_dirs: vec![0],
         todo: VecDeque::new(),
+        filling: StatChain::new(opts.chain_atoms),
         jobs: Vec::new(),
         free_jobs: Vec::new(),
         in_flight: 0,
         seen,
         totals,
     };
-    let mut progress = Progress::new(opts.progress);
+    let mut progress = Progress::new(opts.progress, "syslets");
     walk.run(&mut progress);
     progress.finish();
     Ok(walk.totals)
@@ -496,15 +649,12 @@ pub fn walk_async(root: &Path, opts: Options) -> std::io::Result<Totals> {
 /// The plain synchronous, single-threaded walk.
 pub fn walk_sync(root: &Path, progress: bool) -> std::io::Result<Totals> {
     let mut totals = Totals::default();
-    let mut seen = HashSet::new();
-    let mut progress = Progress::new(progress);
+    let mut seen = Seen::default();
+    let mut progress = Progress::new(progress, "plain");
     let meta = std::fs::symlink_metadata(root)?;
     let mut stack = Vec::new();
-    if seen.insert((meta.dev(), meta.ino())) {
-        totals.bytes += meta.size();
-        totals.files += 1;
-    }
-    if meta.is_dir() {
+    let m = &meta;
+    if seen.count(&mut totals, m.dev(), m.ino(), m.nlink(), m.size(), m.mode()) {
         stack.push(root.to_path_buf());
     }
     while let Some(dir) = stack.pop() {
@@ -523,15 +673,11 @@ pub fn walk_sync(root: &Path, progress: bool) -> std::io::Result<Totals> {
                 totals.errors += 1;
                 continue;
             };
-            if seen.insert((m.dev(), m.ino())) {
-                totals.bytes += m.size();
-                totals.files += 1;
-            }
-            if m.is_dir() {
+            if seen.count(&mut totals, m.dev(), m.ino(), m.nlink(), m.size(), m.mode()) {
                 stack.push(entry.path());
             }
         }
-        progress.tick("sync", &totals);
+        progress.tick(&totals);
     }
     progress.finish();
     Ok(totals)
@@ -546,170 +692,230 @@ fn drop_caches() {
     }
 }
 
-fn usage() -> ! {
-    eprintln!(
-        "usage: du [--compare | --plain] [--drop-caches] [--repeat N] [--workers N] [--running N] [--chain N] [--mode mixed|default|async|sync] PATH"
-    );
+fn usage_error(why: &str) -> ! {
+    eprintln!("du: {why}\nTry 'du --help'.");
     std::process::exit(2);
+}
+
+/// The three load averages, as `/proc/loadavg` gives them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Median and range of `v`.
+fn spread(v: &[f64]) -> (f64, f64, f64) {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    (s[s.len() / 2], s[0], s[s.len() - 1])
+}
+
+struct Args {
+    compare: bool,
+    plain: bool,
+    repeat: usize,
+    drop: bool,
+    quiet: bool,
+    opts: Options,
+    path: PathBuf,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        compare: false,
+        plain: false,
+        repeat: 1,
+        drop: false,
+        quiet: false,
+        opts: Options {
+            progress: true,
+            ..Options::default()
+        },
+        path: PathBuf::new(),
+    };
+    let mut path = None;
+    let mut args = std::env::args().skip(1);
+    let number = |args: &mut dyn Iterator<Item = String>, what: &str| -> usize {
+        args.next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| usage_error(&format!("{what} needs a number")))
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" => {
+                print!("{HELP}");
+                std::process::exit(0);
+            }
+            "--compare" => a.compare = true,
+            "--plain" => a.plain = true,
+            "--drop-caches" => a.drop = true,
+            "-q" | "--quiet" => a.quiet = true,
+            "--repeat" => {
+                a.repeat = number(&mut args, "--repeat");
+                if a.repeat == 0 {
+                    usage_error("--repeat must be at least 1");
+                }
+            }
+            "--workers" => a.opts.workers = number(&mut args, "--workers"),
+            "--running" => a.opts.running = Some(number(&mut args, "--running")),
+            "--chain" => {
+                a.opts.chain_atoms = number(&mut args, "--chain");
+                if !(1..=abi::MAX_ATOMS).contains(&a.opts.chain_atoms) {
+                    usage_error("--chain must be 1 to 64");
+                }
+            }
+            "--mode" => {
+                let o = &mut a.opts;
+                (o.flags, o.stat_flags, o.spare_cpus) = match args.next().as_deref() {
+                    Some("auto") => (0, 0, true),
+                    Some("inline") => (0, 0, false),
+                    Some("mixed") => (0, abi::BATCH_ASYNC, false),
+                    Some("async") => (abi::BATCH_ASYNC, abi::BATCH_ASYNC, false),
+                    Some("sync") => (abi::BATCH_SYNC, abi::BATCH_SYNC, false),
+                    _ => usage_error("--mode is auto, inline, mixed, async or sync"),
+                }
+            }
+            _ if arg.starts_with('-') => usage_error(&format!("unknown option {arg}")),
+            _ if path.is_none() => path = Some(PathBuf::from(arg)),
+            _ => usage_error("one PATH only"),
+        }
+    }
+    a.path = path.unwrap_or_else(|| usage_error("PATH missing"));
+    a
+}
+
+fn fail(path: &Path, e: std::io::Error) -> ! {
+    eprintln!("du: {}: {e}", path.display());
+    std::process::exit(1);
+}
+
+/// One timed walk (after dropping caches, if asked).
+fn timed(a: &Args, syslets: bool) -> (Totals, f64) {
+    if a.drop {
+        drop_caches();
+    }
+    let t0 = Instant::now();
+    let t = if syslets {
+        walk_async(&a.path, a.opts)
+    } else {
+        walk_sync(&a.path, a.opts.progress)
+    };
+    let t = t.unwrap_or_else(|e| fail(&a.path, e));
+    (t, t0.elapsed().as_secs_f64())
+}
+
+fn print_totals(a: &Args, t: &Totals) {
+    println!("{}\t{}", t.bytes, a.path.display());
+    if a.quiet {
+        return;
+    }
+    println!("inodes: {}", t.files);
+    if t.errors > 0 {
+        println!("unreadable: {}", t.errors);
+    }
+}
+
+fn syslets_note(t: &Totals) -> String {
+    format!(
+        "{} chains inline, {} on workers, peak {} workers",
+        t.inline_chains, t.queued_chains, t.peak_workers
+    )
 }
 
 #[allow(dead_code)]
 fn main() {
-    let mut compare = false;
-    let mut plain = false;
-    let mut repeat = 1;
-    let mut drop = false;
-    let mut opts = Options {
-        progress: true,
-        ..Options::default()
-    };
-    let mut path = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--compare" => compare = true,
-            "--plain" => plain = true,
-            "--drop-caches" => drop = true,
-            "--repeat" => {
-                repeat = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .filter(|&n: &usize| n > 0)
-                    .unwrap_or_else(|| usage())
+    let a = parse_args();
+    if !a.compare {
+        let mut times = Vec::new();
+        for round in 0..a.repeat {
+            let (t, secs) = timed(&a, !a.plain);
+            if round == 0 {
+                print_totals(&a, &t);
             }
-            "--workers" => {
-                opts.workers = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or_else(|| usage())
+            if !a.quiet {
+                let what = if a.plain {
+                    String::from("plain walk")
+                } else {
+                    syslets_note(&t)
+                };
+                println!("walk: {secs:.3} s ({what})");
             }
-            "--chain" => {
-                opts.chain_atoms = args
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .filter(|n| (1..=abi::MAX_ATOMS).contains(n))
-                    .unwrap_or_else(|| usage())
-            }
-            "--running" => {
-                opts.running = Some(
-                    args.next()
-                        .and_then(|n| n.parse().ok())
-                        .unwrap_or_else(|| usage()),
-                )
-            }
-            "--mode" => {
-                (opts.flags, opts.stat_flags) = match args.next().as_deref() {
-                    Some("default") => (0, 0),
-                    Some("mixed") => (0, abi::BATCH_ASYNC),
-                    Some("async") => (abi::BATCH_ASYNC, abi::BATCH_ASYNC),
-                    Some("sync") => (abi::BATCH_SYNC, abi::BATCH_SYNC),
-                    _ => usage(),
-                }
-            }
-            _ if a.starts_with("--") => usage(),
-            _ if path.is_none() => path = Some(PathBuf::from(a)),
-            _ => usage(),
+            times.push(secs);
         }
-    }
-    let path = path.unwrap_or_else(|| usage());
-    if drop {
-        drop_caches();
-    }
-    if plain {
-        let t = Instant::now();
-        let s = walk_sync(&path, true).unwrap_or_else(|e| {
-            eprintln!("du: {}: {e}", path.display());
-            std::process::exit(1);
-        });
-        println!("{}\t{}", s.bytes, path.display());
-        println!("files {}", s.files);
-        eprintln!("du: plain walk {:.3} s", t.elapsed().as_secs_f64());
+        if a.repeat > 1 && !a.quiet {
+            let (m, lo, hi) = spread(&times);
+            println!(
+                "median of {}: {m:.3} s (min {lo:.3}, max {hi:.3})",
+                a.repeat
+            );
+        }
         return;
     }
-    if compare && !drop {
-        // Without --drop-caches both walks must see the same (hot) cache: the
-        // first walk of a cold tree would otherwise pay for the second.
-        eprintln!("du: warming the cache with an untimed walk…");
-        if let Err(e) = walk_sync(&path, false) {
-            eprintln!("du: {}: {e}", path.display());
-            std::process::exit(1);
-        }
+    if !a.drop {
+        // Both walks must see the same (hot) cache: the first walk of a cold
+        // tree would otherwise pay for the second.
+        walk_sync(&a.path, false).unwrap_or_else(|e| fail(&a.path, e));
     }
-    let mut times = Vec::new();
-    for round in 0..repeat {
-        if drop && round > 0 {
-            drop_caches();
-        }
-        let t0 = Instant::now();
-        let a = walk_async(&path, opts).unwrap_or_else(|e| {
-            eprintln!("du: {}: {e}", path.display());
-            std::process::exit(1);
-        });
-        let ta = t0.elapsed();
-        if round == 0 {
-            println!("{}\t{}", a.bytes, path.display());
-            println!("files {}", a.files);
-        }
-        if a.errors > 0 {
-            eprintln!("du: {} entries could not be read", a.errors);
-        }
-        eprintln!(
-            "du: {} chains inline, {} handed to workers, peak workers {}",
-            a.inline_chains, a.queued_chains, a.peak_workers
-        );
-        if !compare {
-            times.push((ta, Duration::ZERO));
-            continue;
-        }
-        if drop {
-            drop_caches();
-        }
-        let t1 = Instant::now();
-        let s = walk_sync(&path, true).expect("sync walk");
-        let ts = t1.elapsed();
-        println!(
-            "async: {:>14} bytes {:>9} files {:>9.3} s",
-            a.bytes,
-            a.files,
-            ta.as_secs_f64()
-        );
-        println!(
-            "sync:  {:>14} bytes {:>9} files {:>9.3} s",
-            s.bytes,
-            s.files,
-            ts.as_secs_f64()
-        );
-        println!(
-            "ratio async/sync: {:.3} (async is {:.2}x the speed of sync)",
-            ta.as_secs_f64() / ts.as_secs_f64(),
-            ts.as_secs_f64() / ta.as_secs_f64()
-        );
-        if (a.bytes, a.files) != (s.bytes, s.files) {
+    let load_before = load_average();
+    let mut rounds = Vec::new();
+    for round in 0..a.repeat {
+        // Alternate which walk goes first, so drift hits both alike.
+        let (s, ts, p, tp) = if round % 2 == 0 {
+            let (s, ts) = timed(&a, true);
+            let (p, tp) = timed(&a, false);
+            (s, ts, p, tp)
+        } else {
+            let (p, tp) = timed(&a, false);
+            let (s, ts) = timed(&a, true);
+            (s, ts, p, tp)
+        };
+        if (s.bytes, s.files) != (p.bytes, p.files) {
             eprintln!("du: the two walks disagree (the tree changed while walking?)");
             std::process::exit(1);
         }
-        times.push((ta, ts));
-    }
-    if repeat > 1 {
-        let median = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let a = median(times.iter().map(|t| t.0.as_secs_f64()).collect());
-        if compare {
-            let s = median(times.iter().map(|t| t.1.as_secs_f64()).collect());
-            let r = median(
-                times
-                    .iter()
-                    .map(|t| t.0.as_secs_f64() / t.1.as_secs_f64())
-                    .collect(),
-            );
-            println!(
-                "median of {repeat}: async {a:.3} s, sync {s:.3} s, ratio async/sync {r:.3} (speed-up {:.2}x)",
-                1.0 / r
-            );
-        } else {
-            println!("median of {repeat}: async {a:.3} s");
+        if round == 0 {
+            print_totals(&a, &s);
+            if !a.quiet {
+                println!("round  syslets s  plain s  syslets/plain  syslets walk");
+            }
         }
+        if !a.quiet {
+            println!(
+                "{:>5}  {ts:>9.3}  {tp:>7.3}  {:>13.3}  {}",
+                round + 1,
+                ts / tp,
+                syslets_note(&s)
+            );
+        }
+        rounds.push((ts, tp));
     }
+    let ratios: Vec<f64> = rounds.iter().map(|r| r.0 / r.1).collect();
+    let (r, rlo, rhi) = spread(&ratios);
+    let (ts, _, _) = spread(&rounds.iter().map(|r| r.0).collect::<Vec<_>>());
+    let (tp, _, _) = spread(&rounds.iter().map(|r| r.1).collect::<Vec<_>>());
+    let which = if a.repeat > 1 {
+        format!("median of {} rounds (min {rlo:.3}, max {rhi:.3})", a.repeat)
+    } else {
+        String::from("one round")
+    };
+    println!(
+        "ratio syslets/plain: {r:.3}, {which}: syslets {ts:.3} s, plain {tp:.3} s; syslets is {:.2}x the speed of plain",
+        1.0 / r
+    );
+    println!(
+        "machine: {} CPUs, load average {load_before} before, {} after; caches {}",
+        cpus(),
+        load_average(),
+        if a.drop {
+            "dropped before each walk"
+        } else {
+            "hot"
+        }
+    );
 }

@@ -14,68 +14,68 @@ use crate::policy::Policy;
 use crate::validate::ValidatedBatch;
 
 /// Owned bytes whose start is 8-byte aligned, so the ABI structs can be viewed
-/// in place with zerocopy.
-#[derive(Clone, Debug, Default)]
+/// in place with zerocopy, behind room for the [`Completion`] of their run.
+///
+/// Layout: `completion | header | atoms | bufs | arena`. The completion (whose
+/// results [`ValidatedBatch::take_fds`] trusts) and the atoms (which
+/// validation replaces by the plan the executor follows) lie *before* the
+/// arena. Every pointer the kernel gets points into the arena (never before
+/// its start) and the kernel only writes forward from a pointer, so even a
+/// write that ran past the buffer it was given could only reach the end of
+/// the allocation, never the completion or the plan.
+#[derive(Clone, Debug)]
 pub(crate) struct AlignedBuf {
     pub(crate) words: Vec<u64>,
     len: usize,
 }
 
-/// Words a [`Completion`] takes at the end of a validated batch's storage.
+/// Words the [`Completion`] takes at the start of a batch's storage.
 pub(crate) const COMPLETION_WORDS: usize = abi::COMPLETION_SIZE / 8;
+/// Byte offset of the batch bytes in the storage.
+const BATCH_START: usize = abi::COMPLETION_SIZE;
+/// Word index of the first batch word in the storage.
+pub(crate) const BATCH_WORDS_START: usize = COMPLETION_WORDS;
 
 impl AlignedBuf {
-    /// `len` zero bytes, with room reserved for the completion.
+    /// A zeroed completion, then `len` zero bytes.
     pub(crate) fn zeroed(len: usize) -> Self {
-        let mut words = Vec::with_capacity(len.div_ceil(8) + COMPLETION_WORDS);
-        words.resize(len.div_ceil(8), 0);
+        // Not `vec![0; n]`: glibc's calloc bypasses the thread cache and
+        // costs several times a malloc and a memset.
+        #[allow(clippy::slow_vector_initialization)]
+        let mut words = Vec::with_capacity(COMPLETION_WORDS + len.div_ceil(8));
+        words.resize(COMPLETION_WORDS + len.div_ceil(8), 0u64);
         AlignedBuf { words, len }
     }
 
-    /// The concatenation of `parts` (each a multiple of 8 bytes long), then a
-    /// zeroed completion, in one allocation: one zero-fill and one copy per
+    /// A zeroed completion, then the concatenation of `parts` (each a multiple
+    /// of 8 bytes long), in one allocation: one zero-fill and one copy per
     /// part.
     fn concat_with_completion(parts: &[&[u8]]) -> Self {
         let len: usize = parts.iter().map(|p| p.len()).sum();
         debug_assert_eq!(len % 8, 0);
-        // Not `vec![0; n]`: glibc's calloc bypasses the thread cache and
-        // costs several times a malloc and a memset.
-        #[allow(clippy::slow_vector_initialization)]
-        let mut words = Vec::with_capacity(len / 8 + COMPLETION_WORDS);
-        words.resize(len / 8 + COMPLETION_WORDS, 0u64);
+        let mut buf = AlignedBuf::zeroed(len);
         let mut at = 0;
-        let bytes = words.as_mut_bytes();
+        let bytes = buf.bytes_mut();
         for part in parts {
             bytes[at..at + part.len()].copy_from_slice(part);
             at += part.len();
         }
-        AlignedBuf { words, len }
+        buf
     }
 
-    /// Make room for a zeroed completion after the batch bytes (unless
-    /// [`AlignedBuf::concat_with_completion`] already did); returns its word
-    /// index.
-    pub(crate) fn add_completion(&mut self) -> usize {
-        let at = self.len.div_ceil(8);
-        if self.words.len() < at + COMPLETION_WORDS {
-            self.words.resize(at + COMPLETION_WORDS, 0);
-        }
-        at
-    }
-
-    /// The completion at word `at` (see [`AlignedBuf::add_completion`]).
+    /// The completion, at the start of the storage.
     #[inline]
-    pub(crate) fn completion(&self, at: usize) -> &Completion {
-        let words: &[u64; COMPLETION_WORDS] = self.words[at..at + COMPLETION_WORDS]
+    pub(crate) fn completion(&self) -> &Completion {
+        let words: &[u64; COMPLETION_WORDS] = self.words[..COMPLETION_WORDS]
             .try_into()
             .expect("exact size");
         zerocopy::transmute_ref!(words)
     }
 
-    /// The completion at word `at`, mutably.
+    /// The completion, mutably.
     #[inline]
-    pub(crate) fn completion_mut(&mut self, at: usize) -> &mut Completion {
-        let words: &mut [u64; COMPLETION_WORDS] = (&mut self.words[at..at + COMPLETION_WORDS])
+    pub(crate) fn completion_mut(&mut self) -> &mut Completion {
+        let words: &mut [u64; COMPLETION_WORDS] = (&mut self.words[..COMPLETION_WORDS])
             .try_into()
             .expect("exact size");
         zerocopy::transmute_mut!(words)
@@ -84,12 +84,18 @@ impl AlignedBuf {
     /// The batch bytes (without the completion).
     #[inline]
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.words.as_bytes()[..self.len]
+        &self.words.as_bytes()[BATCH_START..][..self.len]
     }
 
     #[inline]
     pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
-        &mut self.words.as_mut_bytes()[..self.len]
+        &mut self.words.as_mut_bytes()[BATCH_START..][..self.len]
+    }
+}
+
+impl Default for AlignedBuf {
+    fn default() -> Self {
+        AlignedBuf::zeroed(0)
     }
 }
 

@@ -145,6 +145,39 @@ pub enum ErrorKind {
     },
     /// A string argument has no NUL before its buffer ends.
     UnterminatedString(u8),
+    /// Two pointer arguments of one atom, at least one of which the kernel
+    /// writes through, reach overlapping memory: the kernel
+    /// could write one before it reads the other (a `recvfrom` whose data
+    /// lands on its own `addrlen`), so nothing checked before the call would
+    /// still hold during it.
+    PointerArgsOverlap {
+        /// The first argument's index.
+        arg: u8,
+        /// The later argument it overlaps.
+        other: u8,
+    },
+    /// Memory a policy rule read (a confined path, an `open_how`) overlaps a
+    /// buffer the kernel may write: an earlier atom could rewrite it after it
+    /// was checked.
+    CheckedMemoryWritable {
+        /// The argument whose memory the rule read.
+        arg: u8,
+        /// The `OUT` buffer that overlaps it.
+        buf: u16,
+    },
+    /// A `setsockopt`/`getsockopt` option outside the socket-option table
+    /// ([`syslets_abi::sockopt::SOCKOPTS`]), whose value may hold pointers,
+    /// counts or kernel objects.
+    SockoptRefused {
+        /// The level (`SOL_*`, `IPPROTO_*`).
+        level: i32,
+        /// The option.
+        optname: i32,
+        /// Its name, when [`syslets_abi::sockopt::REFUSED`] lists it.
+        name: Option<&'static str>,
+        /// Why it is refused.
+        reason: &'static str,
+    },
     /// A raw pointer in a batch decoded from bytes.
     RawPointerInForeignBatch(u8),
     /// An argument rule of the policy refused the value.
@@ -307,6 +340,33 @@ impl fmt::Display for ErrorKind {
                     f,
                     "argument {a}: string has no NUL before the end of its buffer"
                 )
+            }
+            PointerArgsOverlap { arg, other } => write!(
+                f,
+                "arguments {arg} and {other} reach overlapping memory (the kernel may write one \
+                 before it reads the other)"
+            ),
+            CheckedMemoryWritable { arg, buf } => write!(
+                f,
+                "argument {arg}: memory a policy rule checks overlaps buffer {buf}, which the \
+                 kernel may write (an earlier atom could rewrite it)"
+            ),
+            SockoptRefused {
+                level,
+                optname,
+                name,
+                reason,
+            } => {
+                write!(f, "socket option ")?;
+                match syslets_abi::sockopt::level_name(*level) {
+                    Some(l) => write!(f, "{l}/")?,
+                    None => write!(f, "{level}/")?,
+                }
+                match name {
+                    Some(n) => write!(f, "{n}")?,
+                    None => write!(f, "{optname}")?,
+                }
+                write!(f, " (level {level}, optname {optname}) refused: {reason}")
             }
             RawPointerInForeignBatch(a) => {
                 write!(f, "argument {a}: raw pointer with no borrow behind it (a batch decoded from bytes may not carry raw pointers)")

@@ -5,10 +5,11 @@
 use std::os::fd::{FromRawFd, OwnedFd};
 
 use syslets_abi as abi;
-use syslets_abi::signature;
+use syslets_abi::signature::Fds;
 
 use crate::chain::AtomRef;
 use crate::completion::Completion;
+use crate::sys::atfork;
 use crate::validate::{Check, ValidatedBatch};
 
 impl ValidatedBatch<'_> {
@@ -22,6 +23,13 @@ impl ValidatedBatch<'_> {
     /// next (by default `i + 1`). An atom whose `RESULT` argument names an atom that
     /// did not run (jumped over) is not issued and returns `-EINVAL`; one whose
     /// run-time length check fails returns `-EFAULT`.
+    ///
+    /// A batch validated before a `fork()` runs in the child like any other,
+    /// except its signal atoms ([`Tgkill`](crate::opcode::Tgkill),
+    /// [`RtTgsigqueueinfo`](crate::opcode::RtTgsigqueueinfo)): the policy fixed
+    /// their thread group to the validating process, which in the child is the
+    /// parent, so they are not issued and return `-ESRCH` (validate again in
+    /// the child to signal the child). See [`crate::security`].
     pub fn run(&mut self) -> &Completion {
         self.reset();
         while !self.finished() {
@@ -33,7 +41,7 @@ impl ValidatedBatch<'_> {
     /// Clear the completion and point at the first atom.
     pub(crate) fn reset(&mut self) {
         let n = self.len();
-        let c = &mut self.storage.completion_mut(self.completion_at).0;
+        let c = &mut self.storage.completion_mut().0;
         c.caller_data = self.header.caller_data;
         c.natoms = n as u16;
         (c.status, c.ran_mask, c.last_atom, c.atoms_run, c.flags) = (0, 0, 0, 0, 0);
@@ -59,19 +67,31 @@ impl ValidatedBatch<'_> {
         let i = self.cursor as usize;
         let ret = match self.prepare_current() {
             Err(ret) => ret,
-            // SAFETY: `prepare_current` returned these values for the atom at the
-            // cursor: the validator passed this atom: its syscall is in the
-            // signature table and allowed by the policy; every pointer argument is
-            // either an arena pointer (base plus an offset whose buffer, checked
-            // against the arena's end, holds at least as many bytes as the
-            // signature's length argument, fixed size or NUL-terminated string
-            // implies — re-checked by `prepare_current` where an earlier atom
-            // could have changed the length), NULL where the signature allows it,
-            // or a raw pointer whose region a Rust borrow or an `unsafe` contract
-            // keeps valid for the length the validator checked. The arena is owned
-            // by `self.storage`, which `&mut self` keeps alive and unaliased for
-            // the call.
-            Ok(vals) => unsafe { crate::sys::syscall6(self.step(i).nr, &vals) },
+            Ok(vals) => {
+                let step = self.step(i);
+                if step.compat_entry == 0 {
+                    // SAFETY: `prepare_current` returned these values for the
+                    // atom at the cursor: the validator passed this atom: its
+                    // syscall is in the signature table and allowed by the
+                    // policy; every pointer argument is either an arena pointer
+                    // (base plus an offset whose buffer, checked against the
+                    // arena's end, holds at least as many bytes as the
+                    // signature's length argument, fixed size or NUL-terminated
+                    // string implies — re-checked by `prepare_current` where an
+                    // earlier atom could have changed the length), NULL where the
+                    // signature allows it, or a raw pointer whose region a Rust
+                    // borrow or an `unsafe` contract keeps valid for the length
+                    // the validator checked. The arena is owned by
+                    // `self.storage`, which `&mut self` keeps alive and unaliased
+                    // for the call.
+                    unsafe { crate::sys::syscall6(step.nr, &vals) }
+                } else {
+                    // SAFETY: the same arguments, under the same contract as
+                    // above, issued through the i386 entry, which validation
+                    // (`compat32::routes`) found the kernel has.
+                    unsafe { crate::sys::compat32::issue(step.nr, &vals) }
+                }
+            }
         };
         self.record(i, ret);
     }
@@ -84,6 +104,11 @@ impl ValidatedBatch<'_> {
     /// The pointers stay valid while `self` is neither moved nor dropped and its
     /// storage not otherwise borrowed; callers issue the call right away.
     ///
+    /// A signal atom (`tgkill`, `rt_tgsigqueueinfo`) whose thread group, fixed
+    /// to this process by the policy at validation, is no longer this process
+    /// (the batch was validated before a `fork()` and runs in the child) is not
+    /// issued and returns `-ESRCH`.
+    ///
     /// Straight-line for the common atom (no result argument, no run-time
     /// check): it runs right after a syscall, when the branch predictors may
     /// have been flushed.
@@ -93,7 +118,7 @@ impl ValidatedBatch<'_> {
         let mut vals = step.vals;
         let mut fault = 0;
         if step.result_args != 0 {
-            let c = &self.storage.completion(self.completion_at).0;
+            let c = &self.storage.completion().0;
             let mut left = step.result_args;
             while left != 0 {
                 let a = left.trailing_zeros() as usize;
@@ -120,6 +145,14 @@ impl ValidatedBatch<'_> {
                     Check::LenAt { at, avail } => {
                         let raw = arena[at as usize..][..4].try_into().expect("4 bytes");
                         u32::from_le_bytes(raw) <= avail
+                    }
+                    // Validated before a fork(), run in the child: the thread
+                    // group the policy fixed is the parent's.
+                    Check::OwnProcess { arg } => {
+                        if vals[arg as usize] != atfork::pid() as u64 {
+                            fault = libc::ESRCH;
+                        }
+                        true
                     }
                 };
                 if !ok && fault == 0 {
@@ -148,7 +181,7 @@ impl ValidatedBatch<'_> {
     /// a number at a time (it can only be returned again after it was closed),
     /// whichever atom's result or value the close named.
     fn closed(&mut self, fd: u32) {
-        let c = &self.storage.completion(self.completion_at).0;
+        let c = &self.storage.completion().0;
         // The latest atom before the cursor that ran, returns descriptors and
         // still owns one, whose result is `fd`.
         let before = 1u64.checked_shl(self.cursor as u32).map_or(!0, |b| b - 1);
@@ -170,15 +203,19 @@ impl ValidatedBatch<'_> {
     /// `unsigned int`.
     #[inline(always)]
     fn track_close(&mut self, i: usize, ret: i64) {
-        let step = self.step(i);
-        if step.nr != abi::nr::CLOSE || ret == -(libc::EBADF as i64) {
+        if self.close_atoms & (1 << i) == 0 || ret == -(libc::EBADF as i64) {
             return;
         }
-        let fd = if step.result_args & 1 == 0 {
-            step.vals[0]
+        let step = self.step(i);
+        let Fds::Closes { arg } = step.sig().fds else {
+            unreachable!("close_atoms marks only closing calls")
+        };
+        let arg = arg as usize;
+        let fd = if step.result_args & (1 << arg) == 0 {
+            step.vals[arg]
         } else {
-            let t = step.vals[0] as usize;
-            let c = &self.storage.completion(self.completion_at).0;
+            let t = step.vals[arg] as usize;
+            let c = &self.storage.completion().0;
             if c.ran_mask & (1 << t) == 0 {
                 return;
             }
@@ -194,7 +231,7 @@ impl ValidatedBatch<'_> {
         self.track_close(i, ret);
         let step = *self.step(i);
         let end = self.len() as u16;
-        let c = &mut self.storage.completion_mut(self.completion_at).0;
+        let c = &mut self.storage.completion_mut().0;
         c.results[i] = ret;
         c.ran_mask |= 1 << i;
         c.atoms_run += 1;
@@ -223,7 +260,7 @@ impl ValidatedBatch<'_> {
         (0..self.len())
             .filter(|&i| ran(i) && c.results[i] >= 0)
             .filter(|&i| (self.fds_taken | self.fds_closed) & (1 << i) == 0)
-            .filter(|&i| signature::returns_fd(self.step(i).nr))
+            .filter(|&i| self.step(i).sig().returns_fd())
             .map(|i| (AtomRef(i as u16), c.results[i] as i32))
             .collect()
     }

@@ -89,6 +89,18 @@
 //! an internal panic also completes its chain this way, with status
 //! `-ENOTRECOVERABLE`, instead of losing it.)
 //!
+//! # When no worker can be started
+//!
+//! A chain handed off while no worker exists and none can be started (thread
+//! creation fails, e.g. at `RLIMIT_NPROC` or under a tight `RLIMIT_AS`) is not
+//! run on the submitting thread, which lacks the workers' seccomp filter: its
+//! completion is posted at once with `COMPLETION_CANCELED` and the thread
+//! creation's `-errno` (`-EAGAIN`) as status, atoms that ran inline keeping
+//! their results. If some worker is alive, it takes the chain from the queue.
+//! An executor built with [`ExecutorBuilder::seccomp`]`(false)` runs such a
+//! chain on the submitter instead (its workers would be unconfined too). See
+//! [`crate::security`].
+//!
 //! # Shutdown, drop and fork
 //!
 //! [`Executor::shutdown`] finishes ([`Shutdown::Finish`]) or cancels
@@ -176,6 +188,7 @@ pub struct ExecutorBuilder {
     policy: Policy,
     seccomp: bool,
     ring_start: u32,
+    spare_cpus: bool,
 }
 
 impl Default for ExecutorBuilder {
@@ -192,6 +205,7 @@ impl Default for ExecutorBuilder {
             policy: Policy::default(),
             seccomp: true,
             ring_start: 0,
+            spare_cpus: false,
         }
     }
 }
@@ -206,12 +220,15 @@ impl ExecutorBuilder {
     }
 
     /// Most workers running chains at once while none is stalled in the
-    /// kernel (default: the number of CPUs,
-    /// [`available_parallelism`](std::thread::available_parallelism)). The
-    /// pool grows beyond it, up to [`max_workers`](Self::max_workers), only
-    /// while workers are stalled: in an atom predicted to block (a network
-    /// call, or a storage call of a class that currently misses), or in any
-    /// atom for longer than 10 ms (or the hand-off threshold, if longer).
+    /// kernel (default: one less than the number of CPUs,
+    /// [`available_parallelism`](std::thread::available_parallelism), and at
+    /// least one: the submitting thread runs on a CPU too, and a worker more
+    /// would only compete with it). The pool grows beyond it, up to
+    /// [`max_workers`](Self::max_workers), only while workers are stalled: in
+    /// an atom predicted to block (a network call, or a storage call of a
+    /// class that currently misses), or asleep in an atom that has run for
+    /// longer than 2 ms (or the hand-off threshold, if longer). A worker
+    /// that waits for a CPU is not stalled.
     pub fn max_running(mut self, n: usize) -> Self {
         self.max_running = Some(n);
         self
@@ -266,9 +283,33 @@ impl ExecutorBuilder {
 
     /// Whether workers run under the policy's seccomp filter (default: yes).
     /// Turning it off leaves only validation between a bug and the kernel; it
-    /// exists for environments that forbid `seccomp(2)` itself.
+    /// exists for environments that forbid `seccomp(2)` itself. Off, a chain
+    /// no worker can be started for runs on the submitting thread (on, it
+    /// fails: see the module docs, "When no worker can be started").
     pub fn seccomp(mut self, on: bool) -> Self {
         self.seccomp = on;
+        self
+    }
+
+    /// Use spare CPUs (default: no). A default-mode chain that would run
+    /// inline — nothing in it is predicted to block — and is expected to take
+    /// long enough to be worth a hand-off (at least 50 µs, from the measured
+    /// cost of its calls) may instead be *spread* to a worker, but only while
+    /// the executor measures that a worker gets a CPU without taking one from
+    /// the submitter or waiting for one: the time this thread and the workers
+    /// spend runnable but not running (their `run_delay` in
+    /// `/proc/self/task/<tid>/schedstat`) stays under a quarter of the time.
+    /// On a busy machine nothing is spread, and the chains run inline as
+    /// without this option. At most one spread chain waits for a worker;
+    /// [`wait`](Executor::wait) runs waiting spread chains in the calling
+    /// thread instead of sleeping.
+    ///
+    /// For a submitter that has other work to do while a chain runs (a tree
+    /// walk issuing the next directory's reads): it then uses a second CPU.
+    /// A caller that waits for each chain right away gains nothing and pays
+    /// the hand-off, so it is off by default.
+    pub fn use_spare_cpus(mut self, on: bool) -> Self {
+        self.spare_cpus = on;
         self
     }
 
@@ -311,14 +352,16 @@ impl ExecutorBuilder {
             next_ticket: AtomicU64::new(1),
             pool: Pool::new(
                 self.max_workers,
-                self.max_running
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+                self.max_running.unwrap_or_else(|| {
+                    std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1))
+                }),
                 self.idle_timeout,
                 self.handoff_threshold.max(worker::STALL_MIN),
             ),
             estimator: Estimator::new(self.handoff_threshold, self.reprobe_every),
             backpressure: self.backpressure,
             inline_completions: self.inline_completions,
+            spare_cpus: self.spare_cpus,
             hook: OnceLock::new(),
         };
         Ok(Executor {
@@ -337,6 +380,9 @@ pub(crate) struct Estimator {
     miss_rate: [AtomicU32; 512],
     /// Counts hand-off decisions, for the periodic inline re-probe.
     handoffs: [AtomicU32; 512],
+    /// Decayed mean cost of a call, by syscall number, in nanoseconds (for
+    /// the spread rule: is a chain worth a hand-off).
+    cost_ns: [AtomicU32; 512],
     threshold_ns: u128,
     reprobe_every: u32,
 }
@@ -346,12 +392,25 @@ const MISS_DECAY_SHIFT: u32 = 6;
 /// Hand off while more than 1/64 of recent calls missed (one miss alone,
 /// from a rate of 0, reaches exactly this and does not flip the class).
 const MISS_RATE_MAX: u32 = 1 << (16 - 6);
+/// Weight of one sample of a call's mean cost: `cost += (took - cost) / 16`
+/// (a class's cost follows the cache within a few dozen calls).
+const COST_DECAY_SHIFT: u32 = 4;
+/// A chain is spread only if it is expected to take this long: a hand-off to
+/// a busy worker costs 2–5 µs (queue, ring, reap, the chain's cache lines
+/// moving to the other CPU) and one that wakes an idle worker 20–40 µs on
+/// the project's VM, so a chain of at least 50 µs gains at least half of its
+/// time even then.
+const SPREAD_MIN_NS: u64 = 50_000;
+/// What an atom that is not timed (never blocks, or is probed) is assumed to
+/// cost for the spread rule.
+const UNTIMED_COST_NS: u64 = 500;
 
 impl Estimator {
     fn new(threshold: Duration, reprobe_every: u32) -> Estimator {
         Estimator {
             miss_rate: [const { AtomicU32::new(0) }; 512],
             handoffs: [const { AtomicU32::new(0) }; 512],
+            cost_ns: [const { AtomicU32::new(0) }; 512],
             threshold_ns: threshold.as_nanos(),
             reprobe_every,
         }
@@ -376,7 +435,7 @@ impl Estimator {
     pub(crate) fn record(&self, nr: u32, took: Duration, ret: i64) {
         let i = nr as usize & 511;
         let mut allowed = self.threshold_ns;
-        if nr == abi::nr::GETDENTS64 {
+        if abi::signature::lookup(nr).is_some_and(|s| s.cost == abi::signature::Cost::PerKib) {
             // Long even when cached: the first read of an ext4 htree directory
             // sets up its hash walk (30-50 µs here), and each KiB of entries
             // costs ~10 µs. Allow three thresholds plus one per KiB returned; a
@@ -394,6 +453,32 @@ impl Estimator {
         // Racing updates may lose a sample; the rate stays a rate.
         let new = old + ((sample - old) >> MISS_DECAY_SHIFT);
         self.miss_rate[i].store(new as u32, Ordering::Relaxed);
+        let took = took.as_nanos().min(u32::MAX as u128) as i64;
+        let old = self.cost_ns[i].load(Ordering::Relaxed) as i64;
+        let new = old + ((took - old) >> COST_DECAY_SHIFT);
+        self.cost_ns[i].store(new as u32, Ordering::Relaxed);
+    }
+
+    /// Whether the atoms of `batch` from its cursor on are expected to run
+    /// inline (none predicted to block) and to take at least
+    /// [`SPREAD_MIN_NS`] together: worth spreading to a spare CPU.
+    fn worth_spreading(&self, batch: &ValidatedBatch<'_>) -> bool {
+        let mut total: u64 = 0;
+        for i in batch.cursor as usize..batch.len() {
+            let step = batch.step(i);
+            let nr = step.nr;
+            total += match step.sig().blocking {
+                Blocking::Never => UNTIMED_COST_NS,
+                Blocking::Network => return false,
+                Blocking::Storage if self.missing(nr) => return false,
+                Blocking::Storage if has_probe(nr) => UNTIMED_COST_NS,
+                Blocking::Storage => self.cost_ns[nr as usize & 511].load(Ordering::Relaxed) as u64,
+            };
+            if total >= SPREAD_MIN_NS {
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -415,6 +500,8 @@ pub(crate) struct Shared {
     pub(crate) filter: Option<SeccompFilter>,
     backpressure: Backpressure,
     inline_completions: InlineCompletions,
+    /// [`ExecutorBuilder::use_spare_cpus`].
+    spare_cpus: bool,
     /// Delivers a worker's finished chain instead of the ring, when it can
     /// ([`Executor::set_completion_hook`]).
     hook: OnceLock<CompletionHook>,
@@ -422,7 +509,8 @@ pub(crate) struct Shared {
 
 /// A crate-internal completion hook: called on the thread that finished a
 /// handed-off chain (a worker, under the seccomp filter; or the submitter
-/// running it when no worker could be started) with its ticket and batch,
+/// ending it when no worker could be started: failing it, or, without
+/// seccomp, running it) with its ticket and batch,
 /// *instead of* posting it to the ring. It returns `None` when it took the
 /// completion over (it must then have called [`Retire::now`]), or the batch,
 /// untouched, to be posted as usual.
@@ -511,8 +599,8 @@ impl Shared {
     }
 
     /// The completion of a chain that was handed to the pool and has just
-    /// finished running (on a worker, or in a submitter when no worker could
-    /// start): offered to the completion hook first, posted if the hook
+    /// finished running (on a worker), or ended in a submitter when no
+    /// worker could start: offered to the completion hook first, posted if the hook
     /// gives it back. Cancellation and shutdown post with
     /// [`complete_job`](Self::complete_job) (their callers may hold locks
     /// the hook takes).
@@ -661,8 +749,9 @@ enum Begun {
     Done(u64),
     /// Completed inline, to be posted to the ring ([`InlineCompletions::Queue`]).
     Queue(u64),
-    /// To be handed to a worker (bytes a probe already transferred).
-    Handoff(u64, Option<u64>),
+    /// To be handed to a worker (bytes a probe already transferred; whether
+    /// it is spread to a spare CPU, [`ExecutorBuilder::use_spare_cpus`]).
+    Handoff(u64, Option<u64>, bool),
 }
 
 /// Why [`Executor::begin`] refused a chain (nothing of it ran).
@@ -836,8 +925,8 @@ impl Executor {
         match self.begin(&mut batch) {
             Err(Refused::RingFull) => Err(SubmitError::RingFull(Box::new(batch))),
             Err(Refused::Forked) => Err(SubmitError::Forked(Box::new(batch))),
-            Ok(Begun::Handoff(ticket, partial)) => {
-                self.hand_off(ticket, Box::new(batch), partial);
+            Ok(Begun::Handoff(ticket, partial, spread)) => {
+                self.hand_off(ticket, Box::new(batch), partial, spread);
                 Ok(Submitted::Queued(Ticket(ticket)))
             }
             Ok(Begun::Queue(ticket)) => {
@@ -862,8 +951,8 @@ impl Executor {
         match self.begin(&mut batch) {
             Err(Refused::RingFull) => Err(SubmitError::RingFull(batch)),
             Err(Refused::Forked) => Err(SubmitError::Forked(batch)),
-            Ok(Begun::Handoff(ticket, partial)) => {
-                self.hand_off(ticket, batch, partial);
+            Ok(Begun::Handoff(ticket, partial, spread)) => {
+                self.hand_off(ticket, batch, partial, spread);
                 Ok(SubmittedBox::Queued(Ticket(ticket)))
             }
             Ok(Begun::Queue(ticket)) => {
@@ -891,6 +980,7 @@ impl Executor {
         }
         let ticket = sh.next_ticket.fetch_add(1, Ordering::Relaxed);
         batch.reset();
+        let mut spread = false;
         let handoff = if flags & abi::BATCH_ASYNC != 0 {
             Some(None)
         } else if flags & abi::BATCH_SYNC != 0 {
@@ -898,6 +988,13 @@ impl Executor {
                 self.run_timed(batch);
             }
             None
+        } else if sh.spare_cpus
+            && posts
+            && sh.estimator.worth_spreading(batch)
+            && sh.pool.spare_cpu()
+        {
+            spread = true;
+            Some(None)
         } else {
             self.run_until_blocking(batch)
         };
@@ -905,7 +1002,7 @@ impl Executor {
             if posts {
                 sh.handed_off.fetch_add(1, Ordering::SeqCst);
             }
-            return Ok(Begun::Handoff(ticket, partial));
+            return Ok(Begun::Handoff(ticket, partial, spread));
         }
         batch.completion_mut().0.flags |= abi::COMPLETION_INLINE;
         if posts && sh.inline_completions == InlineCompletions::Queue {
@@ -918,13 +1015,40 @@ impl Executor {
     }
 
     /// Queue the rest of a chain [`begin`](Self::begin) handed off.
-    fn hand_off(&self, ticket: u64, batch: Box<ValidatedBatch<'static>>, partial: Option<u64>) {
+    fn hand_off(
+        &self,
+        ticket: u64,
+        batch: Box<ValidatedBatch<'static>>,
+        partial: Option<u64>,
+        spread: bool,
+    ) {
         let job = Job {
             ticket,
             batch,
             partial,
+            spread,
         };
         Pool::dispatch(&self.shared, job);
+    }
+
+    /// Run spread chains no worker has started here, in the calling thread,
+    /// instead of sleeping for them (the rule of [`begin`](Self::begin) for a
+    /// chain that would have run inline: a part predicted to block still goes
+    /// to a worker). Returns whether it ran any.
+    fn run_spread_here(&self) -> bool {
+        let sh = &self.shared;
+        let mut ran = false;
+        while let Some(job) = sh.pool.take_spread() {
+            ran = true;
+            let Job {
+                ticket, mut batch, ..
+            } = job;
+            match self.run_until_blocking(&mut batch) {
+                None => sh.finish_job(ticket, batch),
+                Some(partial) => self.hand_off(ticket, batch, partial, false),
+            }
+        }
+        ran
     }
 
     fn run_timed(&self, batch: &mut ValidatedBatch<'_>) {
@@ -1009,7 +1133,8 @@ impl Executor {
     /// Sleep (on a futex on `kernel_head`) until at least `min` completions
     /// are ready to reap, `timeout` passes, or no chain handed to a worker is
     /// left to post one. Returns the number ready (less than `min` in the last
-    /// two cases).
+    /// two cases). A timeout that reaches past what the monotonic clock can
+    /// represent (such as `Duration::MAX`) waits as `None` does.
     pub fn wait(&self, min: usize, timeout: Option<Duration>) -> Result<usize, ExecutorError> {
         self.check()?;
         let sh = &self.shared;
@@ -1018,15 +1143,25 @@ impl Executor {
         if ready >= min {
             return Ok(ready as usize);
         }
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout past the clock's range (`Duration::MAX`) is no deadline.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
         loop {
+            // Spread chains still waiting for a worker: run them here rather
+            // than sleep for them.
+            if self.run_spread_here() {
+                let ready = sh.ring.ready();
+                if ready >= min || sh.in_flight() == 0 {
+                    return Ok(ready as usize);
+                }
+            }
             // While chains are queued, wake up every TICK to re-apply the
             // cachemiss rule: workers may have stalled since they took their
             // chains (worker.rs).
             let tick = sh
                 .pool
                 .has_queued()
-                .then(|| Instant::now() + worker::TICK)
+                .then(|| Instant::now().checked_add(worker::TICK))
+                .flatten()
                 .filter(|t| deadline.is_none_or(|d| *t < d));
             let ready = sh.ring.wait(min, tick.or(deadline), || sh.in_flight() == 0);
             // This thread probably slept: a later slow atom of its own must
@@ -1176,6 +1311,80 @@ mod tests {
         Box::new(chain.prepare(&Policy::default()).unwrap())
     }
 
+    /// A chain of 63 stats of this crate's manifest (a few µs each: six path
+    /// components) and a gettid.
+    fn long_stat_chain(caller: u64) -> ValidatedBatch<'static> {
+        use crate::opcode::{Gettid, Newfstatat};
+        let mut chain = Chain::new();
+        for _ in 0..63 {
+            let p = chain.path(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
+            let st = chain.output::<crate::Stat>();
+            chain.push(Newfstatat::new(libc::AT_FDCWD, p, st));
+        }
+        chain.push(Gettid::new());
+        chain.set_caller_data(caller);
+        chain.prepare(&Policy::default()).unwrap()
+    }
+
+    /// With spare CPUs on, a chain worth a hand-off is spread to a worker;
+    /// one that no worker has started when the submitter waits is run by
+    /// `wait` in the submitter's own thread (here the only worker is blocked
+    /// in a read of an empty socket), and its completion is posted as usual.
+    #[test]
+    fn wait_runs_a_waiting_spread_chain_in_the_submitter() {
+        use crate::opcode::Read;
+        use std::io::Write;
+        use std::os::unix::net::UnixStream;
+        let ex = Executor::builder()
+            .use_spare_cpus(true)
+            .max_workers(1)
+            .build()
+            .unwrap();
+        let (mut tx, rx) = UnixStream::pair().unwrap();
+        let mut chain = Chain::new();
+        let buf = chain.output_bytes(1);
+        chain.push(Read::new(rx.as_raw_fd(), buf));
+        chain.set_flags(abi::BATCH_ASYNC).set_caller_data(1000);
+        let read = ex
+            .submit(chain.prepare(&Policy::default()).unwrap())
+            .unwrap();
+        assert!(matches!(read, Submitted::Queued(_)));
+        let t0 = Instant::now();
+        while ex.shared.pool.has_queued() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "no worker took the read"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // Inline until the calls' cost is known, then spread.
+        let me = crate::sys::rusage::gettid() as i64;
+        let mut spread = None;
+        for i in 0..200 {
+            ex.shared.pool.assume_spare_cpu();
+            match ex.submit(long_stat_chain(i)).unwrap() {
+                Submitted::Done(d) => assert_eq!(d.completion().results()[63], me),
+                Submitted::Queued(t) => {
+                    spread = Some(t);
+                    break;
+                }
+            }
+        }
+        let spread = spread.expect("a 63-stat chain is worth spreading");
+        assert!(ex.shared.pool.has_queued(), "the only worker is busy");
+        assert_eq!(ex.wait(1, Some(Duration::from_secs(10))).unwrap(), 1);
+        let done = ex.reap().unwrap();
+        assert_eq!(done.len(), 1);
+        assert_eq!(done[0].ticket(), spread);
+        assert_eq!(done[0].completion().results()[63], me, "ran in this thread");
+        assert!(done[0].completion().results()[..63].iter().all(|&r| r == 0));
+        tx.write_all(b"x").unwrap();
+        assert_eq!(ex.wait(1, Some(Duration::from_secs(10))).unwrap(), 1);
+        let done = ex.reap().unwrap();
+        assert_eq!(done[0].completion().caller_data(), 1000);
+        assert_eq!(done[0].completion().status(), 1);
+    }
+
     /// Chains the completion hook delivers give back their ring credit (a
     /// ring of 2 takes 50 of them in a row under `Refuse`) and their
     /// in-flight count (`wait` returns instead of sleeping for an entry that
@@ -1190,8 +1399,10 @@ mod tests {
             if batch.completion().caller_data() % 2 == 0 {
                 return Some(batch);
             }
-            retire.now();
+            // Count before retiring: once retired the chain is no longer in
+            // flight, and the test may read the count at once.
             d.fetch_add(1, Ordering::SeqCst);
+            retire.now();
             None
         });
         assert!(ex.set_completion_hook(hook));

@@ -33,8 +33,8 @@
 
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
-use syslets_abi::signature::{self, ArgType, Class, Len, Signature};
-use syslets_abi::{self as abi, nr, Atom};
+use syslets_abi::signature::{self, ArgRule, Class, NoFollow, PathArg, Signature};
+use syslets_abi::{self as abi, Atom};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::error::ErrorKind;
@@ -501,7 +501,7 @@ impl Policy {
         arena: &[u8],
     ) -> Result<(), ErrorKind> {
         // Most atoms meet no rule: say so without a call.
-        if !self.has_rules_for(sig.nr) {
+        if !self.has_rules_for(sig) {
             return Ok(());
         }
         self.check_atom_rules(sig, args, bufs, arena)
@@ -513,22 +513,15 @@ impl Policy {
     /// validated atom of such a call may be re-aimed at other argument values
     /// without asking the policy again (`ValidatedBatch::reaim_io`).
     #[inline]
-    pub(crate) fn has_rules_for(&self, nr: u32) -> bool {
-        match nr {
-            nr::OPENAT | nr::OPENAT2 => self.open_forbidden != 0 || self.confine.is_some(),
-            nr::SOCKET => self.families.is_some() || self.confine.is_some(),
-            nr::TGKILL | nr::RT_TGSIGQUEUEINFO => true,
-            // Confinement looks only at path calls (`check_confined` returns
-            // at once for a call without a string argument).
-            _ => {
-                self.confine.is_some()
-                    && signature::lookup(nr).is_none_or(|sig| {
-                        sig.args
-                            .iter()
-                            .any(|a| matches!(a, ArgType::Ptr(p) if p.len == Len::CStr))
-                    })
-            }
-        }
+    pub(crate) fn has_rules_for(&self, sig: &Signature) -> bool {
+        let rule = match sig.rule {
+            ArgRule::None => false,
+            ArgRule::OpenFlags { .. } | ArgRule::OpenHow { .. } => self.open_forbidden != 0,
+            ArgRule::SocketFamily { .. } => self.families.is_some(),
+            ArgRule::OwnProcess { .. } | ArgRule::SocketOption { .. } => true,
+        };
+        // Confinement looks only at path calls.
+        rule || (self.confine.is_some() && sig.path.is_some())
     }
 
     fn check_atom_rules(
@@ -539,45 +532,55 @@ impl Policy {
         arena: &[u8],
     ) -> Result<(), ErrorKind> {
         let ctx = Ctx { args, bufs, arena };
-        match sig.nr {
-            nr::OPENAT if self.open_forbidden != 0 => {
-                let flags = ctx.imm(2, "open flags must be an immediate under a flag rule")?;
-                self.check_open_flags(2, flags)?;
+        match sig.rule {
+            ArgRule::None => {}
+            ArgRule::OpenFlags { arg } => {
+                if self.open_forbidden != 0 {
+                    let flags =
+                        ctx.imm(arg, "open flags must be an immediate under a flag rule")?;
+                    self.check_open_flags(arg, flags)?;
+                }
             }
-            nr::OPENAT2 if self.open_forbidden != 0 || self.confine.is_some() => {
-                let how = ctx.open_how()?;
-                self.check_open_flags(2, how.flags)?;
-                if let Some(Confinement {
-                    mode: ConfineMode::Beneath,
-                    ..
-                }) = self.confine
-                {
-                    let beneath = libc::RESOLVE_BENEATH | libc::RESOLVE_IN_ROOT;
-                    if how.resolve & beneath == 0 || how.resolve & libc::RESOLVE_NO_MAGICLINKS == 0
+            ArgRule::OpenHow { arg } => {
+                if self.open_forbidden != 0 || self.confine.is_some() {
+                    let how = ctx.open_how(arg)?;
+                    self.check_open_flags(arg, how.flags)?;
+                    if let Some(Confinement {
+                        mode: ConfineMode::Beneath,
+                        ..
+                    }) = self.confine
                     {
-                        return Err(ErrorKind::ArgRefused {
-                            arg: 2,
-                            reason: "confinement requires how.resolve to hold RESOLVE_BENEATH \
-                                     (or RESOLVE_IN_ROOT) and RESOLVE_NO_MAGICLINKS",
-                        });
+                        let beneath = libc::RESOLVE_BENEATH | libc::RESOLVE_IN_ROOT;
+                        if how.resolve & beneath == 0
+                            || how.resolve & libc::RESOLVE_NO_MAGICLINKS == 0
+                        {
+                            return Err(ErrorKind::ArgRefused {
+                                arg,
+                                reason: "confinement requires how.resolve to hold \
+                                         RESOLVE_BENEATH (or RESOLVE_IN_ROOT) and \
+                                         RESOLVE_NO_MAGICLINKS",
+                            });
+                        }
                     }
                 }
             }
-            nr::SOCKET => {
+            ArgRule::SocketFamily { arg } => {
                 if let Some(set) = self.families {
-                    let family = ctx.imm(0, "socket family must be an immediate")?;
+                    let family = ctx.imm(arg, "socket family must be an immediate")?;
                     if !set.contains(family) {
-                        return Err(ErrorKind::SocketFamilyRefused { arg: 0, family });
+                        return Err(ErrorKind::SocketFamilyRefused { arg, family });
                     }
                 }
             }
-            nr::TGKILL | nr::RT_TGSIGQUEUEINFO => {
-                let tgid = ctx.imm(0, "thread-group id of a signal must be an immediate")?;
+            // Checked against the socket-option table by the validator,
+            // with the lengths it bounds.
+            ArgRule::SocketOption { .. } => {}
+            ArgRule::OwnProcess { arg } => {
+                let tgid = ctx.imm(arg, "thread-group id of a signal must be an immediate")?;
                 if tgid != std::process::id() as u64 {
-                    return Err(ErrorKind::SignalOutsideProcess { arg: 0, tgid });
+                    return Err(ErrorKind::SignalOutsideProcess { arg, tgid });
                 }
             }
-            _ => {}
         }
         if let Some(confine) = self.confine {
             self.check_confined(sig, &ctx, confine)?;
@@ -603,60 +606,44 @@ impl Policy {
         ctx: &Ctx<'_>,
         confine: Confinement,
     ) -> Result<(), ErrorKind> {
-        let Some(path_arg) = sig
-            .args
-            .iter()
-            .position(|a| matches!(a, ArgType::Ptr(p) if p.len == Len::CStr))
+        let Some(PathArg {
+            dirfd,
+            path: path_arg,
+            nofollow,
+        }) = sig.path
         else {
             return Ok(());
         };
-        // Every path call of the table is `(dirfd, path, …)`. A new one that is
-        // not is refused rather than half-checked.
-        let nofollow = match sig.nr {
-            nr::OPENAT => Some((2, libc::O_NOFOLLOW as u64)),
-            nr::NEWFSTATAT => Some((3, libc::AT_SYMLINK_NOFOLLOW as u64)),
-            nr::STATX => Some((2, libc::AT_SYMLINK_NOFOLLOW as u64)),
-            // Never follow a final symlink; openat2 is kept beneath by the kernel.
-            nr::MKDIRAT | nr::UNLINKAT | nr::OPENAT2 => None,
-            _ => {
-                return Err(ErrorKind::ArgRefused {
-                    arg: path_arg as u8,
-                    reason: "a path call the confinement rules do not know",
-                })
-            }
-        };
-        if path_arg != 1 || sig.args[0] != ArgType::Fd {
-            return Err(ErrorKind::ArgRefused {
-                arg: path_arg as u8,
-                reason: "a path call the confinement rules do not know",
-            });
-        }
-        match ctx.args[0] {
+        match ctx.args[dirfd as usize] {
             Src::Imm(fd) if fd as i32 == confine.dirfd => {}
-            _ => return Err(ErrorKind::DirfdNotConfined { arg: 0 }),
+            _ => return Err(ErrorKind::DirfdNotConfined { arg: dirfd }),
         }
-        let path = ctx.frozen_cstr(1)?;
+        let path = ctx.frozen_cstr(path_arg)?;
         if path.first() == Some(&b'/') {
             return Err(ErrorKind::PathEscapes {
-                arg: 1,
+                arg: path_arg,
                 reason: "absolute path",
             });
         }
         if path.split(|&b| b == b'/').any(|c| c == b"..") {
             return Err(ErrorKind::PathEscapes {
-                arg: 1,
+                arg: path_arg,
                 reason: "`..` component",
             });
         }
-        if confine.mode == ConfineMode::Beneath && sig.nr != nr::OPENAT2 {
+        if confine.mode == ConfineMode::Beneath && nofollow != NoFollow::Resolve {
             if path.contains(&b'/') {
                 return Err(ErrorKind::PathEscapes {
-                    arg: 1,
+                    arg: path_arg,
                     reason: "more than one component without openat2 and RESOLVE_BENEATH \
                              (an intermediate symlink could lead out)",
                 });
             }
-            if let Some((flags_arg, bit)) = nofollow {
+            if let NoFollow::Flag {
+                arg: flags_arg,
+                bit,
+            } = nofollow
+            {
                 let flags = ctx.imm(flags_arg, "flags must be an immediate under confinement")?;
                 if flags & bit == 0 {
                     return Err(ErrorKind::ArgRefused {
@@ -690,14 +677,10 @@ impl Ctx<'_> {
     /// Refuse `start..end` of the arena if a buffer the kernel may write
     /// overlaps it: an earlier atom could change it after validation.
     fn frozen(&self, arg: u8, start: u32, end: u32) -> Result<(), ErrorKind> {
-        if self.bufs.written(start as u64, end as u64) {
-            return Err(ErrorKind::ArgRefused {
-                arg,
-                reason: "memory a policy rule checks overlaps an OUT buffer \
-                         an earlier atom could rewrite",
-            });
+        match self.bufs.first_writer(start as u64, end as u64) {
+            Some(buf) => Err(ErrorKind::CheckedMemoryWritable { arg, buf }),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// The string (without its NUL) argument `arg` points to, if no atom can
@@ -715,24 +698,27 @@ impl Ctx<'_> {
         Ok(&tail[..len])
     }
 
-    /// openat2's `open_how` (argument 2, size in argument 3), if no atom can
-    /// rewrite it.
-    fn open_how(&self) -> Result<OpenHow, ErrorKind> {
-        let size = self.imm(3, "open_how size must be an immediate under a policy rule")?;
+    /// openat2's `open_how` (argument `arg`, its size in the next one), if no
+    /// atom can rewrite it.
+    fn open_how(&self, arg: u8) -> Result<OpenHow, ErrorKind> {
+        let size = self.imm(
+            arg + 1,
+            "open_how size must be an immediate under a policy rule",
+        )?;
         if size < OPEN_HOW_SIZE as u64 {
             return Err(ErrorKind::ArgRefused {
-                arg: 3,
+                arg: arg + 1,
                 reason: "open_how smaller than its 24-byte first version",
             });
         }
-        let Src::Arena(at) = self.args[2] else {
+        let Src::Arena(at) = self.args[arg as usize] else {
             return Err(ErrorKind::ArgRefused {
-                arg: 2,
+                arg,
                 reason: "open_how must be in the arena under a policy rule",
             });
         };
         // The validator checked that `size` bytes from `at` lie in the buffer.
-        self.frozen(2, at, at + size as u32)?;
+        self.frozen(arg, at, at + size as u32)?;
         let bytes = &self.arena[at as usize..at as usize + OPEN_HOW_SIZE];
         Ok(OpenHow::read_from_bytes(bytes).expect("24 bytes"))
     }

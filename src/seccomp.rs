@@ -9,10 +9,15 @@
 //!
 //! The generated program, in order:
 //!
-//! 1. **Architecture.** `seccomp_data.arch` must be `AUDIT_ARCH_X86_64`;
-//!    anything else (an `int 0x80` i386 call from this 64-bit process) kills
-//!    the process (`SECCOMP_RET_KILL_PROCESS`): the i386 table has other
-//!    numbers, so an allowlist of x86_64 numbers means nothing there.
+//! 1. **Architecture.** `seccomp_data.arch` must be `AUDIT_ARCH_X86_64`,
+//!    with one exception: the i386 `getdents64` (220) and `_llseek` (140),
+//!    allowed when the policy allows `getdents64` and `lseek` — the executor
+//!    issues those atoms of a batch run on behalf of a 32-bit producer
+//!    ([`BATCH_COMPAT32`](syslets_abi::BATCH_COMPAT32)) through `int 0x80`,
+//!    so that directory offsets are the ones a 32-bit process gets. Any other
+//!    i386 call, and any other architecture, kills the process
+//!    (`SECCOMP_RET_KILL_PROCESS`): the i386 table has other numbers, so an
+//!    allowlist of x86_64 numbers means nothing there.
 //! 2. **x32.** Numbers with bit 30 set (`__X32_SYSCALL_BIT`, `nr >= 0x40000000`)
 //!    kill the process too: this program never makes x32 calls, and x32
 //!    numbers reach the same kernel handlers under other numbers.
@@ -33,6 +38,9 @@
 //! * `openat`: its flags must hold no bit of the policy's forbidden open flags
 //!   ([`Policy::read_only`]).
 //! * `socket`: the family must be one the policy allows.
+//! * `setsockopt`, `getsockopt`: the level and option name must be a pair of
+//!   the socket-option table ([`syslets_abi::sockopt::SOCKOPTS`]) allowed for
+//!   that call; the value's memory is checked by validation alone.
 //! * `tgkill`, `rt_tgsigqueueinfo`: the thread group must be this process (its
 //!   pid when the filter was generated).
 //! * Under confinement, every path call (`openat`, `openat2`, `newfstatat`,
@@ -54,6 +62,8 @@ use std::os::fd::RawFd;
 
 use libc::sock_filter;
 use syslets_abi::nr;
+use syslets_abi::signature::{self, ArgRule};
+use syslets_abi::sockopt::{self, Access};
 
 use crate::policy::{denylist_entry, DenyWhen, Policy};
 
@@ -396,6 +406,32 @@ enum Rule {
     In { arg: u8, values: Vec<u32> },
     /// The argument has none of these bits.
     NoBits { arg: u8, mask: u32 },
+    /// Argument `first` is one of the groups' keys, and argument `second`
+    /// one of that group's values (socket option level, then option name).
+    Pairs {
+        first: u8,
+        second: u8,
+        groups: Vec<(u32, Vec<u32>)>,
+    },
+}
+
+/// The socket options of the table allowed for `access`, grouped by level,
+/// as a [`Rule::Pairs`] on the level (argument `level`) and name (the next
+/// argument) registers of `setsockopt`/`getsockopt`.
+fn sockopt_rule(access: Access, level_arg: u8) -> Rule {
+    let mut groups: Vec<(u32, Vec<u32>)> = Vec::new();
+    for opt in sockopt::SOCKOPTS.iter().filter(|o| o.allows(access)) {
+        let level = opt.level as u32;
+        match groups.iter_mut().find(|g| g.0 == level) {
+            Some(g) => g.1.push(opt.optname as u32),
+            None => groups.push((level, vec![opt.optname as u32])),
+        }
+    }
+    Rule::Pairs {
+        first: level_arg,
+        second: level_arg + 1,
+        groups,
+    }
 }
 
 /// The block for one allowed number: `jeq nr` then, if `rules` hold, ALLOW,
@@ -417,6 +453,7 @@ fn block(nr: u32, rules: &[Rule]) -> Result<Vec<sock_filter>, FilterError> {
         .map(|r| match r {
             Rule::In { values, .. } => 1 + values.len(),
             Rule::NoBits { .. } => 2,
+            Rule::Pairs { groups, .. } => groups.iter().map(|g| 3 + g.1.len()).sum(),
         })
         .sum();
     // Layout: rules (body_rules insns), ret ALLOW, ret EPERM (index `fail`).
@@ -444,6 +481,39 @@ fn block(nr: u32, rules: &[Rule]) -> Result<Vec<sock_filter>, FilterError> {
                 let at = body.len();
                 body.push(jump(JSET_K, *mask, far(fail, at)?, 0));
             }
+            Rule::Pairs {
+                first,
+                second,
+                groups,
+            } => {
+                // Per group: load `first`; not this key: next group; load
+                // `second`; one of the values: past the rule; else fail. Past
+                // the last group: fail.
+                let size: usize = groups.iter().map(|g| 3 + g.1.len()).sum();
+                let next_rule = body.len() + size;
+                for (k, (key, values)) in groups.iter().enumerate() {
+                    let group_end = body.len() + 3 + values.len();
+                    let miss = if k + 1 < groups.len() {
+                        group_end
+                    } else {
+                        fail
+                    };
+                    body.push(stmt(LD_W_ABS, off_arg_low(*first)));
+                    let at = body.len();
+                    body.push(jump(JEQ_K, *key, 0, far(miss, at)?));
+                    body.push(stmt(LD_W_ABS, off_arg_low(*second)));
+                    for (v, &value) in values.iter().enumerate() {
+                        let at = body.len();
+                        let otherwise = if v + 1 < values.len() {
+                            0
+                        } else {
+                            far(fail, at)?
+                        };
+                        body.push(jump(JEQ_K, value, far(next_rule, at)?, otherwise));
+                    }
+                }
+                debug_assert_eq!(body.len(), next_rule);
+            }
         }
     }
     body.push(stmt(RET_K, RET_ALLOW));
@@ -453,6 +523,33 @@ fn block(nr: u32, rules: &[Rule]) -> Result<Vec<sock_filter>, FilterError> {
     out.push(jump(JEQ_K, nr, 0, skip));
     out.extend(body);
     Ok(out)
+}
+
+/// What the filter does with a call whose architecture is not x86_64 (the
+/// accumulator holds the architecture): kill it, unless it is i386 and one
+/// of the compat entries whose native call `allowed` holds.
+fn foreign_arch(allowed: &BTreeMap<u32, Vec<Rule>>) -> Vec<sock_filter> {
+    let i386: Vec<u32> = signature::SIGNATURES
+        .iter()
+        .filter(|sig| allowed.contains_key(&sig.nr))
+        .filter_map(|sig| sig.via_i386)
+        .collect();
+    if i386.is_empty() {
+        return vec![stmt(RET_K, RET_KILL)];
+    }
+    let n = i386.len() as u8;
+    // Not i386: past the number and its comparisons, to the kill.
+    let mut out = vec![
+        jump(JEQ_K, AUDIT_ARCH_I386, 0, 1 + n),
+        stmt(LD_W_ABS, OFF_NR),
+    ];
+    for (k, &nr) in i386.iter().enumerate() {
+        // A match jumps over the comparisons left and the kill, to the allow.
+        out.push(jump(JEQ_K, nr, n - k as u8, 0));
+    }
+    out.push(stmt(RET_K, RET_KILL));
+    out.push(stmt(RET_K, RET_ALLOW));
+    out
 }
 
 impl Policy {
@@ -470,42 +567,39 @@ impl Policy {
         let confined_dirfd = self.confine.map(|c| c.dirfd as u32);
         for sig in self.allowed() {
             let mut rules = Vec::new();
-            match sig.nr {
-                nr::OPENAT
-                | nr::OPENAT2
-                | nr::NEWFSTATAT
-                | nr::STATX
-                | nr::MKDIRAT
-                | nr::UNLINKAT => {
-                    if let Some(fd) = confined_dirfd {
-                        rules.push(Rule::In {
-                            arg: 0,
-                            values: vec![fd],
-                        });
-                    }
-                    if sig.nr == nr::OPENAT && self.open_forbidden != 0 {
-                        rules.push(Rule::NoBits {
-                            arg: 2,
-                            mask: self.open_forbidden,
-                        });
-                    }
+            if let (Some(path), Some(fd)) = (sig.path, confined_dirfd) {
+                rules.push(Rule::In {
+                    arg: path.dirfd,
+                    values: vec![fd],
+                });
+            }
+            match sig.rule {
+                ArgRule::OpenFlags { arg } if self.open_forbidden != 0 => {
+                    rules.push(Rule::NoBits {
+                        arg,
+                        mask: self.open_forbidden,
+                    });
                 }
-                nr::SOCKET => {
+                ArgRule::SocketFamily { arg } => {
                     if let Some(families) = self.socket_family_list() {
                         if families.is_empty() {
                             continue;
                         }
                         rules.push(Rule::In {
-                            arg: 0,
+                            arg,
                             values: families.iter().map(|&f| f as u32).collect(),
                         });
                     }
                 }
-                nr::TGKILL | nr::RT_TGSIGQUEUEINFO => rules.push(Rule::In {
-                    arg: 0,
+                ArgRule::SocketOption { access, level, .. } => {
+                    rules.push(sockopt_rule(access, level))
+                }
+                ArgRule::OwnProcess { arg } => rules.push(Rule::In {
+                    arg,
                     values: vec![std::process::id()],
                 }),
-                _ => {}
+                // openat2's flags are in memory: the validator checks them.
+                ArgRule::OpenFlags { .. } | ArgRule::OpenHow { .. } | ArgRule::None => {}
             }
             allowed.insert(sig.nr, rules);
         }
@@ -548,14 +642,16 @@ impl Policy {
             }
         }
 
-        let mut insns = vec![
-            stmt(LD_W_ABS, OFF_ARCH),
-            jump(JEQ_K, AUDIT_ARCH_X86_64, 1, 0),
-            stmt(RET_K, RET_KILL),
+        let mut insns = vec![stmt(LD_W_ABS, OFF_ARCH)];
+        let foreign = foreign_arch(&allowed);
+        let skip = u8::try_from(foreign.len()).expect("a few instructions");
+        insns.push(jump(JEQ_K, AUDIT_ARCH_X86_64, skip, 0));
+        insns.extend(foreign);
+        insns.extend([
             stmt(LD_W_ABS, OFF_NR),
             jump(JGE_K, X32_SYSCALL_BIT, 0, 1),
             stmt(RET_K, RET_KILL),
-        ];
+        ]);
         for (&nr, rules) in &allowed {
             insns.extend(block(nr, rules)?);
         }

@@ -41,6 +41,7 @@ pub(crate) unsafe fn syscall6(nr: u32, a: &[u64; 6]) -> i64 {
 // wakes, the completion eventfd, the fork generation, and the non-blocking
 // probes. Each submodule keeps its `unsafe` to the syscall itself.
 pub(crate) mod atfork;
+pub(crate) mod compat32;
 pub(crate) mod eventfd;
 pub(crate) mod futex;
 pub(crate) mod nowait;

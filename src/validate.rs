@@ -3,13 +3,14 @@
 
 use std::marker::PhantomData;
 
-use syslets_abi::signature::{self, ArgType, Dir, Len, Ptr, Signature};
+use syslets_abi::signature::{self, ArgType, Dir, Io, Len, Ptr, Signature};
+use syslets_abi::sockopt;
 use syslets_abi::{self as abi, Atom, BatchHeader, BufDesc};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::chain::{BufRef, Out, RawRegion};
 use crate::completion::Completion;
-use crate::encode::{batch_size, AlignedBuf, EncodedBatch};
+use crate::encode::{batch_size, AlignedBuf, EncodedBatch, BATCH_WORDS_START};
 use crate::error::{ErrorKind, ValidationError};
 use crate::opcode::Stop;
 use crate::policy::Policy;
@@ -38,6 +39,11 @@ pub(crate) enum Check {
     CStr { at: u32, avail: u32 },
     /// The `socklen_t` at arena offset `at` must not exceed `avail`.
     LenAt { at: u32, avail: u32 },
+    /// Argument `arg`, a thread-group id the policy fixed to the validating
+    /// process ([`ArgRule::OwnProcess`](signature::ArgRule::OwnProcess)), must
+    /// still be this process: a batch validated before a `fork()` and run in
+    /// the child would signal the parent (`-ESRCH` instead).
+    OwnProcess { arg: u8 },
 }
 
 /// One atom, decoded and checked, ready to run. 64 bytes, kept in the
@@ -67,7 +73,10 @@ pub(crate) struct Step {
     /// the batch (most atoms have none).
     pub first_check: u16,
     pub nchecks: u8,
-    _pad: u8,
+    /// 1: issue through the kernel's i386 entry ([`crate::sys::compat32`]):
+    /// a call whose outcome depends on the calling ABI, in a
+    /// [`abi::BATCH_COMPAT32`] batch.
+    pub compat_entry: u8,
 }
 
 /// Words of a [`Step`].
@@ -93,28 +102,28 @@ impl Step {
 
 /// Word index in the storage of the step of atom `i` (where the atom was).
 const fn step_at(i: usize) -> usize {
-    abi::HEADER_SIZE / 8 + i * ATOM_WORDS
+    BATCH_WORDS_START + abi::HEADER_SIZE / 8 + i * ATOM_WORDS
 }
 
 /// A batch that passed validation: it owns its buffer (and so its arena), and can
 /// be run inline with [`run`](Self::run) as many times as wanted.
 #[derive(Debug)]
 pub struct ValidatedBatch<'a> {
-    /// The batch bytes, the atoms replaced by their plan ([`Step`]s), then the
-    /// completion.
+    /// The completion, then the batch bytes with the atoms replaced by their
+    /// plan ([`Step`]s): see [`AlignedBuf`] for why in that order.
     pub(crate) storage: AlignedBuf,
     pub(crate) arena_start: usize,
     pub(crate) header: BatchHeader,
     /// Every step's run-time checks (usually none: no allocation).
     pub(crate) checks: Vec<Check>,
-    /// Word index of the completion in `storage` (kept in the batch's own
-    /// allocation: no second allocation, and moving the batch stays cheap).
-    pub(crate) completion_at: usize,
     /// Index of the next atom to run; `len()` when the chain has ended.
     pub(crate) cursor: u16,
     /// Bit `i`: atom `i`'s syscall returns a new descriptor
     /// ([`signature::returns_fd`]).
     pub(crate) fd_atoms: u64,
+    /// Bit `i`: atom `i`'s syscall closes a descriptor ([`signature::Fds::Closes`]),
+    /// so the run tracks it without a table lookup per atom.
+    pub(crate) close_atoms: u64,
     /// Bit `i`: the fd atom `i` returned was handed out by `take_fds`.
     pub(crate) fds_taken: u64,
     /// Bit `i`: the fd atom `i` returned was closed by a later close atom of
@@ -166,12 +175,12 @@ impl ValidatedBatch<'_> {
 
     /// The completion of the last run (all zero before the first).
     pub fn completion(&self) -> &Completion {
-        self.storage.completion(self.completion_at)
+        self.storage.completion()
     }
 
     /// The completion, mutably.
     pub(crate) fn completion_mut(&mut self) -> &mut Completion {
-        self.storage.completion_mut(self.completion_at)
+        self.storage.completion_mut()
     }
 
     /// The whole arena, as the last run left it (buffer descriptors say where
@@ -257,7 +266,6 @@ impl ValidatedBatch<'static> {
         caller_data: u64,
         flags: u16,
     ) -> bool {
-        use syslets_abi::nr;
         if self.len() != 1 || !self.checks.is_empty() || self.fd_atoms != 0 {
             return false;
         }
@@ -265,17 +273,19 @@ impl ValidatedBatch<'static> {
             return false;
         }
         let step = self.step(0);
-        let positional = match step.nr {
-            nr::PREAD64 | nr::PWRITE64 => true,
-            nr::READ | nr::WRITE => false,
-            _ => return false,
+        let Some(sig) = signature::lookup(step.nr) else {
+            return false;
         };
+        if sig.io == Io::None {
+            return false;
+        }
+        let positional = sig.io.positional();
         // Argument 1 is a pointer the call may not take as an immediate or a
         // result (validation refuses both): with no arena bit it is a raw one.
         if step.arena_args != 0 || step.result_args != 0 || step.nchecks != 0 {
             return false;
         }
-        if !policy.allows(step.nr) || policy.has_rules_for(step.nr) {
+        if !policy.allows(step.nr) || policy.has_rules_for(sig) {
             return false;
         }
         let mut vals = [0u64; abi::MAX_ARGS];
@@ -331,6 +341,12 @@ impl<'a> BufTable<'a> {
     /// Whether a buffer the kernel may write (`OUT`) overlaps arena bytes
     /// `start..end`: an earlier atom could then change them after validation.
     pub(crate) fn written(&self, start: u64, end: u64) -> bool {
+        self.first_writer(start, end).is_some()
+    }
+
+    /// The first buffer the kernel may write (`OUT`) that overlaps arena bytes
+    /// `start..end`, if any.
+    pub(crate) fn first_writer(&self, start: u64, end: u64) -> Option<u16> {
         let out_overlaps = |d: &BufDesc| {
             d.flags & abi::BUF_OUT != 0
                 && d.len > 0
@@ -338,7 +354,7 @@ impl<'a> BufTable<'a> {
                 && start < d.offset as u64 + d.len as u64
         };
         if !self.disjoint {
-            return self.descs.iter().any(out_overlaps);
+            return self.descs.iter().position(out_overlaps).map(|i| i as u16);
         }
         // The first buffer that ends after `start`, then the few that begin
         // before `end`.
@@ -348,8 +364,50 @@ impl<'a> BufTable<'a> {
         self.descs[first..]
             .iter()
             .take_while(|d| (d.offset as u64) < end)
-            .any(out_overlaps)
+            .position(out_overlaps)
+            .map(|i| (first + i) as u16)
     }
+}
+
+/// The first two pointer arguments of `reaching`, at least one of them
+/// `written` by the kernel, whose memory
+/// (`extent[a]` bytes from where `args[a]` points) overlaps. Arena offsets
+/// and raw addresses are different memory (raw regions are borrowed from
+/// outside the batch, whose storage did not exist when they were lent).
+fn overlapping_pointers(
+    args: &[Src; abi::MAX_ARGS],
+    extent: &[u64; abi::MAX_ARGS],
+    reaching: u8,
+    written: u8,
+) -> Option<(u8, u8)> {
+    let region = |a: usize| match args[a] {
+        Src::Arena(off) => Some((false, off as u64)),
+        Src::Raw(addr) => Some((true, addr)),
+        Src::Imm(_) | Src::Result(_) => None,
+    };
+    for a in 0..abi::MAX_ARGS {
+        if reaching & (1 << a) == 0 || extent[a] == 0 {
+            continue;
+        }
+        let Some((raw_a, start_a)) = region(a) else {
+            continue;
+        };
+        for b in a + 1..abi::MAX_ARGS {
+            // Two memories the kernel only reads may share bytes.
+            if reaching & (1 << b) == 0 || extent[b] == 0 || written & (1 << a | 1 << b) == 0 {
+                continue;
+            }
+            let Some((raw_b, start_b)) = region(b) else {
+                continue;
+            };
+            let end_a = start_a.saturating_add(extent[a]);
+            let end_b = start_b.saturating_add(extent[b]);
+            if raw_a == raw_b && start_a < end_b && start_b < end_a {
+                return Some((a as u8, b as u8));
+            }
+        }
+    }
+    None
 }
 
 fn fits_i32(v: u64) -> bool {
@@ -426,7 +484,9 @@ pub(crate) fn validate<'a>(
         raw_allowed,
         ..
     } = batch;
-    let (atom_words, rest) = storage.words.split_at_mut(atoms_end / 8);
+    let (atom_words, rest) = storage
+        .words
+        .split_at_mut(BATCH_WORDS_START + atoms_end / 8);
     let rest = &rest.as_bytes()[..bufs_end - atoms_end + arena_len];
     let bufs = <[BufDesc]>::ref_from_bytes(&rest[..bufs_end - atoms_end])
         .expect("storage is 8-byte aligned and the length was checked");
@@ -456,26 +516,28 @@ pub(crate) fn validate<'a>(
         regions: &raw_regions,
         allowed: raw_allowed,
     };
-    let mut fd_atoms = 0u64;
+    let (mut fd_atoms, mut close_atoms) = (0u64, 0u64);
     for i in 0..natoms {
         let slot = &mut atom_words[step_at(i)..][..ATOM_WORDS];
         let atom: &[u64; ATOM_WORDS] = (&*slot).try_into().expect("exact size");
         let atom: &Atom = zerocopy::transmute_ref!(atom);
-        let step = validate_atom(i, atom, natoms, table, arena, raw, policy, &mut checks)?;
-        fd_atoms |= (signature::returns_fd(step.nr) as u64) << i;
+        let mut step = validate_atom(i, atom, natoms, table, arena, raw, policy, &mut checks)?;
+        let sig = step.sig();
+        fd_atoms |= (sig.returns_fd() as u64) << i;
+        close_atoms |= (matches!(sig.fds, signature::Fds::Closes { .. }) as u64) << i;
+        step.compat_entry = crate::sys::compat32::routes(header.flags, sig) as u8;
         let slot: &mut [u64; STEP_WORDS] =
             (&mut slot[..STEP_WORDS]).try_into().expect("exact size");
         *zerocopy::transmute_mut!(slot) = step;
     }
 
-    let completion_at = storage.add_completion();
     Ok(ValidatedBatch {
         arena_start: bufs_end,
         header,
         checks,
-        completion_at,
         cursor: 0,
         fd_atoms,
+        close_atoms,
         fds_taken: 0,
         fds_closed: 0,
         storage,
@@ -660,7 +722,48 @@ fn validate_atom(
         };
     }
 
+    // Socket options: only those of the table, whose value is plain bytes and
+    // whose `optlen` unit is known.
+    let (mut optval_arg, mut optval_unit) = (usize::MAX, 1u32);
+    if let signature::ArgRule::SocketOption {
+        access,
+        level,
+        value,
+    } = sig.rule
+    {
+        let (level_arg, name_arg) = (level as usize, level as usize + 1);
+        let (Src::Imm(level), Src::Imm(optname)) = (args[level_arg], args[name_arg]) else {
+            let arg = if matches!(args[level_arg], Src::Imm(_)) {
+                name_arg
+            } else {
+                level_arg
+            } as u8;
+            return Err(err(E::ArgRefused {
+                arg,
+                reason: "socket option level and name must be immediates",
+            }));
+        };
+        // Both are `Int`s, checked to fit an i32 above.
+        let (level, optname) = (level as i32, optname as i32);
+        match sockopt::lookup(access, level, optname) {
+            Some(opt) => (optval_arg, optval_unit) = (value as usize, opt.optlen.unit()),
+            None => {
+                let known = sockopt::refused_entry(access, level, optname);
+                return Err(err(E::SockoptRefused {
+                    level,
+                    optname,
+                    name: known.map(|r| r.name),
+                    reason: known.map_or(sockopt::NOT_IN_TABLE, |r| r.reason),
+                }));
+            }
+        }
+    }
+
     // Lengths: every pointer must reach at least as far as the kernel will go.
+    // `extent[a]`: the most bytes the kernel may touch through pointer `a` in
+    // this call, as far as validation can tell (lengths known only at run
+    // time count as the whole of what the pointer reaches).
+    let mut extent = [0u64; abi::MAX_ARGS];
     let first_check = checks.len() as u16;
     let mut add_check = |c: Check| checks.push(c);
     let mut left = reaching;
@@ -672,6 +775,8 @@ fn validate_atom(
         };
         let (src, avail_a) = (args[a], avail[a]);
         let arg = a as u8;
+        let unit = if a == optval_arg { optval_unit } else { 1 };
+        extent[a] = avail_a;
         let too_long = |len: u64| {
             err(E::LengthExceedsBuffer {
                 arg,
@@ -681,13 +786,15 @@ fn validate_atom(
         };
         match len {
             Len::Fixed(n) if n as u64 > avail_a => return Err(too_long(n as u64)),
-            Len::Fixed(_) => {}
+            Len::Fixed(n) => extent[a] = n as u64,
             Len::Arg(j) => match args[j as usize] {
-                Src::Imm(n) if n > avail_a => return Err(too_long(n)),
-                Src::Imm(_) => {}
+                Src::Imm(n) if n.saturating_mul(unit as u64) > avail_a => {
+                    return Err(too_long(n.saturating_mul(unit as u64)))
+                }
+                Src::Imm(n) => extent[a] = n * unit as u64,
                 Src::Result(_) => add_check(Check::LenArg {
                     len_arg: j,
-                    avail: avail_a,
+                    avail: avail_a / unit as u64,
                 }),
                 Src::Arena(_) | Src::Raw(_) => unreachable!("length arguments are never pointers"),
             },
@@ -720,32 +827,59 @@ fn validate_atom(
                 }
             }
             Len::ArgPtr(j) => {
-                // The length lives in the socklen_t that argument j points to.
-                if let (true, Src::Arena(at)) = (reaching & (1 << j) != 0, args[j as usize]) {
-                    let avail_j = avail[j as usize];
-                    if avail_j < 4 {
-                        return Err(err(E::LengthExceedsBuffer {
+                // The length lives in the socklen_t that argument j points to
+                // (NULL: the kernel faults reading it and writes nothing). It
+                // is checked here and again just before the call, whatever an
+                // earlier atom wrote there; the kernel reads it before it
+                // writes through argument `a`, and no argument of this atom
+                // overlaps it (below), so the call sees the checked value.
+                match args[j as usize] {
+                    Src::Arena(at) => {
+                        let avail_j = avail[j as usize];
+                        if avail_j < 4 {
+                            return Err(err(E::LengthExceedsBuffer {
+                                arg: j,
+                                len: 4,
+                                available: avail_j,
+                            }));
+                        }
+                        let n = u32::from_le_bytes(
+                            arena[at as usize..at as usize + 4].try_into().unwrap(),
+                        );
+                        let bytes = n as u64 * unit as u64;
+                        if bytes > avail_a {
+                            return Err(too_long(bytes));
+                        }
+                        add_check(Check::LenAt {
+                            at,
+                            avail: (avail_a / unit as u64) as u32,
+                        });
+                    }
+                    Src::Raw(_) => {
+                        return Err(err(E::NotABuffer {
                             arg: j,
-                            len: 4,
-                            available: avail_j,
-                        }));
+                            found: "raw pointer (a value-result length must be in the arena)",
+                        }))
                     }
-                    let n =
-                        u32::from_le_bytes(arena[at as usize..at as usize + 4].try_into().unwrap());
-                    if n as u64 > avail_a {
-                        return Err(too_long(n as u64));
-                    }
-                    add_check(Check::LenAt {
-                        at,
-                        avail: avail_a as u32,
-                    });
+                    Src::Imm(_) | Src::Result(_) => {}
                 }
             }
         }
     }
-    let nchecks = (checks.len() - first_check as usize) as u8;
+    if reaching & reaching.wrapping_sub(1) != 0 {
+        let written = (0..nargs)
+            .filter(|&a| matches!(sig.args[a], ArgType::Ptr(Ptr { dir, .. }) if dir != Dir::In))
+            .fold(0u8, |m, a| m | 1 << a);
+        if let Some((arg, other)) = overlapping_pointers(&args, &extent, reaching, written) {
+            return Err(err(E::PointerArgsOverlap { arg, other }));
+        }
+    }
 
     policy.check_atom(sig, &args, bufs, arena).map_err(err)?;
+    if let signature::ArgRule::OwnProcess { arg } = sig.rule {
+        add_check(Check::OwnProcess { arg });
+    }
+    let nchecks = (checks.len() - first_check as usize) as u8;
 
     let (mut vals, mut arena_args, mut result_args) = ([0u64; abi::MAX_ARGS], 0u8, 0u8);
     for (a, src) in args.iter().enumerate().take(nargs) {
@@ -771,7 +905,7 @@ fn validate_atom(
         next: if next == 0 { i as u8 + 1 } else { next },
         first_check,
         nchecks,
-        _pad: 0,
+        compat_entry: 0,
     })
 }
 

@@ -6,32 +6,43 @@
 //! its end (or to a cancel request), then posts the completion to the ring.
 //!
 //! How many run at once is the cachemiss rule: at most `max_running` workers
-//! (by default the number of CPUs) run chains while not stalled in the kernel;
-//! the pool grows beyond that, up to `max_workers`, only while workers are
-//! stalled: running an atom predicted to block (a network call, or a storage
-//! call whose class currently misses, see the estimator in `executor.rs`), or
-//! any atom for longer than [`STALL_MIN`] (or the hand-off threshold if that is
-//! longer) — long enough that a preempted worker on a busy machine rarely
-//! looks stalled, short enough that a chain waiting behind an unpredicted
-//! block (a read of an empty pipe) is not held up for long. When a stall ends, the
-//! surplus worker finishes its chain and goes idle instead of taking another.
-//! The decision is re-made when a chain is queued, when a worker is about to
-//! run an atom predicted to block (it can wake an idle worker; only the
-//! submitter spawns, since the workers' seccomp filter forbids `clone`), and
-//! every [`TICK`] while the submitter sleeps in `wait` with chains queued.
+//! (by default one less than the CPUs: the submitting thread runs on one)
+//! run chains while not stalled in the kernel; the pool grows beyond that, up
+//! to `max_workers`, only while workers are stalled: running an atom
+//! predicted to block (a network call, or a storage call whose class
+//! currently misses, see the estimator in `executor.rs`), or an atom that has
+//! run for longer than [`STALL_MIN`] (or the hand-off threshold if that is
+//! longer) *and* whose thread the kernel reports asleep (`S` or `D` in
+//! `/proc/self/task/<tid>/stat`, read by the submitter, [`Pool::confirm_stalls`]):
+//! a worker that waits for a CPU is runnable (`R`), and another runnable
+//! thread would only compete with it. When a stall ends, the surplus worker
+//! finishes its chain and goes idle instead of taking another. The decision
+//! is re-made when a chain is queued, when a worker is about to run an atom
+//! predicted to block (it can wake an idle worker; only the submitter spawns,
+//! since the workers' seccomp filter forbids `clone`), and every [`TICK`]
+//! while the submitter sleeps in `wait` with chains queued.
+//!
+//! Spare CPUs (`ExecutorBuilder::use_spare_cpus`): a chain that would run
+//! inline may be *spread* to a worker instead, while the pool measures that
+//! workers get a CPU without waiting for it ([`Pool::spare_cpu`]): the run
+//! delay (`/proc/self/task/<tid>/schedstat`) of the submitter and the workers
+//! together stays under [`SPARE_WAIT_MAX`] of the time. At most one spread
+//! chain waits in the queue, and a submitter that would sleep in `wait` runs
+//! the waiting spread chains itself ([`Pool::take_spread`]).
 //!
 //! Every worker thread calls [`worker_init`] before it takes any job: that is
 //! the single hook point for thread-level confinement (the seccomp filter).
 
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::executor::{run_timed, Shared};
 use crate::seccomp::{install_filter, SeccompFilter};
+use crate::sys::rusage::SchedStat;
 use crate::validate::ValidatedBatch;
 use syslets_abi::signature::Blocking;
 
@@ -54,6 +65,9 @@ pub(crate) struct Job {
     pub batch: Box<ValidatedBatch<'static>>,
     /// Bytes a non-blocking probe already transferred for the atom at the cursor.
     pub partial: Option<u64>,
+    /// Spread to a spare CPU (it would have run inline): the submitter may
+    /// take it back while no worker has started it.
+    pub spread: bool,
 }
 
 #[derive(Debug, Default)]
@@ -78,11 +92,45 @@ struct PoolState {
 /// stalled workers (stalls that no prediction announced).
 pub(crate) const TICK: Duration = Duration::from_millis(1);
 
-/// The shortest time after which any running atom counts as a stall.
-pub(crate) const STALL_MIN: Duration = Duration::from_millis(10);
+/// How long an atom nothing predicted to block must run before the
+/// submitter asks the kernel whether its worker sleeps (a stall) or waits for
+/// a CPU (not one). No cached call takes this long unless its thread was
+/// preempted; it bounds how long a chain can wait behind an unpredicted block
+/// (a read of an empty pipe), and the state check (4–10 µs) is made at most
+/// once per [`TICK`] per worker.
+pub(crate) const STALL_MIN: Duration = Duration::from_millis(2);
 
-/// Low bit of [`WorkerSlot::atom_start`]: the atom was predicted to block.
+/// Bit of [`WorkerSlot::atom_start`]: the atom was predicted to block.
 const PREDICTED: u64 = 1;
+/// Bit of [`WorkerSlot::atom_start`]: the submitter saw the worker asleep in
+/// this atom ([`Pool::confirm_stalls`]).
+const ASLEEP: u64 = 2;
+
+/// Spare-CPU monitor: sample the threads' run delay at most this often.
+const SPARE_SAMPLE_NS: u64 = 1_000_000;
+/// Spare-CPU monitor: judge over windows of this length. A few scheduler
+/// slices (0.75–3 ms), so a worker that competes has been made to wait.
+const SPARE_WINDOW_NS: u64 = 5_000_000;
+/// Spare-CPU monitor: the submitter and the workers compete when together
+/// they waited for a CPU for more than a quarter of the window. With a CPU of
+/// their own they wait a few per cent (interrupts, kernel threads); sharing
+/// one, each waits about half of the time.
+pub(crate) const SPARE_WAIT_MAX: (u64, u64) = (1, 4);
+/// Spare-CPU monitor: after a window that competed, spread nothing for this
+/// long, doubling (to [`SPARE_BACKOFF_MAX_NS`]) while each retry competes
+/// again. The first retry comes soon (a compile's link step ends), later ones
+/// rarely: each costs one window of competing.
+const SPARE_BACKOFF_MIN_NS: u64 = 32_000_000;
+/// Longest back-off: at most 1/200 of the time is spent re-checking.
+const SPARE_BACKOFF_MAX_NS: u64 = 1_000_000_000;
+
+/// The spare-CPU verdict on one window: the watched threads competed for
+/// CPUs when together they waited for one (`run_delay`) more than
+/// [`SPARE_WAIT_MAX`] of the window's length.
+fn competing(waited_ns: u64, window_ns: u64) -> bool {
+    let (num, den) = SPARE_WAIT_MAX;
+    waited_ns.saturating_mul(den) > window_ns.saturating_mul(num)
+}
 
 /// A worker's view of its own [`WorkerSlot::atom_start`].
 #[derive(Debug)]
@@ -94,9 +142,10 @@ pub(crate) struct StallSlot<'a> {
 impl StallSlot<'_> {
     /// An atom starts now.
     pub(crate) fn enter(&self, now: Instant, predicted: bool) {
-        let ns = (now.saturating_duration_since(self.epoch).as_nanos() as u64) & !PREDICTED;
+        let ns =
+            (now.saturating_duration_since(self.epoch).as_nanos() as u64) & !(PREDICTED | ASLEEP);
         self.slot
-            .store(ns.max(2) | u64::from(predicted), Ordering::Relaxed);
+            .store(ns.max(4) | u64::from(predicted), Ordering::Relaxed);
     }
 
     /// The atom returned.
@@ -121,11 +170,41 @@ pub(crate) struct Pool {
     stall_ns: u64,
     /// Length of `state.queue`, readable without the lock.
     queued: AtomicUsize,
+    /// Spread jobs in `state.queue` (changed under the lock).
+    spread_queued: AtomicUsize,
     /// `state.idle`, readable without the lock.
     sleeping: AtomicUsize,
+    /// No chain is spread before this time (ns since `epoch`): the spare-CPU
+    /// monitor's back-off.
+    spare_from: AtomicU64,
+    /// When the monitor last sampled (ns since `epoch`).
+    spare_sampled: AtomicU64,
+    spare: Mutex<SpareMonitor>,
+}
+
+/// The spare-CPU monitor's state ([`Pool::spare_cpu`]).
+#[derive(Debug, Default)]
+struct SpareMonitor {
+    /// The threads watched (the sampling submitter, the live workers): tid,
+    /// its schedstat, the run delay last read.
+    threads: Vec<(u32, SchedStat, u64)>,
+    /// Start of the current window (ns since the pool's epoch) and the run
+    /// delay summed over the threads since.
+    window_start: u64,
+    window_wait: u64,
+    /// The next back-off.
+    backoff: u64,
+    /// The next sample only re-reads the counters (after a back-off: what
+    /// accumulated meanwhile is not a measurement of spreading).
+    fresh: bool,
+    /// `schedstat` cannot be read here: never spread.
+    unavailable: bool,
 }
 
 /// What the pool knows of one worker without its lock.
+///
+/// `tid` is the worker thread's id (0: no live worker on this slot), for the
+/// submitter's looks at its state and run delay.
 ///
 /// `ticket` (0: none) and `cancel` are the chain it runs, for
 /// [`Pool::cancel`]: set, and reset, only under the lock (by the worker taking
@@ -140,9 +219,13 @@ struct WorkerSlot {
     /// [`CANCEL`] and [`IN_ATOM`] bits of the chain it runs.
     cancel: AtomicU8,
     /// Start of the atom the worker is running, for the cachemiss rule
-    /// (nanoseconds since the pool's epoch, always even, `| PREDICTED` when
-    /// predicted to block); 0 between atoms.
+    /// (nanoseconds since the pool's epoch, a multiple of 4, `| PREDICTED`
+    /// when predicted to block, `| ASLEEP` once seen asleep in it); 0 between
+    /// atoms.
     atom_start: AtomicU64,
+    tid: AtomicU32,
+    /// When the submitter last read this worker's state (ns since the epoch).
+    checked: AtomicU64,
 }
 
 /// In [`WorkerSlot::cancel`]: the chain is asked to stop before its next atom.
@@ -187,8 +270,20 @@ impl Pool {
             epoch: Instant::now(),
             stall_ns: stall.as_nanos().min(u64::MAX as u128) as u64,
             queued: AtomicUsize::new(0),
+            spread_queued: AtomicUsize::new(0),
             sleeping: AtomicUsize::new(0),
+            spare_from: AtomicU64::new(0),
+            spare_sampled: AtomicU64::new(0),
+            spare: Mutex::new(SpareMonitor {
+                backoff: SPARE_BACKOFF_MIN_NS,
+                fresh: true,
+                ..SpareMonitor::default()
+            }),
         }
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
     }
 
     /// Whether chains are waiting for a worker.
@@ -196,14 +291,169 @@ impl Pool {
         self.queued.load(Ordering::Relaxed) > 0
     }
 
-    /// Workers stalled in the kernel now.
+    /// Workers stalled in the kernel now: in an atom predicted to block, or
+    /// seen asleep in a long one ([`confirm_stalls`](Self::confirm_stalls)).
     fn stalled(&self) -> usize {
-        let now = self.epoch.elapsed().as_nanos() as u64;
         self.workers
             .iter()
             .map(|w| w.atom_start.load(Ordering::Relaxed))
-            .filter(|&v| v != 0 && (v & PREDICTED != 0 || now.saturating_sub(v) > self.stall_ns))
+            .filter(|&v| v & (PREDICTED | ASLEEP) != 0)
             .count()
+    }
+
+    /// From a submitting thread (the workers' filter allows no `open`): mark
+    /// workers whose unpredicted atom has run longer than the stall time and
+    /// that the kernel reports asleep, so that [`stalled`](Self::stalled)
+    /// counts them. A worker that is runnable — preempted, waiting for a CPU
+    /// — is not stalled: one more runnable thread would only compete. Costs a
+    /// few atomic loads unless an atom runs long; then one `/proc` read per
+    /// worker per [`TICK`].
+    pub(crate) fn confirm_stalls(&self) {
+        let mut now = 0;
+        for w in self.workers.iter() {
+            let v = w.atom_start.load(Ordering::Relaxed);
+            if v == 0 || v & (PREDICTED | ASLEEP) != 0 {
+                continue;
+            }
+            if now == 0 {
+                now = self.now_ns();
+            }
+            if now.saturating_sub(v) <= self.stall_ns
+                || now.saturating_sub(w.checked.load(Ordering::Relaxed)) < TICK.as_nanos() as u64
+            {
+                continue;
+            }
+            w.checked.store(now, Ordering::Relaxed);
+            let tid = w.tid.load(Ordering::Relaxed);
+            if tid != 0 && crate::sys::rusage::sleeping(tid) == Some(true) {
+                // Only if it is still in the same atom.
+                let _ = w.atom_start.compare_exchange(
+                    v,
+                    v | ASLEEP,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+            }
+        }
+    }
+
+    /// Whether a chain that would run inline may be spread to a worker now:
+    /// no spread chain is waiting for a worker already, and the spare-CPU
+    /// monitor finds that the submitter and the workers get CPUs without
+    /// waiting for them (module docs). Called by a submitting thread; at most
+    /// once per [`SPARE_SAMPLE_NS`] it reads the run delay of itself and each
+    /// live worker (about 1 µs each).
+    pub(crate) fn spare_cpu(&self) -> bool {
+        if self.spread_queued.load(Ordering::Relaxed) > 0 {
+            return false;
+        }
+        let now = self.now_ns();
+        if now < self.spare_from.load(Ordering::Relaxed) {
+            return false;
+        }
+        if now.saturating_sub(self.spare_sampled.load(Ordering::Relaxed)) < SPARE_SAMPLE_NS {
+            return true;
+        }
+        let Ok(mut m) = self.spare.try_lock() else {
+            // Another submitter is sampling.
+            return true;
+        };
+        self.spare_sampled.store(now, Ordering::Relaxed);
+        self.sample(&mut m, now)
+    }
+
+    /// Tests: let the next spread decisions find a spare CPU without
+    /// sampling (for a second).
+    #[cfg(test)]
+    pub(crate) fn assume_spare_cpu(&self) {
+        self.spare_from.store(0, Ordering::Relaxed);
+        self.spare_sampled
+            .store(self.now_ns() + 1_000_000_000, Ordering::Relaxed);
+    }
+
+    /// One sample of the spare-CPU monitor; false when spreading must stop.
+    fn sample(&self, m: &mut SpareMonitor, now: u64) -> bool {
+        if m.unavailable {
+            return false;
+        }
+        let me = crate::sys::rusage::gettid();
+        let tids = std::iter::once(me).chain(
+            self.workers
+                .iter()
+                .map(|w| w.tid.load(Ordering::Relaxed))
+                .filter(|&t| t != 0),
+        );
+        let mut waited = 0;
+        let mut kept = Vec::with_capacity(m.threads.len() + 1);
+        for tid in tids {
+            let known = m.threads.iter().position(|t| t.0 == tid);
+            let (stat, last) = match known {
+                Some(i) => {
+                    let (_, stat, last) = m.threads.swap_remove(i);
+                    (stat, Some(last))
+                }
+                None => match SchedStat::open(tid) {
+                    Some(stat) => (stat, None),
+                    None if tid == me => {
+                        m.unavailable = true;
+                        return false;
+                    }
+                    // A worker that just left.
+                    None => continue,
+                },
+            };
+            let Some(delay) = stat.run_delay() else {
+                continue;
+            };
+            if let Some(last) = last {
+                waited += delay.saturating_sub(last);
+            }
+            kept.push((tid, stat, delay));
+        }
+        m.threads = kept;
+        if std::mem::take(&mut m.fresh) {
+            m.window_start = now;
+            m.window_wait = 0;
+            return true;
+        }
+        m.window_wait += waited;
+        let span = now.saturating_sub(m.window_start);
+        if span < SPARE_WINDOW_NS {
+            return true;
+        }
+        let competing = competing(m.window_wait, span);
+        m.window_start = now;
+        m.window_wait = 0;
+        if competing {
+            self.spare_from.store(now + m.backoff, Ordering::Relaxed);
+            m.backoff = (m.backoff * 2).min(SPARE_BACKOFF_MAX_NS);
+            m.fresh = true;
+            false
+        } else {
+            m.backoff = SPARE_BACKOFF_MIN_NS;
+            true
+        }
+    }
+
+    /// A queued spread chain no worker has started, for the submitter to run
+    /// itself (the newest: the workers take from the front).
+    pub(crate) fn take_spread(&self) -> Option<Job> {
+        if self.spread_queued.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let mut st = self.lock();
+        let pos = st.queue.iter().rposition(|j| j.spread)?;
+        let job = st.queue.remove(pos).expect("position is in range");
+        self.unqueued(&st, &job);
+        Some(job)
+    }
+
+    /// Update the lock-free mirrors after `job` left the queue.
+    fn unqueued(&self, st: &PoolState, job: &Job) {
+        self.queued.store(st.queue.len(), Ordering::Relaxed);
+        if job.spread {
+            self.spread_queued.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// Workers alive, not idle and not stalled: running a chain, starting,
@@ -247,6 +497,7 @@ impl Pool {
 
     /// Re-apply the cachemiss rule from the submitting thread (it may spawn).
     pub(crate) fn rebalance(shared: &Arc<Shared>) {
+        shared.pool.confirm_stalls();
         let spawn = {
             let mut st = shared.pool.lock();
             shared.pool.plan(&mut st, true)
@@ -278,8 +529,12 @@ impl Pool {
     /// allows one more to run.
     pub(crate) fn dispatch(shared: &Arc<Shared>, job: Job) {
         let pool = &shared.pool;
+        pool.confirm_stalls();
         let (spawn, finished) = {
             let mut st = pool.lock();
+            if job.spread {
+                pool.spread_queued.fetch_add(1, Ordering::Relaxed);
+            }
             st.queue.push_back(job);
             pool.queued.store(st.queue.len(), Ordering::Relaxed);
             let spawn = pool.plan(&mut st, true);
@@ -321,9 +576,15 @@ impl Pool {
         };
         match spawned {
             Ok(h) => pool.lock().handles.push(h),
-            Err(_) => {
-                // No thread: if no worker is left to run the queue, run it here
-                // (blocking the submitter) rather than leave chains stranded.
+            Err(err) => {
+                // No thread: if no worker is left to run the queue, end it here
+                // rather than leave chains stranded. This thread has no seccomp
+                // filter (installing one would confine the caller for good), so
+                // with a filter the chains fail as a worker that cannot be
+                // confined fails them (the rest cancelled, status -errno of the
+                // thread creation); only without one, when a worker would be as
+                // unconfined as this thread, do they run here.
+                let refuse = shared.filter.is_some().then_some(&err);
                 let orphans: Vec<Job> = {
                     let mut st = pool.lock();
                     st.threads -= 1;
@@ -331,13 +592,14 @@ impl Pool {
                     if st.threads == 0 {
                         let jobs = st.queue.drain(..).collect();
                         pool.queued.store(0, Ordering::Relaxed);
+                        pool.spread_queued.store(0, Ordering::Relaxed);
                         jobs
                     } else {
                         Vec::new()
                     }
                 };
                 for job in orphans {
-                    let (ticket, batch) = execute(shared, job, &AtomicU8::new(0), None, None);
+                    let (ticket, batch) = execute(shared, job, &AtomicU8::new(0), refuse, None);
                     shared.finish_job(ticket, batch);
                 }
             }
@@ -349,7 +611,7 @@ impl Pool {
         let mut st = self.lock();
         if let Some(pos) = st.queue.iter().position(|j| j.ticket == ticket) {
             let job = st.queue.remove(pos).expect("position is in range");
-            self.queued.store(st.queue.len(), Ordering::Relaxed);
+            self.unqueued(&st, &job);
             return Found::Queued(Box::new(job));
         }
         // (Under the lock, so no worker takes a new job into a slot between
@@ -384,6 +646,7 @@ impl Pool {
             }
             let jobs = st.queue.drain(..).collect();
             self.queued.store(0, Ordering::Relaxed);
+            self.spread_queued.store(0, Ordering::Relaxed);
             jobs
         } else {
             Vec::new()
@@ -394,9 +657,11 @@ impl Pool {
 }
 
 fn worker_main(shared: Arc<Shared>, slot: usize) {
-    let init = worker_init(shared.filter.as_ref()).err();
     let pool = &shared.pool;
     let run = &pool.workers[slot];
+    run.tid
+        .store(crate::sys::rusage::gettid(), Ordering::Relaxed);
+    let init = worker_init(shared.filter.as_ref()).err();
     let stall = StallSlot {
         slot: &run.atom_start,
         epoch: pool.epoch,
@@ -418,7 +683,7 @@ fn worker_main(shared: Arc<Shared>, slot: usize) {
             // waits for a worker that does not exist.
             if !st.queue.is_empty() && (st.busy == 0 || pool.unstalled(&st) <= pool.max_running) {
                 let job = st.queue.pop_front().expect("not empty");
-                pool.queued.store(st.queue.len(), Ordering::Relaxed);
+                pool.unqueued(&st, &job);
                 break Some(job);
             }
             if st.shutdown {
@@ -443,6 +708,7 @@ fn worker_main(shared: Arc<Shared>, slot: usize) {
             }
         };
         let Some(job) = job else {
+            run.tid.store(0, Ordering::Relaxed);
             st.threads -= 1;
             st.free_slots.push(slot);
             return;
@@ -469,8 +735,8 @@ fn worker_main(shared: Arc<Shared>, slot: usize) {
 }
 
 /// Run the rest of `job`; returns the finished chain for the caller to post.
-/// `init_error`: the worker could not be confined, so nothing runs (see
-/// [`worker_init`]).
+/// `init_error`: the worker could not be confined (see [`worker_init`]), or
+/// no worker could be started for a confined pool, so nothing runs.
 #[must_use]
 pub(crate) fn execute(
     shared: &Shared,
@@ -483,6 +749,7 @@ pub(crate) fn execute(
         ticket,
         mut batch,
         partial,
+        ..
     } = job;
     if let Some(err) = init_error {
         let errno = err.raw_os_error().unwrap_or(libc::EPERM) as i64;
@@ -562,4 +829,86 @@ fn run_watched(
     shared
         .estimator
         .record(nr, t0.elapsed(), batch.completion().0.results[i]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool() -> Pool {
+        Pool::new(4, 1, Duration::from_secs(1), STALL_MIN)
+    }
+
+    #[test]
+    fn waiting_for_a_cpu_a_quarter_of_the_time_is_competing() {
+        let ms = 1_000_000;
+        assert!(!competing(0, 5 * ms), "no wait");
+        assert!(!competing(ms / 4, 5 * ms), "a few per cent: interrupts");
+        assert!(!competing(5 * ms / 4, 5 * ms), "exactly a quarter");
+        assert!(competing(5 * ms / 4 + 1, 5 * ms), "more than a quarter");
+        assert!(competing(5 * ms, 5 * ms), "sharing one CPU: half each");
+        assert!(!competing(u64::MAX, u64::MAX), "no overflow");
+    }
+
+    /// Only a predicted block, or an atom the kernel showed asleep, is a
+    /// stall; an atom that merely runs long (preempted, waiting for a CPU on
+    /// a busy machine) is not, however long.
+    #[test]
+    fn a_long_atom_is_a_stall_only_once_seen_asleep() {
+        let p = pool();
+        assert_eq!(p.stalled(), 0);
+        p.workers[0].atom_start.store(4, Ordering::Relaxed);
+        assert_eq!(p.stalled(), 0, "a long unpredicted atom, not seen asleep");
+        p.workers[1]
+            .atom_start
+            .store(8 | PREDICTED, Ordering::Relaxed);
+        assert_eq!(p.stalled(), 1, "predicted to block");
+        p.workers[0].atom_start.store(4 | ASLEEP, Ordering::Relaxed);
+        assert_eq!(p.stalled(), 2, "seen asleep");
+        p.workers[0].atom_start.store(0, Ordering::Relaxed);
+        assert_eq!(p.stalled(), 1, "between atoms");
+    }
+
+    /// A worker that is running (this thread: the kernel reports it `R`) in
+    /// an atom far older than the stall time is not marked asleep.
+    #[test]
+    fn a_running_worker_is_not_confirmed_as_stalled() {
+        let p = pool();
+        std::thread::sleep(STALL_MIN * 2);
+        p.workers[0]
+            .tid
+            .store(crate::sys::rusage::gettid(), Ordering::Relaxed);
+        p.workers[0].atom_start.store(4, Ordering::Relaxed);
+        p.confirm_stalls();
+        assert_eq!(p.workers[0].atom_start.load(Ordering::Relaxed), 4);
+        assert_eq!(p.stalled(), 0);
+    }
+
+    #[test]
+    fn a_sleeping_worker_in_a_long_atom_is_confirmed_as_stalled() {
+        let p = pool();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            tx.send(crate::sys::rusage::gettid()).unwrap();
+            wait.recv().unwrap();
+        });
+        p.workers[0]
+            .tid
+            .store(rx.recv().unwrap(), Ordering::Relaxed);
+        std::thread::sleep(STALL_MIN * 2);
+        p.workers[0].atom_start.store(4, Ordering::Relaxed);
+        // The thread may not have reached its recv yet: look again, as the
+        // submitter does every TICK.
+        for _ in 0..1000 {
+            p.confirm_stalls();
+            if p.stalled() == 1 {
+                break;
+            }
+            std::thread::sleep(TICK);
+        }
+        assert_eq!(p.stalled(), 1, "a thread blocked in recv is a stall");
+        go.send(()).unwrap();
+        t.join().unwrap();
+    }
 }

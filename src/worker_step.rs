@@ -10,7 +10,7 @@
 //! returns the sum (see [`ValidatedBatch::resume_partial`]).
 #![allow(unsafe_code)]
 
-use syslets_abi::nr;
+use syslets_abi::signature::{self, ArgType, Dir, Io, Nowait, Ptr, Signature};
 
 use crate::sys::nowait;
 use crate::validate::ValidatedBatch;
@@ -47,20 +47,19 @@ const OPEN_FLAGS: u64 = (libc::O_ACCMODE
     | libc::O_PATH
     | libc::O_NOCTTY) as u64;
 
-/// Whether [`ValidatedBatch::probe_current`] has a non-blocking form of `nr`.
-pub(crate) const fn has_probe(nr: u32) -> bool {
-    matches!(
-        nr,
-        nr::READ | nr::PREAD64 | nr::WRITE | nr::PWRITE64 | nr::OPENAT | nr::RECVFROM | nr::SENDTO
-    )
+/// Whether [`ValidatedBatch::probe_current`] has a non-blocking form of `nr`
+/// (its row's [`Nowait`]).
+pub(crate) fn has_probe(nr: u32) -> bool {
+    signature::lookup(nr).is_some_and(|sig| sig.nowait != Nowait::None)
 }
 
 impl ValidatedBatch<'_> {
     /// Try the atom at the cursor without blocking (see [`Probe`]).
     pub(crate) fn probe_current(&mut self) -> Probe {
         let i = self.cursor as usize;
-        let nr = self.step(i).nr;
-        if !has_probe(nr) {
+        let step = self.step(i);
+        let (nr, sig) = (step.nr, step.sig());
+        if sig.nowait == Nowait::None {
             return Probe::Unavailable;
         }
         let a = match self.prepare_current() {
@@ -75,20 +74,20 @@ impl ValidatedBatch<'_> {
         // validated atom: buffer `a[1]` holds `a[2]` bytes of the arena that
         // `&mut self` keeps alive (or of a raw region under its borrow or
         // `unsafe` contract), exactly as for the real call in `run_one`.
-        let ret = match nr {
+        let ret = match (sig.nowait, sig.io) {
             // SAFETY: read's buffer and length, see above.
-            nr::READ => unsafe { nowait::preadv2_nowait(a[0], a[1], a[2], -1) },
+            (Nowait::Io, Io::Read) => unsafe { nowait::preadv2_nowait(a[0], a[1], a[2], -1) },
             // SAFETY: pread64's buffer and length, see above.
-            nr::PREAD64 if (a[3] as i64) >= 0 => unsafe {
+            (Nowait::Io, Io::Pread) if (a[3] as i64) >= 0 => unsafe {
                 nowait::preadv2_nowait(a[0], a[1], a[2], a[3] as i64)
             },
             // SAFETY: write's buffer and length, see above.
-            nr::WRITE => unsafe { nowait::pwritev2_nowait(a[0], a[1], a[2], -1) },
+            (Nowait::Io, Io::Write) => unsafe { nowait::pwritev2_nowait(a[0], a[1], a[2], -1) },
             // SAFETY: pwrite64's buffer and length, see above.
-            nr::PWRITE64 if (a[3] as i64) >= 0 => unsafe {
+            (Nowait::Io, Io::Pwrite) if (a[3] as i64) >= 0 => unsafe {
                 nowait::pwritev2_nowait(a[0], a[1], a[2], a[3] as i64)
             },
-            nr::OPENAT => {
+            (Nowait::Cached, _) => {
                 let (flags, mode) = (a[2] & u32::MAX as u64, a[3] & u32::MAX as u64);
                 // O_CREAT/O_TRUNC/O_TMPFILE always fail with RESOLVE_CACHED, and
                 // openat2 refuses unknown flags and a mode without O_CREAT, which
@@ -101,10 +100,12 @@ impl ValidatedBatch<'_> {
                 unsafe { nowait::openat2_cached(a[0], a[1], flags, 0) }
             }
             // A blocking MSG_WAITALL receive waits for all of it: not probed.
-            nr::RECVFROM if a[3] & libc::MSG_WAITALL as u64 != 0 => return Probe::Unavailable,
+            (Nowait::DontWait, _) if a[3] & libc::MSG_WAITALL as u64 != 0 => {
+                return Probe::Unavailable
+            }
             // SAFETY: the prepared arguments of recvfrom/sendto, see above;
             // MSG_DONTWAIT changes no pointer or length.
-            nr::RECVFROM | nr::SENDTO => unsafe { nowait::sock_dontwait(nr, a) },
+            (Nowait::DontWait, _) => unsafe { nowait::sock_dontwait(nr, a) },
             _ => return Probe::Unavailable,
         };
         const EAGAIN: i64 = -(libc::EAGAIN as i64);
@@ -116,8 +117,7 @@ impl ValidatedBatch<'_> {
             EAGAIN => {
                 // A caller that asked for non-blocking behaviour gets EAGAIN from
                 // the real call too.
-                let own = matches!(nr, nr::RECVFROM | nr::SENDTO)
-                    && a[3] & libc::MSG_DONTWAIT as u64 != 0;
+                let own = sig.nowait == Nowait::DontWait && a[3] & libc::MSG_DONTWAIT as u64 != 0;
                 if own {
                     self.record(i, ret);
                     return Probe::Ran;
@@ -129,39 +129,19 @@ impl ValidatedBatch<'_> {
             // a file (a terminal, a character device) may wait for ever: hand it
             // off; otherwise the real call decides (the adaptive rule).
             EOPNOTSUPP | EINVAL | ENOSYS | E2BIG => {
-                if matches!(nr, nr::READ | nr::WRITE) && !nowait::seekable(a[0]) {
+                if matches!(sig.io, Io::Read | Io::Write) && !nowait::seekable(a[0]) {
                     Probe::WouldBlock
                 } else {
                     Probe::Unavailable
                 }
             }
-            n if n > 0 && (n as u64) < a[2] && self.short_is_partial(nr, &a) => {
+            n if n > 0 && (n as u64) < a[2] && short_is_partial(sig, &a) => {
                 Probe::Partial(n as u64)
             }
             _ => {
                 self.record(i, ret);
                 Probe::Ran
             }
-        }
-    }
-
-    /// Whether a short transfer by the probe means "the rest would block" (so
-    /// the real call would have gone on) rather than the real call's own result.
-    fn short_is_partial(&self, nr: u32, a: &[u64; 6]) -> bool {
-        match nr {
-            // Positional transfers are on seekable files, where the real call
-            // transfers everything up to end of file.
-            nr::PREAD64 | nr::PWRITE64 => true,
-            // A read of a pipe, socket or terminal returns what is there; of a
-            // file, all of it up to end of file.
-            nr::READ => nowait::seekable(a[0]),
-            // A blocking write writes all of it, unless the fd is non-blocking
-            // and not a file.
-            nr::WRITE => nowait::seekable(a[0]) || !nowait::nonblocking(a[0]),
-            // A blocking stream send sends all of it unless the socket is
-            // non-blocking or the caller passed MSG_DONTWAIT.
-            nr::SENDTO => a[3] & libc::MSG_DONTWAIT as u64 == 0 && !nowait::nonblocking(a[0]),
-            _ => false,
         }
     }
 
@@ -183,7 +163,7 @@ impl ValidatedBatch<'_> {
         debug_assert!(done < a[2]);
         a[1] += done;
         a[2] -= done;
-        if matches!(nr, nr::PREAD64 | nr::PWRITE64) {
+        if self.step(i).sig().io.positional() {
             a[3] += done;
         }
         // SAFETY: the arguments are those of the validated atom with the buffer
@@ -193,6 +173,30 @@ impl ValidatedBatch<'_> {
         let r = unsafe { crate::sys::syscall6(nr, &a) };
         let ret = if r > 0 { done as i64 + r } else { done as i64 };
         self.record(i, ret);
+    }
+}
+
+/// Whether a short transfer by the probe means "the rest would block" (so
+/// the real call would have gone on) rather than the real call's own result.
+fn short_is_partial(sig: &Signature, a: &[u64; 6]) -> bool {
+    match (sig.io, sig.nowait) {
+        // Positional transfers are on seekable files, where the real call
+        // transfers everything up to end of file.
+        (Io::Pread | Io::Pwrite, _) => true,
+        // A read of a pipe, socket or terminal returns what is there; of a
+        // file, all of it up to end of file.
+        (Io::Read, _) => nowait::seekable(a[0]),
+        // A blocking write writes all of it, unless the fd is non-blocking
+        // and not a file.
+        (Io::Write, _) => nowait::seekable(a[0]) || !nowait::nonblocking(a[0]),
+        // A blocking stream send sends all of it unless the socket is
+        // non-blocking or the caller passed MSG_DONTWAIT; a receive returns
+        // what is there.
+        (Io::None, Nowait::DontWait) => {
+            let sends = matches!(sig.args[1], ArgType::Ptr(Ptr { dir: Dir::In, .. }));
+            sends && a[3] & libc::MSG_DONTWAIT as u64 == 0 && !nowait::nonblocking(a[0])
+        }
+        _ => false,
     }
 }
 

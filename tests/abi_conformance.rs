@@ -295,17 +295,23 @@ fn rust_side() -> RustSide {
         STOP_ON_NONZERO, STOP_ON_ZERO, STOP_ON_NEGATIVE, STOP_ON_NON_POSITIVE, STOP_MASK,
         SKIP_TO_NEXT_ON_STOP, NEXT_MASK, NEXT_SHIFT, ATOM_FLAGS_MASK,
         BATCH_ASYNC as "SYSLET_ASYNC", BATCH_SYNC as "SYSLET_SYNC",
-        BATCH_NO_COMPLETE as "SYSLET_NO_COMPLETE", BATCH_FLAGS_MASK,
+        BATCH_NO_COMPLETE as "SYSLET_NO_COMPLETE", BATCH_COMPAT32 as "SYSLET_COMPAT32",
+        BATCH_FLAGS_MASK,
         ARG_IMM, ARG_RESULT, ARG_BUF, ARG_RAW,
         BUF_IN, BUF_OUT, BUF_FLAGS_MASK,
         COMPLETION_STOPPED, COMPLETION_CANCELED, COMPLETION_INLINE,
     }
-    consts! { side, nr, "SYSLET_NR_";
-        READ, WRITE, CLOSE, FSTAT, LSEEK, PREAD64, PWRITE64, GETPID, SOCKET, CONNECT,
-        SENDTO, RECVFROM, SHUTDOWN, BIND, LISTEN, SETSOCKOPT, GETSOCKOPT, FSYNC,
-        FDATASYNC, FTRUNCATE, GETTID, GETDENTS64, TGKILL, OPENAT, MKDIRAT, NEWFSTATAT,
-        UNLINKAT, FALLOCATE, ACCEPT4, RT_TGSIGQUEUEINFO, STATX, OPENAT2,
+    // `SYSLET_NR_*`: one per row of the system-call table, by its name.
+    macro_rules! nr_consts {
+        ($(
+            $(#[$meta:meta])* $NR:ident = $num:literal, $name:literal { $($field:tt)* }
+            i386 [ $($i386:tt)* ] socketcall [ $($sc:tt)* ]
+            builder $b:ident ($man:literal) { $($bf:tt)* } |$s:ident| [ $($a:tt)* ];
+        )*) => {
+            consts! { side, nr, "SYSLET_NR_"; $($NR),* }
+        };
     }
+    syslets_abi::for_each_syscall!(nr_consts);
 
     // The function-like macros against the Rust functions they mirror.
     let macros = [
@@ -408,8 +414,8 @@ fn check_layout(compiler: Compiler, test: &str) -> Option<String> {
 // ---------------------------------------------------------------------------
 // Layout tests.
 
-/// The Rust lists are complete: every `pub const` of `abi/src/lib.rs` and
-/// `abi/src/nr.rs` and every `pub struct` of the batch and completion modules is
+/// The Rust lists are complete: every `pub const` of `abi/src/lib.rs`, every
+/// row of the system-call table, and every `pub struct` of the batch and completion modules is
 /// in them, every struct's listed fields cover it, and every `#define` and
 /// `struct` of `syslet.h` has a Rust counterpart. (The layout tests then make
 /// sure the C program prints every one of these.)
@@ -419,10 +425,17 @@ fn rust_lists_cover_the_abi_crate_and_the_header() {
     let mut problems = tiling_problems(&side.layout, "Rust");
 
     let listed: Vec<&str> = side.consts.iter().map(|c| c.rust).collect();
-    for (module, source) in [
-        ("abi", include_str!("../abi/src/lib.rs")),
-        ("nr", include_str!("../abi/src/nr.rs")),
-    ] {
+    // Every row of the table, under the name of its `man 2` page.
+    for sig in syslets_abi::signature::SIGNATURES {
+        let path = format!("nr::{}", sig.name.to_uppercase());
+        if !listed.contains(&path.as_str()) {
+            problems.push(format!(
+                "{path} ({}) is not compared with syslet.h",
+                sig.name
+            ));
+        }
+    }
+    for (module, source) in [("abi", include_str!("../abi/src/lib.rs"))] {
         for line in source.lines() {
             let Some(rest) = line.trim_start().strip_prefix("pub const ") else {
                 continue;
@@ -557,7 +570,7 @@ fn header_compiles_strictly_as_c11_and_cxx17() {
     }
 }
 
-/// Every syscall number of `abi/src/nr.rs` (and so of `SYSLET_NR_*`) is the
+/// Every syscall number of the table (and so of `SYSLET_NR_*`) is the
 /// x86_64 kernel's, as `libc` knows it.
 #[test]
 fn syscall_numbers_match_libc() {
@@ -605,13 +618,10 @@ fn syscall_numbers_match_libc() {
             problems.push(format!("nr::{name} is {ours}, libc::SYS_* says {theirs}"));
         }
     }
-    let count = include_str!("../abi/src/nr.rs")
-        .lines()
-        .filter(|l| l.starts_with("pub const "))
-        .count();
+    let count = syslets_abi::signature::SIGNATURES.len();
     if count != pairs.len() {
         problems.push(format!(
-            "abi/src/nr.rs has {count} numbers, this test checks {}",
+            "the system-call table has {count} rows, this test checks {}",
             pairs.len()
         ));
     }

@@ -149,6 +149,17 @@ fn corners_behave_like_glibc() {
     same_as_glibc("corners");
 }
 
+/// `aio_suspend` with timeouts whose end overflows `time_t` (`{LONG_MAX, 0}`,
+/// `{LONG_MAX, 999999999}`): -1 `EAGAIN` at once while the request is in
+/// progress (glibc's sum wraps into the past), 0 for a finished one; a huge
+/// timeout that fits (`{LONG_MAX / 2, 0}`) waits for the data. Under the
+/// preload this used to abort the program (an `Instant` overflow panicked
+/// inside `extern "C"`).
+#[test]
+fn timeout_overflow_behaves_like_glibc() {
+    same_as_glibc("timeout");
+}
+
 /// A program that never calls `aio_init` forks before any AIO and with a
 /// request in flight: AIO works in the children and the parent, and in a
 /// child `aio_cancel` of the inherited request says `AIO_NOTCANCELED` while

@@ -746,3 +746,76 @@ fn pool_grows_past_max_running_while_workers_are_stalled() {
     reap_n(&ex, 100);
     assert!(ex.workers() <= 8);
 }
+
+/// Pin the calling thread (and the threads it starts later) to the CPU it
+/// runs on.
+fn pin_to_one_cpu() {
+    #[allow(unsafe_code)]
+    // SAFETY: sched_getcpu takes no argument; cpu_set_t is a plain bit set
+    // (zero is empty), CPU_SET writes one bit of the local set, and
+    // sched_setaffinity reads the set of the size passed (0: this thread).
+    unsafe {
+        let cpu = libc::sched_getcpu();
+        assert!(cpu >= 0);
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu as usize, &mut set);
+        assert_eq!(
+            libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set),
+            0
+        );
+    }
+}
+
+/// A chain of 64 stats of this crate's manifest (six path components: a few
+/// µs each, worth a hand-off together).
+fn long_stat_chain(data: u64) -> ValidatedBatch<'static> {
+    let mut chain = Chain::new();
+    for _ in 0..64 {
+        let p = chain.path(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
+        let st = chain.output::<Stat>();
+        chain.push(Newfstatat::new(libc::AT_FDCWD, p, st));
+    }
+    chain.set_caller_data(data);
+    chain.prepare(&Policy::default()).unwrap()
+}
+
+#[test]
+fn spare_cpu_rule_spreads_nothing_when_a_worker_could_only_compete() {
+    // The submitter and every worker it starts share one CPU: a spread
+    // chain's worker can only take that CPU from the submitter. The monitor
+    // must see them wait for it and keep the chains inline (retrying rarely).
+    std::thread::spawn(|| {
+        pin_to_one_cpu();
+        let ex = Executor::builder()
+            .use_spare_cpus(true)
+            .ring_size(1024)
+            .build()
+            .unwrap();
+        let (mut inline, mut spread, mut in_flight) = (0u64, 0u64, 0usize);
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(1500) {
+            match ex.submit(long_stat_chain(0)).unwrap() {
+                Submitted::Done(d) => {
+                    assert!(d.completion().results()[..64].iter().all(|&r| r == 0));
+                    inline += 1;
+                }
+                Submitted::Queued(_) => {
+                    spread += 1;
+                    in_flight += 1;
+                }
+            }
+            let done = ex.reap().unwrap();
+            assert!(done.iter().all(|d| d.completion().status() == 0));
+            in_flight -= done.len();
+        }
+        reap_n(&ex, in_flight);
+        assert!(inline > 0);
+        assert!(
+            spread * 10 < inline + spread,
+            "{spread} of {} chains spread to a worker on the submitter's only CPU",
+            inline + spread
+        );
+    })
+    .join()
+    .unwrap();
+}

@@ -32,6 +32,9 @@ const FIXTURES: &[&str] = &[
     "pread64_sparse",
     "socketcall_connect",
 ];
+/// The directory chains (run in directories of their own file systems by
+/// `directory_offsets_match_the_32_bit_process_on_ext4_and_tmpfs`).
+const DIR_FIXTURES: &[&str] = &["getdents_small", "getdents_big", "getdents_seek"];
 /// The directory descriptor the fixtures name (patched to the real one).
 const FIXTURE_DIRFD: u32 = 100;
 const DATA: &[u8] = b"hello from a 32-bit producer\n";
@@ -196,6 +199,19 @@ fn buffer_mut(bytes: &mut [u8], index: usize) -> &mut [u8] {
 /// Put the scene's real directory descriptor and port where the fixtures hold
 /// placeholders; every placeholder found is checked to be one.
 fn relocate(name: &str, bytes: &mut [u8], scene: &Scene) {
+    let mut patched = patch_dirfd(name, bytes, scene.dirfd.as_raw_fd());
+    if name == "socketcall_connect" {
+        let sa = buffer_mut(bytes, 0);
+        assert_eq!(sa, &[2, 0, 0, 0, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        sa[2..4].copy_from_slice(&scene.port().to_be_bytes());
+        patched += 1;
+    }
+    assert!(patched > 0, "{name}: no placeholder found");
+}
+
+/// Put `dirfd` where the fixture names `FIXTURE_DIRFD`; returns how many
+/// atoms were patched.
+fn patch_dirfd(name: &str, bytes: &mut [u8], dirfd: i32) -> usize {
     let mut patched = 0;
     for i in 0..view(bytes).natoms {
         let a = atom_mut(bytes, i);
@@ -205,17 +221,11 @@ fn relocate(name: &str, bytes: &mut [u8], scene: &Scene) {
                 (abi::ARG_IMM, FIXTURE_DIRFD),
                 "{name}: atom {i} dirfd"
             );
-            a.arg[0] = scene.dirfd.as_raw_fd() as u32;
+            a.arg[0] = dirfd as u32;
             patched += 1;
         }
     }
-    if name == "socketcall_connect" {
-        let sa = buffer_mut(bytes, 0);
-        assert_eq!(sa, &[2, 0, 0, 0, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
-        sa[2..4].copy_from_slice(&scene.port().to_be_bytes());
-        patched += 1;
-    }
-    assert!(patched > 0, "{name}: no placeholder found");
+    patched
 }
 
 /// Normalise, validate, run and write back one compat batch; returns the
@@ -313,7 +323,7 @@ fn golden_fixtures_are_regenerated_byte_identical() {
     let st = Command::new(exe).arg(&out).status().unwrap();
     assert!(st.success());
     let bless = std::env::var("SYSLETS_BLESS_FIXTURES").is_ok_and(|v| v == "1");
-    for name in FIXTURES {
+    for name in FIXTURES.iter().chain(DIR_FIXTURES) {
         let fresh = fs::read(out.join(format!("{name}.bin"))).unwrap();
         let golden = fixture_dir().join(format!("{name}.bin"));
         if bless {
@@ -356,6 +366,20 @@ fn parse_expect(text: &str) -> Vec<Expect> {
         .collect()
 }
 
+/// Compare two buffers; a difference is shown where it starts (directory
+/// buffers are kilobytes of mostly fill bytes).
+fn same_bytes(what: &str, ours: &[u8], theirs: &[u8]) {
+    assert_eq!(ours.len(), theirs.len(), "{what}: length");
+    if let Some(k) = ours.iter().zip(theirs).position(|(a, b)| a != b) {
+        let (from, to) = (k.saturating_sub(16), (k + 32).min(ours.len()));
+        panic!(
+            "{what}: differs from byte {k}; bytes {from}..{to}:\n  ours   {:02x?}\n  theirs {:02x?}",
+            &ours[from..to],
+            &theirs[from..to]
+        );
+    }
+}
+
 /// Compare two output structs byte by byte, except the access time (`range`),
 /// which may only move forward between the 32-bit process's run and ours.
 fn same_but_atime(name: &str, ours: &[u8], theirs: &[u8], atime: std::ops::Range<usize>) {
@@ -376,6 +400,56 @@ fn same_but_atime(name: &str, ours: &[u8], theirs: &[u8], atime: std::ops::Range
         }
     };
     assert!(when(o) >= when(t), "{name}: atime went backwards");
+}
+
+/// Compare what syslets wrote back (`b`, `c`) with `OUT/<file>.expect`, what
+/// the 32-bit process got from its own kernel: every result (descriptors of
+/// `fd_atoms` only as "both are descriptors") and every buffer byte (access
+/// times only as "not earlier"); failures say `name`.
+fn assert_matches_the_32_bit_run(
+    (file, name): (&str, &str),
+    b: &[u8],
+    c: &abi::Completion,
+    out: &Path,
+    fd_atoms: &[usize],
+) {
+    let text = fs::read_to_string(out.join(format!("{file}.expect"))).unwrap();
+    let expect = parse_expect(&text);
+    let rets = expect
+        .iter()
+        .filter(|e| matches!(e, Expect::Ret(..)))
+        .count();
+    assert_eq!(rets, c.atoms_run as usize, "{name}: atoms run");
+    for e in &expect {
+        match e {
+            // Descriptor numbers legitimately differ between processes:
+            // both must be descriptors.
+            Expect::Ret(i, theirs) if fd_atoms.contains(i) => {
+                assert!(*theirs >= 0 && c.results[*i] >= 0, "{name}: atom {i}");
+            }
+            Expect::Ret(i, theirs) => {
+                assert_eq!(c.results[*i], *theirs, "{name}: result of atom {i}");
+            }
+            Expect::Buf(i, theirs) => {
+                let ours = buffer(b, *i);
+                match theirs.len() {
+                    96 => same_but_atime(name, ours, theirs, 64..72),
+                    256 => same_but_atime(name, ours, theirs, 64..80),
+                    _ => same_bytes(&format!("{name}: buffer {i}"), ours, theirs),
+                }
+            }
+        }
+    }
+}
+
+/// The atoms of a compat batch that return a new descriptor.
+fn fd_atoms(b: &mut [u8]) -> Vec<usize> {
+    (0..view(b).natoms)
+        .filter(|&i| {
+            let a = atom_mut(b, i);
+            a.nr == nr32::OPENAT || (a.nr == nr32::SOCKETCALL && a.arg[0] == 1)
+        })
+        .collect()
 }
 
 #[test]
@@ -400,40 +474,9 @@ fn results_match_the_32_bit_process_field_by_field() {
         // The batches this very run of the producer wrote.
         let mut b = fs::read(out.join(format!("{name}.bin"))).unwrap();
         relocate(name, &mut b, &scene);
-        let fd_atoms: Vec<usize> = (0..view(&b).natoms)
-            .filter(|&i| {
-                let a = atom_mut(&mut b, i);
-                a.nr == nr32::OPENAT || (a.nr == nr32::SOCKETCALL && a.arg[0] == 1)
-            })
-            .collect();
+        let fd_atoms = fd_atoms(&mut b);
         let c = run_compat(&mut b);
-        let text = fs::read_to_string(out.join(format!("{name}.expect"))).unwrap();
-        let expect = parse_expect(&text);
-        let rets = expect
-            .iter()
-            .filter(|e| matches!(e, Expect::Ret(..)))
-            .count();
-        assert_eq!(rets, c.atoms_run as usize, "{name}: atoms run");
-        for e in &expect {
-            match e {
-                // Descriptor numbers legitimately differ between processes:
-                // both must be descriptors.
-                Expect::Ret(i, theirs) if fd_atoms.contains(i) => {
-                    assert!(*theirs >= 0 && c.results[*i] >= 0, "{name}: atom {i}");
-                }
-                Expect::Ret(i, theirs) => {
-                    assert_eq!(c.results[*i], *theirs, "{name}: result of atom {i}");
-                }
-                Expect::Buf(i, theirs) => {
-                    let ours = buffer(&b, *i);
-                    match theirs.len() {
-                        96 => same_but_atime(name, ours, theirs, 64..72),
-                        256 => same_but_atime(name, ours, theirs, 64..80),
-                        _ => assert_eq!(ours, &theirs[..], "{name}: buffer {i}"),
-                    }
-                }
-            }
-        }
+        assert_matches_the_32_bit_run((name, name), &b, &c, &out, &fd_atoms);
         if *name == "socketcall_connect" {
             scene.accept_one(); // ours
         }
@@ -665,6 +708,7 @@ fn the_native_layout_of_a_translated_batch_is_what_the_builders_make() {
     let norm = compat::normalize(&w.finish()).unwrap();
 
     let mut chain = Chain::new();
+    chain.set_flags(abi::BATCH_COMPAT32);
     let path = chain.path("data.txt");
     let _unused_stat64 = chain.output_bytes(96);
     let stat = chain.output::<syslets::Stat>();
@@ -681,11 +725,399 @@ fn the_native_layout_of_a_translated_batch_is_what_the_builders_make() {
 
 #[test]
 fn the_fixtures_exist_for_every_chain() {
-    for name in FIXTURES {
+    for name in FIXTURES.iter().chain(DIR_FIXTURES) {
         let b = load(name);
         let n = compat::normalize(&b);
         // The placeholders (dirfd 100, port 0) still translate; they only fail
         // when run.
         assert!(n.is_ok(), "{name}: {:?}", n.err());
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Directory offsets, on file systems of the test's own.
+
+const EXT4_SUPER_MAGIC: i64 = 0xEF53;
+const TMPFS_MAGIC: i64 = 0x0102_1994;
+/// ext4's end-of-directory marker for a 32-bit caller.
+const EXT4_EOF_32: i64 = 0x7fff_ffff;
+/// The names in "small" (with "." and ".."), one of each file type.
+const SMALL: &[&str] = &[
+    "alpha", "beta", "gamma", "f01", "f02", "f03", "f04", "f05", "f06", "f07",
+];
+/// Entries of "big": several 4 KiB blocks, an indexed (htree) directory on ext4.
+const BIG: usize = 300;
+
+/// The file system type of `path` (`statfs.f_type`).
+fn fs_type(path: &Path) -> i64 {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: `statfs` is plain integers; all zero is a valid value.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a NUL-terminated path and a struct statfs to fill.
+    let r = unsafe { libc::statfs(c.as_ptr(), &mut st) };
+    assert_eq!(
+        r,
+        0,
+        "statfs {}: {}",
+        path.display(),
+        std::io::Error::last_os_error()
+    );
+    st.f_type as i64
+}
+
+/// Run a command; its stderr when it fails (or cannot start).
+fn sh(cmd: &mut Command) -> Result<(), String> {
+    let out = cmd.output().map_err(|e| format!("{cmd:?}: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{cmd:?}: {}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    ))
+}
+
+/// A file system for one test: an ext4 image on a loop device, or a tmpfs,
+/// mounted under the test's own scratch directory. Dropping it (also when the
+/// test panics) unmounts it, detaches the loop device and removes the files.
+struct TestFs {
+    kind: &'static str,
+    mnt: PathBuf,
+    /// Removed when dropped (after the unmount).
+    scratch: PathBuf,
+    image: Option<PathBuf>,
+    mounted: bool,
+}
+
+impl TestFs {
+    /// A scratch directory with an empty `mnt` in it, nothing mounted yet
+    /// (the guard exists before anything it must undo).
+    fn unmounted(kind: &'static str) -> TestFs {
+        let scratch = scratch(kind);
+        let mnt = scratch.join("mnt");
+        fs::create_dir(&mnt).unwrap();
+        TestFs {
+            kind,
+            mnt,
+            scratch,
+            image: None,
+            mounted: false,
+        }
+    }
+
+    fn ext4() -> Result<TestFs, String> {
+        let mut t = TestFs::unmounted("ext4");
+        let image = t.scratch.join("fs.img");
+        t.image = Some(image.clone());
+        fs::File::create(&image)
+            .and_then(|f| f.set_len(32 << 20))
+            .map_err(|e| e.to_string())?;
+        // No journal: smaller and faster; the directory code is the same.
+        sh(Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-O", "^has_journal", "-E", "nodiscard"])
+            .arg(&image))
+        .map_err(|e| format!("mkfs.ext4 (e2fsprogs): {e}"))?;
+        // mount(8) picks a free loop device and sets autoclear on it: the
+        // unmount releases it.
+        sh(Command::new("mount")
+            .args(["-t", "ext4", "-o", "loop,nosuid,nodev"])
+            .arg(&image)
+            .arg(&t.mnt))
+        .map_err(|e| format!("loop-mounting the ext4 image needs root and loop devices: {e}"))?;
+        t.mounted = true;
+        Ok(t)
+    }
+
+    fn tmpfs() -> Result<TestFs, String> {
+        let mut t = TestFs::unmounted("tmpfs");
+        match sh(Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                "size=16m,mode=0755,nosuid,nodev",
+                "tmpfs",
+            ])
+            .arg(&t.mnt))
+        {
+            Ok(()) => t.mounted = true,
+            // Not root: a directory of our own on /dev/shm, where that is tmpfs.
+            Err(e) => {
+                let shm = Path::new("/dev/shm");
+                if !shm.is_dir() || fs_type(shm) != TMPFS_MAGIC {
+                    return Err(format!("cannot mount a tmpfs ({e}), and /dev/shm is none"));
+                }
+                fs::remove_dir_all(&t.scratch).unwrap();
+                t.scratch = shm.join(t.scratch.file_name().unwrap());
+                t.mnt = t.scratch.clone();
+                fs::create_dir(&t.mnt).unwrap();
+            }
+        }
+        Ok(t)
+    }
+
+    /// "small" (one entry of each type, and files) and "big".
+    fn populate(&self) {
+        let small = self.mnt.join("small");
+        fs::create_dir(&small).unwrap();
+        for name in SMALL {
+            match *name {
+                "beta" => fs::create_dir(small.join(name)).unwrap(),
+                "gamma" => std::os::unix::fs::symlink("alpha", small.join(name)).unwrap(),
+                _ => fs::write(small.join(name), name).unwrap(),
+            }
+        }
+        let big = self.mnt.join("big");
+        fs::create_dir(&big).unwrap();
+        for k in 0..BIG {
+            fs::write(big.join(format!("entry-{k:03}")), b"").unwrap();
+        }
+    }
+}
+
+impl Drop for TestFs {
+    fn drop(&mut self) {
+        if self.mounted {
+            if let Err(e) = sh(Command::new("umount").arg(&self.mnt)) {
+                eprintln!("{}: {e}; detaching lazily", self.kind);
+                let _ = sh(Command::new("umount").arg("-l").arg(&self.mnt));
+            }
+        }
+        if let Some(image) = &self.image {
+            // A loop device still attached to the image (autoclear could not
+            // run): detach it.
+            if let Ok(out) = Command::new("losetup")
+                .args(["-n", "-O", "NAME", "-j"])
+                .arg(image)
+                .output()
+            {
+                for dev in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = sh(Command::new("losetup").arg("-d").arg(dev));
+                }
+            }
+        }
+        let _ = fs::remove_dir_all(&self.scratch);
+    }
+}
+
+/// `(d_ino, d_off, d_type, name)` of every entry in a getdents64 buffer.
+fn dirents(buf: &[u8]) -> Vec<(u64, i64, u8, String)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 19 <= buf.len() {
+        let reclen = u16::from_le_bytes([buf[at + 16], buf[at + 17]]) as usize;
+        assert!(
+            reclen >= 24 && at + reclen <= buf.len(),
+            "reclen {reclen} at {at}"
+        );
+        let ino = u64::from_le_bytes(buf[at..at + 8].try_into().unwrap());
+        let off = i64::from_le_bytes(buf[at + 8..at + 16].try_into().unwrap());
+        let name = &buf[at + 19..at + reclen];
+        let name = &name[..name.iter().position(|&b| b == 0).unwrap()];
+        out.push((
+            ino,
+            off,
+            buf[at + 18],
+            String::from_utf8(name.to_vec()).unwrap(),
+        ));
+        at += reclen;
+    }
+    out
+}
+
+/// What a 64-bit getdents64 of `dir` gives this process, read whole.
+fn native_dirents(dir: &Path) -> Vec<(u64, i64, u8, String)> {
+    let f = fs::File::open(dir).unwrap();
+    let mut buf = vec![0u8; 32 << 10];
+    // SAFETY: getdents64 writes at most `buf.len()` bytes into `buf`.
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_getdents64,
+            f.as_raw_fd(),
+            buf.as_mut_ptr(),
+            buf.len(),
+        )
+    };
+    assert!(n > 0, "getdents64: {}", std::io::Error::last_os_error());
+    dirents(&buf[..n as usize])
+}
+
+/// The d_off after the first entry: where `getdents_seek` seeks.
+fn second_d_off(buf: &[u8]) -> u64 {
+    dirents(buf)[1].1 as u64
+}
+
+/// Put the directory offset `cookie` into getdents_seek's `_llseek`
+/// (the fixture seeks to 0).
+fn patch_cookie(bytes: &mut [u8], cookie: u64) {
+    let a = atom_mut(bytes, 1);
+    assert_eq!(a.nr, nr32::LLSEEK);
+    assert_eq!(&a.arg_kind[1..3], &[abi::ARG_IMM, abi::ARG_IMM]);
+    assert_eq!(
+        &a.arg[1..3],
+        &[0, 0],
+        "getdents_seek: the placeholder offset"
+    );
+    a.arg[1] = (cookie >> 32) as u32;
+    a.arg[2] = cookie as u32;
+}
+
+/// `run_compat` on a worker of `ex`: the batch flagged `BATCH_ASYNC` (in the
+/// 32-bit header, as a producer would) goes straight to a worker thread,
+/// which runs under the policy's seccomp filter.
+fn run_compat_on_a_worker(ex: &syslets::Executor, bytes: &mut [u8]) -> abi::Completion {
+    let header = abi::BatchHeader::mut_from_prefix(bytes).unwrap().0;
+    header.flags |= abi::BATCH_ASYNC;
+    let norm = compat::normalize(bytes).expect("normalises");
+    let batch = EncodedBatch::from_bytes(norm.native_bytes())
+        .validate(&Policy::default())
+        .expect("the translated batch validates");
+    let ticket = match ex.submit(batch).expect("submits") {
+        syslets::Submitted::Queued(t) => t,
+        syslets::Submitted::Done(_) => panic!("an ASYNC batch completed inline"),
+    };
+    let mut done = Vec::new();
+    while done.is_empty() {
+        ex.wait(1, Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        ex.reap_into(&mut done).unwrap();
+    }
+    assert_eq!(done[0].ticket(), ticket);
+    let batch = done.pop().unwrap().into_batch();
+    let c = *batch.completion().as_abi();
+    norm.write_back(batch.arena(), &c, bytes)
+        .expect("write-back")
+}
+
+/// Run the directory chains the producer ran in `t` (its batches and its
+/// results are in `out`), inline and on a worker, and compare field by field;
+/// then check what makes the comparison mean something on this file system.
+fn check_dirs(t: &TestFs, out: &Path, ex: &syslets::Executor) {
+    let kind = t.kind;
+    let dirfd = fs::File::open(&t.mnt).unwrap();
+    for worker in [false, true] {
+        let how = if worker { "worker" } else { "inline" };
+        let mut small_ents = Vec::new();
+        for name in DIR_FIXTURES {
+            let label = format!("{kind}, {how}: {name}");
+            let mut b = fs::read(out.join(format!("{name}.bin"))).unwrap();
+            assert_eq!(patch_dirfd(name, &mut b, dirfd.as_raw_fd()), 1, "{label}");
+            if *name == "getdents_seek" {
+                patch_cookie(&mut b, second_d_off(&small_ents));
+            }
+            let fd_atoms = fd_atoms(&mut b);
+            let c = if worker {
+                run_compat_on_a_worker(ex, &mut b)
+            } else {
+                run_compat(&mut b)
+            };
+            assert_matches_the_32_bit_run((name, &label), &b, &c, out, &fd_atoms);
+            if *name == "getdents_small" {
+                small_ents = buffer(&b, 1)[..c.results[1] as usize].to_vec();
+                let ends = (
+                    i64::from_le_bytes(buffer(&b, 3).try_into().unwrap()),
+                    c.results[4],
+                );
+                check_small(kind, &t.mnt.join("small"), &small_ents, ends);
+            }
+            if *name == "getdents_big" {
+                let n = |i: usize| c.results[i] as usize;
+                let mut all = dirents(&buffer(&b, 1)[..n(1)]);
+                all.extend(dirents(&buffer(&b, 3)[..n(3)]));
+                assert_eq!(c.results[4], 0, "{label}: read to its end");
+                assert_eq!(all.len(), BIG + 2, "{label}: every entry once");
+                if kind == "ext4" {
+                    assert!(
+                        all.iter().all(|e| (0..=EXT4_EOF_32).contains(&e.1)),
+                        "{label}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// "small" as the 32-bit process saw it (and as syslets wrote it back): every
+/// name, and on ext4 the 32-bit offsets and end marker that differ from what a
+/// 64-bit call gets — so that the comparison above could have failed.
+fn check_small(kind: &str, dir: &Path, ents: &[u8], (end, lseek32): (i64, i64)) {
+    let ours = dirents(ents);
+    let mut names: Vec<&str> = ours.iter().map(|e| e.3.as_str()).collect();
+    names.sort();
+    let mut want: Vec<&str> = SMALL.iter().copied().chain([".", ".."]).collect();
+    want.sort();
+    assert_eq!(names, want, "{kind}");
+    let native = native_dirents(dir);
+    match kind {
+        "ext4" => {
+            assert!(
+                ours.iter().all(|e| (0..=EXT4_EOF_32).contains(&e.1)),
+                "ext4: a 32-bit caller gets 31-bit directory offsets: {ours:?}"
+            );
+            assert_eq!(ours.last().unwrap().1, EXT4_EOF_32, "ext4: the last d_off");
+            assert_eq!(
+                (end, lseek32),
+                (EXT4_EOF_32, EXT4_EOF_32),
+                "ext4: SEEK_END, SEEK_CUR"
+            );
+            // A 64-bit call gets other offsets (their high halves are ours).
+            assert!(native.iter().any(|e| e.1 > u32::MAX as i64), "{native:?}");
+            let high: Vec<i64> = native.iter().map(|e| e.1 >> 32).collect();
+            assert_eq!(high, ours.iter().map(|e| e.1).collect::<Vec<_>>());
+        }
+        _ => {
+            // tmpfs offsets are the same for every caller (its end and
+            // SEEK_END were compared with the 32-bit process's above).
+            assert_eq!(native, ours, "{kind}: as a 64-bit call sees it");
+        }
+    }
+}
+
+/// A file system the test cannot have: fail in CI, say so loudly elsewhere.
+fn missing_fs(test: &str, kind: &str, why: &str) {
+    assert!(
+        !in_ci(),
+        "{test}: the {kind} case is required in CI (root, loop devices, e2fsprogs): {why}"
+    );
+    eprintln!("SKIPPED the {kind} case of {test}: {why}");
+}
+
+#[test]
+fn directory_offsets_match_the_32_bit_process_on_ext4_and_tmpfs() {
+    let test = "directory_offsets_match_the_32_bit_process_on_ext4_and_tmpfs";
+    let exe = match producer() {
+        Ok(p) => p,
+        Err(why) => return missing_gcc(test, &why),
+    };
+    let ex = syslets::Executor::new();
+    for (kind, make) in [
+        ("ext4", TestFs::ext4 as fn() -> Result<TestFs, String>),
+        ("tmpfs", TestFs::tmpfs),
+    ] {
+        let t = match make() {
+            Ok(t) => t,
+            Err(why) => {
+                missing_fs(test, kind, &why);
+                continue;
+            }
+        };
+        let expected = if kind == "ext4" {
+            EXT4_SUPER_MAGIC
+        } else {
+            TMPFS_MAGIC
+        };
+        assert_eq!(fs_type(&t.mnt), expected, "{kind} is mounted");
+        t.populate();
+        let out = scratch("dirs");
+        let st = Command::new(exe)
+            .arg(&out)
+            .arg("--dirs")
+            .arg(&t.mnt)
+            .status()
+            .unwrap();
+        assert!(st.success(), "{kind}: the 32-bit producer: {st}");
+        check_dirs(&t, &out, &ex);
+        let _ = fs::remove_dir_all(&out);
     }
 }

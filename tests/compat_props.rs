@@ -20,19 +20,12 @@ use syslets::{AtomRef, BufRef, Chain, EncodedBatch, Fd, Len, Out, Policy, SockAd
 use syslets::{SockAddrOut, Stat, Stop};
 use zerocopy::IntoBytes;
 
-struct Rng(u64);
+#[path = "common/rng.rs"]
+mod rng;
+use rng::{setting, Rng};
 
+// Extra draws for the compat properties.
 impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
     fn chance(&mut self, percent: u64) -> bool {
         self.below(100) < percent
     }
@@ -59,13 +52,6 @@ impl Rng {
     fn bytes(&mut self, n: usize) -> Vec<u8> {
         (0..n).map(|_| self.next() as u8).collect()
     }
-}
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 // ---------------------------------------------------------------------------
@@ -858,7 +844,10 @@ fn random_chain(rng: &mut Rng) -> (Vec<u8>, Vec<u8>) {
     let mut w = CompatWriter::new();
     w.set_flags(flags).set_caller_data(caller_data);
     let mut chain = Chain::new();
-    chain.set_flags(flags).set_caller_data(caller_data);
+    // Normalised batches are marked as a 32-bit producer's.
+    chain
+        .set_flags(flags | abi::BATCH_COMPAT32)
+        .set_caller_data(caller_data);
     let mut nbufs = Vec::new();
     for spec in &g.bufs {
         nbufs.push(match spec {

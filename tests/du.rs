@@ -82,12 +82,23 @@ fn du_walks_match_gnu_du() {
         workers: 4,
         flags: 0,
         stat_flags: 0,
+        spare_cpus: false,
         ..Options::default()
     };
     let t = walk_async(&root, base).unwrap();
-    want(t, "default mode");
+    want(t, "inline mode");
     // The big directory alone needs 24 stat chains.
     assert!(t.inline_chains + t.queued_chains > 30);
+    // Stat chains of 64 hold entries of several directories.
+    let t = walk_async(
+        &root,
+        Options {
+            chain_atoms: 7,
+            ..base
+        },
+    )
+    .unwrap();
+    want(t, "chains of 7 stats");
     let t = walk_async(
         &root,
         Options {
@@ -100,10 +111,21 @@ fn du_walks_match_gnu_du() {
     want(t, "every chain on workers");
     assert_eq!(t.inline_chains, 0);
     let t = walk_async(&root, Options::default()).unwrap();
+    want(t, "du's default (auto: inline, spread to spare CPUs)");
+    let t = walk_async(
+        &root,
+        Options {
+            stat_flags: syslets::abi::BATCH_ASYNC,
+            spare_cpus: false,
+            ..base
+        },
+    )
+    .unwrap();
     want(
         t,
-        "du's default (mixed): stat chains on workers, directory reads inline first",
+        "mixed: stat chains on workers, directory reads inline first",
     );
+    // 1500 entries of the big directory alone fill 24 chains of 64.
     assert!(t.queued_chains >= 24);
     let t = walk_async(
         &root,

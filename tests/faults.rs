@@ -60,11 +60,13 @@ fn assert_all_once(done: &[Done], n: usize) {
 }
 
 #[test]
-fn without_worker_threads_async_chains_run_on_the_submitter() {
+fn without_worker_threads_confined_chains_fail_and_unconfined_ones_run_on_the_submitter() {
     let _f = faults();
+    const N: usize = 200;
+    // With the workers' seccomp filter (the default) the submitting thread,
+    // which has none, must not run them: each fails with the spawn error.
     let ex = Executor::builder().max_workers(4).build().unwrap();
     fault::set(Fault::WorkerSpawn, true);
-    const N: usize = 200;
     for i in 0..N {
         assert!(matches!(
             ex.submit(chain(abi::BATCH_ASYNC, i as u64)),
@@ -72,7 +74,39 @@ fn without_worker_threads_async_chains_run_on_the_submitter() {
         ));
     }
     assert_eq!(ex.workers(), 0, "no thread could be made");
-    // The orphans ran in `submit`: every completion is already posted.
+    // Failed in `submit`: every completion is already posted, none lost.
+    assert_eq!(ex.in_flight(), 0);
+    assert_eq!(ex.ready(), N);
+    let done = ex.reap().unwrap();
+    let mut seen = [false; N];
+    for d in &done {
+        let c = d.completion();
+        let k = c.caller_data() as usize;
+        assert!(
+            !std::mem::replace(&mut seen[k], true),
+            "completion {k} twice"
+        );
+        assert!(c.canceled());
+        assert_eq!(c.status(), -(libc::EAGAIN as i64));
+        assert_eq!(c.atoms_run(), 0, "nothing ran");
+    }
+    assert!(seen.iter().all(|&s| s), "a completion was lost");
+    assert!(ex.shutdown(Shutdown::Finish).unwrap().is_empty());
+
+    // Without seccomp a worker would be as unconfined as this thread: the
+    // orphans run here.
+    let ex = Executor::builder()
+        .max_workers(4)
+        .seccomp(false)
+        .build()
+        .unwrap();
+    for i in 0..N {
+        assert!(matches!(
+            ex.submit(chain(abi::BATCH_ASYNC, i as u64)),
+            Ok(Submitted::Queued(_))
+        ));
+    }
+    assert_eq!(ex.workers(), 0, "no thread could be made");
     assert_eq!(ex.in_flight(), 0);
     assert_eq!(ex.ready(), N);
     let done = ex.reap().unwrap();

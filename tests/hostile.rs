@@ -15,8 +15,11 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use syslets::abi::sockopt::{self, Access};
 use syslets::abi::{self, nr, Atom, BatchHeader, BufDesc};
-use syslets::opcode::{Close, Mkdirat, Openat, Openat2, RawAtom, Read, Socket, Tgkill, Write};
+use syslets::opcode::{
+    Close, Getsockopt, Mkdirat, Openat, Openat2, RawAtom, Read, Setsockopt, Socket, Tgkill, Write,
+};
 use syslets::policy::{DenyWhen, DENYLIST, WRITE_OPEN_FLAGS};
 use syslets::{
     AtomRef, Chain, EncodedBatch, ErrorKind, Len, OpenHow, Policy, Stop, ValidationError,
@@ -184,6 +187,14 @@ fn edit_buf(b: &mut [u8], i: u16, f: impl FnOnce(&mut BufDesc)) {
 fn arena_offset(b: &[u8]) -> usize {
     let h = header(b);
     abi::HEADER_SIZE + h.natoms as usize * abi::ATOM_SIZE + h.nbufs as usize * abi::BUFDESC_SIZE
+}
+
+/// Store `n` in the socklen_t that is the batch's last buffer.
+fn set_last_socklen(b: &mut [u8], n: u32) {
+    let last = header(b).nbufs - 1;
+    let d = BufDesc::read_from_bytes(&b[desc_range(b, last)]).unwrap();
+    let at_len = arena_offset(b) + d.offset as usize;
+    b[at_len..at_len + 4].copy_from_slice(&n.to_le_bytes());
 }
 
 fn bytes_of(chain: Chain<'_>) -> Vec<u8> {
@@ -482,11 +493,8 @@ fn cases(env: &Env) -> Vec<Case> {
             ));
         },
         |b, k| {
-            // The socklen_t (last buffer) says 64; optval has 8 bytes.
-            let last = header(b).nbufs - 1;
-            let d = BufDesc::read_from_bytes(&b[desc_range(b, last)]).unwrap();
-            let at_len = arena_offset(b) + d.offset as usize;
-            b[at_len..at_len + 4].copy_from_slice(&64u32.to_le_bytes());
+            // The socklen_t says 64; optval has 8 bytes.
+            set_last_socklen(b, 64);
             at(
                 k,
                 "getsockopt",
@@ -867,10 +875,9 @@ fn cases(env: &Env) -> Vec<Case> {
             at(
                 k + 1,
                 "openat",
-                ErrorKind::ArgRefused {
+                ErrorKind::CheckedMemoryWritable {
                     arg: 1,
-                    reason: "memory a policy rule checks overlaps an OUT buffer \
-                         an earlier atom could rewrite",
+                    buf: p.index(),
                 },
             )
         },
@@ -891,14 +898,148 @@ fn cases(env: &Env) -> Vec<Case> {
             at(
                 k + 1,
                 "openat",
-                ErrorKind::ArgRefused {
-                    arg: 1,
-                    reason: "memory a policy rule checks overlaps an OUT buffer \
-                             an earlier atom could rewrite",
-                },
+                ErrorKind::CheckedMemoryWritable { arg: 1, buf: n - 1 },
             )
         },
     );
+
+    // --- Socket options: only the table's, plain bytes of a known size. ------
+    let sockopt_refused = |access, level: i32, optname: i32| {
+        let r = sockopt::refused_entry(access, level, optname).expect("listed");
+        ErrorKind::SockoptRefused {
+            level,
+            optname,
+            name: Some(r.name),
+            reason: r.reason,
+        }
+    };
+    // The value is a tcp_zerocopy_receive whose copybuf_address the kernel
+    // copies queued data to: a host address there was written by the kernel.
+    c.chain("getsockopt TCP_ZEROCOPY_RECEIVE", def(), |ch, k| {
+        let val = ch.output_bytes(64);
+        let len = ch.scratch(4);
+        ch.push(Getsockopt::new(3, libc::IPPROTO_TCP, 35, val, len));
+        at(
+            k,
+            "getsockopt",
+            sockopt_refused(Access::Get, libc::IPPROTO_TCP, 35),
+        )
+    });
+    // The value is a sock_fprog whose filter pointer the kernel reads.
+    c.chain("setsockopt SO_ATTACH_FILTER", def(), |ch, k| {
+        let prog = ch.input(&[0; 16]);
+        ch.push(Setsockopt::new(
+            3,
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            prog,
+        ));
+        at(
+            k,
+            "setsockopt",
+            sockopt_refused(Access::Set, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER),
+        )
+    });
+    // optlen counts 8-byte instructions: 128 let the kernel write 1024
+    // bytes into a 128-byte buffer at the end of the arena.
+    c.bytes(
+        "getsockopt SO_GET_FILTER with optlen 128",
+        def(),
+        |ch, _| {
+            let val = ch.output_bytes(128);
+            let len = ch.scratch(4);
+            ch.push(Getsockopt::new(
+                3,
+                libc::SOL_SOCKET,
+                libc::SO_GET_FILTER,
+                val,
+                len,
+            ));
+        },
+        |b, k| {
+            set_last_socklen(b, 128);
+            at(
+                k,
+                "getsockopt",
+                sockopt_refused(Access::Get, libc::SOL_SOCKET, libc::SO_GET_FILTER),
+            )
+        },
+    );
+    c.chain("getsockopt of a level outside the table", def(), |ch, k| {
+        let val = ch.output_bytes(8);
+        let len = ch.scratch(4);
+        ch.push(Getsockopt::new(3, libc::SOL_NETLINK, 1, val, len));
+        at(
+            k,
+            "getsockopt",
+            ErrorKind::SockoptRefused {
+                level: libc::SOL_NETLINK,
+                optname: 1,
+                name: None,
+                reason: sockopt::NOT_IN_TABLE,
+            },
+        )
+    });
+    c.chain("setsockopt of a get-only option", def(), |ch, k| {
+        let val = ch.input(&[0; 4]);
+        ch.push(Setsockopt::new(3, libc::SOL_SOCKET, libc::SO_ERROR, val));
+        at(
+            k,
+            "setsockopt",
+            ErrorKind::SockoptRefused {
+                level: libc::SOL_SOCKET,
+                optname: libc::SO_ERROR,
+                name: None,
+                reason: sockopt::NOT_IN_TABLE,
+            },
+        )
+    });
+    c.chain("getsockopt with a RESULT option name", def(), |ch, k| {
+        let val = ch.output_bytes(8);
+        let len = ch.scratch(4);
+        ch.push(raw_atom(
+            nr::GETSOCKOPT,
+            &[imm(3), imm(1), (RES, 0), buf(val), buf(len)],
+        ));
+        at(
+            k,
+            "getsockopt",
+            ErrorKind::ArgRefused {
+                arg: 2,
+                reason: "socket option level and name must be immediates",
+            },
+        )
+    });
+
+    // --- One call's pointers never overlap. --------------------------------
+    // recvfrom wrote its data over its own addrlen (255), then a 48-byte
+    // address into a 4-byte buffer: past the arena, into the completion.
+    let recvfrom_overlap = |c: &mut Cases<'_>, name: &str, onto_data: bool| {
+        c.bytes(
+            name,
+            def(),
+            |ch, _| {
+                let data = ch.output_bytes(64);
+                let addr = ch.output_bytes(4);
+                let addrlen = ch.scratch(4);
+                ch.push(raw_atom(
+                    nr::RECVFROM,
+                    &[imm(3), buf(data), imm(64), imm(0), buf(addr), buf(addrlen)],
+                ));
+            },
+            move |b, k| {
+                let n = header(b).nbufs;
+                let (data, addr, addrlen) = (n - 3, n - 2, n - 1);
+                let target = if onto_data { data } else { addr };
+                let t = BufDesc::read_from_bytes(&b[desc_range(b, target)]).unwrap();
+                edit_buf(b, addrlen, |d| d.offset = t.offset);
+                let (arg, other) = if onto_data { (1, 5) } else { (4, 5) };
+                at(k, "recvfrom", ErrorKind::PointerArgsOverlap { arg, other })
+            },
+        );
+    };
+    recvfrom_overlap(&mut c, "recvfrom whose addrlen lies in its data", true);
+    recvfrom_overlap(&mut c, "recvfrom whose addrlen lies in its address", false);
 
     // --- Write flags under a read-only policy. ------------------------------
     let target = env.path.join("created");
@@ -1116,4 +1257,66 @@ fn overwritten_terminator_is_caught_at_run_time() {
     );
     assert_eq!(done.result(open), Some(-(libc::EFAULT as i64)));
     drop(batch.take_fds());
+}
+
+/// Two pointers of one atom that the kernel only reads may share bytes
+/// (nothing can change one while the kernel reads the other); as soon as one
+/// of them is written, the same layout is refused.
+#[test]
+fn read_only_pointers_of_one_atom_may_overlap_written_ones_may_not() {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let fd = sock.as_raw_fd() as i64;
+    // A sockaddr_in for 127.0.0.1:9 (discard), which is also the data sent.
+    let mut raw = [0u8; 16];
+    raw[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+    raw[2..4].copy_from_slice(&9u16.to_be_bytes());
+    raw[4..8].copy_from_slice(&[127, 0, 0, 1]);
+    let size = raw.len() as i64;
+    let bytes = |dir_out: bool| {
+        let mut ch = Chain::new();
+        let data = ch.input(&raw);
+        let dest = ch.input(&raw);
+        if dir_out {
+            let out = ch.output_bytes(size as usize);
+            let from = ch.output_bytes(size as usize);
+            let len = ch.scratch(4);
+            ch.push(raw_atom(
+                nr::RECVFROM,
+                &[
+                    imm(fd),
+                    buf(out),
+                    imm(size),
+                    imm(libc::MSG_DONTWAIT as i64),
+                    buf(from),
+                    buf(len),
+                ],
+            ));
+        } else {
+            ch.push(raw_atom(
+                nr::SENDTO,
+                &[imm(fd), buf(data), imm(size), imm(0), buf(dest), imm(size)],
+            ));
+        }
+        let mut b = bytes_of(ch);
+        // Describe the call's second pointer's buffer over its first's bytes.
+        let (onto, moved) = if dir_out { (2, 3) } else { (0, 1) };
+        let first = BufDesc::read_from_bytes(&b[desc_range(&b, onto)]).unwrap();
+        edit_buf(&mut b, moved, |d| d.offset = first.offset);
+        b
+    };
+    let policy = Policy::default();
+    let sendto = bytes(false);
+    let mut sent = EncodedBatch::from_bytes(&sendto)
+        .validate(&policy)
+        .expect("two read-only pointers over the same bytes are fine");
+    assert_eq!(sent.run().as_abi().results[0], size);
+    // recvfrom's address buffer (written) over its data buffer (written).
+    let err = EncodedBatch::from_bytes(&bytes(true))
+        .validate(&policy)
+        .unwrap_err();
+    assert_eq!(err.atom, Some(0));
+    assert!(
+        matches!(err.kind, ErrorKind::PointerArgsOverlap { .. }),
+        "{err}"
+    );
 }

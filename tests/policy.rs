@@ -290,7 +290,11 @@ fn openat2_how_must_be_immutable_and_whole_under_a_rule() {
     let e = chain.prepare(&ro).unwrap_err();
     assert_eq!(e.atom, Some(2));
     assert!(
-        matches!(e.kind, ErrorKind::ArgRefused { arg: 2, reason } if reason.contains("OUT buffer")),
+        e.kind
+            == ErrorKind::CheckedMemoryWritable {
+                arg: 2,
+                buf: how.index()
+            },
         "{e}"
     );
     // `how` shorter than its first version.
@@ -648,7 +652,11 @@ fn confined_paths_must_be_in_memory_no_atom_writes() {
     let e = chain.prepare(&policy).unwrap_err();
     assert_eq!(e.atom, Some(2));
     assert!(
-        matches!(e.kind, ErrorKind::ArgRefused { arg: 1, reason } if reason.contains("OUT buffer")),
+        e.kind
+            == ErrorKind::CheckedMemoryWritable {
+                arg: 1,
+                buf: path.index()
+            },
         "{e}"
     );
 
@@ -670,7 +678,7 @@ fn confined_paths_must_be_in_memory_no_atom_writes() {
         .unwrap_err();
     assert_eq!(e.atom, Some(0));
     assert!(
-        matches!(e.kind, ErrorKind::ArgRefused { arg: 1, reason } if reason.contains("OUT buffer")),
+        e.kind == ErrorKind::CheckedMemoryWritable { arg: 1, buf: 1 },
         "{e}"
     );
     // Without the overlap, the same bytes validate.

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use syslets::abi::nr;
 use syslets::abi::signature::SIGNATURES;
+use syslets::abi::sockopt::{self, Access};
 use syslets::opcode::{Close, Fstat, Openat, Read};
 use syslets::policy::{DenyWhen, DENYLIST, WRITE_OPEN_FLAGS};
 use syslets::seccomp::{
@@ -86,6 +87,8 @@ fn benign_args(nr: u32, policy: &Policy) -> [u64; 6] {
     match nr {
         nr::TGKILL | nr::RT_TGSIGQUEUEINFO => a[0] = pid(),
         nr::SOCKET => a[0] = libc::AF_INET as u64,
+        // SOL_SOCKET / SO_REUSEADDR: in the socket-option table both ways.
+        nr::SETSOCKOPT | nr::GETSOCKOPT => (a[1], a[2]) = (1, 2),
         nr::WRITE if !policy.allows(nr::WRITE) => a[0] = 2,
         _ => {}
     }
@@ -175,6 +178,130 @@ fn foreign_arch_and_x32_are_killed_allowed_numbers_pass_the_rest_is_eperm() {
     }
 }
 
+/// i386 `getdents64` and `_llseek`: what the executor issues through
+/// `int 0x80` for a 32-bit producer's batch.
+const I386_GETDENTS64: u32 = 220;
+const I386_LLSEEK: u32 = 140;
+
+#[test]
+fn only_the_compat_entries_of_allowed_calls_pass_from_i386() {
+    for (name, policy) in policies() {
+        let f = policy.seccomp_filter().unwrap();
+        for nr in 0..1024u32 {
+            let allowed = (nr == I386_GETDENTS64 && policy.allows(nr::GETDENTS64))
+                || (nr == I386_LLSEEK && policy.allows(nr::LSEEK));
+            let d = Data {
+                nr,
+                arch: AUDIT_ARCH_I386,
+                args: [3, 0, 0, 0, 0, 0],
+            };
+            let expected = if allowed { RET_ALLOW } else { RET_KILL };
+            assert_eq!(
+                run_bpf(f.instructions(), &d),
+                expected,
+                "policy {name}, i386 nr {nr}"
+            );
+        }
+    }
+    // The default policy allows both, and nothing else comes through: not the
+    // i386 lseek (19), not the x86_64 meaning of the two numbers elsewhere.
+    let f = Policy::default().seccomp_filter().unwrap();
+    for nr in [I386_GETDENTS64, I386_LLSEEK] {
+        let d = Data {
+            nr,
+            arch: AUDIT_ARCH_I386,
+            args: [0; 6],
+        };
+        assert_eq!(run_bpf(f.instructions(), &d), RET_ALLOW, "i386 nr {nr}");
+        for arch in [0, 0x8000_003E, 0xC000_00B7] {
+            let d = Data {
+                nr,
+                arch,
+                args: [0; 6],
+            };
+            assert_eq!(run_bpf(f.instructions(), &d), RET_KILL, "arch {arch:#x}");
+        }
+    }
+    let lseek32 = Data {
+        nr: 19,
+        arch: AUDIT_ARCH_I386,
+        args: [0; 6],
+    };
+    assert_eq!(run_bpf(f.instructions(), &lseek32), RET_KILL);
+}
+
+/// A 32-bit producer's directory chain (`BATCH_COMPAT32`), validated on this
+/// thread, run on a filtered one: its getdents64 and lseek go through the
+/// i386 entry where the kernel has it, and the filter lets them through.
+#[test]
+fn compat_directory_calls_run_on_a_filtered_thread() {
+    use syslets::opcode::{Getdents64, Lseek};
+    let dir = tempdir("compat-dir");
+    for name in ["a", "bb", "ccc"] {
+        fs::write(dir.join(name), b"").unwrap();
+    }
+    let mut chain = Chain::new();
+    chain.set_flags(syslets::abi::BATCH_COMPAT32);
+    let path = chain.path(dir.to_str().unwrap());
+    let ents = chain.output_bytes(4096);
+    let fd = chain.push(
+        Openat::new(libc::AT_FDCWD, path)
+            .flags((libc::O_DIRECTORY | libc::O_CLOEXEC) as u32)
+            .stop_on(Stop::NEGATIVE),
+    );
+    chain.push(Getdents64::new(fd, ents));
+    chain.push(Lseek::new(fd, 0, libc::SEEK_END));
+    chain.push(Close::new(fd));
+    let policy = Policy::default();
+    // Validation (and the one-time probe of the i386 entry) on this thread.
+    let mut batch = chain.prepare(&policy).unwrap();
+    let filter = policy.seccomp_filter().unwrap();
+    let (results, bytes) = std::thread::spawn(move || {
+        install_filter(&filter).unwrap();
+        let results = batch.run().results().to_vec();
+        (results, batch.bytes(ents).to_vec())
+    })
+    .join()
+    .unwrap();
+    assert_eq!(results.len(), 4);
+    assert!(results[0] >= 0 && results[3] == 0, "{results:?}");
+    let n = results[1] as usize;
+    assert!(n > 0 && n <= 4096, "getdents64: {results:?}");
+    let mut names = Vec::new();
+    let mut at = 0;
+    while at < n {
+        let reclen = u16::from_le_bytes([bytes[at + 16], bytes[at + 17]]) as usize;
+        let name = &bytes[at + 19..at + reclen];
+        names.push(
+            String::from_utf8_lossy(&name[..name.iter().position(|&b| b == 0).unwrap()])
+                .into_owned(),
+        );
+        at += reclen;
+    }
+    names.sort();
+    assert_eq!(names, [".", "..", "a", "bb", "ccc"]);
+    // The end of an ext4 directory is the 32-bit marker through the i386
+    // entry, the 64-bit one otherwise.
+    let unfiltered = in_child(&allow_all(), i386_getpid);
+    let ia32 = libc::WIFEXITED(unfiltered) && libc::WEXITSTATUS(unfiltered) == 0;
+    // SAFETY: `statfs` is plain data; the path is NUL-terminated.
+    let mut sfs: libc::statfs = unsafe { std::mem::zeroed() };
+    let cpath = std::ffi::CString::new(dir.to_str().unwrap()).unwrap();
+    // SAFETY: statfs writes the struct it is given.
+    assert_eq!(unsafe { libc::statfs(cpath.as_ptr(), &mut sfs) }, 0);
+    if sfs.f_type == 0xEF53 {
+        let end = if ia32 { 0x7fff_ffff } else { i64::MAX };
+        assert_eq!(
+            results[2], end,
+            "ext4 directory end, IA32 emulation: {ia32}"
+        );
+    } else {
+        assert!(results[2] > 0, "lseek(SEEK_END): {results:?}");
+    }
+    fs::remove_dir_all(&dir).unwrap();
+    assert_harness_thread_unfiltered();
+}
+
 #[test]
 fn filter_allows_exactly_the_policy_plus_the_machinery() {
     for (name, policy) in policies() {
@@ -186,6 +313,103 @@ fn filter_allows_exactly_the_policy_plus_the_machinery() {
             assert_eq!(got, expected, "policy {name}, nr {nr}");
         }
     }
+}
+
+#[test]
+fn socket_options_outside_the_table_are_eperm_in_bpf() {
+    for (name, policy) in policies() {
+        if !policy.allows(nr::SETSOCKOPT) && !policy.allows(nr::GETSOCKOPT) {
+            continue;
+        }
+        let f = policy.seccomp_filter().unwrap();
+        let run = |nr: u32, level: i32, optname: i32| {
+            run_bpf(
+                f.instructions(),
+                &call(nr, &[3, level as u64, optname as u64, 0, 4]),
+            )
+        };
+        for (nr, access) in [(nr::SETSOCKOPT, Access::Set), (nr::GETSOCKOPT, Access::Get)] {
+            if !policy.allows(nr) {
+                continue;
+            }
+            for o in sockopt::SOCKOPTS {
+                let want = if o.allows(access) {
+                    RET_ALLOW
+                } else {
+                    RET_EPERM
+                };
+                assert_eq!(run(nr, o.level, o.optname), want, "{name}: {}", o.name);
+            }
+            for r in sockopt::REFUSED.iter().filter(|r| r.access == access) {
+                assert_eq!(run(nr, r.level, r.optname), RET_EPERM, "{name}: {}", r.name);
+            }
+            // A level outside the table, and upper register bits.
+            assert_eq!(run(nr, 270, 1), RET_EPERM, "{name}: SOL_NETLINK");
+            assert_eq!(run(nr, -1, -1), RET_EPERM, "{name}");
+        }
+    }
+    // The three options a batch used to reach host memory with.
+    let f = Policy::default().seccomp_filter().unwrap();
+    for (nr, level, optname) in [
+        (nr::GETSOCKOPT, libc::IPPROTO_TCP, 35), // TCP_ZEROCOPY_RECEIVE
+        (nr::SETSOCKOPT, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER),
+        (nr::GETSOCKOPT, libc::SOL_SOCKET, libc::SO_GET_FILTER),
+    ] {
+        let d = call(nr, &[3, level as u64, optname as u64, 0, 4]);
+        assert_eq!(
+            run_bpf(f.instructions(), &d),
+            RET_EPERM,
+            "{level}/{optname}"
+        );
+    }
+}
+
+#[test]
+fn refused_socket_options_are_eperm_on_a_filtered_thread() {
+    // The kernel, not the interpreter: a raw getsockopt(TCP_ZEROCOPY_RECEIVE)
+    // and setsockopt(SO_ATTACH_FILTER) on a filtered thread fail with EPERM
+    // before the kernel looks at their values; a table option still works.
+    let filter = Policy::default().seccomp_filter().unwrap();
+    let sock = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let fd = sock.as_raw_fd();
+    let results = std::thread::spawn(move || {
+        install_filter(&filter).map_err(|e| e.to_string())?;
+        let mut val = [0u8; 64];
+        let mut len: libc::socklen_t = 64;
+        let mut get = |level: i32, optname: i32| {
+            len = 64;
+            // SAFETY: val and len are live locals of the sizes given.
+            let r =
+                unsafe { libc::getsockopt(fd, level, optname, val.as_mut_ptr().cast(), &mut len) };
+            (r, io::Error::last_os_error().raw_os_error().unwrap_or(0))
+        };
+        let zerocopy = get(libc::IPPROTO_TCP, 35);
+        let get_filter = get(libc::SOL_SOCKET, libc::SO_GET_FILTER);
+        let reuse = get(libc::SOL_SOCKET, libc::SO_REUSEADDR);
+        let prog = [0u8; 16];
+        // SAFETY: prog is 16 live bytes (the kernel never reads them: EPERM).
+        let attach = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ATTACH_FILTER,
+                prog.as_ptr().cast(),
+                16,
+            )
+        };
+        let attach_errno = io::Error::last_os_error().raw_os_error().unwrap_or(0);
+        Ok::<_, String>((zerocopy, get_filter, reuse, (attach, attach_errno)))
+    })
+    .join()
+    .unwrap()
+    .unwrap();
+    let (zerocopy, get_filter, reuse, attach) = results;
+    assert_eq!(zerocopy, (-1, libc::EPERM));
+    assert_eq!(get_filter, (-1, libc::EPERM));
+    assert_eq!(attach, (-1, libc::EPERM));
+    assert_eq!(reuse.0, 0, "SO_REUSEADDR is in the table: {reuse:?}");
+    drop(sock);
+    assert_harness_thread_unfiltered();
 }
 
 #[test]
@@ -353,7 +577,9 @@ fn programs_are_well_formed_and_short() {
     for (name, policy) in policies() {
         let f = policy.seccomp_filter().unwrap();
         let p = f.instructions();
-        assert!(p.len() < 256, "policy {name}: {} instructions", p.len());
+        // The socket-option pairs take about 230 of these; a call that is
+        // not setsockopt/getsockopt jumps over them.
+        assert!(p.len() < 512, "policy {name}: {} instructions", p.len());
         let last = p.last().unwrap();
         assert_eq!(
             (last.code as u32, last.k),
@@ -734,6 +960,16 @@ fn in_child(filter: &SeccompFilter, f: fn() -> i64) -> libc::c_int {
     status
 }
 
+/// A filter that allows everything: `in_child` without a real filter.
+fn allow_all() -> SeccompFilter {
+    SeccompFilter::from_instructions(vec![libc::sock_filter {
+        code: (libc::BPF_RET | libc::BPF_K) as u16,
+        jt: 0,
+        jf: 0,
+        k: RET_ALLOW,
+    }])
+}
+
 fn x32_getpid() -> i64 {
     // SAFETY: an x32 getpid takes no arguments and touches no memory.
     unsafe { libc::syscall((X32_SYSCALL_BIT | 39) as libc::c_long) as i64 }
@@ -768,13 +1004,7 @@ fn x32_and_i386_calls_kill_the_filtered_process() {
     // An i386 call. Without the filter it works where the kernel has IA32
     // emulation (and faults where it does not); with the filter it never
     // returns: SIGSYS from the arch check.
-    let allow_all = SeccompFilter::from_instructions(vec![libc::sock_filter {
-        code: (libc::BPF_RET | libc::BPF_K) as u16,
-        jt: 0,
-        jf: 0,
-        k: RET_ALLOW,
-    }]);
-    let unfiltered = in_child(&allow_all, i386_getpid);
+    let unfiltered = in_child(&allow_all(), i386_getpid);
     let ia32 = libc::WIFEXITED(unfiltered) && libc::WEXITSTATUS(unfiltered) == 0;
     let st = in_child(&filter, i386_getpid);
     assert!(libc::WIFSIGNALED(st), "status {st:#x}");

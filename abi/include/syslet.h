@@ -60,7 +60,10 @@ typedef int64_t syslet_s64 __attribute__((aligned(8)));
 #define SYSLET_ASYNC 0x01u
 #define SYSLET_SYNC 0x02u
 #define SYSLET_NO_COMPLETE 0x04u
-#define SYSLET_BATCH_FLAGS_MASK 0x07u
+/* On behalf of a 32-bit producer: getdents64 and lseek go through the i386
+ * entry, so directory offsets are the ones a 32-bit caller gets (not v6). */
+#define SYSLET_COMPAT32 0x08u
+#define SYSLET_BATCH_FLAGS_MASK 0x0fu
 
 /* Argument kinds. */
 #define SYSLET_ARG_IMM 0

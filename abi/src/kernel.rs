@@ -106,3 +106,8 @@ const_assert_eq!(offset_of!(Statx, stx_mtime), 112);
 const_assert_eq!(offset_of!(Statx, stx_rdev_major), 128);
 const_assert_eq!(offset_of!(Statx, stx_mnt_id), 144);
 const_assert_eq!(offset_of!(Statx, spare3), 160);
+
+/// `O_NOFOLLOW` on x86_64 (and i386).
+pub const O_NOFOLLOW: u64 = 0o400000;
+/// `AT_SYMLINK_NOFOLLOW`.
+pub const AT_SYMLINK_NOFOLLOW: u64 = 0x100;

@@ -20,10 +20,14 @@
 #![deny(unsafe_code)]
 
 mod batch;
+pub mod compat32;
 mod completion;
 pub mod kernel;
-pub mod nr;
 pub mod signature;
+pub mod sockopt;
+mod syscalls;
+
+pub use signature::nr;
 
 pub use batch::{Atom, BatchHeader, BufDesc};
 pub use completion::{Completion, RingEntry, RingHeader};
@@ -97,8 +101,14 @@ pub const BATCH_ASYNC: u16 = 0x01;
 pub const BATCH_SYNC: u16 = 0x02;
 /// Do not post a completion for this batch.
 pub const BATCH_NO_COMPLETE: u16 = 0x04;
+/// The batch runs on behalf of a 32-bit (i386) producer (the compat translator's
+/// `normalize` sets it; not a v6 flag): the calls whose outcome depends on the
+/// calling ABI — `getdents64` and `lseek`, whose directory offsets ext4 and NFS
+/// make 32-bit for 32-bit callers — go through the kernel's i386 entry
+/// (`int 0x80`) where the kernel has one.
+pub const BATCH_COMPAT32: u16 = 0x08;
 /// Every batch-flag bit with a meaning.
-pub const BATCH_FLAGS_MASK: u16 = BATCH_ASYNC | BATCH_SYNC | BATCH_NO_COMPLETE;
+pub const BATCH_FLAGS_MASK: u16 = BATCH_ASYNC | BATCH_SYNC | BATCH_NO_COMPLETE | BATCH_COMPAT32;
 
 // ---------------------------------------------------------------------------
 // Argument kinds (`Atom::arg_kind[i]`).

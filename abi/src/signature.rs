@@ -6,9 +6,11 @@
 //! the compat translator to widen 32-bit arguments by type, and the seccomp
 //! filter generator to know the numbers. A syscall that is not in this table can
 //! never run in a batch.
+//!
+//! The values of `setsockopt`/`getsockopt` are described by the table next to
+//! this one, [`crate::sockopt`]: only its options may be named.
 
 use crate::kernel::{SIGINFO_SIZE, STATX_SIZE, STAT_SIZE};
-use crate::nr;
 
 /// Direction of a pointer argument, from the kernel's point of view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,7 +98,148 @@ pub enum Blocking {
     Network,
 }
 
-/// Everything the crate knows about one system call.
+/// What a call does with file descriptors, for the executor's bookkeeping
+/// (`unclosed_fds`, `take_fds`) and the policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fds {
+    /// Neither opens nor closes one.
+    None,
+    /// A non-negative result is a new descriptor, which the chain then owns.
+    Returns,
+    /// Closes the descriptor in argument `arg` (even when it reports an error
+    /// other than `EBADF`).
+    Closes {
+        /// The argument holding the descriptor.
+        arg: u8,
+    },
+}
+
+/// How a path call avoids following a final symbolic link when a policy
+/// confines paths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoFollow {
+    /// The call follows one unless bit `bit` of argument `arg` is set: the
+    /// policy requires the bit.
+    Flag {
+        /// The flags argument.
+        arg: u8,
+        /// `O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`.
+        bit: u64,
+    },
+    /// The call never follows a final symlink (`mkdirat`, `unlinkat`).
+    Never,
+    /// The kernel resolves the path itself under `open_how.resolve`
+    /// (`openat2`), which the policy checks.
+    Resolve,
+}
+
+/// The path argument of a call: `(dirfd, path, …)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PathArg {
+    /// The directory descriptor argument.
+    pub dirfd: u8,
+    /// The NUL-terminated path argument.
+    pub path: u8,
+    /// How a final symlink is not followed.
+    pub nofollow: NoFollow,
+}
+
+/// A policy rule on an argument value, beyond paths, that the validator and
+/// the worker's seccomp filter both enforce for this call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgRule {
+    /// None.
+    None,
+    /// Argument `arg` holds `O_*` flags (an open flag rule applies).
+    OpenFlags {
+        /// The flags argument.
+        arg: u8,
+    },
+    /// Argument `arg` points to a `struct open_how` (flags and resolve rules).
+    OpenHow {
+        /// The `open_how` argument.
+        arg: u8,
+    },
+    /// Argument `arg` is a socket address family (a family rule applies).
+    SocketFamily {
+        /// The domain argument.
+        arg: u8,
+    },
+    /// Argument `arg` is a thread-group id that must be this process's own.
+    OwnProcess {
+        /// The tgid argument.
+        arg: u8,
+    },
+    /// A socket option call: the `(level, optname)` pair in arguments
+    /// `level` and `level + 1` must be an entry of the socket-option table
+    /// ([`crate::sockopt`]) for `access`, and the entry's `optlen` unit
+    /// bounds what the kernel touches through the value argument `value`.
+    SocketOption {
+        /// `setsockopt` (the kernel reads the value) or `getsockopt` (writes it).
+        access: crate::sockopt::Access,
+        /// The level argument (the option name follows it).
+        level: u8,
+        /// The option value argument.
+        value: u8,
+    },
+}
+
+/// A data transfer through a user buffer: the fast paths (re-aiming a
+/// validated one-atom batch at another buffer, recycling it) know these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Io {
+    /// Not a plain transfer.
+    None,
+    /// `(fd, buf, count)` into the buffer at the file offset.
+    Read,
+    /// `(fd, buf, count)` from the buffer at the file offset.
+    Write,
+    /// `(fd, buf, count, offset)` into the buffer.
+    Pread,
+    /// `(fd, buf, count, offset)` from the buffer.
+    Pwrite,
+}
+
+impl Io {
+    /// Whether the call takes an explicit offset (argument 3).
+    pub const fn positional(self) -> bool {
+        matches!(self, Io::Pread | Io::Pwrite)
+    }
+
+    /// Whether the kernel reads the buffer (a write).
+    pub const fn writes(self) -> bool {
+        matches!(self, Io::Write | Io::Pwrite)
+    }
+}
+
+/// The non-blocking form of a call, with which a worker probes whether the
+/// call would block before it hands a chain on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Nowait {
+    /// None: the call is issued as it is.
+    None,
+    /// `preadv2`/`pwritev2` with `RWF_NOWAIT` (by [`Io`]).
+    Io,
+    /// `openat2` with `RESOLVE_CACHED`.
+    Cached,
+    /// The call with `MSG_DONTWAIT` in its flags (argument 3).
+    DontWait,
+}
+
+/// What a call costs when nothing blocks, for the executor's "did it block?"
+/// estimate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cost {
+    /// Well under the miss threshold.
+    Flat,
+    /// Long even when cached: grows with each KiB the call returns (a
+    /// `getdents64` of a large directory).
+    PerKib,
+}
+
+/// Everything the crate knows about one system call: one row of
+/// [`SIGNATURES`], written once in the [`for_each_syscall!`](crate::for_each_syscall)
+/// table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Signature {
     /// Native (x86_64) number.
@@ -109,6 +252,51 @@ pub struct Signature {
     pub class: Class,
     /// Blocking hint.
     pub blocking: Blocking,
+    /// What it does with descriptors.
+    pub fds: Fds,
+    /// Its path argument, if any.
+    pub path: Option<PathArg>,
+    /// Its argument-value rule, if any.
+    pub rule: ArgRule,
+    /// Whether it is a plain transfer through a buffer.
+    pub io: Io,
+    /// Its non-blocking probe.
+    pub nowait: Nowait,
+    /// Its cost when nothing blocks.
+    pub cost: Cost,
+    /// The i386 calls that become this call (the compat translator's rows).
+    pub i386: &'static [crate::compat32::CompatCall],
+    /// The i386 `socketcall` calls that become this call.
+    pub socketcall: &'static [crate::compat32::SocketcallMap],
+    /// The i386 call a batch with [`BATCH_COMPAT32`](crate::BATCH_COMPAT32)
+    /// issues this call as, through the kernel's i386 entry: the calls whose
+    /// outcome depends on the calling ABI (ext4 directory offsets).
+    pub via_i386: Option<u32>,
+}
+
+impl Signature {
+    /// A row's defaults: the fields a row does not name.
+    const DEFAULT: Signature = Signature {
+        nr: u32::MAX,
+        name: "",
+        args: &[],
+        class: Class::Info,
+        blocking: Blocking::Never,
+        fds: Fds::None,
+        path: None,
+        rule: ArgRule::None,
+        io: Io::None,
+        nowait: Nowait::None,
+        cost: Cost::Flat,
+        i386: &[],
+        socketcall: &[],
+        via_i386: None,
+    };
+
+    /// Whether the call returns a new file descriptor.
+    pub const fn returns_fd(&self) -> bool {
+        matches!(self.fds, Fds::Returns)
+    }
 }
 
 const fn ptr(dir: Dir, len: Len) -> ArgType {
@@ -127,195 +315,124 @@ const fn nullable(dir: Dir, len: Len) -> ArgType {
     })
 }
 
+/// `(dirfd, path)` in arguments 0 and 1.
+const fn path(nofollow: NoFollow) -> Option<PathArg> {
+    Some(PathArg {
+        dirfd: 0,
+        path: 1,
+        nofollow,
+    })
+}
+
+const fn nofollow_flag(arg: u8, bit: u64) -> NoFollow {
+    NoFollow::Flag { arg, bit }
+}
+
+use crate::compat32::{ArgMap, CompatCall, Convention, SocketcallMap};
+use crate::kernel::{AT_SYMLINK_NOFOLLOW, O_NOFOLLOW};
+use crate::sockopt::Access;
+use ArgMap::{Const, Pair, SiginfoIn, Stat64Out, Word};
 use ArgType::{Fd, Int, Off, Size, UInt};
 use Dir::{In, InOut, Out};
 
 const PATH: ArgType = ptr(In, Len::CStr);
 const SOCKLEN_PTR: ArgType = nullable(InOut, Len::Fixed(4));
+const STAT_OUT: ArgType = ptr(Out, Len::Fixed(STAT_SIZE as u32));
 
-macro_rules! sig {
-    ($nr:ident, $name:literal, $class:ident, $blocking:ident, [$($arg:expr),* $(,)?]) => {
-        Signature {
-            nr: nr::$nr,
-            name: $name,
-            args: &[$($arg),*],
-            class: Class::$class,
-            blocking: Blocking::$blocking,
-        }
+const W0: &[ArgMap] = &[Word(0)];
+const W0_1: &[ArgMap] = &[Word(0), Word(1)];
+const W0_2: &[ArgMap] = &[Word(0), Word(1), Word(2)];
+const W0_3: &[ArgMap] = &[Word(0), Word(1), Word(2), Word(3)];
+const W0_4: &[ArgMap] = &[Word(0), Word(1), Word(2), Word(3), Word(4)];
+const W0_5: &[ArgMap] = &[Word(0), Word(1), Word(2), Word(3), Word(4), Word(5)];
+/// `AT_FDCWD` as a native argument word.
+const AT_FDCWD: u64 = -100i64 as u64;
+
+/// The first of `$conv`, or [`Convention::Plain`].
+macro_rules! convention_or_plain {
+    () => {
+        Convention::Plain
+    };
+    ($conv:expr) => {
+        $conv
     };
 }
 
+/// Expands the rows of [`for_each_syscall!`](crate::for_each_syscall) into
+/// the native and i386 numbers ([`crate::nr`], [`crate::compat32::nr32`],
+/// [`crate::compat32::socketcall`]) and [`SIGNATURES`].
+macro_rules! signature_table {
+    ($(
+        $(#[$meta:meta])*
+        $NR:ident = $num:literal, $name:literal { $($field:ident : $value:expr),* $(,)? }
+        i386 [ $( $N32:ident = $n32:literal, $name32:literal, $nargs32:literal, $map32:expr $(=> $conv:expr)? );* $(;)? ]
+        socketcall [ $( $SC:ident = $call:literal, $scname:literal, $scnargs:literal, $scmap:expr );* $(;)? ]
+        builder $builder:ident ($man:literal) { $($fields:tt)* } |$s:ident| [ $($args:tt)* ];
+    )*) => {
+        /// Native (x86_64) system call numbers of every call of the table.
+        ///
+        /// Spelled out in the table rather than taken from `libc` so that this
+        /// `no_std` crate describes the x86_64 ABI on any host (the compat
+        /// translator and the C conformance tests build it for i386 too).
+        /// `abi/include/syslet.h` has the same numbers as `SYSLET_NR_*`; the
+        /// conformance tests check each one against the header and against
+        /// `libc::SYS_*`.
+        pub mod nr {
+            $(
+                $(#[$meta])*
+                #[doc = concat!("\n\n`", $name, "`, x86_64 number ", stringify!($num), ".")]
+                pub const $NR: u32 = $num;
+            )*
+        }
+
+        /// i386 system call numbers (`arch/x86/entry/syscalls/syscall_32.tbl`)
+        /// of every call the compat translator accepts.
+        pub mod nr32_table {
+            $($(
+                #[doc = concat!("i386 `", $name32, "` (", stringify!($n32), "): becomes `", $name, "`.")]
+                pub const $N32: u32 = $n32;
+            )*)*
+        }
+
+        /// `socketcall` call numbers (`include/uapi/linux/net.h`) the compat
+        /// translator accepts.
+        pub mod socketcall_table {
+            $($(
+                #[doc = concat!("`socketcall` call `", $scname, "` (", stringify!($call), "): becomes `", $name, "`.")]
+                pub const $SC: u32 = $call;
+            )*)*
+        }
+
+        const SIGNATURES_ARRAY: &[Signature] = &[$(
+            Signature {
+                nr: $num,
+                name: $name,
+                $($field: $value,)*
+                i386: &[$(CompatCall {
+                    nr: $n32,
+                    name: $name32,
+                    native: $num,
+                    nargs: $nargs32,
+                    args: $map32,
+                    convention: convention_or_plain!($($conv)?),
+                }),*],
+                socketcall: &[$(SocketcallMap {
+                    call: $call,
+                    name: $scname,
+                    native: $num,
+                    nargs: $scnargs,
+                    args: $scmap,
+                }),*],
+                ..Signature::DEFAULT
+            }
+        ),*];
+    };
+}
+
+crate::for_each_syscall!(signature_table);
+
 /// Every syscall a batch may name, sorted by number.
 pub static SIGNATURES: &[Signature] = SIGNATURES_ARRAY;
-
-const SIGNATURES_ARRAY: &[Signature] = &[
-    sig!(
-        READ,
-        "read",
-        FileRead,
-        Storage,
-        [Fd, ptr(Out, Len::Arg(2)), Size]
-    ),
-    sig!(
-        WRITE,
-        "write",
-        FileWrite,
-        Storage,
-        [Fd, ptr(In, Len::Arg(2)), Size]
-    ),
-    sig!(CLOSE, "close", Fd, Never, [Fd]),
-    sig!(
-        FSTAT,
-        "fstat",
-        FileRead,
-        Never,
-        [Fd, ptr(Out, Len::Fixed(STAT_SIZE as u32))]
-    ),
-    sig!(LSEEK, "lseek", Fd, Never, [Fd, Off, UInt]),
-    sig!(
-        PREAD64,
-        "pread64",
-        FileRead,
-        Storage,
-        [Fd, ptr(Out, Len::Arg(2)), Size, Off]
-    ),
-    sig!(
-        PWRITE64,
-        "pwrite64",
-        FileWrite,
-        Storage,
-        [Fd, ptr(In, Len::Arg(2)), Size, Off]
-    ),
-    sig!(GETPID, "getpid", Info, Never, []),
-    sig!(SOCKET, "socket", Socket, Never, [Int, Int, Int]),
-    sig!(
-        CONNECT,
-        "connect",
-        NetClient,
-        Network,
-        [Fd, ptr(In, Len::Arg(2)), UInt]
-    ),
-    sig!(
-        SENDTO,
-        "sendto",
-        NetIo,
-        Network,
-        [
-            Fd,
-            ptr(In, Len::Arg(2)),
-            Size,
-            UInt,
-            nullable(In, Len::Arg(5)),
-            UInt
-        ]
-    ),
-    sig!(
-        RECVFROM,
-        "recvfrom",
-        NetIo,
-        Network,
-        [
-            Fd,
-            ptr(Out, Len::Arg(2)),
-            Size,
-            UInt,
-            nullable(Out, Len::ArgPtr(5)),
-            SOCKLEN_PTR
-        ]
-    ),
-    sig!(SHUTDOWN, "shutdown", Socket, Never, [Fd, Int]),
-    sig!(
-        BIND,
-        "bind",
-        NetServer,
-        Never,
-        [Fd, ptr(In, Len::Arg(2)), UInt]
-    ),
-    sig!(LISTEN, "listen", NetServer, Never, [Fd, Int]),
-    sig!(
-        SETSOCKOPT,
-        "setsockopt",
-        Socket,
-        Never,
-        [Fd, Int, Int, ptr(In, Len::Arg(4)), UInt]
-    ),
-    sig!(
-        GETSOCKOPT,
-        "getsockopt",
-        Socket,
-        Never,
-        [
-            Fd,
-            Int,
-            Int,
-            ptr(Out, Len::ArgPtr(4)),
-            ptr(InOut, Len::Fixed(4))
-        ]
-    ),
-    sig!(FSYNC, "fsync", FileWrite, Storage, [Fd]),
-    sig!(FDATASYNC, "fdatasync", FileWrite, Storage, [Fd]),
-    sig!(FTRUNCATE, "ftruncate", FileWrite, Storage, [Fd, Off]),
-    sig!(GETTID, "gettid", Info, Never, []),
-    sig!(
-        GETDENTS64,
-        "getdents64",
-        FileRead,
-        Storage,
-        [Fd, ptr(Out, Len::Arg(2)), UInt]
-    ),
-    sig!(TGKILL, "tgkill", Signal, Never, [Int, Int, Int]),
-    sig!(OPENAT, "openat", FileRead, Storage, [Fd, PATH, UInt, UInt]),
-    sig!(MKDIRAT, "mkdirat", FileWrite, Storage, [Fd, PATH, UInt]),
-    sig!(
-        NEWFSTATAT,
-        "newfstatat",
-        FileRead,
-        Storage,
-        [Fd, PATH, ptr(Out, Len::Fixed(STAT_SIZE as u32)), UInt]
-    ),
-    sig!(UNLINKAT, "unlinkat", FileWrite, Storage, [Fd, PATH, UInt]),
-    sig!(
-        FALLOCATE,
-        "fallocate",
-        FileWrite,
-        Storage,
-        [Fd, Int, Off, Off]
-    ),
-    sig!(
-        ACCEPT4,
-        "accept4",
-        NetServer,
-        Network,
-        [Fd, nullable(Out, Len::ArgPtr(2)), SOCKLEN_PTR, UInt]
-    ),
-    sig!(
-        RT_TGSIGQUEUEINFO,
-        "rt_tgsigqueueinfo",
-        Signal,
-        Never,
-        [Int, Int, Int, ptr(In, Len::Fixed(SIGINFO_SIZE as u32))]
-    ),
-    sig!(
-        STATX,
-        "statx",
-        FileRead,
-        Storage,
-        [
-            Fd,
-            PATH,
-            UInt,
-            UInt,
-            ptr(Out, Len::Fixed(STATX_SIZE as u32))
-        ]
-    ),
-    sig!(
-        OPENAT2,
-        "openat2",
-        FileRead,
-        Storage,
-        [Fd, PATH, ptr(In, Len::Arg(3)), Size]
-    ),
-];
 
 /// Native numbers the direct-index table covers (all x86_64 numbers are below).
 const INDEX_LEN: usize = 512;
@@ -341,8 +458,8 @@ pub fn lookup(nr: u32) -> Option<&'static Signature> {
 }
 
 /// Whether the call returns a new file descriptor (which the chain then owns).
-pub const fn returns_fd(nr: u32) -> bool {
-    matches!(nr, nr::OPENAT | nr::OPENAT2 | nr::SOCKET | nr::ACCEPT4)
+pub fn returns_fd(nr: u32) -> bool {
+    lookup(nr).is_some_and(Signature::returns_fd)
 }
 
 /// Look up a signature by name.

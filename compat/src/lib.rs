@@ -84,6 +84,12 @@
 //!   `OUT`, at least 96 bytes from the offset, and used by no other argument.
 //! * **`statx`** and **`getdents64`** write the same layout on both; they pass
 //!   through. `openat2`'s `open_how` is also identical.
+//! * **Directory offsets**: ext4 gives a 32-bit caller 31-bit `d_off` cookies
+//!   (end `0x7fffffff`) and a 64-bit one 63-bit cookies; the NFS client also
+//!   answers by the caller's ABI. The native
+//!   batch is marked [`abi::BATCH_COMPAT32`], and the executor issues its
+//!   `getdents64` and `lseek` atoms through the kernel's i386 entry, so the
+//!   producer gets the offsets its own kernel gives.
 //! * **`rt_tgsigqueueinfo`**: the i386 `siginfo_t` (in an `IN`-only buffer) is
 //!   translated up front, as `copy_siginfo_from_user32` does, into a native one
 //!   the translator appends; kernel-generated `si_code`s (1..=127) are refused.

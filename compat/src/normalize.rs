@@ -178,6 +178,9 @@ pub fn normalize(bytes: &[u8]) -> Result<Normalized, CompatError> {
     }
     let native_header = BatchHeader {
         magic: abi::MAGIC,
+        // The calls whose outcome depends on the calling ABI (directory
+        // offsets) then go through the kernel's i386 entry.
+        flags: header.flags | abi::BATCH_COMPAT32,
         nbufs: total_bufs as u16,
         arena_len: native_arena_len as u32,
         ..header

@@ -76,7 +76,11 @@ fn header_is_native_layout_with_compat_magic() {
         &mut w,
     );
     assert_eq!(n.header.magic, abi::MAGIC);
-    assert_eq!(n.header.flags, abi::BATCH_SYNC);
+    assert_eq!(
+        n.header.flags,
+        abi::BATCH_SYNC | abi::BATCH_COMPAT32,
+        "the producer's flags, marked as a 32-bit producer's batch"
+    );
     assert_eq!(n.header.caller_data, 0xdead_beef_0000_0001);
     assert_eq!(n.atoms[0].nr, abi::nr::GETPID);
     assert_eq!(n.atoms[0].nargs, 0);

@@ -1265,6 +1265,7 @@ mod tests {
     /// say (the arena oracle and the canaries see real writes).
     #[test]
     fn a_chain_reads_back_what_it_wrote() {
+        let _fds = crate::TEST_FDS.lock().unwrap_or_else(|e| e.into_inner());
         let fd = FdSel::ResultOf(0);
         let spec = ChainSpec {
             caller_data: 7,

@@ -24,7 +24,9 @@ pub fn check(data: &[u8]) {
     }
     // Results and output buffers derived from the input: arbitrary but
     // deterministic, like a kernel we do not trust.
-    let seed = data.iter().fold(0x9e37_79b9_u64, |h, &b| h.rotate_left(5) ^ b as u64);
+    let seed = data
+        .iter()
+        .fold(0x9e37_79b9_u64, |h, &b| h.rotate_left(5) ^ b as u64);
     let arena: Vec<u8> = (0..norm.native_arena_len())
         .map(|i| (seed.wrapping_mul(i as u64 + 1) >> 7) as u8)
         .collect();
@@ -42,5 +44,9 @@ pub fn check(data: &[u8]) {
     let mut compat_copy = data.to_vec();
     norm.write_back(&arena, &done, &mut compat_copy)
         .expect("write-back into the buffers normalize measured");
-    assert_eq!(compat_copy.len(), data.len(), "write-back never resizes the producer's buffer");
+    assert_eq!(
+        compat_copy.len(),
+        data.len(),
+        "write-back never resizes the producer's buffer"
+    );
 }

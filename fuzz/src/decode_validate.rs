@@ -8,7 +8,8 @@
 //! with every pointer reaching only bytes of its own buffer inside the arena,
 //! and a validated batch must show exactly the bytes it was made from.
 
-use syslets::abi::signature::{self, ArgType, Dir, Len};
+use syslets::abi::signature::{self, ArgRule, ArgType, Dir, Len};
+use syslets::abi::sockopt;
 use syslets::abi::{self, Atom, BatchHeader, BufDesc};
 use syslets::{EncodedBatch, Policy, ValidatedBatch};
 use zerocopy::FromBytes;
@@ -233,21 +234,46 @@ fn atom_ok(
         }
     }
 
-    // Every length the kernel will use fits the memory.
+    // A socket option must be an entry of the socket-option table, whose
+    // `optlen` unit (bytes, or elements of some size) scales the value's length.
+    let (mut unit_arg, mut unit) = (usize::MAX, 1u64);
+    if let ArgRule::SocketOption {
+        access,
+        level,
+        value,
+    } = sig.rule
+    {
+        let (l, n) = (level as usize, level as usize + 1);
+        ensure!(
+            atom.arg_kind[l] == abi::ARG_IMM && atom.arg_kind[n] == abi::ARG_IMM,
+            "socket option level and name not immediates"
+        );
+        let Some(opt) = sockopt::lookup(access, atom.arg[l] as i32, atom.arg[n] as i32) else {
+            return Err("socket option outside the table".into());
+        };
+        (unit_arg, unit) = (value as usize, opt.optlen.unit() as u64);
+    }
+
+    // Every length the kernel will use fits the memory; `extent[a]` is how
+    // many bytes it may touch through pointer `a`.
+    let mut extent = [0u64; abi::MAX_ARGS];
     for (a, ty) in sig.args.iter().enumerate() {
         let (ArgType::Ptr(p), Some(r)) = (ty, reach[a]) else {
             continue;
         };
+        let unit = if a == unit_arg { unit } else { 1 };
+        extent[a] = r.avail;
         match p.len {
-            Len::Fixed(n) => ensure!(n as u64 <= r.avail, "argument {a}: {n} bytes"),
+            Len::Fixed(n) => {
+                ensure!(n as u64 <= r.avail, "argument {a}: {n} bytes");
+                extent[a] = n as u64;
+            }
             Len::Arg(j) => {
                 let j = j as usize;
                 if atom.arg_kind[j] == abi::ARG_IMM {
-                    ensure!(
-                        atom.arg[j] <= r.avail,
-                        "argument {a}: length {}",
-                        atom.arg[j]
-                    );
+                    let n = atom.arg[j].saturating_mul(unit);
+                    ensure!(n <= r.avail, "argument {a}: length {n}");
+                    extent[a] = n;
                 }
             }
             Len::CStr => {
@@ -259,9 +285,28 @@ fn atom_ok(
                     ensure!(l.avail >= 4, "argument {j}: socklen buffer");
                     let at = l.start as usize;
                     let n = u32::from_le_bytes(arena[at..at + 4].try_into().unwrap());
-                    ensure!(n as u64 <= r.avail, "argument {a}: socklen {n}");
+                    ensure!(n as u64 * unit <= r.avail, "argument {a}: socklen {n}");
                 }
             }
+        }
+    }
+
+    // No memory the kernel writes through one pointer is reached by another
+    // pointer of the same call.
+    let written = |a: usize| matches!(sig.args[a], ArgType::Ptr(p) if p.dir != Dir::In);
+    for a in 0..sig.args.len() {
+        for b in a + 1..sig.args.len() {
+            let (Some(ra), Some(rb)) = (reach[a], reach[b]) else {
+                continue;
+            };
+            let (ea, eb) = (extent[a], extent[b]);
+            if ea == 0 || eb == 0 || !(written(a) || written(b)) {
+                continue;
+            }
+            ensure!(
+                ra.start + ea <= rb.start || rb.start + eb <= ra.start,
+                "arguments {a} and {b} overlap"
+            );
         }
     }
     Ok(())
@@ -309,6 +354,7 @@ mod tests {
     /// agrees with their names (valid-* valid, invalid-* not).
     #[test]
     fn the_seeds_pass_and_the_oracle_reads_them_right() {
+        let _fds = crate::TEST_FDS.lock().unwrap_or_else(|e| e.into_inner());
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/decode_validate");
         let mut n = 0;
         for e in std::fs::read_dir(dir).unwrap() {

@@ -63,7 +63,10 @@ pub fn check(data: &[u8]) {
         Err(_) => return,
     };
     let batch = u.take_rest();
-    assert!(!accepted(batch, &Policy::empty()), "the empty policy accepted a batch");
+    assert!(
+        !accepted(batch, &Policy::empty()),
+        "the empty policy accepted a batch"
+    );
     let mut wide = Policy::default().any_socket_family();
     let mut wide_ok = accepted(batch, &wide);
     let mut families = None;
@@ -79,8 +82,12 @@ pub fn check(data: &[u8]) {
             let h = BatchHeader::read_from_prefix(batch).expect("accepted").0;
             for i in 0..h.natoms as usize {
                 let at = abi::HEADER_SIZE + i * abi::ATOM_SIZE;
-                let atom = Atom::read_from_bytes(&batch[at..at + abi::ATOM_SIZE]).expect("in range");
-                assert!(narrow.allows(atom.nr), "atom {i} names a call the policy denies");
+                let atom =
+                    Atom::read_from_bytes(&batch[at..at + abi::ATOM_SIZE]).expect("in range");
+                assert!(
+                    narrow.allows(atom.nr),
+                    "atom {i} names a call the policy denies"
+                );
             }
         }
         (wide, wide_ok) = (narrow, narrow_ok);

@@ -427,8 +427,9 @@ pub unsafe fn aio_return(cb: *mut libc::aiocb) -> Result<isize, Errno> {
 /// Wait until at least one request of `list` (NULL entries are skipped) is no
 /// longer in progress ([aio_suspend(3)]); at once when one already is or none
 /// is in progress. `timeout` is measured on `CLOCK_MONOTONIC`; when it passes,
-/// `Err(EAGAIN)`. A signal handler that runs meanwhile makes it return
-/// `Err(EINTR)` (also with `SA_RESTART`). Async-signal-safe.
+/// `Err(EAGAIN)`; one that reaches past what the clock can represent (such as
+/// `Duration::MAX`) is no timeout. A signal handler that runs meanwhile makes
+/// it return `Err(EINTR)` (also with `SA_RESTART`). Async-signal-safe.
 ///
 /// # Safety
 ///
@@ -440,7 +441,20 @@ pub unsafe fn aio_suspend(
     list: &[*const libc::aiocb],
     timeout: Option<Duration>,
 ) -> Result<(), Errno> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+    // SAFETY: forwarded from the caller.
+    unsafe { aio_suspend_until(list, deadline) }
+}
+
+/// [`aio_suspend`] until `deadline` (`None`: no limit).
+///
+/// # Safety
+///
+/// As for [`aio_suspend`].
+pub(crate) unsafe fn aio_suspend_until(
+    list: &[*const libc::aiocb],
+    deadline: Option<Instant>,
+) -> Result<(), Errno> {
     engine::wait_until(deadline, || {
         let mut any = false;
         for &p in list.iter().filter(|p| !p.is_null()) {

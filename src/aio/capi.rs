@@ -8,6 +8,13 @@
 //! or forks, is not affected), and turns an `Err(errno)` into `-1` with
 //! `errno` set through `__errno_location()`.
 //!
+//! None unwinds into C (which would abort the program): a panic inside is
+//! `-1` with `EAGAIN` for the calls that queue or wait (`aio_read`,
+//! `aio_write`, `aio_fsync`, `lio_listio`, `aio_suspend`: the request was not
+//! queued, the wait ended without a completion) and `EINVAL` for the others
+//! (`aio_error`, `aio_return`, `aio_cancel`), the errors glibc gives a call it
+//! cannot serve ([`no_unwind`]).
+//!
 //! `syslets_aio_active()` (returns 1) lets a program, or a test, check with
 //! `dlsym(RTLD_DEFAULT, "syslets_aio_active")` that the library is in effect;
 //! with `SYSLETS_AIO_BANNER=1` in the environment the first request also
@@ -15,10 +22,11 @@
 #![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use libc::{c_int, c_long, ssize_t};
 
+use super::unwind::no_unwind;
 use super::{AioInit, Cancel};
 use crate::errno::Errno;
 
@@ -103,9 +111,11 @@ fn libc_sysconf() -> Option<extern "C" fn(c_int) -> c_long> {
 /// As for [`super::aio_read`].
 #[export_name = "aio_read"]
 pub unsafe extern "C" fn c_aio_read(cb: *mut libc::aiocb) -> c_int {
-    banner();
-    // SAFETY: forwarded from the C caller.
-    status(unsafe { super::aio_read(cb) })
+    status(no_unwind(Errno::EAGAIN, || {
+        banner();
+        // SAFETY: forwarded from the C caller.
+        unsafe { super::aio_read(cb) }
+    }))
 }
 
 /// `int aio_read64(struct aiocb64 *)`: the same layout on x86_64.
@@ -126,9 +136,11 @@ pub unsafe extern "C" fn c_aio_read64(cb: *mut libc::aiocb) -> c_int {
 /// As for [`super::aio_write`].
 #[export_name = "aio_write"]
 pub unsafe extern "C" fn c_aio_write(cb: *mut libc::aiocb) -> c_int {
-    banner();
-    // SAFETY: forwarded from the C caller.
-    status(unsafe { super::aio_write(cb) })
+    status(no_unwind(Errno::EAGAIN, || {
+        banner();
+        // SAFETY: forwarded from the C caller.
+        unsafe { super::aio_write(cb) }
+    }))
 }
 
 /// `int aio_write64(struct aiocb64 *)`.
@@ -149,9 +161,11 @@ pub unsafe extern "C" fn c_aio_write64(cb: *mut libc::aiocb) -> c_int {
 /// As for [`super::aio_fsync`].
 #[export_name = "aio_fsync"]
 pub unsafe extern "C" fn c_aio_fsync(op: c_int, cb: *mut libc::aiocb) -> c_int {
-    banner();
-    // SAFETY: forwarded from the C caller.
-    status(unsafe { super::aio_fsync(op, cb) })
+    status(no_unwind(Errno::EAGAIN, || {
+        banner();
+        // SAFETY: forwarded from the C caller.
+        unsafe { super::aio_fsync(op, cb) }
+    }))
 }
 
 /// `int aio_fsync64(int op, struct aiocb64 *)`.
@@ -173,7 +187,7 @@ pub unsafe extern "C" fn c_aio_fsync64(op: c_int, cb: *mut libc::aiocb) -> c_int
 #[export_name = "aio_error"]
 pub unsafe extern "C" fn c_aio_error(cb: *const libc::aiocb) -> c_int {
     // SAFETY: forwarded from the C caller.
-    match unsafe { super::aio_error(cb) } {
+    match no_unwind(Errno::EINVAL, || unsafe { super::aio_error(cb) }) {
         Ok(code) => code,
         Err(e) => {
             set_errno(e);
@@ -201,7 +215,7 @@ pub unsafe extern "C" fn c_aio_error64(cb: *const libc::aiocb) -> c_int {
 #[export_name = "aio_return"]
 pub unsafe extern "C" fn c_aio_return(cb: *mut libc::aiocb) -> ssize_t {
     // SAFETY: forwarded from the C caller.
-    match unsafe { super::aio_return(cb) } {
+    match no_unwind(Errno::EINVAL, || unsafe { super::aio_return(cb) }) {
         Ok(n) => n,
         Err(e) => {
             set_errno(e);
@@ -233,20 +247,43 @@ pub unsafe extern "C" fn c_aio_suspend(
     nent: c_int,
     timeout: *const libc::timespec,
 ) -> c_int {
+    // SAFETY: forwarded from the C caller (see `suspend`).
+    status(no_unwind(Errno::EAGAIN, || unsafe {
+        suspend(list, nent, timeout)
+    }))
+}
+
+/// The body of [`c_aio_suspend`].
+///
+/// A timeout whose end (now on `CLOCK_MONOTONIC` plus the timeout) does not
+/// fit in a `time_t` times out at once, as in glibc, whose sum wraps into the
+/// past there (`{LONG_MAX, 0}` is `-1`, `EAGAIN` when every request is still
+/// in progress); any other valid timeout ends at that time.
+///
+/// # Safety
+///
+/// As for [`c_aio_suspend`].
+unsafe fn suspend(
+    list: *const *const libc::aiocb,
+    nent: c_int,
+    timeout: *const libc::timespec,
+) -> Result<(), Errno> {
     if nent < 0 || (nent > 0 && list.is_null()) {
-        set_errno(Errno::EINVAL);
-        return -1;
+        return Err(Errno::EINVAL);
     }
-    let timeout = if timeout.is_null() {
+    let deadline = if timeout.is_null() {
         None
     } else {
         // SAFETY: a non-NULL timeout is a readable timespec (the C contract).
         let ts = unsafe { *timeout };
         if ts.tv_sec < 0 || !(0..1_000_000_000).contains(&ts.tv_nsec) {
-            set_errno(Errno::EINVAL);
-            return -1;
+            return Err(Errno::EINVAL);
         }
-        Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+        let now = Instant::now();
+        // (`Instant` is a CLOCK_MONOTONIC timespec with 64-bit seconds: its
+        // checked sum fails exactly where glibc's wraps.)
+        let end = now.checked_add(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32));
+        Some(end.unwrap_or(now))
     };
     let list = if nent == 0 {
         &[][..]
@@ -255,7 +292,7 @@ pub unsafe extern "C" fn c_aio_suspend(
         unsafe { std::slice::from_raw_parts(list, nent as usize) }
     };
     // SAFETY: forwarded from the C caller.
-    status(unsafe { super::aio_suspend(list, timeout) })
+    unsafe { super::api::aio_suspend_until(list, deadline) }
 }
 
 /// `int aio_suspend64(...)`.
@@ -281,7 +318,7 @@ pub unsafe extern "C" fn c_aio_suspend64(
 #[export_name = "aio_cancel"]
 pub unsafe extern "C" fn c_aio_cancel(fd: c_int, cb: *mut libc::aiocb) -> c_int {
     // SAFETY: forwarded from the C caller.
-    match unsafe { super::aio_cancel(fd, cb) } {
+    match no_unwind(Errno::EINVAL, || unsafe { super::aio_cancel(fd, cb) }) {
         Ok(c) => Cancel::as_c(c),
         Err(e) => {
             set_errno(e);
@@ -314,10 +351,26 @@ pub unsafe extern "C" fn c_lio_listio(
     nent: c_int,
     sig: *mut libc::sigevent,
 ) -> c_int {
+    // SAFETY: forwarded from the C caller (see `listio`).
+    status(no_unwind(Errno::EAGAIN, || unsafe {
+        listio(mode, list, nent, sig)
+    }))
+}
+
+/// The body of [`c_lio_listio`].
+///
+/// # Safety
+///
+/// As for [`c_lio_listio`].
+unsafe fn listio(
+    mode: c_int,
+    list: *const *mut libc::aiocb,
+    nent: c_int,
+    sig: *mut libc::sigevent,
+) -> Result<(), Errno> {
     banner();
     if nent < 0 || (nent > 0 && list.is_null()) {
-        set_errno(Errno::EINVAL);
-        return -1;
+        return Err(Errno::EINVAL);
     }
     let list = if nent == 0 {
         &[][..]
@@ -328,7 +381,7 @@ pub unsafe extern "C" fn c_lio_listio(
     // SAFETY: a non-NULL `sig` is a readable sigevent (the C contract).
     let sig = unsafe { sig.as_ref() };
     // SAFETY: forwarded from the C caller.
-    status(unsafe { super::lio_listio(mode, list, sig) })
+    unsafe { super::lio_listio(mode, list, sig) }
 }
 
 /// `int lio_listio64(...)`.
@@ -354,9 +407,13 @@ pub unsafe extern "C" fn c_lio_listio64(
 /// `init` must be NULL or point to a readable `struct aioinit`.
 #[export_name = "aio_init"]
 pub unsafe extern "C" fn c_aio_init(init: *const AioInit) {
-    // SAFETY: a non-NULL `init` is readable (the C contract); `AioInit` has
-    // glibc's layout (eight ints).
-    if let Some(init) = unsafe { init.as_ref() } {
-        super::aio_init(init);
-    }
+    // (No error to report: `aio_init` returns nothing.)
+    let _ = no_unwind(Errno::EINVAL, || {
+        // SAFETY: a non-NULL `init` is readable (the C contract); `AioInit`
+        // has glibc's layout (eight ints).
+        if let Some(init) = unsafe { init.as_ref() } {
+            super::aio_init(init);
+        }
+        Ok(())
+    });
 }

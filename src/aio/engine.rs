@@ -22,6 +22,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use syslets_abi as abi;
+use syslets_abi::signature::Io;
 
 use super::cb::{self, CbPtr, Notify, Quota, RawBuf};
 use super::kernel::{KernelQueue, Refused};
@@ -1301,9 +1302,9 @@ impl Engine {
         if batch.len() != 1 {
             return;
         }
-        let write = match batch.step(0).nr {
-            abi::nr::PREAD64 => false,
-            abi::nr::PWRITE64 => true,
+        let write = match batch.step(0).sig().io {
+            Io::Pread => false,
+            Io::Pwrite => true,
             _ => return,
         };
         let mut spares = lock(&self.spares[write as usize]);
@@ -1518,8 +1519,15 @@ impl Engine {
     /// if its completion goes through the ring: when the completion hook
     /// gives it back, or when it is cancelled before it started.)
     fn queued(self: &Arc<Self>, class: Class) {
-        if !self.exec(class).started.load(Ordering::Acquire) {
+        let started = &self.exec(class).started;
+        if !started.load(Ordering::Acquire) {
             self.start_completer(class);
+            if !started.load(Ordering::Acquire) {
+                // No thread could be started: reap here what is posted
+                // already (a chain no worker could be started for was
+                // failed and posted before `submit` returned).
+                self.drain(class);
+            }
         }
     }
 

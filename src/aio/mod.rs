@@ -166,6 +166,7 @@ mod cb;
 mod engine;
 mod kernel;
 mod sys;
+mod unwind;
 
 pub use api::{
     aio_cancel, aio_error, aio_fsync, aio_read, aio_return, aio_suspend, aio_write, lio_listio,

@@ -119,6 +119,12 @@ int main(void)
 	const struct aiocb *one[1] = { &blocked };
 	EXPECT_FAIL(aio_suspend(one, 1, NULL), EINTR);
 	pthread_join(t, NULL);
+	/* A timeout with a negative field or a tv_nsec of 10^9 or more: EINVAL
+	 * at once (glibc adds it to the clock anyway, and aborts on the latter). */
+	const struct timespec bad_ts[] = { { -1, 0 }, { 0, -1 }, { 0, 1000000000 } };
+	for (size_t i = 0; i < sizeof bad_ts / sizeof bad_ts[0]; i++)
+		EXPECT_FAIL(aio_suspend(one, 1, &bad_ts[i]), EINVAL);
+	CHECK(aio_error(&blocked) == EINPROGRESS);
 	CHECK(write(p[1], "z", 1) == 1);
 	wait_for(&blocked);
 	CHECK(aio_return(&blocked) == 1);

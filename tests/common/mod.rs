@@ -34,3 +34,24 @@ pub fn reap_n(ex: &Executor, n: usize) -> Vec<Done> {
     }
     out
 }
+
+/// Run `f` in a forked child and return its exit code (a panic is 101).
+pub fn in_child(f: impl FnOnce() -> i32) -> i32 {
+    // SAFETY: fork() has no memory-safety preconditions of its own; in the
+    // child only this thread exists, and it runs `f` and then `_exit`s without
+    // returning into the test harness (glibc's fork handlers keep malloc usable).
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
+        // SAFETY: _exit ends the child at once, running no destructor or atexit
+        // handler of the harness.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: `status` is a valid out-pointer for this call.
+    let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert_eq!(r, pid);
+    assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
+    libc::WEXITSTATUS(status)
+}

@@ -9,14 +9,17 @@
  *  (b) when given DIR and PORT, performs the same calls itself with the i386
  *      system calls and writes what it got into OUTDIR/<name>.expect:
  *      `ret <atom> <value>` (-errno on failure) and `buf <index> <hex>`, the
- *      bytes its own kernel left in the memory that stands for that buffer.
+ *      bytes its own kernel left in the memory that stands for that buffer;
+ *  (c) when given --dirs DIR, does (b) for the directory chains only, in DIR
+ *      (which holds the directories "small" and "big").
  *
  * Fixtures do not depend on the machine: files are opened relative to the
  * directory descriptor FIXTURE_DIRFD (the test patches the real descriptor in),
- * and the socket address carries port 0 (the test patches the listener's port
- * into buffer 0 of socketcall_connect).
+ * the socket address carries port 0 (the test patches the listener's port
+ * into buffer 0 of socketcall_connect), and getdents_seek seeks to offset 0
+ * (the test patches in a directory offset getdents_small returned).
  *
- * usage: producer OUTDIR [DIR PORT]
+ * usage: producer OUTDIR [DIR PORT | --dirs DIR]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,12 +46,15 @@
 #define FIVE_GIB_LO 0x40000000u
 #define SIX_GIB_HI 1u
 #define SIX_GIB_LO 0x80000000u
+#define DIR_FLAGS (OPEN_FLAGS | 0x10000u /* O_DIRECTORY */)
+/* What the directory buffers hold before a call: bytes no call wrote stay so. */
+#define DIRENT_FILL 0xcc
 
 struct batch {
 	const char *name;
 	struct syslet_compat_atom atoms[8];
 	struct syslet_buf_desc bufs[8];
-	uint8_t arena[1024];
+	uint8_t arena[32768];
 	uint32_t natoms, nbufs, arena_len;
 };
 
@@ -307,19 +313,154 @@ static void socketcall_connect(const char *outdir, unsigned port)
 	close_expect();
 }
 
+/* ------------------------------------------------------------------------ */
+/* Directory chains: what d_off and the directory's end are for a 32-bit
+ * caller (on ext4: 31-bit hash cookies, end 0x7fffffff). */
+
+/* The d_off of the entry after the first one in a getdents64 buffer: where
+ * seekdir(telldir()) after reading one entry goes. */
+static uint64_t second_d_off(const uint8_t *ents)
+{
+	uint16_t reclen;
+	uint64_t off;
+	memcpy(&reclen, ents + 16, sizeof(reclen));
+	memcpy(&off, ents + reclen + 8, sizeof(off));
+	return off;
+}
+
+/* Reads "small" whole; returns the d_off getdents_seek seeks to. */
+static uint64_t getdents_small(const char *outdir, int dirfd)
+{
+	struct batch b = { .name = "getdents_small" };
+	uint16_t path = add_path(&b, "small");
+	uint16_t ents = add_buf(&b, NULL, 4096, DIRENT_FILL, SYSLET_BUF_OUT);
+	uint16_t more = add_buf(&b, NULL, 64, DIRENT_FILL, SYSLET_BUF_OUT);
+	uint16_t end = add_buf(&b, NULL, 8, 0xee, SYSLET_BUF_OUT);
+	add_atom(&b, SYSLET_STOP_ON_NEGATIVE, SYS_openat, 4, IMM(FIXTURE_DIRFD), BUF(path),
+		 IMM(DIR_FLAGS), IMM(0));
+	add_atom(&b, 0, SYS_getdents64, 3, RES(0), BUF(ents), IMM(4096));
+	add_atom(&b, 0, SYS_getdents64, 3, RES(0), BUF(more), IMM(64));
+	add_atom(&b, 0, SYS__llseek, 5, RES(0), IMM(0), IMM(0), BUF(end), IMM(SEEK_END));
+	add_atom(&b, 0, SYS_lseek, 3, RES(0), IMM(0), IMM(SEEK_CUR));
+	add_atom(&b, 0, SYS_close, 1, RES(0));
+	write_batch(&b, outdir);
+	if (dirfd < 0)
+		return 0;
+
+	uint8_t e[4096], m[64], r[8];
+	memset(e, DIRENT_FILL, sizeof(e));
+	memset(m, DIRENT_FILL, sizeof(m));
+	memset(r, 0xee, sizeof(r));
+	open_expect(outdir, b.name);
+	long fd = rec(0, syscall(SYS_openat, dirfd, "small", DIR_FLAGS, 0));
+	rec(1, syscall(SYS_getdents64, fd, e, sizeof(e)));
+	rec(2, syscall(SYS_getdents64, fd, m, sizeof(m)));
+	rec(3, syscall(SYS__llseek, fd, 0, 0, r, SEEK_END));
+	rec(4, syscall(SYS_lseek, fd, 0, SEEK_CUR));
+	rec(5, syscall(SYS_close, fd));
+	rec_buf(ents, e, sizeof(e));
+	rec_buf(more, m, sizeof(m));
+	rec_buf(end, r, sizeof(r));
+	close_expect();
+	return second_d_off(e);
+}
+
+/* Reads "big" (several blocks: an indexed directory on ext4) in two parts,
+ * asking where it is in between. */
+static void getdents_big(const char *outdir, int dirfd)
+{
+	struct batch b = { .name = "getdents_big" };
+	uint16_t path = add_path(&b, "big");
+	uint16_t first = add_buf(&b, NULL, 1024, DIRENT_FILL, SYSLET_BUF_OUT);
+	uint16_t cur = add_buf(&b, NULL, 8, 0xee, SYSLET_BUF_OUT);
+	uint16_t rest = add_buf(&b, NULL, 16384, DIRENT_FILL, SYSLET_BUF_OUT);
+	uint16_t more = add_buf(&b, NULL, 64, DIRENT_FILL, SYSLET_BUF_OUT);
+	add_atom(&b, SYSLET_STOP_ON_NEGATIVE, SYS_openat, 4, IMM(FIXTURE_DIRFD), BUF(path),
+		 IMM(DIR_FLAGS), IMM(0));
+	add_atom(&b, 0, SYS_getdents64, 3, RES(0), BUF(first), IMM(1024));
+	add_atom(&b, 0, SYS__llseek, 5, RES(0), IMM(0), IMM(0), BUF(cur), IMM(SEEK_CUR));
+	add_atom(&b, 0, SYS_getdents64, 3, RES(0), BUF(rest), IMM(16384));
+	add_atom(&b, 0, SYS_getdents64, 3, RES(0), BUF(more), IMM(64));
+	add_atom(&b, 0, SYS_close, 1, RES(0));
+	write_batch(&b, outdir);
+	if (dirfd < 0)
+		return;
+
+	static uint8_t f[1024], r[16384];
+	uint8_t c[8], m[64];
+	memset(f, DIRENT_FILL, sizeof(f));
+	memset(c, 0xee, sizeof(c));
+	memset(r, DIRENT_FILL, sizeof(r));
+	memset(m, DIRENT_FILL, sizeof(m));
+	open_expect(outdir, b.name);
+	long fd = rec(0, syscall(SYS_openat, dirfd, "big", DIR_FLAGS, 0));
+	rec(1, syscall(SYS_getdents64, fd, f, sizeof(f)));
+	rec(2, syscall(SYS__llseek, fd, 0, 0, c, SEEK_CUR));
+	rec(3, syscall(SYS_getdents64, fd, r, sizeof(r)));
+	rec(4, syscall(SYS_getdents64, fd, m, sizeof(m)));
+	rec(5, syscall(SYS_close, fd));
+	rec_buf(first, f, sizeof(f));
+	rec_buf(cur, c, sizeof(c));
+	rec_buf(rest, r, sizeof(r));
+	rec_buf(more, m, sizeof(m));
+	close_expect();
+}
+
+/* seekdir to a d_off getdents_small returned (0 in the fixture), read on. */
+static void getdents_seek(const char *outdir, int dirfd, uint64_t cookie)
+{
+	struct batch b = { .name = "getdents_seek" };
+	uint16_t path = add_path(&b, "small");
+	uint16_t pos = add_buf(&b, NULL, 8, 0xee, SYSLET_BUF_OUT);
+	uint16_t ents = add_buf(&b, NULL, 4096, DIRENT_FILL, SYSLET_BUF_OUT);
+	add_atom(&b, SYSLET_STOP_ON_NEGATIVE, SYS_openat, 4, IMM(FIXTURE_DIRFD), BUF(path),
+		 IMM(DIR_FLAGS), IMM(0));
+	add_atom(&b, 0, SYS__llseek, 5, RES(0), IMM(0), IMM(0), BUF(pos), IMM(SEEK_SET));
+	add_atom(&b, 0, SYS_getdents64, 3, RES(0), BUF(ents), IMM(4096));
+	add_atom(&b, 0, SYS_close, 1, RES(0));
+	write_batch(&b, outdir);
+	if (dirfd < 0)
+		return;
+
+	uint8_t p[8], e[4096];
+	memset(p, 0xee, sizeof(p));
+	memset(e, DIRENT_FILL, sizeof(e));
+	open_expect(outdir, b.name);
+	long fd = rec(0, syscall(SYS_openat, dirfd, "small", DIR_FLAGS, 0));
+	rec(1, syscall(SYS__llseek, fd, (uint32_t)(cookie >> 32), (uint32_t)cookie, p,
+		       SEEK_SET));
+	rec(2, syscall(SYS_getdents64, fd, e, sizeof(e)));
+	rec(3, syscall(SYS_close, fd));
+	rec_buf(pos, p, sizeof(p));
+	rec_buf(ents, e, sizeof(e));
+	close_expect();
+}
+
+static void dir_chains(const char *outdir, int dirfd)
+{
+	uint64_t cookie = getdents_small(outdir, dirfd);
+	getdents_big(outdir, dirfd);
+	getdents_seek(outdir, dirfd, cookie);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2 && argc != 4) {
-		fprintf(stderr, "usage: %s OUTDIR [DIR PORT]\n", argv[0]);
+		fprintf(stderr, "usage: %s OUTDIR [DIR PORT | --dirs DIR]\n", argv[0]);
 		return 2;
 	}
 	const char *outdir = argv[1];
 	int dirfd = -1;
 	unsigned port = 0;
 	if (argc == 4) {
-		dirfd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		const char *dir = strcmp(argv[2], "--dirs") ? argv[2] : argv[3];
+		dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (dirfd < 0)
-			die(argv[2]);
+			die(dir);
+		if (!strcmp(argv[2], "--dirs")) {
+			dir_chains(outdir, dirfd);
+			return 0;
+		}
 		port = (unsigned)strtoul(argv[3], NULL, 10);
 		if (!port || port > 65535) {
 			fprintf(stderr, "bad port %s\n", argv[3]);
@@ -331,5 +472,6 @@ int main(int argc, char **argv)
 	llseek_read(outdir, dirfd);
 	pread64_sparse(outdir, dirfd);
 	socketcall_connect(outdir, port);
+	dir_chains(outdir, -1);
 	return 0;
 }

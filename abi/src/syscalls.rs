@@ -1,0 +1,689 @@
+//! The system-call table: one row per call a batch may name, and the only
+//! place a call is described.
+//!
+//! A row gives the native (x86_64) number and name; the [`Signature`] fields
+//! that differ from the defaults (argument kinds, pointer directions and
+//! lengths, class, blocking hint, descriptors, path and no-follow rule, policy
+//! rule, transfer kind, non-blocking probe, cost); the i386 calls and
+//! `socketcall` calls that become it, with how their arguments convert; and
+//! its typed builder (name, man page, required and optional fields, how the
+//! fields become arguments). Everything else is derived from the rows:
+//!
+//! | derived | where |
+//! |---|---|
+//! | native numbers | [`nr`](crate::nr) (and `SYSLET_NR_*` in `syslet.h`, checked against it) |
+//! | [`SIGNATURES`] and lookup | [`signature`](crate::signature) |
+//! | i386 numbers, the compat table | [`compat32`](crate::compat32) |
+//! | the builders | `syslets::opcode` |
+//! | the policy's per-call rules, the seccomp filter's argument rules and path list | `syslets::policy`, `syslets::seccomp`, from [`Signature::path`] and [`Signature::rule`] |
+//! | the executor's probe dispatch, re-aiming and recycling | from [`Signature::nowait`], [`Signature::io`] and [`Signature::fds`] |
+//!
+//! The table is a `macro_rules!` callback ([`for_each_syscall!`](crate::for_each_syscall))
+//! rather than a `build.rs` step: the rows are Rust tokens, so the builders'
+//! field types and argument expressions stay ordinary code that the compiler
+//! checks where they are expanded, nothing is generated into files, and any
+//! crate can expand the rows again (the main crate does, for its builders).
+//!
+//! Adding a system call is one row here (in number order), one line of
+//! `SYSLET_NR_*` in `syslet.h`, and its tests.
+//!
+//! [`Signature`]: crate::signature::Signature
+//! [`Signature::path`]: crate::signature::Signature::path
+//! [`Signature::rule`]: crate::signature::Signature::rule
+//! [`Signature::nowait`]: crate::signature::Signature::nowait
+//! [`Signature::io`]: crate::signature::Signature::io
+//! [`Signature::fds`]: crate::signature::Signature::fds
+//! [`SIGNATURES`]: crate::signature::SIGNATURES
+
+/// Expands `$callback! { rows }` with every row of the system-call table.
+///
+/// Each row reads
+///
+/// ```text
+/// /// builder doc
+/// NAME = x86_64 number, "name" { Signature fields that are not the default, }
+/// i386 [ I386NAME = number, "name", nargs, &[ArgMap…] (=> Convention)?; … ]
+/// socketcall [ CALLNAME = call, "name", nargs, &[ArgMap…]; … ]
+/// builder Type("man page") { required: Type, …; /// doc
+///     optional: Type = default, … }
+/// |s| [ argument expressions ];
+/// ```
+///
+/// The field values are expressions in the scope of [`signature`](crate::signature);
+/// the builder part is tokens for `syslets::opcode`. A callback matches the
+/// whole grammar and uses the parts it needs.
+#[macro_export]
+macro_rules! for_each_syscall {
+    ($callback:ident) => {
+        $callback! {
+            /// Read from a file descriptor at its current offset.
+            READ = 0, "read" {
+                args: &[Fd, ptr(Out, Len::Arg(2)), Size],
+                class: Class::FileRead,
+                blocking: Blocking::Storage,
+                io: Io::Read,
+                nowait: Nowait::Io,
+            }
+            i386 [
+                READ = 3, "read", 3, W0_2;
+            ]
+            socketcall []
+            builder Read("read") {
+                fd: Fd, buf: Mem;
+                /// How many bytes.
+                len: Len = Len::Whole,
+            }
+            |s| [s.fd.into_arg(), s.buf.into_arg(), s.len.arg_for(s.buf)];
+
+            /// Write to a file descriptor at its current offset.
+            WRITE = 1, "write" {
+                args: &[Fd, ptr(In, Len::Arg(2)), Size],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+                io: Io::Write,
+                nowait: Nowait::Io,
+            }
+            i386 [
+                WRITE = 4, "write", 3, W0_2;
+            ]
+            socketcall []
+            builder Write("write") {
+                fd: Fd, buf: Mem;
+                /// How many bytes.
+                len: Len = Len::Whole,
+            }
+            |s| [s.fd.into_arg(), s.buf.into_arg(), s.len.arg_for(s.buf)];
+
+            /// Close a file descriptor.
+            CLOSE = 3, "close" {
+                args: &[Fd],
+                class: Class::Fd,
+                blocking: Blocking::Never,
+                fds: Fds::Closes { arg: 0 },
+            }
+            i386 [
+                CLOSE = 6, "close", 1, W0;
+            ]
+            socketcall []
+            builder Close("close") { fd: Fd; }
+            |s| [s.fd.into_arg()];
+
+            /// Get file status by descriptor.
+            FSTAT = 5, "fstat" {
+                args: &[Fd, STAT_OUT],
+                class: Class::FileRead,
+                blocking: Blocking::Never,
+            }
+            i386 [
+                FSTAT64 = 197, "fstat64", 2, &[Word(0), Stat64Out(1)];
+            ]
+            socketcall []
+            builder Fstat("fstat") { fd: Fd, statbuf: Out<kernel::Stat>; }
+            |s| [s.fd.into_arg(), s.statbuf.into_arg()];
+
+            /// Reposition a file offset.
+            LSEEK = 8, "lseek" {
+                args: &[Fd, Off, UInt],
+                class: Class::Fd,
+                blocking: Blocking::Never,
+                via_i386: Some(nr32_table::LLSEEK),
+            }
+            i386 [
+                // compat_sys_lseek: the offset is a signed 32-bit compat_off_t.
+                LSEEK = 19, "lseek", 3, W0_2;
+                // offset = (offset_high << 32) | offset_low: words 1 (high) and 2 (low).
+                LLSEEK = 140, "_llseek", 5, &[Word(0), Pair { lo: 2, hi: 1 }, Word(4)]
+                    => Convention::Llseek { result_arg: 3 };
+            ]
+            socketcall []
+            builder Lseek("lseek") { fd: Fd, offset: i64, whence: i32; }
+            |s| [s.fd.into_arg(), s.offset.into_arg(), s.whence.into_arg()];
+
+            /// Read from a file descriptor at an offset.
+            PREAD64 = 17, "pread64" {
+                args: &[Fd, ptr(Out, Len::Arg(2)), Size, Off],
+                class: Class::FileRead,
+                blocking: Blocking::Storage,
+                io: Io::Pread,
+                nowait: Nowait::Io,
+            }
+            i386 [
+                PREAD64 = 180, "pread64", 5, &[Word(0), Word(1), Word(2), Pair { lo: 3, hi: 4 }];
+            ]
+            socketcall []
+            builder Pread64("pread64") {
+                fd: Fd, buf: Mem, offset: i64;
+                /// How many bytes.
+                len: Len = Len::Whole,
+            }
+            |s| [s.fd.into_arg(), s.buf.into_arg(), s.len.arg_for(s.buf), s.offset.into_arg()];
+
+            /// Write to a file descriptor at an offset.
+            PWRITE64 = 18, "pwrite64" {
+                args: &[Fd, ptr(In, Len::Arg(2)), Size, Off],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+                io: Io::Pwrite,
+                nowait: Nowait::Io,
+            }
+            i386 [
+                PWRITE64 = 181, "pwrite64", 5, &[Word(0), Word(1), Word(2), Pair { lo: 3, hi: 4 }];
+            ]
+            socketcall []
+            builder Pwrite64("pwrite64") {
+                fd: Fd, buf: Mem, offset: i64;
+                /// How many bytes.
+                len: Len = Len::Whole,
+            }
+            |s| [s.fd.into_arg(), s.buf.into_arg(), s.len.arg_for(s.buf), s.offset.into_arg()];
+
+            /// The process id.
+            GETPID = 39, "getpid" {
+                args: &[],
+                class: Class::Info,
+                blocking: Blocking::Never,
+            }
+            i386 [
+                GETPID = 20, "getpid", 0, &[];
+            ]
+            socketcall []
+            builder Getpid("getpid") { ; }
+            |_s| [];
+
+            /// Create a socket.
+            SOCKET = 41, "socket" {
+                args: &[Int, Int, Int],
+                class: Class::Socket,
+                blocking: Blocking::Never,
+                fds: Fds::Returns,
+                rule: ArgRule::SocketFamily { arg: 0 },
+            }
+            i386 [
+                SOCKET = 359, "socket", 3, W0_2;
+            ]
+            socketcall [
+                SOCKET = 1, "socket", 3, W0_2;
+            ]
+            builder Socket("socket") {
+                domain: i32, ty: i32;
+                /// Protocol.
+                protocol: i32 = 0,
+            }
+            |s| [s.domain.into_arg(), s.ty.into_arg(), s.protocol.into_arg()];
+
+            /// Connect a socket.
+            CONNECT = 42, "connect" {
+                args: &[Fd, ptr(In, Len::Arg(2)), UInt],
+                class: Class::NetClient,
+                blocking: Blocking::Network,
+            }
+            i386 [
+                CONNECT = 362, "connect", 3, W0_2;
+            ]
+            socketcall [
+                CONNECT = 3, "connect", 3, W0_2;
+            ]
+            builder Connect("connect") { fd: Fd, addr: SockAddr; }
+            |s| [s.fd.into_arg(), s.addr.buf.into_arg(), s.addr.len.into_arg()];
+
+            /// Send data, optionally to an address.
+            SENDTO = 44, "sendto" {
+                args: &[
+                    Fd,
+                    ptr(In, Len::Arg(2)),
+                    Size,
+                    UInt,
+                    nullable(In, Len::Arg(5)),
+                    UInt,
+                ],
+                class: Class::NetIo,
+                blocking: Blocking::Network,
+                nowait: Nowait::DontWait,
+            }
+            i386 [
+                SENDTO = 369, "sendto", 6, W0_5;
+            ]
+            socketcall [
+                // send(fd, buf, len, flags) is sendto(fd, buf, len, flags, NULL, 0).
+                SEND = 9, "send", 4, &[Word(0), Word(1), Word(2), Word(3), Const(0), Const(0)];
+                SENDTO = 11, "sendto", 6, W0_5;
+            ]
+            builder Sendto("sendto") {
+                fd: Fd, buf: Mem;
+                /// How many bytes.
+                len: Len = Len::Whole,
+                /// `MSG_*` flags.
+                flags: u32 = libc::MSG_NOSIGNAL as u32,
+                /// Destination for unconnected sockets.
+                dest: Option<SockAddr> = None,
+            }
+            |s| [
+                s.fd.into_arg(),
+                s.buf.into_arg(),
+                s.len.arg_for(s.buf),
+                s.flags.into_arg(),
+                null_or(s.dest.map(|d| d.buf)),
+                s.dest.map_or(0, |d| d.len).into_arg(),
+            ];
+
+            /// Receive data, optionally with the sender's address.
+            RECVFROM = 45, "recvfrom" {
+                args: &[
+                    Fd,
+                    ptr(Out, Len::Arg(2)),
+                    Size,
+                    UInt,
+                    nullable(Out, Len::ArgPtr(5)),
+                    SOCKLEN_PTR,
+                ],
+                class: Class::NetIo,
+                blocking: Blocking::Network,
+                nowait: Nowait::DontWait,
+            }
+            i386 [
+                RECVFROM = 371, "recvfrom", 6, W0_5;
+            ]
+            socketcall [
+                // recv(fd, buf, len, flags) is recvfrom(fd, buf, len, flags, NULL, NULL).
+                RECV = 10, "recv", 4, &[Word(0), Word(1), Word(2), Word(3), Const(0), Const(0)];
+                RECVFROM = 12, "recvfrom", 6, W0_5;
+            ]
+            builder Recvfrom("recvfrom") {
+                fd: Fd, buf: Mem;
+                /// How many bytes.
+                len: Len = Len::Whole,
+                /// `MSG_*` flags.
+                flags: u32 = 0,
+                /// Where to store the sender's address.
+                src: Option<SockAddrOut> = None,
+            }
+            |s| [
+                s.fd.into_arg(),
+                s.buf.into_arg(),
+                s.len.arg_for(s.buf),
+                s.flags.into_arg(),
+                null_or(s.src.map(|a| a.addr)),
+                null_or(s.src.map(|a| a.len)),
+            ];
+
+            /// Shut down part of a connection.
+            SHUTDOWN = 48, "shutdown" {
+                args: &[Fd, Int],
+                class: Class::Socket,
+                blocking: Blocking::Never,
+            }
+            i386 [
+                SHUTDOWN = 373, "shutdown", 2, W0_1;
+            ]
+            socketcall [
+                SHUTDOWN = 13, "shutdown", 2, W0_1;
+            ]
+            builder Shutdown("shutdown") { fd: Fd, how: i32; }
+            |s| [s.fd.into_arg(), s.how.into_arg()];
+
+            /// Bind a socket to an address.
+            BIND = 49, "bind" {
+                args: &[Fd, ptr(In, Len::Arg(2)), UInt],
+                class: Class::NetServer,
+                blocking: Blocking::Never,
+            }
+            i386 [
+                BIND = 361, "bind", 3, W0_2;
+            ]
+            socketcall [
+                BIND = 2, "bind", 3, W0_2;
+            ]
+            builder Bind("bind") { fd: Fd, addr: SockAddr; }
+            |s| [s.fd.into_arg(), s.addr.buf.into_arg(), s.addr.len.into_arg()];
+
+            /// Listen for connections.
+            LISTEN = 50, "listen" {
+                args: &[Fd, Int],
+                class: Class::NetServer,
+                blocking: Blocking::Never,
+            }
+            i386 [
+                LISTEN = 363, "listen", 2, W0_1;
+            ]
+            socketcall [
+                LISTEN = 4, "listen", 2, W0_1;
+            ]
+            builder Listen("listen") {
+                fd: Fd;
+                /// Backlog.
+                backlog: i32 = 128,
+            }
+            |s| [s.fd.into_arg(), s.backlog.into_arg()];
+
+            /// Set a socket option.
+            SETSOCKOPT = 54, "setsockopt" {
+                args: &[Fd, Int, Int, ptr(In, Len::Arg(4)), UInt],
+                class: Class::Socket,
+                blocking: Blocking::Never,
+                rule: ArgRule::SocketOption { access: Access::Set, level: 1, value: 3 },
+            }
+            i386 [
+                SETSOCKOPT = 366, "setsockopt", 5, W0_4;
+            ]
+            socketcall [
+                SETSOCKOPT = 14, "setsockopt", 5, W0_4;
+            ]
+            builder Setsockopt("setsockopt") {
+                fd: Fd, level: i32, optname: i32, optval: Mem;
+                /// Bytes of the option value.
+                optlen: Len = Len::Whole,
+            }
+            |s| [
+                s.fd.into_arg(),
+                s.level.into_arg(),
+                s.optname.into_arg(),
+                s.optval.into_arg(),
+                s.optlen.arg_for(s.optval),
+            ];
+
+            /// Get a socket option; `optlen` is a 4-byte in/out `socklen_t` buffer.
+            GETSOCKOPT = 55, "getsockopt" {
+                args: &[
+                    Fd,
+                    Int,
+                    Int,
+                    ptr(Out, Len::ArgPtr(4)),
+                    ptr(InOut, Len::Fixed(4)),
+                ],
+                class: Class::Socket,
+                blocking: Blocking::Never,
+                rule: ArgRule::SocketOption { access: Access::Get, level: 1, value: 3 },
+            }
+            i386 [
+                GETSOCKOPT = 365, "getsockopt", 5, W0_4;
+            ]
+            socketcall [
+                GETSOCKOPT = 15, "getsockopt", 5, W0_4;
+            ]
+            builder Getsockopt("getsockopt") {
+                fd: Fd, level: i32, optname: i32, optval: BufRef, optlen: BufRef;
+            }
+            |s| [
+                s.fd.into_arg(),
+                s.level.into_arg(),
+                s.optname.into_arg(),
+                s.optval.into_arg(),
+                s.optlen.into_arg(),
+            ];
+
+            /// Flush a file to storage.
+            FSYNC = 74, "fsync" {
+                args: &[Fd],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+            }
+            i386 [
+                FSYNC = 118, "fsync", 1, W0;
+            ]
+            socketcall []
+            builder Fsync("fsync") { fd: Fd; }
+            |s| [s.fd.into_arg()];
+
+            /// Flush a file's data to storage.
+            FDATASYNC = 75, "fdatasync" {
+                args: &[Fd],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+            }
+            i386 [
+                FDATASYNC = 148, "fdatasync", 1, W0;
+            ]
+            socketcall []
+            builder Fdatasync("fdatasync") { fd: Fd; }
+            |s| [s.fd.into_arg()];
+
+            /// Truncate a file to a length.
+            FTRUNCATE = 77, "ftruncate" {
+                args: &[Fd, Off],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+            }
+            i386 [
+                // compat_sys_ftruncate: compat_off_t length, sign-extended (since the 2024
+                // fix "ftruncate: pass a signed offset", CVE-2024-42084, in Linux 6.10 and
+                // the stable kernels; before it, compat_ulong_t and zero-extended).
+                FTRUNCATE = 93, "ftruncate", 2, W0_1;
+                FTRUNCATE64 = 194, "ftruncate64", 3, &[Word(0), Pair { lo: 1, hi: 2 }];
+            ]
+            socketcall []
+            builder Ftruncate("ftruncate") { fd: Fd, length: i64; }
+            |s| [s.fd.into_arg(), s.length.into_arg()];
+
+            /// The thread id.
+            GETTID = 186, "gettid" {
+                args: &[],
+                class: Class::Info,
+                blocking: Blocking::Never,
+            }
+            i386 [
+                GETTID = 224, "gettid", 0, &[];
+            ]
+            socketcall []
+            builder Gettid("gettid") { ; }
+            |_s| [];
+
+            /// Read directory entries.
+            GETDENTS64 = 217, "getdents64" {
+                args: &[Fd, ptr(Out, Len::Arg(2)), UInt],
+                class: Class::FileRead,
+                blocking: Blocking::Storage,
+                cost: Cost::PerKib,
+                via_i386: Some(nr32_table::GETDENTS64),
+            }
+            i386 [
+                GETDENTS64 = 220, "getdents64", 3, W0_2;
+            ]
+            socketcall []
+            builder Getdents64("getdents64") {
+                fd: Fd, dirp: Mem;
+                /// Bytes of room.
+                count: Len = Len::Whole,
+            }
+            |s| [s.fd.into_arg(), s.dirp.into_arg(), s.count.arg_for(s.dirp)];
+
+            /// Send a signal to a thread of a thread group.
+            TGKILL = 234, "tgkill" {
+                args: &[Int, Int, Int],
+                class: Class::Signal,
+                blocking: Blocking::Never,
+                rule: ArgRule::OwnProcess { arg: 0 },
+            }
+            i386 [
+                TGKILL = 270, "tgkill", 3, W0_2;
+            ]
+            socketcall []
+            builder Tgkill("tgkill") { tgid: i32, tid: i32, sig: i32; }
+            |s| [s.tgid.into_arg(), s.tid.into_arg(), s.sig.into_arg()];
+
+            /// Open a file relative to a directory descriptor.
+            OPENAT = 257, "openat" {
+                args: &[Fd, PATH, UInt, UInt],
+                class: Class::FileRead,
+                blocking: Blocking::Storage,
+                fds: Fds::Returns,
+                path: path(nofollow_flag(2, O_NOFOLLOW)),
+                rule: ArgRule::OpenFlags { arg: 2 },
+                nowait: Nowait::Cached,
+            }
+            i386 [
+                OPENAT = 295, "openat", 4, W0_3;
+            ]
+            socketcall []
+            builder Openat("openat") {
+                dirfd: Fd, path: BufRef;
+                /// `O_*` flags.
+                flags: u32 = (libc::O_RDONLY | libc::O_CLOEXEC) as u32,
+                /// Mode for `O_CREAT`.
+                mode: u32 = 0,
+            }
+            |s| [s.dirfd.into_arg(), s.path.into_arg(), s.flags.into_arg(), s.mode.into_arg()];
+
+            /// Create a directory.
+            MKDIRAT = 258, "mkdirat" {
+                args: &[Fd, PATH, UInt],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+                path: path(NoFollow::Never),
+            }
+            i386 [
+                MKDIRAT = 296, "mkdirat", 3, W0_2;
+            ]
+            socketcall []
+            builder Mkdirat("mkdir") {
+                dirfd: Fd, path: BufRef;
+                /// Permission bits.
+                mode: u32 = 0o777,
+            }
+            |s| [s.dirfd.into_arg(), s.path.into_arg(), s.mode.into_arg()];
+
+            /// Get file status by path (`AT_SYMLINK_NOFOLLOW` for lstat).
+            NEWFSTATAT = 262, "newfstatat" {
+                args: &[Fd, PATH, STAT_OUT, UInt],
+                class: Class::FileRead,
+                blocking: Blocking::Storage,
+                path: path(nofollow_flag(3, AT_SYMLINK_NOFOLLOW)),
+            }
+            i386 [
+                STAT64 = 195, "stat64", 2, &[Const(AT_FDCWD), Word(0), Stat64Out(1), Const(0)];
+                LSTAT64 = 196, "lstat64", 2, &[Const(AT_FDCWD), Word(0), Stat64Out(1), Const(AT_SYMLINK_NOFOLLOW)];
+                FSTATAT64 = 300, "fstatat64", 4, &[Word(0), Word(1), Stat64Out(2), Word(3)];
+            ]
+            socketcall []
+            builder Newfstatat("newfstatat") {
+                dirfd: Fd, path: BufRef, statbuf: Out<kernel::Stat>;
+                /// `AT_*` flags.
+                flags: u32 = 0,
+            }
+            |s| [s.dirfd.into_arg(), s.path.into_arg(), s.statbuf.into_arg(), s.flags.into_arg()];
+
+            /// Remove a file or (with `AT_REMOVEDIR`) a directory.
+            UNLINKAT = 263, "unlinkat" {
+                args: &[Fd, PATH, UInt],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+                path: path(NoFollow::Never),
+            }
+            i386 [
+                UNLINKAT = 301, "unlinkat", 3, W0_2;
+            ]
+            socketcall []
+            builder Unlinkat("unlinkat") {
+                dirfd: Fd, path: BufRef;
+                /// `AT_REMOVEDIR` or 0.
+                flags: u32 = 0,
+            }
+            |s| [s.dirfd.into_arg(), s.path.into_arg(), s.flags.into_arg()];
+
+            /// Allocate or punch file space.
+            FALLOCATE = 285, "fallocate" {
+                args: &[Fd, Int, Off, Off],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+            }
+            i386 [
+                FALLOCATE = 324, "fallocate", 6, &[Word(0), Word(1), Pair { lo: 2, hi: 3 }, Pair { lo: 4, hi: 5 }];
+            ]
+            socketcall []
+            builder Fallocate("fallocate") {
+                fd: Fd, offset: i64, len: i64;
+                /// `FALLOC_FL_*` mode.
+                mode: i32 = 0,
+            }
+            |s| [s.fd.into_arg(), s.mode.into_arg(), s.offset.into_arg(), s.len.into_arg()];
+
+            /// Accept a connection.
+            ACCEPT4 = 288, "accept4" {
+                args: &[Fd, nullable(Out, Len::ArgPtr(2)), SOCKLEN_PTR, UInt],
+                class: Class::NetServer,
+                blocking: Blocking::Network,
+                fds: Fds::Returns,
+            }
+            i386 [
+                ACCEPT4 = 364, "accept4", 4, W0_3;
+            ]
+            socketcall [
+                // accept(fd, addr, addrlen) is accept4(fd, addr, addrlen, 0).
+                ACCEPT = 5, "accept", 3, &[Word(0), Word(1), Word(2), Const(0)];
+                ACCEPT4 = 18, "accept4", 4, W0_3;
+            ]
+            builder Accept4("accept4") {
+                fd: Fd;
+                /// Where to store the peer's address.
+                addr: Option<SockAddrOut> = None,
+                /// `SOCK_*` flags.
+                flags: u32 = libc::SOCK_CLOEXEC as u32,
+            }
+            |s| [
+                s.fd.into_arg(),
+                null_or(s.addr.map(|a| a.addr)),
+                null_or(s.addr.map(|a| a.len)),
+                s.flags.into_arg(),
+            ];
+
+            /// Queue a signal with a `siginfo_t` (128 bytes in `info`) to a thread.
+            RT_TGSIGQUEUEINFO = 297, "rt_tgsigqueueinfo" {
+                args: &[Int, Int, Int, ptr(In, Len::Fixed(SIGINFO_SIZE as u32))],
+                class: Class::Signal,
+                blocking: Blocking::Never,
+                rule: ArgRule::OwnProcess { arg: 0 },
+            }
+            i386 [
+                RT_TGSIGQUEUEINFO = 335, "rt_tgsigqueueinfo", 4, &[Word(0), Word(1), Word(2), SiginfoIn(3)];
+            ]
+            socketcall []
+            builder RtTgsigqueueinfo("rt_tgsigqueueinfo") {
+                tgid: i32, tid: i32, sig: i32, info: BufRef;
+            }
+            |s| [s.tgid.into_arg(), s.tid.into_arg(), s.sig.into_arg(), s.info.into_arg()];
+
+            /// Get extended file status.
+            STATX = 332, "statx" {
+                args: &[Fd, PATH, UInt, UInt, ptr(Out, Len::Fixed(STATX_SIZE as u32))],
+                class: Class::FileRead,
+                blocking: Blocking::Storage,
+                path: path(nofollow_flag(2, AT_SYMLINK_NOFOLLOW)),
+            }
+            i386 [
+                STATX = 383, "statx", 5, W0_4;
+            ]
+            socketcall []
+            builder Statx("statx") {
+                dirfd: Fd, path: BufRef, statxbuf: Out<kernel::Statx>;
+                /// `AT_*` flags.
+                flags: u32 = 0,
+                /// `STATX_*` fields wanted.
+                mask: u32 = libc::STATX_BASIC_STATS,
+            }
+            |s| [
+                s.dirfd.into_arg(),
+                s.path.into_arg(),
+                s.flags.into_arg(),
+                s.mask.into_arg(),
+                s.statxbuf.into_arg(),
+            ];
+
+            /// Open a file with an `open_how` (`RESOLVE_BENEATH`, `RESOLVE_CACHED`…).
+            OPENAT2 = 437, "openat2" {
+                args: &[Fd, PATH, ptr(In, Len::Arg(3)), Size],
+                class: Class::FileRead,
+                blocking: Blocking::Storage,
+                fds: Fds::Returns,
+                path: path(NoFollow::Resolve),
+                rule: ArgRule::OpenHow { arg: 2 },
+            }
+            i386 [
+                OPENAT2 = 437, "openat2", 4, W0_3;
+            ]
+            socketcall []
+            builder Openat2("openat2") {
+                dirfd: Fd, path: BufRef, how: BufRef;
+            }
+            |s| [s.dirfd.into_arg(), s.path.into_arg(), s.how.into_arg(), Arg::Imm(s.how.len() as u64)];
+        }
+    };
+}

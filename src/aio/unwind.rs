@@ -1,0 +1,51 @@
+//! No unwinding out of the C ABI: a panic that reached an `extern "C"`
+//! function would abort the whole program, so every entry point of the C ABI
+//! (`capi`, feature `c-abi`) runs its body through [`no_unwind`], which turns
+//! a panic into the error glibc reports for a call that could not be served.
+//! Compiled in every build so that its tests run without the feature.
+#![cfg_attr(not(feature = "c-abi"), allow(dead_code))]
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::errno::Errno;
+
+/// Run `body`; a panic in it becomes `Err(on_panic)`.
+///
+/// The panic message is still printed by the panic hook. The payload is
+/// leaked, not dropped: a payload whose destructor panicked in turn would
+/// unwind out of here.
+pub(crate) fn no_unwind<T>(
+    on_panic: Errno,
+    body: impl FnOnce() -> Result<T, Errno>,
+) -> Result<T, Errno> {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(r) => r,
+        Err(payload) => {
+            std::mem::forget(payload);
+            Err(on_panic)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_the_given_errno_and_results_pass_through() {
+        let r: Result<i32, Errno> = no_unwind(Errno::EAGAIN, || panic!("inside a C entry point"));
+        assert_eq!(r, Err(Errno::EAGAIN));
+        // The overflow the C timeout used to hit, as a panic in the body.
+        let huge = std::time::Duration::MAX;
+        let r = no_unwind(Errno::EINVAL, || {
+            let _ = std::hint::black_box(std::time::Instant::now()) + huge;
+            Ok(())
+        });
+        assert_eq!(r, Err(Errno::EINVAL));
+        assert_eq!(no_unwind(Errno::EINVAL, || Ok(7)), Ok(7));
+        assert_eq!(
+            no_unwind(Errno::EINVAL, || Err::<(), _>(Errno::EBADF)),
+            Err(Errno::EBADF)
+        );
+    }
+}

@@ -1,0 +1,276 @@
+//! Property: whatever the buffer layout, the kernel writes only inside the
+//! `OUT` regions a batch declared.
+//!
+//! Random chains of allowed calls that write memory (`read`, `pread64`,
+//! `fstat`, `getsockopt` of options of the table, `recvfrom` with a source
+//! address) get random buffer sizes and lengths, `IN` canary buffers of
+//! random bytes between and after their buffers, and sometimes a borrowed
+//! region with guard bytes on both sides. Half of the batches are then
+//! re-described as a foreign producer would: one buffer descriptor moved to a
+//! random offset, so buffers overlap each other, the canaries or the arena's
+//! end. Each batch is either refused by validation or run, and after the run
+//! every arena byte outside the declared `OUT` regions, and every guard byte,
+//! must be as it was; the completion must describe the chain that ran, and
+//! no descriptor may be handed out (none of these calls returns one).
+//!
+//! `SYSLETS_LAYOUT_CASES` sets the number of batches (default 400),
+//! `SYSLETS_LAYOUT_SEED` the first seed.
+
+use std::fs;
+use std::net::UdpSocket;
+use std::os::fd::AsRawFd;
+
+use syslets::abi::sockopt::{self, Access, IPPROTO_UDP};
+use syslets::abi::{self, BatchHeader, BufDesc};
+use syslets::opcode::{Fstat, Getsockopt, Lseek, Pread64, Read, Recvfrom};
+use syslets::{AtomRef, Chain, EncodedBatch, Len, Policy, SockAddrOut};
+use zerocopy::{FromBytes, IntoBytes};
+
+#[path = "common/rng.rs"]
+mod rng;
+use rng::{setting, Rng};
+
+/// A number from 0 to `n`.
+fn upto(rng: &mut Rng, n: usize) -> usize {
+    rng.below(n as u64 + 1) as usize
+}
+
+/// What the chains read from: a file of known bytes and a UDP socket with
+/// datagrams queued.
+struct Env {
+    path: std::path::PathBuf,
+    file: fs::File,
+    rx: UdpSocket,
+    tx: UdpSocket,
+}
+
+impl Env {
+    fn new() -> Env {
+        let path = std::env::temp_dir().join(format!(
+            "syslets-layouts-{}-{:x}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        ));
+        let data: Vec<u8> = (0..8192u32).map(|i| (i * 7 + 3) as u8).collect();
+        fs::write(&path, data).unwrap();
+        let file = fs::File::open(&path).unwrap();
+        let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
+        Env { path, file, rx, tx }
+    }
+
+    /// Queue a few datagrams so that recvfrom atoms write data and addresses.
+    fn refill(&self) {
+        for n in [300usize, 17, 1] {
+            self.tx
+                .send_to(&vec![0x5au8; n], self.rx.local_addr().unwrap())
+                .unwrap();
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Socket options of the table the UDP socket can be asked for.
+fn readable_options() -> Vec<&'static sockopt::SockOpt> {
+    sockopt::SOCKOPTS
+        .iter()
+        .filter(|o| o.allows(Access::Get))
+        .filter(|o| {
+            matches!(
+                o.level,
+                sockopt::SOL_SOCKET | sockopt::IPPROTO_IP | IPPROTO_UDP
+            )
+        })
+        .collect()
+}
+
+/// An `IN` buffer of random bytes (0 to 40 of them) between two others.
+fn canary(chain: &mut Chain<'_>, rng: &mut Rng) {
+    let n = upto(rng, 40);
+    let bytes: Vec<u8> = (0..n).map(|_| rng.next() as u8 | 1).collect();
+    chain.input(&bytes);
+}
+
+/// A random chain; its borrowed region (if any) is `window`.
+fn random_chain<'a>(
+    env: &Env,
+    rng: &mut Rng,
+    opts: &[&sockopt::SockOpt],
+    window: Option<&'a mut [u8]>,
+) -> Chain<'a> {
+    let (file, udp) = (env.file.as_raw_fd(), env.rx.as_raw_fd());
+    let mut chain = Chain::new();
+    let mut window = window;
+    let natoms = 1 + upto(rng, 9);
+    let mut last_read: Option<AtomRef> = None;
+    for _ in 0..natoms {
+        canary(&mut chain, rng);
+        match rng.below(6) {
+            0 | 1 => {
+                let (buf, size) = match window.take() {
+                    Some(w) if rng.below(2) == 0 => {
+                        let n = w.len();
+                        (chain.borrow_mut(w), n)
+                    }
+                    w => {
+                        window = w;
+                        let size = upto(rng, 200);
+                        (chain.output_bytes(size).into(), size)
+                    }
+                };
+                let len = match rng.below(3) {
+                    0 => Len::Whole,
+                    1 => Len::Bytes(upto(rng, size) as u64),
+                    // A read's result may exceed this buffer: checked at run time.
+                    _ => last_read.map_or(Len::Whole, Len::ResultOf),
+                };
+                let atom = if rng.below(2) == 0 {
+                    chain.push(Read::new(file, buf).len(len))
+                } else {
+                    chain.push(Pread64::new(file, buf, rng.below(9000) as i64).len(len))
+                };
+                last_read = Some(atom);
+            }
+            2 => {
+                let st = chain.output();
+                chain.push(Fstat::new(file, st));
+            }
+            3 => {
+                let opt = opts[rng.below(opts.len() as u64) as usize];
+                let size = upto(rng, opt.size as usize + 8);
+                let val = chain.output_bytes(size);
+                let len = chain.socklen(upto(rng, size) as u32);
+                chain.push(Getsockopt::new(udp, opt.level, opt.optname, val, len));
+            }
+            4 => {
+                let size = upto(rng, 400);
+                let data = chain.output_bytes(size);
+                let addr_size = upto(rng, 32);
+                let src = SockAddrOut {
+                    addr: chain.output_bytes(addr_size),
+                    len: chain.socklen(upto(rng, addr_size) as u32),
+                };
+                chain.push(
+                    Recvfrom::new(udp, data)
+                        .flags(libc::MSG_DONTWAIT as u32)
+                        .src(Some(src)),
+                );
+            }
+            _ => {
+                chain.push(Lseek::new(file, rng.below(9000) as i64, libc::SEEK_SET));
+            }
+        }
+    }
+    canary(&mut chain, rng);
+    chain
+}
+
+/// Move one buffer descriptor of `bytes` to a random offset in the arena.
+fn move_a_buffer(bytes: &mut [u8], rng: &mut Rng) {
+    let h = BatchHeader::read_from_prefix(bytes).unwrap().0;
+    if h.nbufs == 0 {
+        return;
+    }
+    let descs = abi::HEADER_SIZE + h.natoms as usize * abi::ATOM_SIZE;
+    let i = rng.below(h.nbufs as u64) as usize;
+    let r = descs + i * abi::BUFDESC_SIZE..descs + (i + 1) * abi::BUFDESC_SIZE;
+    let mut d = BufDesc::read_from_bytes(&bytes[r.clone()]).unwrap();
+    let arena = bytes.len() - descs - h.nbufs as usize * abi::BUFDESC_SIZE;
+    d.offset = upto(rng, arena) as u32;
+    bytes[r].copy_from_slice(d.as_bytes());
+}
+
+/// Arena bytes that lie in no `OUT` buffer.
+fn not_written(descs: &[BufDesc], arena_len: usize) -> Vec<bool> {
+    let mut fixed = vec![true; arena_len];
+    for d in descs.iter().filter(|d| d.flags & abi::BUF_OUT != 0) {
+        let end = (d.offset as usize + d.len as usize).min(arena_len);
+        for b in &mut fixed[(d.offset as usize).min(end)..end] {
+            *b = false;
+        }
+    }
+    fixed
+}
+
+#[test]
+fn kernel_writes_stay_inside_declared_out_regions() {
+    let env = Env::new();
+    let opts = readable_options();
+    assert!(opts.len() > 40);
+    let policy = Policy::default();
+    let cases = setting("SYSLETS_LAYOUT_CASES", 400);
+    let seed = setting("SYSLETS_LAYOUT_SEED", 0x5eed);
+    let (mut ran, mut refused, mut foreign) = (0, 0, 0);
+    const GUARD: usize = 32;
+    for case in 0..cases {
+        let mut rng = Rng(seed + case);
+        env.refill();
+        // A borrowed region with guard bytes on both sides.
+        let mut outside = [0xc3u8; GUARD + 64 + GUARD];
+        let (front, rest) = outside.split_at_mut(GUARD);
+        let (window, back) = rest.split_at_mut(64);
+        let with_window = rng.below(3) == 0;
+        let chain = random_chain(&env, &mut rng, &opts, with_window.then_some(window));
+        let natoms = chain.len();
+        let moved = rng.below(2) == 0;
+        let validated = if moved {
+            foreign += 1;
+            let mut bytes = chain.encode().unwrap().as_bytes().to_vec();
+            move_a_buffer(&mut bytes, &mut rng);
+            // Foreign bytes: no borrowed region comes along.
+            let encoded = EncodedBatch::from_bytes(&bytes);
+            match encoded.validate(&policy) {
+                Ok(b) => Some(b),
+                Err(e) => {
+                    assert!(!e.to_string().is_empty());
+                    None
+                }
+            }
+        } else {
+            let b = chain.prepare(&policy);
+            Some(b.unwrap_or_else(|e| panic!("case {case}: typed chain refused: {e}")))
+        };
+        let Some(mut batch) = validated else {
+            refused += 1;
+            continue;
+        };
+        let before = batch.arena().to_vec();
+        let fixed = not_written(batch.buf_descs(), before.len());
+        let done = batch.run();
+        ran += 1;
+        assert_eq!(done.results().len(), natoms, "case {case}");
+        assert!(done.atoms_run() <= natoms, "case {case}");
+        let after = batch.arena();
+        for (i, (&was, &is)) in before.iter().zip(after).enumerate() {
+            assert!(
+                !fixed[i] || was == is,
+                "case {case}: arena byte {i} outside every OUT buffer changed \
+                 ({was:#x} -> {is:#x}); results {:?}",
+                batch.completion().results()
+            );
+        }
+        assert!(
+            batch.unclosed_fds().is_empty(),
+            "case {case}: no atom returns a descriptor"
+        );
+        drop(batch);
+        assert!(
+            front.iter().chain(back.iter()).all(|&b| b == 0xc3),
+            "case {case}: guard bytes"
+        );
+    }
+    eprintln!("{ran} ran, {refused} refused, {foreign} foreign of {cases}");
+    assert!(ran * 4 > cases, "{ran} of {cases} batches ran");
+    assert!(
+        foreign > 0 && refused > 0,
+        "{foreign} foreign, {refused} refused"
+    );
+}
