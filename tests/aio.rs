@@ -922,3 +922,63 @@ fn direct_requests_are_not_cancelled_and_drop_waits_for_them() {
         assert_eq!(buf.bytes(), &content[..]);
     }
 }
+
+/// The inline byte budget: the members of a `lio_listio(LIO_NOWAIT)` of
+/// cached reads that fit the budget complete inside the call, the rest go to
+/// workers (a thread is started for them) and complete with the right bytes;
+/// with an unlimited budget the same list completes inline, without a thread.
+#[test]
+fn the_inline_byte_budget_sends_the_rest_of_a_list_to_workers() {
+    const PART: usize = 128 * 1024;
+    const PARTS: usize = 8;
+    let mut file = temp_file("budget", false);
+    let data: Vec<u8> = (0..PART * PARTS)
+        .map(|i| (i / PART * 31 + i % 251) as u8)
+        .collect();
+    file.write_all(&data).unwrap();
+    // Just written: the pages are cached.
+    for (budget, inline_parts) in [(2 * PART, 2), (usize::MAX, PARTS)] {
+        let ctx = Aio::builder().inline_budget(budget).build().unwrap();
+        let mut bufs = vec![vec![0u8; PART]; PARTS];
+        let mut cbs: Vec<libc::aiocb> = bufs
+            .iter_mut()
+            .enumerate()
+            .map(|(k, b)| {
+                let mut c = cb(file.as_raw_fd(), b.as_mut_ptr(), PART, (k * PART) as i64);
+                c.aio_lio_opcode = libc::LIO_READ;
+                c
+            })
+            .collect();
+        let list: Vec<*mut libc::aiocb> = cbs.iter_mut().map(|c| c as *mut _).collect();
+        // SAFETY: the aiocbs and buffers outlive the requests (each is
+        // finished below before they are dropped).
+        unsafe { ctx.lio_listio(libc::LIO_NOWAIT, &list, None).unwrap() };
+        for (k, &c) in list.iter().enumerate().take(inline_parts) {
+            // SAFETY: `c` is a request of this context.
+            let state = unsafe { aio::aio_error(c) };
+            assert_eq!(
+                state,
+                Ok(0),
+                "budget {budget}: member {k} within the budget is done"
+            );
+        }
+        for &c in &list {
+            // SAFETY: as above.
+            assert_eq!(unsafe { finish(c) }, Ok(PART as isize));
+        }
+        for (k, b) in bufs.iter().enumerate() {
+            assert!(
+                b[..] == data[k * PART..][..PART],
+                "budget {budget}: member {k} bytes"
+            );
+        }
+        if inline_parts == PARTS {
+            assert_eq!(ctx.workers(), 0, "an unlimited budget needs no thread");
+        } else {
+            assert!(
+                ctx.workers() > 0,
+                "members beyond the budget went to a worker"
+            );
+        }
+    }
+}
