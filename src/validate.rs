@@ -629,6 +629,8 @@ fn validate_atom(
     let mut reaching = 0u8;
     // Bit `a`: argument `a` points into an arena buffer the kernel may write.
     let mut in_out_buf = 0u8;
+    // Bit `a`: this call writes through pointer argument `a` (`OUT`/`INOUT`).
+    let mut call_writes = 0u8;
     for (a, ty) in sig.args.iter().enumerate() {
         let arg = a as u8;
         let (kind, value) = (atom.arg_kind[a], atom.arg[a]);
@@ -683,6 +685,7 @@ fn validate_atom(
                 }
                 avail[a] = (d.len - offset) as u64;
                 reaching |= 1 << a;
+                call_writes |= ((p.dir != Dir::In) as u8) << a;
                 in_out_buf |= ((d.flags & abi::BUF_OUT != 0) as u8) << a;
                 Src::Arena(d.offset + offset)
             }
@@ -703,6 +706,7 @@ fn validate_atom(
                 }
                 avail[a] = region.len;
                 reaching |= 1 << a;
+                call_writes |= ((p.dir != Dir::In) as u8) << a;
                 Src::Raw(value)
             }
             (_, abi::ARG_BUF | abi::ARG_RAW) => {
@@ -867,10 +871,7 @@ fn validate_atom(
         }
     }
     if reaching & reaching.wrapping_sub(1) != 0 {
-        let written = (0..nargs)
-            .filter(|&a| matches!(sig.args[a], ArgType::Ptr(Ptr { dir, .. }) if dir != Dir::In))
-            .fold(0u8, |m, a| m | 1 << a);
-        if let Some((arg, other)) = overlapping_pointers(&args, &extent, reaching, written) {
+        if let Some((arg, other)) = overlapping_pointers(&args, &extent, reaching, call_writes) {
             return Err(err(E::PointerArgsOverlap { arg, other }));
         }
     }

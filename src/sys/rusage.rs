@@ -134,6 +134,24 @@ mod tests {
         }
     }
 
+    /// A function that pins the thread calling it to the CPU the caller of
+    /// this one runs on now (so that two threads share one CPU).
+    fn pin_to_this_cpu() -> impl Fn() + Copy + Send {
+        // SAFETY: sched_getcpu takes no argument.
+        let cpu = unsafe { libc::sched_getcpu() };
+        assert!(cpu >= 0, "sched_getcpu");
+        // SAFETY: cpu_set_t is a plain bit set; zero is the empty set.
+        let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: CPU_SET writes bit `cpu` (< CPU_SETSIZE) of the local set.
+        unsafe { libc::CPU_SET(cpu as usize, &mut one) };
+        move || {
+            // SAFETY: the set is a valid local of the size passed; 0 is the
+            // calling thread.
+            let r = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &one) };
+            assert_eq!(r, 0, "sched_setaffinity");
+        }
+    }
+
     #[test]
     fn only_a_voluntary_switch_without_preemption_is_a_sleep() {
         assert!(slept_between(None, (3, 4)), "no earlier look: counts");
@@ -167,19 +185,7 @@ mod tests {
     /// preempted for certain, and a sleep in the same window does not count.
     #[test]
     fn a_preempted_thread_did_not_just_sleep() {
-        // SAFETY: sched_getcpu takes no argument.
-        let cpu = unsafe { libc::sched_getcpu() };
-        assert!(cpu >= 0, "sched_getcpu");
-        // SAFETY: cpu_set_t is a plain bit set; zero is the empty set.
-        let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        // SAFETY: CPU_SET writes bit `cpu` (< CPU_SETSIZE) of the local set.
-        unsafe { libc::CPU_SET(cpu as usize, &mut one) };
-        let pin = move || {
-            // SAFETY: the set is a valid local of the size passed; 0 is the
-            // calling thread.
-            let r = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &one) };
-            assert_eq!(r, 0, "sched_setaffinity");
-        };
+        let pin = pin_to_this_cpu();
         let rival = std::thread::spawn(move || {
             pin();
             spin(Duration::from_millis(300));
@@ -234,18 +240,7 @@ mod tests {
         let after_sleep = me.run_delay().unwrap();
         assert!(after_sleep - quiet < 10_000_000, "a sleep is no run delay");
         let t = std::thread::spawn(|| {
-            // SAFETY: sched_getcpu takes no argument.
-            let cpu = unsafe { libc::sched_getcpu() } as usize;
-            // SAFETY: cpu_set_t is a plain bit set; zero is the empty set.
-            let mut one: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-            // SAFETY: CPU_SET writes bit `cpu` (< CPU_SETSIZE) of the local set.
-            unsafe { libc::CPU_SET(cpu, &mut one) };
-            let pin = move || {
-                // SAFETY: the set is a valid local of the size passed; 0 is
-                // the calling thread.
-                let r = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &one) };
-                assert_eq!(r, 0, "sched_setaffinity");
-            };
+            let pin = pin_to_this_cpu();
             let rival = std::thread::spawn(move || {
                 pin();
                 spin(Duration::from_millis(200));
