@@ -19,7 +19,8 @@ fn main() -> ExitCode {
     // The benchmark's path shape (its length sets the arena size).
     let dir = std::env::temp_dir().join(format!("syslets-bench-{}", std::process::id()));
     let file = dir.join("cached");
-    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&file, [7u8; 4096])) {
+    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&file, [7u8; 4096]))
+    {
         eprintln!("{}: {e}", file.display());
         return ExitCode::FAILURE;
     }

@@ -6,10 +6,24 @@
 use std::path::{Path, PathBuf};
 
 /// Directories the docs name that only exist once a tool has run.
-const GENERATED: &[&str] = &["fuzz/work/", "fuzz/logs/", "fuzz/artifacts/", "fuzz/target/"];
+const GENERATED: &[&str] = &[
+    "fuzz/work/",
+    "fuzz/logs/",
+    "fuzz/artifacts/",
+    "fuzz/target/",
+];
 
 /// Top-level directories whose paths in backticks must exist.
-const TRACKED: &[&str] = &["abi/", "benches/", "compat/", "docs/", "examples/", "fuzz/", "src/", "tests/"];
+const TRACKED: &[&str] = &[
+    "abi/",
+    "benches/",
+    "compat/",
+    "docs/",
+    "examples/",
+    "fuzz/",
+    "src/",
+    "tests/",
+];
 
 fn pages(root: &Path) -> Vec<PathBuf> {
     let mut pages = vec![root.join("README.md")];
@@ -31,7 +45,9 @@ fn link_targets(text: &str) -> Vec<String> {
         rest = &rest[i + 2..];
         let Some(end) = rest.find(')') else { break };
         let target = rest[..end].trim();
-        let web = ["http://", "https://", "mailto:"].iter().any(|p| target.starts_with(p));
+        let web = ["http://", "https://", "mailto:"]
+            .iter()
+            .any(|p| target.starts_with(p));
         let path = target.split('#').next().unwrap_or("");
         if !web && !path.is_empty() {
             out.push(path.to_owned());
@@ -77,7 +93,10 @@ fn banned(text: &str) -> Vec<String> {
     for (i, _) in lower.match_indices("issue ") {
         let after = lower[i + 6..].trim_start_matches('#');
         if after.starts_with(|c: char| c.is_ascii_digit()) {
-            found.push(format!("`{}`: an issue number", &text[i..(i + 9).min(text.len())]));
+            found.push(format!(
+                "`{}`: an issue number",
+                &text[i..(i + 9).min(text.len())]
+            ));
         }
     }
     found
@@ -86,7 +105,11 @@ fn banned(text: &str) -> Vec<String> {
 /// Every problem of one page, as "page: problem" lines.
 fn check_page(root: &Path, page: &Path) -> Vec<String> {
     let text = std::fs::read_to_string(page).expect("readable page");
-    let name = page.strip_prefix(root).unwrap_or(page).display().to_string();
+    let name = page
+        .strip_prefix(root)
+        .unwrap_or(page)
+        .display()
+        .to_string();
     let dir = page.parent().expect("a page is in a directory");
     let mut problems = Vec::new();
     for target in link_targets(&text) {
@@ -109,7 +132,11 @@ fn every_link_and_path_in_the_docs_exists_and_stays_in_the_repository() {
     let pages = pages(root);
     assert!(pages.len() > 2, "no docs found under {}", root.display());
     let problems: Vec<String> = pages.iter().flat_map(|p| check_page(root, p)).collect();
-    assert!(problems.is_empty(), "docs problems:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "docs problems:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -120,7 +147,10 @@ fn the_docs_index_lists_every_page_and_the_readme_links_it() {
     for page in pages(root).iter().skip(1) {
         let file = page.file_name().unwrap().to_string_lossy().into_owned();
         if file != "README.md" {
-            assert!(listed.contains(&file), "docs/README.md does not list {file}");
+            assert!(
+                listed.contains(&file),
+                "docs/README.md does not list {file}"
+            );
         }
     }
     let readme = std::fs::read_to_string(root.join("README.md")).expect("README.md");
@@ -154,7 +184,10 @@ fn the_checks_catch_a_bad_page() {
         "issue number",
     ];
     for e in expect {
-        assert!(problems.iter().any(|p| p.contains(e)), "{e} not caught: {problems:#?}");
+        assert!(
+            problems.iter().any(|p| p.contains(e)),
+            "{e} not caught: {problems:#?}"
+        );
     }
     assert_eq!(problems.len(), expect.len(), "{problems:#?}");
 }
