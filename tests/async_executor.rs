@@ -1,4 +1,4 @@
-//! Integration tests of the asynchronous executor (issue 3): submission modes,
+//! Integration tests of the asynchronous executor: submission modes,
 //! hand-off and resumption, the completion ring (wrap, back-pressure, wait,
 //! eventfd), concurrency, cancellation and shutdown.
 

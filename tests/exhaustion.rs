@@ -1,4 +1,4 @@
-//! Resource exhaustion (issue 7, item 3): `RLIMIT_NOFILE` reached in the
+//! Resource exhaustion: `RLIMIT_NOFILE` reached in the
 //! middle of a chain, a one-entry ring under both back-pressure modes, 64-atom
 //! chains, a million chains through one ring, and thousands of concurrent
 //! submitters. Every test is bounded (no timed asserts; waits have generous

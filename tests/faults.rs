@@ -1,4 +1,4 @@
-//! Fault injection (issue 7, item 2): with worker creation, futex or eventfd
+//! Fault injection: with worker creation, futex or eventfd
 //! calls failing (the `#[doc(hidden)]` switches of `syslets::fault`), the
 //! executor returns clear errors, never hangs and loses no completion.
 //!

@@ -323,7 +323,7 @@ fn check_views(batch: &syslets::ValidatedBatch<'_>, data: &[u8]) {
 /// Replays a corpus directory a fuzzer grew (`SYSLETS_REPLAY_CORPUS=DIR`, e.g.
 /// `fuzz/work/decode_validate` after `fuzz/run.sh`): every input must decode
 /// and validate or be refused without panicking; what validates must show
-/// its own bytes. Meant for Miri (NOTES-harden.md); without the variable it
+/// its own bytes. Meant for Miri (docs/hardening.md); without the variable it
 /// replays the committed corpus again.
 #[test]
 fn a_grown_corpus_replays_too() {

@@ -1,5 +1,5 @@
 //! Pure checks of the ABI crate, cheap enough for Miri (`cargo +nightly miri
-//! test -p syslets-abi`, see NOTES-harden.md): byte views of every struct,
+//! test -p syslets-abi`, see docs/hardening.md): byte views of every struct,
 //! argument packing, and the signature table's direct index.
 
 use syslets_abi::signature::{self, SIGNATURES};
