@@ -303,11 +303,7 @@ fn rust_side() -> RustSide {
     }
     // `SYSLET_NR_*`: one per row of the system-call table, by its name.
     macro_rules! nr_consts {
-        ($(
-            $(#[$meta:meta])* $NR:ident = $num:literal, $name:literal { $($field:tt)* }
-            i386 [ $($i386:tt)* ] socketcall [ $($sc:tt)* ]
-            builder $b:ident ($man:literal) { $($bf:tt)* } |$s:ident| [ $($a:tt)* ];
-        )*) => {
+        ($({ nr [$NR:ident = $num:literal, $name:literal] $($rest:tt)* })*) => {
             consts! { side, nr, "SYSLET_NR_"; $($NR),* }
         };
     }

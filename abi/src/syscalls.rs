@@ -35,9 +35,47 @@
 //! [`Signature::fds`]: crate::signature::Signature::fds
 //! [`SIGNATURES`]: crate::signature::SIGNATURES
 
-/// Expands `$callback! { rows }` with every row of the system-call table.
+/// Expands `$callback! { rows }` with every row of the system-call table,
+/// each digested into uniform sections.
 ///
-/// Each row reads
+/// The table is written in the row grammar below, which only this macro
+/// parses. A callback receives every row as one brace group holding six
+/// sections, always in this order and always present (an empty list stays an
+/// empty `[]`):
+///
+/// ```text
+/// {
+///     nr [ NAME = x86_64 number, "name" ]
+///     doc [ #[doc = "…"]… ]
+///     builder [ Type("man page") { required: Type, …; /// doc
+///               optional: Type = default, … } |s| [ argument expressions ] ]
+///     signature [ field: value, … ]
+///     i386 [ [ I386NAME = number, "name", nargs, &[ArgMap…], convention ] … ]
+///     socketcall [ [ CALLNAME = call, "name", nargs, &[ArgMap…] ] … ]
+/// }
+/// ```
+///
+/// so a callback names the sections it uses and skips the rest of a row with
+/// `$($rest:tt)*`; for instance, the native names alone:
+///
+/// ```
+/// macro_rules! names {
+///     ($( { nr [$NR:ident = $num:literal, $name:literal] $($rest:tt)* } )*) => {
+///         const NAMES: &[&str] = &[$($name),*];
+///     };
+/// }
+/// syslets_abi::for_each_syscall!(names);
+/// assert_eq!(NAMES.len(), syslets_abi::signature::SIGNATURES.len());
+/// assert_eq!(NAMES[0], "read");
+/// ```
+///
+/// The `signature` values are expressions in the scope of
+/// [`signature`](crate::signature) (only its table expands them); the
+/// `convention` of an i386 call is its `=> Convention` or
+/// [`Convention::Plain`](crate::signature::Convention::Plain); the builder
+/// section is tokens for the builder macro of `syslets`.
+///
+/// A row of the table, as written below, reads
 ///
 /// ```text
 /// /// builder doc
@@ -48,14 +86,32 @@
 ///     optional: Type = default, … }
 /// |s| [ argument expressions ];
 /// ```
-///
-/// The field values are expressions in the scope of [`signature`](crate::signature);
-/// the builder part is tokens for `syslets::opcode`. A callback matches the
-/// whole grammar and uses the parts it needs.
 #[macro_export]
 macro_rules! for_each_syscall {
+    // The one parser of the row grammar: digests the rows for `$callback`.
+    (@digest $callback:ident; $(
+        $(#[$meta:meta])*
+        $NR:ident = $num:literal, $name:literal { $($field:ident : $value:expr),* $(,)? }
+        i386 [ $( $N32:ident = $n32:literal, $name32:literal, $nargs32:literal, $map32:expr $(=> $conv:expr)? );* $(;)? ]
+        socketcall [ $( $SC:ident = $call:literal, $scname:literal, $scnargs:literal, $scmap:expr );* $(;)? ]
+        builder $builder:ident ($man:literal) { $($fields:tt)* } |$s:ident| [ $($args:tt)* ];
+    )*) => {
+        $callback! { $(
+            {
+                nr [$NR = $num, $name]
+                doc [$(#[$meta])*]
+                builder [$builder ($man) { $($fields)* } |$s| [ $($args)* ]]
+                signature [$($field: $value,)*]
+                i386 [$([
+                    $N32 = $n32, $name32, $nargs32, $map32,
+                    $crate::__convention_or_plain!($($conv)?)
+                ])*]
+                socketcall [$([$SC = $call, $scname, $scnargs, $scmap])*]
+            }
+        )* }
+    };
     ($callback:ident) => {
-        $callback! {
+        $crate::for_each_syscall! { @digest $callback;
             /// Read from a file descriptor at its current offset.
             READ = 0, "read" {
                 args: &[Fd, ptr(Out, Len::Arg(2)), Size],
@@ -685,5 +741,18 @@ macro_rules! for_each_syscall {
             }
             |s| [s.dirfd.into_arg(), s.path.into_arg(), s.how.into_arg(), Arg::Imm(s.how.len() as u64)];
         }
+    };
+}
+
+/// The convention of an i386 row entry: the one it names, or
+/// [`Convention::Plain`](crate::signature::Convention::Plain).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __convention_or_plain {
+    () => {
+        $crate::signature::Convention::Plain
+    };
+    ($conv:expr) => {
+        $conv
     };
 }
