@@ -589,6 +589,83 @@ mod tests {
         }
     }
 
+    /// Each derived view reads a row's fields with a shape in mind (the
+    /// executor's probes and re-aiming, the policy's rules, the seccomp
+    /// filter's argument rules, the i386 route): a row whose fields disagree
+    /// with its arguments fails here, not in a consumer.
+    #[test]
+    fn every_row_fits_what_its_fields_promise() {
+        let is_ptr = |sig: &Signature, i: u8, dir: Dir| matches!(sig.args.get(i as usize), Some(ArgType::Ptr(p)) if p.dir == dir);
+        let is = |sig: &Signature, i: u8, ty: ArgType| sig.args.get(i as usize) == Some(&ty);
+        for sig in SIGNATURES {
+            let name = sig.name;
+            // Io: (fd, buf, count[, offset]), the buffer's length in count.
+            if sig.io != Io::None {
+                let dir = if sig.io.writes() { In } else { Out };
+                assert!(is(sig, 0, Fd) && is(sig, 2, Size), "{name}: io shape");
+                assert_eq!(sig.args[1], ptr(dir, Len::Arg(2)), "{name}: io buffer");
+                let want = if sig.io.positional() { 4 } else { 3 };
+                assert_eq!(sig.args.len(), want, "{name}: io arity");
+                assert!(!sig.io.positional() || is(sig, 3, Off), "{name}: io offset");
+            }
+            match sig.nowait {
+                Nowait::None => {}
+                Nowait::Io => assert_ne!(sig.io, Io::None, "{name}: an Io probe needs io"),
+                // openat2 with RESOLVE_CACHED from (dirfd, path, flags, mode).
+                Nowait::Cached => {
+                    assert_eq!(sig.rule, ArgRule::OpenFlags { arg: 2 }, "{name}");
+                    assert!(sig.path.is_some() && is(sig, 3, UInt), "{name}");
+                }
+                // MSG_DONTWAIT is or-ed into argument 3.
+                Nowait::DontWait => assert!(is(sig, 3, UInt), "{name}: flags in arg 3"),
+            }
+            if let Fds::Closes { arg } = sig.fds {
+                assert!(is(sig, arg, Fd), "{name}: closes a non-fd");
+            }
+            if let Some(p) = sig.path {
+                assert!(
+                    is(sig, p.dirfd, Fd) && is(sig, p.path, PATH),
+                    "{name}: path"
+                );
+                if let NoFollow::Flag { arg, .. } = p.nofollow {
+                    assert!(is(sig, arg, UInt), "{name}: no-follow flag");
+                }
+            }
+            match sig.rule {
+                ArgRule::None => {}
+                ArgRule::OpenFlags { arg } => assert!(is(sig, arg, UInt), "{name}"),
+                ArgRule::OpenHow { arg } => assert!(is_ptr(sig, arg, In), "{name}"),
+                ArgRule::SocketFamily { arg } | ArgRule::OwnProcess { arg } => {
+                    assert!(is(sig, arg, Int), "{name}")
+                }
+                ArgRule::SocketOption {
+                    level,
+                    value,
+                    access,
+                } => {
+                    assert!(is(sig, level, Int) && is(sig, level + 1, Int), "{name}");
+                    let dir = match access {
+                        Access::Set => In,
+                        Access::Get => Out,
+                    };
+                    assert!(is_ptr(sig, value, dir), "{name}: option value");
+                }
+            }
+            if let Some(nr32) = sig.via_i386 {
+                assert!(
+                    sig.i386.iter().any(|c| c.nr == nr32),
+                    "{name}: via_i386 is not one of its i386 calls"
+                );
+            }
+            if sig.cost == Cost::PerKib {
+                assert!(sig
+                    .args
+                    .iter()
+                    .any(|a| matches!(a, ArgType::Ptr(p) if p.dir == Out)));
+            }
+        }
+    }
+
     #[test]
     fn lookup_finds_every_entry() {
         for sig in SIGNATURES {
