@@ -4,28 +4,65 @@
 //! A row gives the native (x86_64) number and name; the [`Signature`] fields
 //! that differ from the defaults (argument kinds, pointer directions and
 //! lengths, class, blocking hint, descriptors, path and no-follow rule, policy
-//! rule, transfer kind, non-blocking probe, cost); the i386 calls and
-//! `socketcall` calls that become it, with how their arguments convert; and
-//! its typed builder (name, man page, required and optional fields, how the
-//! fields become arguments). Everything else is derived from the rows:
+//! rule, transfer kind, non-blocking probe, cost, i386 route); the i386 calls
+//! and `socketcall` calls that become it, with how their arguments convert;
+//! and its typed builder (name, man page, required and optional fields, how
+//! the fields become arguments). Everything else is derived from the rows:
 //!
 //! | derived | where |
 //! |---|---|
 //! | native numbers | [`nr`](crate::nr) (and `SYSLET_NR_*` in `syslet.h`, checked against it) |
-//! | [`SIGNATURES`] and lookup | [`signature`](crate::signature) |
-//! | i386 numbers, the compat table | [`compat32`](crate::compat32) |
+//! | [`SIGNATURES`], lookup, [`returns_fd`] | [`signature`](crate::signature) |
+//! | i386 numbers, the compat table, the untranslated `socketcall` calls | [`compat32`](crate::compat32), `syslets_compat::table` |
 //! | the builders | `syslets::opcode` |
-//! | the policy's per-call rules, the seccomp filter's argument rules and path list | `syslets::policy`, `syslets::seccomp`, from [`Signature::path`] and [`Signature::rule`] |
-//! | the executor's probe dispatch, re-aiming and recycling | from [`Signature::nowait`], [`Signature::io`] and [`Signature::fds`] |
+//! | the policy's per-call rules and no-follow rule, the seccomp filter's argument rules and path list | `syslets::policy`, `syslets::seccomp`, from [`Signature::path`] and [`Signature::rule`] |
+//! | the executor's probe dispatch, re-aiming, recycling and cost estimate | from [`Signature::nowait`], [`Signature::io`], [`Signature::fds`] and [`Signature::cost`] |
+//! | the i386-entry route of compat batches, the seccomp filter's i386 numbers | from [`Signature::via_i386`] |
 //!
-//! The table is a `macro_rules!` callback ([`for_each_syscall!`](crate::for_each_syscall))
-//! rather than a `build.rs` step: the rows are Rust tokens, so the builders'
-//! field types and argument expressions stay ordinary code that the compiler
-//! checks where they are expanded, nothing is generated into files, and any
-//! crate can expand the rows again (the main crate does, for its builders).
+//! The table is a `macro_rules!` callback ([`for_each_syscall!`]) rather
+//! than a `build.rs` step: the rows are Rust tokens, so the builders' field
+//! types and argument expressions stay ordinary code that the compiler checks
+//! where they are expanded, nothing is generated into files, and any crate can
+//! expand the rows again (the main crate does, for its builders).
+//! [`for_each_syscall!`] parses the row grammar once and hands each callback
+//! uniform sections, so a callback matches only the parts it uses.
 //!
-//! Adding a system call is one row here (in number order), one line of
-//! `SYSLET_NR_*` in `syslet.h`, and its tests.
+//! # Adding a system call
+//!
+//! 1. **One row** in the table below, in number order. Its doc comment is the
+//!    builder's doc line (the man page link is added from the name in
+//!    `builder Type("page")`). Name the [`Signature`] fields that differ from
+//!    the defaults, the i386 calls (numbers from
+//!    `arch/x86/entry/syscalls/syscall_32.tbl`) and `socketcall` calls that
+//!    become it, and the builder's fields and argument expressions.
+//! 2. **One line** `#define SYSLET_NR_<NAME> <nr>` in `abi/include/syslet.h`,
+//!    the header C producers read (the conformance test names a missing or
+//!    wrong line).
+//! 3. **Its tests**: an entry in `tests/builders.rs` (every builder's atom
+//!    validates) and a test that runs it on the real kernel, inline and on a
+//!    seccomp-filtered worker (and through compat when it has i386 calls).
+//!
+//! Nothing else is edited: the number constants, [`SIGNATURES`], the compat
+//! tables, the builder, the policy's and the seccomp filter's rules and the
+//! executor's fast paths all follow from the row. These tests fail when a row
+//! and what is derived from it disagree:
+//!
+//! - this crate: the table is sorted and unique, its lengths name sizes, and
+//!   every row's fields fit its arguments as their consumers read them
+//!   (`signature`); every i386 entry consumes exactly its words and every
+//!   native call is reachable from i386 (`compat32`);
+//! - `tests/abi_conformance.rs`: `syslet.h` defines exactly one
+//!   `SYSLET_NR_*` per row with the row's number, built with `cc`, `cc -m32`
+//!   and `c++`; every number is the kernel headers' `__NR_<name>`;
+//! - `tests/compat_conformance.rs`: every i386 number is the i386
+//!   `SYS_<name>` of the kernel headers;
+//! - `tests/builders.rs`: the builders and the table cover the same calls;
+//! - `syslets::sys::compat32`: every row with a `via_i386` has its route.
+//!
+//! A row that needs a kind the vocabulary lacks (a new [`ArgRule`], [`Nowait`],
+//! [`Io`] or [`ArgMap`] variant, a new `via_i386` route) also needs the code
+//! that gives the new kind its meaning, in the consumer the kind is for; the
+//! `match`es on these enums are exhaustive, so the compiler lists those places.
 //!
 //! [`Signature`]: crate::signature::Signature
 //! [`Signature::path`]: crate::signature::Signature::path
@@ -33,7 +70,16 @@
 //! [`Signature::nowait`]: crate::signature::Signature::nowait
 //! [`Signature::io`]: crate::signature::Signature::io
 //! [`Signature::fds`]: crate::signature::Signature::fds
+//! [`Signature::cost`]: crate::signature::Signature::cost
+//! [`Signature::via_i386`]: crate::signature::Signature::via_i386
 //! [`SIGNATURES`]: crate::signature::SIGNATURES
+//! [`returns_fd`]: crate::signature::returns_fd
+//! [`ArgRule`]: crate::signature::ArgRule
+//! [`Nowait`]: crate::signature::Nowait
+//! [`Io`]: crate::signature::Io
+//! [`ArgMap`]: crate::signature::ArgMap
+
+pub use crate::for_each_syscall;
 
 /// Expands `$callback! { rows }` with every row of the system-call table,
 /// each digested into uniform sections.
