@@ -451,7 +451,7 @@ macro_rules! signature_table {
         /// translator and the C conformance tests build it for i386 too).
         /// `abi/include/syslet.h` has the same numbers as `SYSLET_NR_*`; the
         /// conformance tests check each one against the header and against
-        /// `libc::SYS_*`.
+        /// the kernel headers' `__NR_*`.
         pub mod nr {
             $(
                 $(#[$meta])*
