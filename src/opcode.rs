@@ -347,13 +347,12 @@ macro_rules! opcode {
 /// Expands the rows of the system-call table
 /// ([`syslets_abi::for_each_syscall!`]) into one builder per call.
 macro_rules! builders {
-    ($(
-        $(#[$meta:meta])*
-        $NR:ident = $num:literal, $name:literal { $($field:ident : $value:expr),* $(,)? }
-        i386 [ $( $N32:ident = $n32:literal, $name32:literal, $nargs32:literal, $map32:expr $(=> $conv:expr)? );* $(;)? ]
-        socketcall [ $( $SC:ident = $call:literal, $scname:literal, $scnargs:literal, $scmap:expr );* $(;)? ]
-        builder $builder:ident ($man:literal) { $($fields:tt)* } |$s:ident| [ $($args:tt)* ];
-    )*) => {
+    ($({
+        nr [$NR:ident = $num:literal, $name:literal]
+        doc [$(#[$meta:meta])*]
+        builder [$builder:ident ($man:literal) { $($fields:tt)* } |$s:ident| [ $($args:tt)* ]]
+        $($_rest:tt)*
+    })*) => {
         $(
             opcode! {
                 $(#[$meta])*
