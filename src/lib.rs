@@ -64,26 +64,23 @@
 compile_error!("syslets supports x86_64 Linux only");
 
 pub mod aio;
-mod chain;
-mod completion;
-mod encode;
+mod batch;
+mod build;
+mod confine;
 mod errno;
-mod error;
-mod exec;
 mod executor;
 #[doc(hidden)]
 pub mod fault;
-mod inline_vec;
-pub mod net;
-pub mod opcode;
-pub mod policy;
-mod ring;
-pub mod seccomp;
-pub mod security;
+mod run;
 mod sys;
-mod validate;
-mod worker;
-mod worker_step;
+
+use batch::{completion, encode, error};
+use build::{chain, inline_vec};
+pub use build::{net, opcode};
+use confine::validate;
+pub use confine::{policy, seccomp, security};
+use executor::{pool as worker, ring};
+use run::probe as worker_step;
 
 pub use chain::{AtomRef, BufRef, Chain, Mem, Out, SockAddr, SockAddrOut};
 pub use completion::Completion;
