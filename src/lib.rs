@@ -71,32 +71,29 @@ mod errno;
 mod executor;
 #[doc(hidden)]
 pub mod fault;
+mod handles;
 mod run;
 mod sys;
 
-use batch::{completion, encode, error};
-use build::{chain, inline_vec};
 pub use build::{net, opcode};
-use confine::validate;
 pub use confine::{policy, seccomp, security};
-use executor::{pool as worker, ring};
-use run::probe as worker_step;
 
-pub use chain::{AtomRef, BufRef, Chain, Mem, Out, SockAddr, SockAddrOut};
-pub use completion::Completion;
-pub use encode::EncodedBatch;
+pub use batch::completion::Completion;
+pub use batch::encode::EncodedBatch;
+pub use batch::error::{ErrorKind, ValidationError};
+pub use build::chain::Chain;
+pub use confine::validate::ValidatedBatch;
 pub use errno::Errno;
-pub use error::{ErrorKind, ValidationError};
 pub use executor::{
     Backpressure, Canceled, CompletionFd, Done, Executor, ExecutorBuilder, ExecutorError,
     InlineCompletions, Shutdown, SubmitError, Submitted, Ticket,
 };
+pub use handles::{AtomRef, BufRef, Mem, Out, SockAddr, SockAddrOut};
 pub use opcode::{Fd, Len, Stop};
 pub use policy::{OpenHow, Policy};
 pub use seccomp::{install_filter, FilterError, FilterOptions, SeccompFilter};
 pub use syslets_abi as abi;
 pub use syslets_abi::kernel::{Stat, Statx};
-pub use validate::ValidatedBatch;
 
 /// The 32-bit compat translator ([`syslets_compat`]): batches written by i386
 /// producers are normalised into native ones before validation, and what the

@@ -3,8 +3,8 @@
 use syslets_abi as abi;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-use crate::chain::AtomRef;
 use crate::errno::Errno;
+use crate::handles::AtomRef;
 
 /// The outcome of one run of a chain: each atom's return value, which atoms ran,
 /// the index of the last one and its status.

@@ -6,12 +6,10 @@ use std::marker::PhantomData;
 use syslets_abi as abi;
 use zerocopy::IntoBytes;
 
-use crate::completion::Completion;
+use crate::batch::completion::Completion;
 
-use crate::chain::{Chain, RawRegion};
-use crate::error::{ErrorKind, ValidationError};
-use crate::policy::Policy;
-use crate::validate::ValidatedBatch;
+use crate::batch::error::{ErrorKind, ValidationError};
+use crate::build::chain::{Chain, RawRegion};
 
 /// Owned bytes whose start is 8-byte aligned, so the ABI structs can be viewed
 /// in place with zerocopy, behind room for the [`Completion`] of their run.
@@ -182,10 +180,12 @@ impl<'a> EncodedBatch<'a> {
     pub fn as_bytes(&self) -> &[u8] {
         self.storage.bytes()
     }
+}
 
-    /// Check every atom, argument, pointer and length against `policy`; nothing
-    /// runs unless all of it is valid.
-    pub fn validate(self, policy: &Policy) -> Result<ValidatedBatch<'a>, ValidationError> {
-        crate::validate::validate(self, policy)
+impl<'a> Chain<'a> {
+    /// Copy the whole chain into one ABI buffer.
+    #[inline]
+    pub fn encode(self) -> Result<EncodedBatch<'a>, ValidationError> {
+        EncodedBatch::from_chain(self)
     }
 }

@@ -4,3 +4,4 @@
 pub(crate) mod completion;
 pub(crate) mod encode;
 pub(crate) mod error;
+pub(crate) mod plan;

@@ -23,7 +23,7 @@ use syslets_abi as abi;
 use syslets_abi::kernel;
 use syslets_abi::nr;
 
-use crate::chain::{AtomRef, BufRef, Mem, Out, SockAddr, SockAddrOut};
+use crate::handles::{AtomRef, BufRef, Mem, Out, SockAddr, SockAddrOut};
 
 /// A file-descriptor argument: a value, or the result of an earlier atom.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -65,7 +65,7 @@ use syslets_abi::nr;
 use syslets_abi::signature::{self, ArgRule};
 use syslets_abi::sockopt::{self, Access};
 
-use crate::policy::{denylist_entry, DenyWhen, Policy};
+use crate::confine::policy::{denylist_entry, DenyWhen, Policy};
 
 /// `AUDIT_ARCH_X86_64` (`EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE`).
 pub const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
@@ -754,7 +754,8 @@ mod tests {
         let names: Vec<&str> = MACHINERY.iter().map(|m| m.name).collect();
         assert_eq!(rows, names);
         for m in MACHINERY {
-            assert!(crate::policy::denylist_entry(m.nr).is_none_or(|d| d.when != DenyWhen::Always));
+            assert!(crate::confine::policy::denylist_entry(m.nr)
+                .is_none_or(|d| d.when != DenyWhen::Always));
         }
     }
 }

@@ -112,7 +112,6 @@
 //! locks may be held); dropping it there releases nothing. Make a new executor in
 //! the child.
 
-use std::cell::Cell;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
@@ -123,56 +122,18 @@ use std::time::{Duration, Instant};
 use syslets_abi::signature::Blocking;
 use syslets_abi::{self as abi, RingEntry, RingHeader};
 
-use crate::completion::Completion;
-use crate::policy::Policy;
-use crate::ring::Ring;
-use crate::seccomp::{FilterOptions, SeccompFilter};
+use crate::batch::completion::Completion;
+use crate::confine::policy::Policy;
+use crate::confine::seccomp::FilterOptions;
+use crate::confine::validate::ValidatedBatch;
+use crate::executor::estimator::{run_timed, Estimator};
+use crate::executor::options::{Backpressure, InlineCompletions, Shutdown, Ticket};
+use crate::executor::pool::{self, Found, Job, Pool};
+use crate::executor::ring::Ring;
+use crate::executor::shared::{entry_of, CompletionHook, HookFn, Shared};
+use crate::run::probe::{has_probe, Probe};
+use crate::sys::atfork;
 use crate::sys::rusage;
-use crate::sys::{atfork, futex};
-use crate::validate::ValidatedBatch;
-use crate::worker::{self, Found, Job, Pool};
-use crate::worker_step::{has_probe, Probe};
-
-/// Identifies a submitted chain; echoed in its ring entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Ticket(u64);
-
-impl Ticket {
-    /// The number (as in [`RingEntry::ticket`]).
-    pub const fn as_u64(self) -> u64 {
-        self.0
-    }
-}
-
-/// What to do with a submission when the ring could overflow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum Backpressure {
-    /// Refuse it with [`SubmitError::RingFull`] (the default).
-    #[default]
-    Refuse,
-    /// Block until a reap frees room. (A thread that is also the only reaper
-    /// must not use this.)
-    Block,
-}
-
-/// Where a chain that completed inline is reported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum InlineCompletions {
-    /// Returned directly by `submit` as [`Submitted::Done`] (the default).
-    #[default]
-    Return,
-    /// Posted to the ring like any other (with `COMPLETION_INLINE`).
-    Queue,
-}
-
-/// How [`Executor::shutdown`] treats the chains in flight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Shutdown {
-    /// Run every queued chain to its end.
-    Finish,
-    /// Cancel queued chains; running ones stop before their next atom.
-    Cancel,
-}
 
 /// Configuration of an [`Executor`].
 #[derive(Clone, Debug)]
@@ -356,7 +317,7 @@ impl ExecutorBuilder {
                     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1))
                 }),
                 self.idle_timeout,
-                self.handoff_threshold.max(worker::STALL_MIN),
+                self.handoff_threshold.max(pool::STALL_MIN),
             ),
             estimator: Estimator::new(self.handoff_threshold, self.reprobe_every),
             backpressure: self.backpressure,
@@ -369,306 +330,6 @@ impl ExecutorBuilder {
             generation,
             closed: false,
         })
-    }
-}
-
-/// Per-syscall-number miss rates (rule 4 of the module docs).
-#[derive(Debug)]
-pub(crate) struct Estimator {
-    /// Decayed fraction of recent calls slower than the threshold, by syscall
-    /// number, in units of 2^-16.
-    miss_rate: [AtomicU32; 512],
-    /// Counts hand-off decisions, for the periodic inline re-probe.
-    handoffs: [AtomicU32; 512],
-    /// Decayed mean cost of a call, by syscall number, in nanoseconds (for
-    /// the spread rule: is a chain worth a hand-off).
-    cost_ns: [AtomicU32; 512],
-    threshold_ns: u128,
-    reprobe_every: u32,
-}
-
-/// Weight of one sample: `rate += (sample - rate) / 64`.
-const MISS_DECAY_SHIFT: u32 = 6;
-/// Hand off while more than 1/64 of recent calls missed (one miss alone,
-/// from a rate of 0, reaches exactly this and does not flip the class).
-const MISS_RATE_MAX: u32 = 1 << (16 - 6);
-/// Weight of one sample of a call's mean cost: `cost += (took - cost) / 16`
-/// (a class's cost follows the cache within a few dozen calls).
-const COST_DECAY_SHIFT: u32 = 4;
-/// A chain is spread only if it is expected to take this long: a hand-off to
-/// a busy worker costs 2–5 µs (queue, ring, reap, the chain's cache lines
-/// moving to the other CPU) and one that wakes an idle worker 20–40 µs on
-/// the project's VM, so a chain of at least 50 µs gains at least half of its
-/// time even then.
-const SPREAD_MIN_NS: u64 = 50_000;
-/// What an atom that is not timed (never blocks, or is probed) is assumed to
-/// cost for the spread rule.
-const UNTIMED_COST_NS: u64 = 500;
-
-impl Estimator {
-    fn new(threshold: Duration, reprobe_every: u32) -> Estimator {
-        Estimator {
-            miss_rate: [const { AtomicU32::new(0) }; 512],
-            handoffs: [const { AtomicU32::new(0) }; 512],
-            cost_ns: [const { AtomicU32::new(0) }; 512],
-            threshold_ns: threshold.as_nanos(),
-            reprobe_every,
-        }
-    }
-
-    /// Whether calls of `nr` currently miss (are expected to block).
-    pub(crate) fn missing(&self, nr: u32) -> bool {
-        self.miss_rate[nr as usize & 511].load(Ordering::Relaxed) > MISS_RATE_MAX
-    }
-
-    /// Whether an atom of `nr` should run inline now.
-    fn inline_ok(&self, nr: u32) -> bool {
-        let i = nr as usize & 511;
-        if self.miss_rate[i].load(Ordering::Relaxed) <= MISS_RATE_MAX {
-            return true;
-        }
-        let n = self.handoffs[i].fetch_add(1, Ordering::Relaxed);
-        self.reprobe_every != 0 && n % self.reprobe_every == self.reprobe_every - 1
-    }
-
-    /// Feed one measured latency of `nr`, which returned `ret`.
-    pub(crate) fn record(&self, nr: u32, took: Duration, ret: i64) {
-        let i = nr as usize & 511;
-        let mut allowed = self.threshold_ns;
-        if abi::signature::lookup(nr).is_some_and(|s| s.cost == abi::signature::Cost::PerKib) {
-            // Long even when cached: the first read of an ext4 htree directory
-            // sets up its hash walk (30-50 µs here), and each KiB of entries
-            // costs ~10 µs. Allow three thresholds plus one per KiB returned; a
-            // read that waits for the disk (≥ 150 µs per I/O) still misses.
-            allowed = self.threshold_ns * (3 + ret.max(0) as u128 / 1024);
-        }
-        // A slow call is a miss only if the thread slept in it: on a busy
-        // machine a preempted call is slow too, but a worker would not help.
-        let sample: i64 = if took.as_nanos() > allowed && rusage::slept() {
-            1 << 16
-        } else {
-            0
-        };
-        let old = self.miss_rate[i].load(Ordering::Relaxed) as i64;
-        // Racing updates may lose a sample; the rate stays a rate.
-        let new = old + ((sample - old) >> MISS_DECAY_SHIFT);
-        self.miss_rate[i].store(new as u32, Ordering::Relaxed);
-        let took = took.as_nanos().min(u32::MAX as u128) as i64;
-        let old = self.cost_ns[i].load(Ordering::Relaxed) as i64;
-        let new = old + ((took - old) >> COST_DECAY_SHIFT);
-        self.cost_ns[i].store(new as u32, Ordering::Relaxed);
-    }
-
-    /// Whether the atoms of `batch` from its cursor on are expected to run
-    /// inline (none predicted to block) and to take at least
-    /// [`SPREAD_MIN_NS`] together: worth spreading to a spare CPU.
-    fn worth_spreading(&self, batch: &ValidatedBatch<'_>) -> bool {
-        let mut total: u64 = 0;
-        for i in batch.cursor as usize..batch.len() {
-            let step = batch.step(i);
-            let nr = step.nr;
-            total += match step.sig().blocking {
-                Blocking::Never => UNTIMED_COST_NS,
-                Blocking::Network => return false,
-                Blocking::Storage if self.missing(nr) => return false,
-                Blocking::Storage if has_probe(nr) => UNTIMED_COST_NS,
-                Blocking::Storage => self.cost_ns[nr as usize & 511].load(Ordering::Relaxed) as u64,
-            };
-            if total >= SPREAD_MIN_NS {
-                return true;
-            }
-        }
-        false
-    }
-}
-
-/// State shared by the executor and its workers.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) ring: Ring,
-    /// Ring entries not claimed by a chain in flight or an unreaped entry.
-    credits: AtomicU32,
-    credit_waiters: AtomicU32,
-    /// Chains handed to the pool that will post a completion and have not yet.
-    /// Decremented before the entry is published, so a waiter that sees it
-    /// non-zero (after reading `kernel_head`) is sure a later post wakes it.
-    handed_off: AtomicU32,
-    next_ticket: AtomicU64,
-    pub(crate) pool: Pool,
-    pub(crate) estimator: Estimator,
-    /// The workers' seccomp filter (generated from the policy), if enabled.
-    pub(crate) filter: Option<SeccompFilter>,
-    backpressure: Backpressure,
-    inline_completions: InlineCompletions,
-    /// [`ExecutorBuilder::use_spare_cpus`].
-    spare_cpus: bool,
-    /// Delivers a worker's finished chain instead of the ring, when it can
-    /// ([`Executor::set_completion_hook`]).
-    hook: OnceLock<CompletionHook>,
-}
-
-/// A crate-internal completion hook: called on the thread that finished a
-/// handed-off chain (a worker, under the seccomp filter; or the submitter
-/// ending it when no worker could be started: failing it, or, without
-/// seccomp, running it) with its ticket and batch,
-/// *instead of* posting it to the ring. It returns `None` when it took the
-/// completion over (it must then have called [`Retire::now`]), or the batch,
-/// untouched, to be posted as usual.
-pub(crate) type HookFn = dyn Fn(Ticket, Box<ValidatedBatch<'static>>, &Retire<'_>) -> Option<Box<ValidatedBatch<'static>>>
-    + Send
-    + Sync;
-
-/// A [`HookFn`] (with a `Debug` for [`Shared`]).
-pub(crate) struct CompletionHook(pub(crate) Box<HookFn>);
-
-impl fmt::Debug for CompletionHook {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("CompletionHook")
-    }
-}
-
-/// What a chain delivered by the completion hook gives back to the executor:
-/// its ring credit (it will never hold an entry) and its place among the
-/// chains in flight (so that `wait` may give up on it). The hook calls
-/// [`now`](Self::now) once it has committed to delivering the chain and
-/// before the outcome is visible to anyone (a submitter that sees it may
-/// submit again at once, and must find the credit free); if it does not, the
-/// executor does it when the hook returns `None`.
-pub(crate) struct Retire<'a> {
-    shared: &'a Shared,
-    done: Cell<bool>,
-}
-
-impl Retire<'_> {
-    /// Release the chain's ring credit and in-flight count (once).
-    pub(crate) fn now(&self) {
-        if !self.done.replace(true) {
-            self.shared.ring.retire(&self.shared.handed_off);
-            self.shared.release_credits(1);
-        }
-    }
-}
-
-impl Shared {
-    fn take_credit(&self, block: bool) -> bool {
-        loop {
-            let c = self.credits.load(Ordering::Acquire);
-            if c > 0 {
-                if self
-                    .credits
-                    .compare_exchange_weak(c, c - 1, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    return true;
-                }
-                continue;
-            }
-            if !block {
-                return false;
-            }
-            self.credit_waiters.fetch_add(1, Ordering::SeqCst);
-            // No futex (an error): poll (the loop re-checks), giving the CPU away.
-            if self.credits.load(Ordering::SeqCst) == 0
-                && futex::wait(&self.credits, 0, None).is_err()
-            {
-                std::thread::yield_now();
-            }
-            self.credit_waiters.fetch_sub(1, Ordering::SeqCst);
-        }
-    }
-
-    fn release_credits(&self, n: u32) {
-        if n == 0 {
-            return;
-        }
-        self.credits.fetch_add(n, Ordering::SeqCst);
-        if self.credit_waiters.load(Ordering::SeqCst) > 0 {
-            futex::wake(&self.credits, i32::MAX);
-        }
-    }
-
-    /// Chains handed to workers whose completion is not posted yet.
-    fn in_flight(&self) -> u32 {
-        self.handed_off.load(Ordering::SeqCst)
-    }
-
-    /// Post the completion of a chain that was handed to the pool (see
-    /// [`complete`](Self::complete)).
-    pub(crate) fn complete_job(&self, ticket: u64, batch: Box<ValidatedBatch<'static>>) {
-        self.post(ticket, batch, Some(&self.handed_off));
-    }
-
-    /// The completion of a chain that was handed to the pool and has just
-    /// finished running (on a worker), or ended in a submitter when no
-    /// worker could start: offered to the completion hook first, posted if the hook
-    /// gives it back. Cancellation and shutdown post with
-    /// [`complete_job`](Self::complete_job) (their callers may hold locks
-    /// the hook takes).
-    pub(crate) fn finish_job(&self, ticket: u64, batch: Box<ValidatedBatch<'static>>) {
-        let Some(hook) = self.hook.get() else {
-            return self.complete_job(ticket, batch);
-        };
-        if batch.flags() & abi::BATCH_NO_COMPLETE != 0 {
-            // Holds no credit and is not counted in flight: nothing to deliver.
-            return self.complete_job(ticket, batch);
-        }
-        let retire = Retire {
-            shared: self,
-            done: Cell::new(false),
-        };
-        match (hook.0)(Ticket(ticket), batch, &retire) {
-            None => retire.now(),
-            Some(batch) => {
-                // A retired chain has no credit left to post with: that
-                // would be a bug of the hook.
-                assert!(
-                    !retire.done.get(),
-                    "completion hook retired a chain and gave it back"
-                );
-                self.complete_job(ticket, batch);
-            }
-        }
-    }
-
-    /// Post the completion of `batch` (or, for `BATCH_NO_COMPLETE`, close the
-    /// descriptors its atoms left open and drop it).
-    pub(crate) fn complete(&self, ticket: u64, batch: Box<ValidatedBatch<'static>>) {
-        self.post(ticket, batch, None);
-    }
-
-    fn post(
-        &self,
-        ticket: u64,
-        mut batch: Box<ValidatedBatch<'static>>,
-        pending: Option<&AtomicU32>,
-    ) {
-        if batch.flags() & abi::BATCH_NO_COMPLETE != 0 {
-            drop(batch.take_fds());
-            return;
-        }
-        let entry = entry_of(ticket, batch.completion());
-        self.ring.post(entry, Some(batch), pending);
-    }
-}
-
-/// Run the atom at the cursor and feed its latency to the estimator.
-pub(crate) fn run_timed(estimator: &Estimator, batch: &mut ValidatedBatch<'_>) {
-    let i = batch.cursor as usize;
-    let nr = batch.step(i).nr;
-    let t0 = Instant::now();
-    batch.run_one();
-    estimator.record(nr, t0.elapsed(), batch.completion().0.results[i]);
-}
-
-fn entry_of(ticket: u64, c: &Completion) -> RingEntry {
-    let c = c.as_abi();
-    RingEntry {
-        ticket,
-        caller_data: c.caller_data,
-        status: c.status,
-        last_atom: c.last_atom,
-        atoms_run: c.atoms_run,
-        flags: c.flags as u32,
     }
 }
 
@@ -1160,7 +821,7 @@ impl Executor {
             let tick = sh
                 .pool
                 .has_queued()
-                .then(|| Instant::now().checked_add(worker::TICK))
+                .then(|| Instant::now().checked_add(pool::TICK))
                 .flatten()
                 .filter(|t| deadline.is_none_or(|d| *t < d));
             let ready = sh.ring.wait(min, tick.or(deadline), || sh.in_flight() == 0);
@@ -1236,7 +897,7 @@ impl Executor {
                     let i = batch.cursor as usize;
                     batch.record(i, done as i64);
                 }
-                worker::cancel_rest(&mut batch, -(libc::ECANCELED as i64));
+                pool::cancel_rest(&mut batch, -(libc::ECANCELED as i64));
                 self.shared.complete_job(ticket, batch);
                 Ok((Canceled::NotStarted, false))
             }
@@ -1267,7 +928,7 @@ impl Executor {
                 let i = batch.cursor as usize;
                 batch.record(i, done as i64);
             }
-            worker::cancel_rest(&mut batch, -(libc::ECANCELED as i64));
+            pool::cancel_rest(&mut batch, -(libc::ECANCELED as i64));
             self.shared.complete_job(ticket, batch);
         }
         for h in handles {
@@ -1299,8 +960,8 @@ impl Drop for Executor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::Chain;
-    use crate::opcode::Getpid;
+    use crate::build::chain::Chain;
+    use crate::build::opcode::Getpid;
     use std::sync::atomic::AtomicUsize;
 
     fn async_getpid(caller: u64) -> Box<ValidatedBatch<'static>> {
@@ -1314,7 +975,7 @@ mod tests {
     /// A chain of 63 stats of this crate's manifest (a few µs each: six path
     /// components) and a gettid.
     fn long_stat_chain(caller: u64) -> ValidatedBatch<'static> {
-        use crate::opcode::{Gettid, Newfstatat};
+        use crate::build::opcode::{Gettid, Newfstatat};
         let mut chain = Chain::new();
         for _ in 0..63 {
             let p = chain.path(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
@@ -1332,7 +993,7 @@ mod tests {
     /// in a read of an empty socket), and its completion is posted as usual.
     #[test]
     fn wait_runs_a_waiting_spread_chain_in_the_submitter() {
-        use crate::opcode::Read;
+        use crate::build::opcode::Read;
         use std::io::Write;
         use std::os::unix::net::UnixStream;
         let ex = Executor::builder()

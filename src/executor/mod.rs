@@ -1,5 +1,10 @@
 mod api;
+pub(crate) mod estimator;
+mod options;
 pub(crate) mod pool;
 pub(crate) mod ring;
+pub(crate) mod shared;
 
 pub use api::*;
+pub use options::{Backpressure, InlineCompletions, Shutdown, Ticket};
+pub(crate) use shared::{HookFn, Retire};

@@ -7,10 +7,11 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use syslets_abi as abi;
 use syslets_abi::signature::Fds;
 
-use crate::chain::AtomRef;
-use crate::completion::Completion;
+use crate::batch::completion::Completion;
+use crate::batch::plan::Check;
+use crate::confine::validate::ValidatedBatch;
+use crate::handles::AtomRef;
 use crate::sys::atfork;
-use crate::validate::{Check, ValidatedBatch};
 
 impl ValidatedBatch<'_> {
     /// Run the whole chain inline, in the calling thread, and return its
