@@ -65,7 +65,7 @@ compile_error!("syslets supports x86_64 Linux only");
 
 pub mod aio;
 mod batch;
-mod build;
+mod builder;
 mod confine;
 mod errno;
 mod executor;
@@ -75,13 +75,13 @@ mod handles;
 mod run;
 mod sys;
 
-pub use build::{net, opcode};
+pub use builder::{net, opcode};
 pub use confine::{policy, seccomp, security};
 
 pub use batch::completion::Completion;
 pub use batch::encode::EncodedBatch;
 pub use batch::error::{ErrorKind, ValidationError};
-pub use build::chain::Chain;
+pub use builder::chain::Chain;
 pub use confine::validate::ValidatedBatch;
 pub use errno::Errno;
 pub use executor::{

@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use libc::{c_int, c_void, off_t, size_t};
 use static_assertions::{assert_eq_align, assert_eq_size, const_assert_eq};
 
-use crate::build::chain::Chain;
+use crate::builder::chain::Chain;
 use crate::confine::policy::Policy;
 use crate::confine::validate::ValidatedBatch;
 use crate::errno::Errno;

@@ -8,7 +8,7 @@ use syslets_abi::{self as abi, BufDesc};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 use crate::batch::encode::BATCH_WORDS_START;
-use crate::build::opcode::Stop;
+use crate::builder::opcode::Stop;
 
 /// Where an argument's value comes from at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

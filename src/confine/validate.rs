@@ -12,8 +12,8 @@ use crate::batch::completion::Completion;
 use crate::batch::encode::{batch_size, AlignedBuf, EncodedBatch, BATCH_WORDS_START};
 use crate::batch::error::{ErrorKind, ValidationError};
 use crate::batch::plan::{step_at, BufTable, Check, Src, Step, ATOM_WORDS, STEP_WORDS};
-use crate::build::chain::Chain;
-use crate::build::chain::RawRegion;
+use crate::builder::chain::Chain;
+use crate::builder::chain::RawRegion;
 use crate::confine::policy::Policy;
 use crate::handles::{BufRef, Out};
 

@@ -960,8 +960,8 @@ impl Drop for Executor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::chain::Chain;
-    use crate::build::opcode::Getpid;
+    use crate::builder::chain::Chain;
+    use crate::builder::opcode::Getpid;
     use std::sync::atomic::AtomicUsize;
 
     fn async_getpid(caller: u64) -> Box<ValidatedBatch<'static>> {
@@ -975,7 +975,7 @@ mod tests {
     /// A chain of 63 stats of this crate's manifest (a few µs each: six path
     /// components) and a gettid.
     fn long_stat_chain(caller: u64) -> ValidatedBatch<'static> {
-        use crate::build::opcode::{Gettid, Newfstatat};
+        use crate::builder::opcode::{Gettid, Newfstatat};
         let mut chain = Chain::new();
         for _ in 0..63 {
             let p = chain.path(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
@@ -993,7 +993,7 @@ mod tests {
     /// in a read of an empty socket), and its completion is posted as usual.
     #[test]
     fn wait_runs_a_waiting_spread_chain_in_the_submitter() {
-        use crate::build::opcode::Read;
+        use crate::builder::opcode::Read;
         use std::io::Write;
         use std::os::unix::net::UnixStream;
         let ex = Executor::builder()

@@ -206,7 +206,7 @@ mod tests {
     use std::os::fd::AsRawFd;
 
     use super::Probe;
-    use crate::build::opcode::{Openat, Pread64};
+    use crate::builder::opcode::{Openat, Pread64};
     use crate::{Chain, Len, Policy};
 
     const LEN: usize = 256 << 10;
@@ -350,7 +350,7 @@ mod tests {
         flags: u16,
         policy: &Policy,
     ) -> crate::ValidatedBatch<'static> {
-        use crate::build::opcode::{Pwrite64, Read, Write};
+        use crate::builder::opcode::{Pwrite64, Read, Write};
         use syslets_abi::nr;
         let mut chain = Chain::with_capacity(1, 0, 0);
         // SAFETY: every batch made here is run (if at all) while `buf` lives
@@ -408,7 +408,7 @@ mod tests {
 
         // Refused, and left as it was: other calls, other policies, bad flags.
         let mut getpid = Chain::new();
-        getpid.push(crate::build::opcode::Getpid::new());
+        getpid.push(crate::builder::opcode::Getpid::new());
         let mut getpid = getpid.prepare(&policy).unwrap();
         // SAFETY: refused, so nothing is aimed at `b`.
         assert!(!unsafe { getpid.reaim_io(&policy, fd, b.as_mut_ptr(), 1, 0, 0, 0) });

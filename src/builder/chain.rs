@@ -10,8 +10,8 @@ use syslets_abi as abi;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 use crate::batch::error::{ErrorKind, ValidationError};
-use crate::build::inline_vec::InlineVec;
-use crate::build::opcode::{AtomSpec, Opcode};
+use crate::builder::inline_vec::InlineVec;
+use crate::builder::opcode::{AtomSpec, Opcode};
 use crate::handles::{AtomRef, BufRef, Mem, Out, SockAddr, SockAddrOut};
 
 /// A raw pointer argument of an in-process chain, with the bytes it may reach.
@@ -179,7 +179,7 @@ impl<'a> Chain<'a> {
 
     /// Copy a socket address into the arena (IPv4 or IPv6).
     pub fn sockaddr(&mut self, addr: SocketAddr) -> SockAddr {
-        let (bytes, len) = crate::build::net::encode_sockaddr(addr);
+        let (bytes, len) = crate::builder::net::encode_sockaddr(addr);
         let buf = self.input(&bytes[..len]);
         SockAddr {
             buf,
