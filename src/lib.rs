@@ -68,6 +68,7 @@ mod batch;
 mod builder;
 mod confine;
 mod errno;
+mod error;
 mod executor;
 #[doc(hidden)]
 pub mod fault;
@@ -80,10 +81,10 @@ pub use confine::{policy, seccomp, security};
 
 pub use batch::completion::Completion;
 pub use batch::encode::EncodedBatch;
-pub use batch::error::{ErrorKind, ValidationError};
 pub use builder::chain::Chain;
 pub use confine::validate::ValidatedBatch;
 pub use errno::Errno;
+pub use error::{ErrorKind, ValidationError};
 pub use executor::{
     Backpressure, Canceled, CompletionFd, Done, Executor, ExecutorBuilder, ExecutorError,
     InlineCompletions, Shutdown, SubmitError, Submitted, Ticket,

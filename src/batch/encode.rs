@@ -8,8 +8,8 @@ use zerocopy::IntoBytes;
 
 use crate::batch::completion::Completion;
 
-use crate::batch::error::{ErrorKind, ValidationError};
 use crate::builder::chain::{Chain, RawRegion};
+use crate::error::{ErrorKind, ValidationError};
 
 /// Owned bytes whose start is 8-byte aligned, so the ABI structs can be viewed
 /// in place with zerocopy, behind room for the [`Completion`] of their run.

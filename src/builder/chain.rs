@@ -9,9 +9,9 @@ use std::path::Path;
 use syslets_abi as abi;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use crate::batch::error::{ErrorKind, ValidationError};
 use crate::builder::inline_vec::InlineVec;
 use crate::builder::opcode::{AtomSpec, Opcode};
+use crate::error::{ErrorKind, ValidationError};
 use crate::handles::{AtomRef, BufRef, Mem, Out, SockAddr, SockAddrOut};
 
 /// A raw pointer argument of an in-process chain, with the bytes it may reach.

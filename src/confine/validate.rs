@@ -10,11 +10,11 @@ use zerocopy::{FromBytes, IntoBytes};
 
 use crate::batch::completion::Completion;
 use crate::batch::encode::{batch_size, AlignedBuf, EncodedBatch, BATCH_WORDS_START};
-use crate::batch::error::{ErrorKind, ValidationError};
 use crate::batch::plan::{step_at, BufTable, Check, Src, Step, ATOM_WORDS, STEP_WORDS};
 use crate::builder::chain::Chain;
 use crate::builder::chain::RawRegion;
 use crate::confine::policy::Policy;
+use crate::error::{ErrorKind, ValidationError};
 use crate::handles::{BufRef, Out};
 
 /// A batch that passed validation: it owns its buffer (and so its arena), and can
