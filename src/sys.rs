@@ -43,7 +43,9 @@ pub(crate) unsafe fn syscall6(nr: u32, a: &[u64; 6]) -> i64 {
 pub(crate) mod atfork;
 pub(crate) mod compat32;
 pub(crate) mod eventfd;
+pub(crate) mod fd;
 pub(crate) mod futex;
 pub(crate) mod nowait;
 pub(crate) mod rusage;
+pub(crate) mod seccomp;
 pub(crate) mod signals;
