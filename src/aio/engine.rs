@@ -33,7 +33,8 @@ use crate::builder::opcode::{Fdatasync, Fsync, Pread64, Pwrite64, Read, RtTgsigq
 use crate::confine::policy::Policy;
 use crate::confine::validate::ValidatedBatch;
 use crate::errno::Errno;
-use crate::executor::{Canceled, Executor, HookFn, Retire, SubmittedBox, Ticket};
+use crate::executor::engine_port::{HookFn, Retire, SubmittedBox};
+use crate::executor::{Canceled, Executor, Ticket};
 use crate::sys::atfork;
 
 /// Bumped after every published completion; `aio_suspend` and `lio_listio`

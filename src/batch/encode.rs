@@ -15,7 +15,7 @@ use crate::error::{ErrorKind, ValidationError};
 /// in place with zerocopy, behind room for the [`Completion`] of their run.
 ///
 /// Layout: `completion | header | atoms | bufs | arena`. The completion (whose
-/// results [`ValidatedBatch::take_fds`] trusts) and the atoms (which
+/// results [`ValidatedBatch::take_fds`](crate::ValidatedBatch::take_fds) trusts) and the atoms (which
 /// validation replaces by the plan the executor follows) lie *before* the
 /// arena. Every pointer the kernel gets points into the arena (never before
 /// its start) and the kernel only writes forward from a pointer, so even a

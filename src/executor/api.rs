@@ -130,7 +130,7 @@ use crate::executor::estimator::{run_timed, Estimator};
 use crate::executor::options::{Backpressure, InlineCompletions, Shutdown, Ticket};
 use crate::executor::pool::{self, Found, Job, Pool};
 use crate::executor::ring::Ring;
-use crate::executor::shared::{entry_of, CompletionHook, HookFn, Shared};
+use crate::executor::shared::{entry_of, Shared};
 use crate::run::probe::{has_probe, Probe};
 use crate::sys::atfork;
 use crate::sys::rusage;
@@ -395,17 +395,8 @@ impl Submitted {
     }
 }
 
-/// What [`Executor::submit_boxed`] did with a chain.
-#[derive(Debug)]
-pub(crate) enum SubmittedBox {
-    /// It completed inline; here is the batch with its completion.
-    Done(Box<ValidatedBatch<'static>>),
-    /// It is in flight (or its inline completion was queued).
-    Queued(Ticket),
-}
-
 /// How [`Executor::begin`] went on with a chain.
-enum Begun {
+pub(super) enum Begun {
     /// Completed inline, to be returned (its ring credit already released).
     Done(u64),
     /// Completed inline, to be posted to the ring ([`InlineCompletions::Queue`]).
@@ -416,7 +407,7 @@ enum Begun {
 }
 
 /// Why [`Executor::begin`] refused a chain (nothing of it ran).
-enum Refused {
+pub(super) enum Refused {
     RingFull,
     Forked,
 }
@@ -547,7 +538,7 @@ impl AsRawFd for CompletionFd {
 /// ```
 #[derive(Debug)]
 pub struct Executor {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     generation: u64,
     closed: bool,
 }
@@ -571,7 +562,7 @@ impl Executor {
         ExecutorBuilder::default()
     }
 
-    fn check(&self) -> Result<(), ExecutorError> {
+    pub(super) fn check(&self) -> Result<(), ExecutorError> {
         if atfork::generation() != self.generation {
             return Err(ExecutorError::Forked);
         }
@@ -601,32 +592,9 @@ impl Executor {
         }
     }
 
-    /// [`submit`](Self::submit) for a batch kept in a box: the box is handed
-    /// on as it is (to the worker queue, the ring) or given back, so a caller
-    /// that keeps its batches boxed (the AIO engine) moves a pointer, not the
-    /// batch, and allocates nothing per submission.
-    pub(crate) fn submit_boxed(
-        &self,
-        mut batch: Box<ValidatedBatch<'static>>,
-    ) -> Result<SubmittedBox, SubmitError> {
-        match self.begin(&mut batch) {
-            Err(Refused::RingFull) => Err(SubmitError::RingFull(batch)),
-            Err(Refused::Forked) => Err(SubmitError::Forked(batch)),
-            Ok(Begun::Handoff(ticket, partial, spread)) => {
-                self.hand_off(ticket, batch, partial, spread);
-                Ok(SubmittedBox::Queued(Ticket(ticket)))
-            }
-            Ok(Begun::Queue(ticket)) => {
-                self.shared.complete(ticket, batch);
-                Ok(SubmittedBox::Queued(Ticket(ticket)))
-            }
-            Ok(Begun::Done(_)) => Ok(SubmittedBox::Done(batch)),
-        }
-    }
-
     /// The part of a submission that does not depend on who owns the batch:
     /// admission (fork check, ring credit), the ticket, and the inline run.
-    fn begin(&self, batch: &mut ValidatedBatch<'static>) -> Result<Begun, Refused> {
+    pub(super) fn begin(&self, batch: &mut ValidatedBatch<'static>) -> Result<Begun, Refused> {
         if self.check().is_err() {
             return Err(Refused::Forked);
         }
@@ -676,7 +644,7 @@ impl Executor {
     }
 
     /// Queue the rest of a chain [`begin`](Self::begin) handed off.
-    fn hand_off(
+    pub(super) fn hand_off(
         &self,
         ticket: u64,
         batch: Box<ValidatedBatch<'static>>,
@@ -755,18 +723,6 @@ impl Executor {
         Ok(self.reap_unchecked(out))
     }
 
-    /// [`reap_into`](Self::reap_into) giving the finished batches in their
-    /// boxes (each batch's completion holds its caller data and status), to
-    /// be kept or submitted again without moving them out.
-    #[allow(clippy::vec_box)]
-    pub(crate) fn reap_boxed(
-        &self,
-        out: &mut Vec<Box<ValidatedBatch<'static>>>,
-    ) -> Result<usize, ExecutorError> {
-        self.check()?;
-        Ok(self.drain(|_entry, batch| out.push(batch)))
-    }
-
     fn reap_unchecked(&self, out: &mut Vec<Done>) -> usize {
         self.drain(|entry, batch| {
             out.push(Done {
@@ -778,7 +734,10 @@ impl Executor {
 
     /// Take every posted entry, oldest first, hand each with its batch to
     /// `each`, and free their ring entries; returns how many.
-    fn drain(&self, mut each: impl FnMut(RingEntry, Box<ValidatedBatch<'static>>)) -> usize {
+    pub(super) fn drain(
+        &self,
+        mut each: impl FnMut(RingEntry, Box<ValidatedBatch<'static>>),
+    ) -> usize {
         let mut raw = Vec::new();
         let n = self.shared.ring.drain(&mut raw);
         for r in raw {
@@ -854,14 +813,6 @@ impl Executor {
     /// Worker threads alive now.
     pub fn workers(&self) -> usize {
         self.shared.pool.threads()
-    }
-
-    /// Install the completion hook (once; before the first submission that
-    /// may hand off). Crate-internal: the AIO engine delivers most of its
-    /// requests from the worker that ran them ([`HookFn`], docs/async.md).
-    /// Returns false if a hook was installed already.
-    pub(crate) fn set_completion_hook(&self, hook: Box<HookFn>) -> bool {
-        self.shared.hook.set(CompletionHook(hook)).is_ok()
     }
 
     /// Attach the completion eventfd (once; later calls return the same one).
@@ -962,6 +913,7 @@ mod tests {
     use super::*;
     use crate::builder::chain::Chain;
     use crate::builder::opcode::Getpid;
+    use crate::executor::engine_port::{HookFn, SubmittedBox};
     use std::sync::atomic::AtomicUsize;
 
     fn async_getpid(caller: u64) -> Box<ValidatedBatch<'static>> {

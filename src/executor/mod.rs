@@ -1,4 +1,5 @@
 mod api;
+pub(crate) mod engine_port;
 pub(crate) mod estimator;
 mod options;
 pub(crate) mod pool;
@@ -7,4 +8,3 @@ pub(crate) mod shared;
 
 pub use api::*;
 pub use options::{Backpressure, InlineCompletions, Shutdown, Ticket};
-pub(crate) use shared::{HookFn, Retire};

@@ -35,10 +35,10 @@ pub(crate) struct Shared {
     pub(crate) filter: Option<SeccompFilter>,
     pub(crate) backpressure: Backpressure,
     pub(crate) inline_completions: InlineCompletions,
-    /// [`ExecutorBuilder::use_spare_cpus`].
+    /// [`ExecutorBuilder::use_spare_cpus`](crate::ExecutorBuilder::use_spare_cpus).
     pub(crate) spare_cpus: bool,
     /// Delivers a worker's finished chain instead of the ring, when it can
-    /// ([`Executor::set_completion_hook`]).
+    /// ([`Executor::set_completion_hook`](crate::Executor::set_completion_hook)).
     pub(crate) hook: OnceLock<CompletionHook>,
 }
 

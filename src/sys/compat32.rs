@@ -153,7 +153,7 @@ unsafe fn int80(nr: u32, a: [u32; 5]) -> i64 {
     ret as u32 as i32 as i64
 }
 
-/// Issue the atom `nr` (one of [`ROUTES`]) with its prepared arguments `a`
+/// Issue the atom `nr` (one [`routes`] sends here) with its prepared arguments `a`
 /// through the i386 entry, with the native call's result convention.
 ///
 /// # Safety
