@@ -87,10 +87,20 @@ pub use errno::Errno;
 pub use error::{ErrorKind, ValidationError};
 pub use executor::{
     Backpressure, Canceled, CompletionFd, Done, Executor, ExecutorBuilder, ExecutorError,
-    InlineCompletions, Shutdown, SubmitError, Submitted, Ticket,
+    InlineCompletions, ShutdownMode, SubmitError, Submitted, Ticket,
 };
 pub use handles::{AtomRef, BufRef, Mem, Out, SockAddr, SockAddrOut};
-pub use opcode::{Fd, Len, Stop};
+pub use opcode::{ByteLen, Fd, Stop};
+
+/// Former name of [`ByteLen`].
+#[deprecated(note = "renamed `ByteLen`: `Len` is also the signature table's `abi::signature::Len`")]
+pub type Len = ByteLen;
+
+/// Former name of [`ShutdownMode`].
+#[deprecated(
+    note = "renamed `ShutdownMode`: `Shutdown` is also the shutdown(2) builder, `opcode::Shutdown`"
+)]
+pub type Shutdown = ShutdownMode;
 pub use policy::{OpenHow, Policy};
 pub use seccomp::{install_filter, FilterError, FilterOptions, SeccompFilter};
 pub use syslets_abi as abi;

@@ -103,8 +103,8 @@
 //!
 //! # Shutdown, drop and fork
 //!
-//! [`Executor::shutdown`] finishes ([`Shutdown::Finish`]) or cancels
-//! ([`Shutdown::Cancel`]) the chains in flight, joins every worker and returns
+//! [`Executor::shutdown`] finishes ([`ShutdownMode::Finish`]) or cancels
+//! ([`ShutdownMode::Cancel`]) the chains in flight, joins every worker and returns
 //! every completion not yet reaped. Dropping an executor is `shutdown(Cancel)`
 //! with the completions dropped, after closing the descriptors their atoms
 //! left open. After `fork()`, in the child, every method returns
@@ -127,7 +127,7 @@ use crate::confine::policy::Policy;
 use crate::confine::seccomp::FilterOptions;
 use crate::confine::validate::ValidatedBatch;
 use crate::executor::estimator::{run_timed, Estimator};
-use crate::executor::options::{Backpressure, InlineCompletions, Shutdown, Ticket};
+use crate::executor::options::{Backpressure, InlineCompletions, ShutdownMode, Ticket};
 use crate::executor::pool::{self, Found, Job, Pool};
 use crate::executor::ring::Ring;
 use crate::executor::shared::{entry_of, Shared};
@@ -860,14 +860,14 @@ impl Executor {
 
     /// Finish or cancel the chains in flight, join every worker, and return
     /// every completion not reaped yet.
-    pub fn shutdown(mut self, mode: Shutdown) -> Result<Vec<Done>, ExecutorError> {
+    pub fn shutdown(mut self, mode: ShutdownMode) -> Result<Vec<Done>, ExecutorError> {
         self.check()?;
         Ok(self.close(mode))
     }
 
-    fn close(&mut self, mode: Shutdown) -> Vec<Done> {
+    fn close(&mut self, mode: ShutdownMode) -> Vec<Done> {
         self.closed = true;
-        let (handles, canceled) = self.shared.pool.stop(mode == Shutdown::Cancel);
+        let (handles, canceled) = self.shared.pool.stop(mode == ShutdownMode::Cancel);
         for job in canceled {
             let Job {
                 ticket,
@@ -902,7 +902,7 @@ impl Drop for Executor {
             std::mem::forget(Arc::clone(&self.shared));
             return;
         }
-        for mut done in self.close(Shutdown::Cancel) {
+        for mut done in self.close(ShutdownMode::Cancel) {
             drop(done.batch.take_fds());
         }
     }

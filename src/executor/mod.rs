@@ -7,4 +7,4 @@ pub(crate) mod ring;
 pub(crate) mod shared;
 
 pub use api::*;
-pub use options::{Backpressure, InlineCompletions, Shutdown, Ticket};
+pub use options::{Backpressure, InlineCompletions, ShutdownMode, Ticket};

@@ -40,7 +40,7 @@ pub enum InlineCompletions {
 
 /// How [`Executor::shutdown`] treats the chains in flight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Shutdown {
+pub enum ShutdownMode {
     /// Run every queued chain to its end.
     Finish,
     /// Cancel queued chains; running ones stop before their next atom.

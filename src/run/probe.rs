@@ -207,7 +207,7 @@ mod tests {
 
     use super::Probe;
     use crate::builder::opcode::{Openat, Pread64};
-    use crate::{Chain, Len, Policy};
+    use crate::{ByteLen, Chain, Policy};
 
     const LEN: usize = 256 << 10;
 
@@ -241,7 +241,7 @@ mod tests {
     ) -> (crate::ValidatedBatch<'static>, crate::BufRef) {
         let mut chain = Chain::new();
         let buf = chain.output_bytes(len);
-        chain.push(Pread64::new(fd, buf, offset).len(Len::Whole));
+        chain.push(Pread64::new(fd, buf, offset).len(ByteLen::Whole));
         (chain.prepare(&Policy::default()).unwrap(), buf)
     }
 
