@@ -18,9 +18,10 @@
 //!   gets a [`ValidationError`] naming the atom and the reason, and nothing runs.
 //! * [`ValidatedBatch::run`] executes inline and returns a [`Completion`]; typed
 //!   accessors ([`ValidatedBatch::output`]) read back what the kernel wrote.
-//! * [`Executor::submit`] runs a batch the syslet way: inline while nothing
-//!   blocks, the rest of the chain on a cachemiss worker when an atom may
-//!   block, completions posted to a ring (v7 protocol) read with
+//! * [`Executor::submit`] runs a batch the syslet way (the rules are in
+//!   [`executor`]): inline while nothing blocks, the rest of the chain on a
+//!   cachemiss worker when an atom may block, completions posted to a ring
+//!   (v7 protocol) read with
 //!   [`Executor::reap`], [`Executor::wait`] or an eventfd
 //!   ([`Executor::attach_eventfd`]).
 //!
@@ -69,7 +70,7 @@ mod builder;
 mod confine;
 mod errno;
 mod error;
-mod executor;
+pub mod executor;
 #[doc(hidden)]
 pub mod fault;
 mod handles;
@@ -85,6 +86,7 @@ pub use builder::chain::Chain;
 pub use confine::validate::ValidatedBatch;
 pub use errno::Errno;
 pub use error::{ErrorKind, ValidationError};
+#[doc(inline)]
 pub use executor::{
     Backpressure, Canceled, CompletionFd, Done, Executor, ExecutorBuilder, ExecutorError,
     InlineCompletions, ShutdownMode, SubmitError, Submitted, Ticket,

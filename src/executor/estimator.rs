@@ -12,7 +12,7 @@ use crate::confine::validate::ValidatedBatch;
 use crate::run::probe::has_probe;
 use crate::sys::rusage;
 
-/// Per-syscall-number miss rates (rule 4 of the module docs).
+/// Per-syscall-number miss rates (rule 4 of the [executor docs](crate::executor)).
 #[derive(Debug)]
 pub(crate) struct Estimator {
     /// Decayed fraction of recent calls slower than the threshold, by syscall

@@ -355,7 +355,7 @@ impl Pool {
     /// Whether a chain that would run inline may be spread to a worker now:
     /// no spread chain is waiting for a worker already, and the spare-CPU
     /// monitor finds that the submitter and the workers get CPUs without
-    /// waiting for them (module docs). Called by a submitting thread; at most
+    /// waiting for them ([executor docs](crate::executor)). Called by a submitting thread; at most
     /// once per [`SPARE_SAMPLE_NS`] it reads the run delay of itself and each
     /// live worker (about 1 µs each).
     pub(crate) fn spare_cpu(&self) -> bool {
@@ -477,7 +477,7 @@ impl Pool {
         (st.threads - st.idle).saturating_sub(self.stalled())
     }
 
-    /// The cachemiss rule (module docs): wake idle workers, or ask for a new
+    /// The cachemiss rule ([executor docs](crate::executor)): wake idle workers, or ask for a new
     /// one (`may_spawn`: the caller can start threads), while chains are
     /// queued and fewer than `max_running` workers run unstalled. Returns
     /// the worker slot of a thread to start (`threads` already counts it).
