@@ -19,6 +19,8 @@ use crate::handles::{BufRef, Out};
 
 /// A batch that passed validation: it owns its buffer (and so its arena), and can
 /// be run inline with [`run`](Self::run) as many times as wanted.
+// Its methods are grouped by stage: made, read back and re-aimed here; run
+// inline in run/inline.rs; probed without blocking in run/probe.rs.
 #[derive(Debug)]
 pub struct ValidatedBatch<'a> {
     /// The completion, then the batch bytes with the atoms replaced by their
