@@ -29,10 +29,10 @@
 //! needs is the public API ([`Executor::builder`], [`Executor::cancel`], …).
 
 use crate::confine::validate::ValidatedBatch;
-use crate::executor::api::{Begun, Refused};
+use crate::executor::api::{Begun, Executor, ExecutorError, Refused, SubmitError};
+use crate::executor::options::Ticket;
 use crate::executor::shared::CompletionHook;
 pub(crate) use crate::executor::shared::{HookFn, Retire};
-use crate::executor::{Executor, ExecutorError, SubmitError, Ticket};
 
 /// What [`Executor::submit_boxed`] did with a chain.
 #[derive(Debug)]
