@@ -64,18 +64,34 @@
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 compile_error!("syslets supports x86_64 Linux only");
 
-pub mod aio;
-mod batch;
-mod builder;
-mod confine;
+// The source in data-flow order; each stage imports only those above it.
+// Shared by every stage: the handles a chain hands out, the error types,
+// fault injection for tests.
 mod errno;
 mod error;
-pub mod executor;
 #[doc(hidden)]
 pub mod fault;
 mod handles;
-mod run;
+// The kernel calls beside the atoms themselves (futex, eventfd, seccomp, …).
 mod sys;
+
+// 1. Typed builders and the chain they are pushed onto.
+mod builder;
+
+// 2. The encoded batch, its validated plan, its completion.
+mod batch;
+
+// 3. The policy, validation against it, the workers' seccomp filter.
+mod confine;
+
+// 4. Running a validated batch on the calling thread (inline, probes).
+mod run;
+
+// 5. The asynchronous executor: workers, the completion ring.
+pub mod executor;
+
+// 6. POSIX AIO on top of the executor.
+pub mod aio;
 
 pub use builder::{net, opcode};
 pub use confine::{policy, seccomp, security};
