@@ -28,7 +28,7 @@ use std::os::fd::AsRawFd;
 use syslets::abi::sockopt::{self, Access, IPPROTO_UDP};
 use syslets::abi::{self, BatchHeader, BufDesc};
 use syslets::opcode::{Fstat, Getsockopt, Lseek, Pread64, Read, Recvfrom};
-use syslets::{AtomRef, Chain, EncodedBatch, Len, Policy, SockAddrOut};
+use syslets::{AtomRef, ByteLen, Chain, EncodedBatch, Policy, SockAddrOut};
 use zerocopy::{FromBytes, IntoBytes};
 
 #[path = "common/rng.rs"]
@@ -139,10 +139,10 @@ fn random_chain<'a>(
                     }
                 };
                 let len = match rng.below(3) {
-                    0 => Len::Whole,
-                    1 => Len::Bytes(upto(rng, size) as u64),
+                    0 => ByteLen::Whole,
+                    1 => ByteLen::Bytes(upto(rng, size) as u64),
                     // A read's result may exceed this buffer: checked at run time.
-                    _ => last_read.map_or(Len::Whole, Len::ResultOf),
+                    _ => last_read.map_or(ByteLen::Whole, ByteLen::ResultOf),
                 };
                 let atom = if rng.below(2) == 0 {
                     chain.push(Read::new(file, buf).len(len))

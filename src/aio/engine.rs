@@ -28,13 +28,14 @@ use super::cb::{self, CbPtr, Notify, Quota, RawBuf};
 use super::kernel::{KernelQueue, Refused};
 use super::sys::{self, FdKind, Wake};
 use super::Cancel;
-use crate::chain::Chain;
+use crate::builder::chain::Chain;
+use crate::builder::opcode::{Fdatasync, Fsync, Pread64, Pwrite64, Read, RtTgsigqueueinfo, Write};
+use crate::confine::policy::Policy;
+use crate::confine::validate::ValidatedBatch;
 use crate::errno::Errno;
-use crate::executor::{Canceled, Executor, HookFn, Retire, SubmittedBox, Ticket};
-use crate::opcode::{Fdatasync, Fsync, Pread64, Pwrite64, Read, RtTgsigqueueinfo, Write};
-use crate::policy::Policy;
+use crate::executor::engine_port::{HookFn, Retire, SubmittedBox};
+use crate::executor::{Canceled, Executor, Ticket};
 use crate::sys::atfork;
-use crate::validate::ValidatedBatch;
 
 /// Bumped after every published completion; `aio_suspend` and `lio_listio`
 /// sleep on it.
