@@ -725,7 +725,22 @@ fn cancel_and_drop_with_worker_completions_in_flight() {
             assert_eq!(ctx.in_flight(), 0);
         } else {
             let dropper = std::thread::spawn(move || drop(ctx));
-            std::thread::sleep(Duration::from_millis(50));
+            // The drop cancels the queued requests before it waits for the
+            // running ones: resolve only then, or a worker freed by the
+            // resolve takes a queued request and faults on its page, which
+            // nobody resolves (a hang on a loaded machine, where the dropper
+            // may start late).
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            for (i, c) in cbs.iter().enumerate().filter(|(i, _)| !running.contains(i)) {
+                // SAFETY: a live aiocb of a request of this round.
+                while unsafe { aio::aio_error(c) } != Ok(libc::ECANCELED) {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "request {i} not canceled"
+                    );
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
             for &i in &running {
                 pages.resolve(i, 0);
             }
