@@ -446,10 +446,22 @@ fn eagain_at_the_request_limit() {
     assert_eq!(bufs.concat(), b"abc\0d");
 }
 
+/// Notifications of the stress test and of the direct-I/O test, counted
+/// apart: the two run at the same time.
 static NOTIFIED: AtomicUsize = AtomicUsize::new(0);
+static NOTIFIED_DIRECT: AtomicUsize = AtomicUsize::new(0);
 
-extern "C" fn count(_: libc::sigval) {
-    NOTIFIED.fetch_add(1, Ordering::SeqCst);
+/// A `SIGEV_THREAD` function that counts into the `AtomicUsize` its value
+/// points to.
+extern "C" fn count(value: libc::sigval) {
+    // SAFETY: every request with this function has a pointer to one of the
+    // statics above as its value.
+    unsafe { &*(value.sival_ptr as *const AtomicUsize) }.fetch_add(1, Ordering::SeqCst);
+}
+
+/// The value `count` expects for `counter`.
+fn counter_value(counter: &'static AtomicUsize) -> *mut libc::c_void {
+    counter as *const AtomicUsize as *mut libc::c_void
 }
 
 /// 1600 requests from four threads on a file and pipes, all through
@@ -486,7 +498,7 @@ fn no_completion_is_lost() {
                     if i % 4 == 3 {
                         c.aio_fildes = pr.as_raw_fd();
                     }
-                    c.aio_sigevent = aio::sigevent_thread(count, std::ptr::null_mut());
+                    c.aio_sigevent = aio::sigevent_thread(count, counter_value(&NOTIFIED));
                     cbs.push(c);
                 }
                 // Requests count against the limit until returned: on
@@ -828,11 +840,11 @@ fn direct_requests_with_and_without_the_kernel_queue() {
         let (file, content) = direct_file(&format!("direct-{kernel}"), len);
         let ctx = Aio::builder().kernel_aio(kernel).build().unwrap();
         let buf = Aligned::new((N + 2) * PAGE);
-        let before = NOTIFIED.load(Ordering::SeqCst);
+        let before = NOTIFIED_DIRECT.load(Ordering::SeqCst);
         let mut cbs: Vec<libc::aiocb> = (0..N + 1)
             .map(|i| {
                 let mut c = cb(file.as_raw_fd(), buf.at(i * PAGE), PAGE, (i * PAGE) as i64);
-                c.aio_sigevent = aio::sigevent_thread(count, std::ptr::null_mut());
+                c.aio_sigevent = aio::sigevent_thread(count, counter_value(&NOTIFIED_DIRECT));
                 c
             })
             .collect();
@@ -883,7 +895,7 @@ fn direct_requests_with_and_without_the_kernel_queue() {
         }
         assert!(back.bytes().iter().all(|&b| b == 0xA5), "kernel {kernel}");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while NOTIFIED.load(Ordering::SeqCst) - before < N + 1 {
+        while NOTIFIED_DIRECT.load(Ordering::SeqCst) - before < N + 1 {
             assert!(Instant::now() < deadline, "notifications missing");
             std::thread::sleep(Duration::from_millis(1));
         }
