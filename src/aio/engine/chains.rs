@@ -7,8 +7,9 @@
 use syslets_abi as abi;
 
 use super::lanes::Lane;
+use super::pools::Class;
 use super::requests::Op;
-use super::{Class, Engine};
+use super::Engine;
 use crate::aio::cb::RawBuf;
 use crate::aio::sys::{self, FdKind};
 use crate::chain::Chain;

@@ -5,7 +5,9 @@
 //! met `ESPIPE` is not finished but goes again as a stream request.
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
+use super::list::List;
 use super::notify::Notice;
 use super::requests::{Launch, Phase, Req, State};
 use super::wake::completed;
@@ -87,6 +89,17 @@ impl Engine {
             req.phase = Phase::Held(batch);
             st.reqs.insert(id, req);
             None
+        }
+    }
+
+    /// Fire a finished request's notification and count it out of its list.
+    #[inline]
+    pub(super) fn notify(&self, notice: Notice, list: Option<Arc<List>>) {
+        if !matches!(notice, Notice::None) {
+            notice.fire(&self.notifier);
+        }
+        if let Some(l) = list {
+            l.done(&self.notifier);
         }
     }
 }

@@ -8,9 +8,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use super::notify::Notice;
+use super::pools::{Class, CLASSES};
 use super::port::{self, HookFn, Retire};
 use super::wake::completed;
-use super::{lock, Class, Engine, CLASSES};
+use super::{lock, Engine};
 use crate::validate::ValidatedBatch;
 
 impl Engine {

@@ -8,7 +8,6 @@
 use std::collections::VecDeque;
 
 use super::hash::Map;
-use super::requests::Req;
 
 /// Which ordered lane of its fd a request is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,55 +70,71 @@ impl FdState {
 pub(super) struct Lanes(Map<i32, FdState>);
 
 impl Lanes {
-    /// Enter `req` into its fd's bookkeeping: whether it may run now (false:
-    /// held in its lane or, for a sync, behind earlier requests).
+    /// Enter request `id` (an `aio_fsync` if `sync`, in `lane` if any) into
+    /// the bookkeeping of `fd`: its registration order on `fd`, and whether
+    /// it may run now (false: held in its lane or, for a sync, behind
+    /// earlier requests).
     #[inline]
-    pub(super) fn register(&mut self, id: u64, req: &mut Req) -> bool {
-        let fs = self.0.entry(req.fd).or_default();
-        req.seq = fs.next_seq;
+    pub(super) fn register(
+        &mut self,
+        id: u64,
+        fd: i32,
+        sync: bool,
+        lane: Option<Lane>,
+    ) -> (u64, bool) {
+        let fs = self.0.entry(fd).or_default();
+        let seq = fs.next_seq;
         fs.next_seq += 1;
-        let now = if req.sync() {
+        let now = if sync {
             if fs.outstanding == 0 {
                 true
             } else {
                 let waiting_for = fs.outstanding;
                 fs.syncs.push(HeldSync {
                     id,
-                    seq: req.seq,
+                    seq,
                     waiting_for,
                 });
                 false
             }
         } else {
             fs.outstanding += 1;
-            req.lane.is_none_or(|l| fs.enter_lane(l, id))
+            lane.is_none_or(|l| fs.enter_lane(l, id))
         };
         if fs.is_empty() {
-            self.0.remove(&req.fd);
+            self.0.remove(&fd);
         }
-        now
+        (seq, now)
     }
 
-    /// Take request `id` out of its fd's bookkeeping; returns the held
+    /// Take request `id` (registered as [`register`](Self::register) says,
+    /// with order `seq`) out of the bookkeeping of `fd`; returns the held
     /// requests that may run now.
     #[inline]
-    pub(super) fn retire(&mut self, id: u64, req: &Req) -> Vec<u64> {
+    pub(super) fn retire(
+        &mut self,
+        id: u64,
+        fd: i32,
+        sync: bool,
+        lane: Option<Lane>,
+        seq: u64,
+    ) -> Vec<u64> {
         let mut next = Vec::new();
-        let Some(fs) = self.0.get_mut(&req.fd) else {
+        let Some(fs) = self.0.get_mut(&fd) else {
             return next;
         };
-        if req.sync() {
+        if sync {
             fs.syncs.retain(|s| s.id != id);
         } else {
             fs.outstanding -= 1;
-            for s in fs.syncs.iter_mut().filter(|s| s.seq > req.seq) {
+            for s in fs.syncs.iter_mut().filter(|s| s.seq > seq) {
                 s.waiting_for -= 1;
                 if s.waiting_for == 0 {
                     next.push(s.id);
                 }
             }
         }
-        if let Some(lane) = req.lane {
+        if let Some(lane) = lane {
             let l = &mut fs.lanes[lane as usize];
             if l.busy == Some(id) {
                 l.busy = l.queue.pop_front();
@@ -129,7 +144,7 @@ impl Lanes {
             }
         }
         if fs.is_empty() {
-            self.0.remove(&req.fd);
+            self.0.remove(&fd);
         }
         next
     }

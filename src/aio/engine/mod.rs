@@ -46,7 +46,6 @@ mod wake;
 
 pub(crate) use list::List;
 pub(crate) use notify::Notifier;
-pub(crate) use pools::Class;
 pub(crate) use requests::{Op, Request};
 pub(crate) use wake::wait_until;
 
@@ -56,7 +55,7 @@ use super::sys;
 use crate::errno::Errno;
 use crate::policy::Policy;
 use fdkind::KindCache;
-use pools::{Exec, CLASSES};
+use pools::{Class, Exec, CLASSES};
 use recycle::Spares;
 use requests::{Phase, State};
 

@@ -11,8 +11,7 @@ use std::thread::JoinHandle;
 
 use syslets_abi as abi;
 
-use super::list::List;
-use super::{lock, port, spawn, Engine};
+use super::{lock, port, spawn};
 use crate::aio::cb::{self, Notify};
 use crate::aio::sys;
 use crate::chain::Chain;
@@ -163,18 +162,5 @@ impl Notifier {
             let _ = h.join();
         }
         self.run_inline();
-    }
-}
-
-impl Engine {
-    /// Fire a finished request's notification and count it out of its list.
-    #[inline]
-    pub(super) fn notify(&self, notice: Notice, list: Option<Arc<List>>) {
-        if !matches!(notice, Notice::None) {
-            notice.fire(&self.notifier);
-        }
-        if let Some(l) = list {
-            l.done(&self.notifier);
-        }
     }
 }

@@ -11,8 +11,8 @@ use super::hash::Map;
 use super::lanes::{Lane, Lanes};
 use super::list::List;
 use super::notify::Notice;
+use super::pools::Class;
 use super::port::Ticket;
-use super::Class;
 use crate::aio::cb::{CbPtr, Notify, RawBuf};
 use crate::validate::ValidatedBatch;
 
@@ -108,7 +108,9 @@ impl State {
     #[inline]
     pub(super) fn register(&mut self, id: u64, req: &mut Req) -> bool {
         self.by_addr.insert(req.cb.addr(), id);
-        self.fds.register(id, req)
+        let (seq, now) = self.fds.register(id, req.fd, req.sync(), req.lane);
+        req.seq = seq;
+        now
     }
 
     /// Take request `id` (removed from `reqs` already) out of the address
@@ -117,7 +119,7 @@ impl State {
     #[inline]
     pub(super) fn unregister(&mut self, id: u64, req: &Req) -> Vec<u64> {
         self.by_addr.remove(&req.cb.addr());
-        self.fds.retire(id, req)
+        self.fds.retire(id, req.fd, req.sync(), req.lane, req.seq)
     }
 
     /// Take the held batch of `id` to launch it.

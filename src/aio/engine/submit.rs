@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use super::list::List;
 use super::notify::Notice;
+use super::pools::Class;
 use super::port::{self, SubmittedBox, Ticket};
 use super::requests::{Launch, Op, Phase, Req, Request};
 use super::wake::completed;
-use super::{lock, Class, Engine};
+use super::{lock, Engine};
 use crate::aio::cb::Notify;
 use crate::aio::sys::{self, FdKind};
 use crate::errno::Errno;
