@@ -1,4 +1,4 @@
-//! Cancel (`aio_cancel`): a request still held in a lane, or queued in an
+//! Cancel (`aio_cancel`) and its answer, [`Cancel`]: a request still held in a lane, or queued in an
 //! executor and not taken by a worker, is cancelled and says `ECANCELED`;
 //! one at the device is not. The answer must agree with each request's
 //! final state, so a request already finished but not yet published is
@@ -12,8 +12,30 @@ use super::port::{self, Canceled};
 use super::requests::{Phase, Req};
 use super::wake::{self, completed};
 use super::{lock, Engine};
-use crate::aio::Cancel;
 use crate::errno::Errno;
+
+/// What [`aio_cancel`](crate::aio::aio_cancel) did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cancel {
+    /// Every request asked about was cancelled (`AIO_CANCELED`); each says
+    /// `ECANCELED` and had its notification.
+    Canceled,
+    /// At least one is running and cannot be cancelled (`AIO_NOTCANCELED`).
+    NotCanceled,
+    /// None was in progress (`AIO_ALLDONE`).
+    AllDone,
+}
+
+impl Cancel {
+    /// The C value (`AIO_CANCELED`, `AIO_NOTCANCELED`, `AIO_ALLDONE`).
+    pub const fn as_c(self) -> i32 {
+        match self {
+            Cancel::Canceled => libc::AIO_CANCELED,
+            Cancel::NotCanceled => libc::AIO_NOTCANCELED,
+            Cancel::AllDone => libc::AIO_ALLDONE,
+        }
+    }
+}
 
 impl Engine {
     /// Cancel the request on the aiocb at `addr`, or (None) every request on

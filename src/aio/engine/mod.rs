@@ -44,6 +44,7 @@ mod requests;
 mod submit;
 mod wake;
 
+pub use cancel::Cancel;
 pub(crate) use list::List;
 pub(crate) use notify::Notifier;
 pub(crate) use requests::{Op, Request};
