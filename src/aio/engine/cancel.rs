@@ -1,8 +1,8 @@
-//! Cancel (`aio_cancel`) and its answer, [`Cancel`]: a request still held in a lane, or queued in an
-//! executor and not taken by a worker, is cancelled and says `ECANCELED`;
-//! one at the device is not. The answer must agree with each request's
-//! final state, so a request already finished but not yet published is
-//! waited for before the answer is given.
+//! Cancel (`aio_cancel`) and its answer, [`Cancel`]. A request held in a
+//! lane, queued in an executor, or taken by a worker that has not begun its
+//! atom ends with `ECANCELED`; one at the device does not. The answer must
+//! agree with each request's final state, so a request that finished but is
+//! not published yet is waited for before the answer is given.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

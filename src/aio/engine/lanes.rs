@@ -16,6 +16,15 @@ pub(super) enum Lane {
     Writes = 1,
 }
 
+/// What the ordering needs to know of a request.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Place {
+    pub(super) fd: i32,
+    /// An `aio_fsync`: a barrier, in no lane.
+    pub(super) sync: bool,
+    pub(super) lane: Option<Lane>,
+}
+
 #[derive(Debug, Default)]
 struct LaneState {
     busy: Option<u64>,
@@ -70,18 +79,12 @@ impl FdState {
 pub(super) struct Lanes(Map<i32, FdState>);
 
 impl Lanes {
-    /// Enter request `id` (an `aio_fsync` if `sync`, in `lane` if any) into
-    /// the bookkeeping of `fd`: its registration order on `fd`, and whether
-    /// it may run now (false: held in its lane or, for a sync, behind
+    /// Enter request `id` into the bookkeeping of its fd: its registration
+    /// order on the fd, and whether it may run now (false: held in its lane or, for a sync, behind
     /// earlier requests).
     #[inline]
-    pub(super) fn register(
-        &mut self,
-        id: u64,
-        fd: i32,
-        sync: bool,
-        lane: Option<Lane>,
-    ) -> (u64, bool) {
+    pub(super) fn register(&mut self, id: u64, place: Place) -> (u64, bool) {
+        let Place { fd, sync, lane } = place;
         let fs = self.0.entry(fd).or_default();
         let seq = fs.next_seq;
         fs.next_seq += 1;
@@ -107,18 +110,11 @@ impl Lanes {
         (seq, now)
     }
 
-    /// Take request `id` (registered as [`register`](Self::register) says,
-    /// with order `seq`) out of the bookkeeping of `fd`; returns the held
-    /// requests that may run now.
+    /// Take request `id`, registered with order `seq`, out of the
+    /// bookkeeping of its fd; returns the held requests that may run now.
     #[inline]
-    pub(super) fn retire(
-        &mut self,
-        id: u64,
-        fd: i32,
-        sync: bool,
-        lane: Option<Lane>,
-        seq: u64,
-    ) -> Vec<u64> {
+    pub(super) fn retire(&mut self, id: u64, place: Place, seq: u64) -> Vec<u64> {
+        let Place { fd, sync, lane } = place;
         let mut next = Vec::new();
         let Some(fs) = self.0.get_mut(&fd) else {
             return next;

@@ -1,14 +1,13 @@
 //! The request table: what a request is (as taken from its aiocb, and as
 //! the engine keeps it while it runs), where it stands, and the maps that
-//! find it by id and by aiocb address. A request enters the table when it
-//! must be found again — held in a lane, queued on a worker, in the kernel —
-//! and leaves it when its outcome is published; one that completes inline
-//! never enters it.
+//! find it by id and by aiocb address. A request is in the table from
+//! registration until its outcome is published; one outside any lane enters
+//! it only if it did not complete inline (the fast path takes no lock).
 
 use std::sync::Arc;
 
 use super::hash::Map;
-use super::lanes::{Lane, Lanes};
+use super::lanes::{Lane, Lanes, Place};
 use super::list::List;
 use super::notify::Notice;
 use super::pools::Class;
@@ -85,6 +84,16 @@ impl Req {
     pub(super) fn sync(&self) -> bool {
         matches!(self.op, Op::Sync { .. })
     }
+
+    /// Where it stands in its fd's ordering.
+    #[inline]
+    fn place(&self) -> Place {
+        Place {
+            fd: self.fd,
+            sync: self.sync(),
+            lane: self.lane,
+        }
+    }
 }
 
 /// The table, under the engine's one lock.
@@ -108,7 +117,7 @@ impl State {
     #[inline]
     pub(super) fn register(&mut self, id: u64, req: &mut Req) -> bool {
         self.by_addr.insert(req.cb.addr(), id);
-        let (seq, now) = self.fds.register(id, req.fd, req.sync(), req.lane);
+        let (seq, now) = self.fds.register(id, req.place());
         req.seq = seq;
         now
     }
@@ -119,7 +128,7 @@ impl State {
     #[inline]
     pub(super) fn unregister(&mut self, id: u64, req: &Req) -> Vec<u64> {
         self.by_addr.remove(&req.cb.addr());
-        self.fds.retire(id, req.fd, req.sync(), req.lane, req.seq)
+        self.fds.retire(id, req.place(), req.seq)
     }
 
     /// Take the held batch of `id` to launch it.
