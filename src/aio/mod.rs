@@ -6,9 +6,10 @@
 //! ([aio_error(3)]), [`aio_return`] ([aio_return(3)]), [`aio_suspend`]
 //! ([aio_suspend(3)]), [`aio_cancel`] ([aio_cancel(3)]), [`lio_listio`]
 //! ([lio_listio(3)]) and [`aio_init`] ([aio_init(3)]) — on glibc's
-//! [`libc::aiocb`], with errors as [`Errno`](crate::Errno). With the `c-abi` feature the
-//! cdylib exports them with C linkage (`aio_read`, `aio_read64`, …), so that
-//! `LD_PRELOAD=libsyslets.so` replaces glibc's AIO in an unmodified program.
+//! [`libc::aiocb`], with errors as [`Errno`](crate::Errno). With the `c-abi`
+//! feature the cdylib exports them with C linkage (`aio_read`, `aio_read64`,
+//! …), so that `LD_PRELOAD=libsyslets.so` replaces glibc's AIO in an
+//! unmodified program.
 //!
 //! ```text
 //! aio_read(cb) ─► chain: pread64(fd, aio_buf, aio_nbytes, aio_offset)
