@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::process::ExitCode;
 
 use syslets::opcode::{Close, Connect, Recvfrom, Sendto, Socket};
-use syslets::{Chain, Len, Policy, Stop};
+use syslets::{ByteLen, Chain, Policy, Stop};
 
 fn main() -> ExitCode {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback listener");
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
     // Receive exactly as many bytes as were sent (the result of the send atom).
     let recv = chain.push(
         Recvfrom::new(sock, reply)
-            .len(Len::ResultOf(send))
+            .len(ByteLen::ResultOf(send))
             .flags(libc::MSG_WAITALL as u32),
     );
     let close = chain.push(Close::new(sock));

@@ -1,4 +1,4 @@
-//! Fault injection for tests (issue 7): process-wide switches that make the
+//! Fault injection for tests: process-wide switches that make the
 //! executor's own kernel interfaces fail, so tests can check that it returns
 //! clear errors and loses no completion.
 //!

@@ -18,9 +18,10 @@
 //!   gets a [`ValidationError`] naming the atom and the reason, and nothing runs.
 //! * [`ValidatedBatch::run`] executes inline and returns a [`Completion`]; typed
 //!   accessors ([`ValidatedBatch::output`]) read back what the kernel wrote.
-//! * [`Executor::submit`] runs a batch the syslet way: inline while nothing
-//!   blocks, the rest of the chain on a cachemiss worker when an atom may
-//!   block, completions posted to a ring (v7 protocol) read with
+//! * [`Executor::submit`] runs a batch the syslet way (the rules are in
+//!   [`executor`]): inline while nothing blocks, the rest of the chain on a
+//!   cachemiss worker when an atom may block, completions posted to a ring
+//!   (v7 protocol) read with
 //!   [`Executor::reap`], [`Executor::wait`] or an eventfd
 //!   ([`Executor::attach_eventfd`]).
 //!
@@ -63,43 +64,65 @@
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 compile_error!("syslets supports x86_64 Linux only");
 
-pub mod aio;
-mod chain;
-mod completion;
-mod encode;
+// The source in data-flow order; each stage imports only those above it.
+// Shared by every stage: the handles a chain hands out, the error types,
+// fault injection for tests.
 mod errno;
 mod error;
-mod exec;
-mod executor;
 #[doc(hidden)]
 pub mod fault;
-mod inline_vec;
-pub mod net;
-pub mod opcode;
-pub mod policy;
-mod ring;
-pub mod seccomp;
-pub mod security;
+mod handles;
+// The kernel calls beside the atoms themselves (futex, eventfd, seccomp, …).
 mod sys;
-mod validate;
-mod worker;
-mod worker_step;
 
-pub use chain::{AtomRef, BufRef, Chain, Mem, Out, SockAddr, SockAddrOut};
-pub use completion::Completion;
-pub use encode::EncodedBatch;
+// 1. Typed builders and the chain they are pushed onto.
+mod builder;
+
+// 2. The encoded batch, its validated plan, its completion.
+mod batch;
+
+// 3. The policy, validation against it, the workers' seccomp filter.
+mod confine;
+
+// 4. Running a validated batch on the calling thread (inline, probes).
+mod run;
+
+// 5. The asynchronous executor: workers, the completion ring.
+pub mod executor;
+
+// 6. POSIX AIO on top of the executor.
+pub mod aio;
+
+pub use builder::{net, opcode};
+pub use confine::{policy, seccomp, security};
+
+pub use batch::completion::Completion;
+pub use batch::encode::EncodedBatch;
+pub use builder::chain::Chain;
+pub use confine::validate::ValidatedBatch;
 pub use errno::Errno;
 pub use error::{ErrorKind, ValidationError};
+#[doc(inline)]
 pub use executor::{
     Backpressure, Canceled, CompletionFd, Done, Executor, ExecutorBuilder, ExecutorError,
-    InlineCompletions, Shutdown, SubmitError, Submitted, Ticket,
+    InlineCompletions, ShutdownMode, SubmitError, Submitted, Ticket,
 };
-pub use opcode::{Fd, Len, Stop};
+pub use handles::{AtomRef, BufRef, Mem, Out, SockAddr, SockAddrOut};
+pub use opcode::{ByteLen, Fd, Stop};
+
+/// Former name of [`ByteLen`].
+#[deprecated(note = "renamed `ByteLen`: `Len` is also the signature table's `abi::signature::Len`")]
+pub type Len = ByteLen;
+
+/// Former name of [`ShutdownMode`].
+#[deprecated(
+    note = "renamed `ShutdownMode`: `Shutdown` is also the shutdown(2) builder, `opcode::Shutdown`"
+)]
+pub type Shutdown = ShutdownMode;
 pub use policy::{OpenHow, Policy};
 pub use seccomp::{install_filter, FilterError, FilterOptions, SeccompFilter};
 pub use syslets_abi as abi;
 pub use syslets_abi::kernel::{Stat, Statx};
-pub use validate::ValidatedBatch;
 
 /// The 32-bit compat translator ([`syslets_compat`]): batches written by i386
 /// producers are normalised into native ones before validation, and what the

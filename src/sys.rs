@@ -37,13 +37,17 @@ pub(crate) unsafe fn syscall6(nr: u32, a: &[u64; 6]) -> i64 {
     ret
 }
 
-// Kernel interfaces of the asynchronous executor (issue 3): futex waits and
-// wakes, the completion eventfd, the fork generation, and the non-blocking
-// probes. Each submodule keeps its `unsafe` to the syscall itself.
+// The kernel interfaces beside the atoms themselves: futex waits and wakes,
+// the completion eventfd, the fork generation, the non-blocking probes, the
+// i386 entry, thread times, signal masks, the seccomp install and the AIO
+// shim's descriptor queries. Each submodule keeps its `unsafe` to the
+// syscall itself.
 pub(crate) mod atfork;
 pub(crate) mod compat32;
 pub(crate) mod eventfd;
+pub(crate) mod fd;
 pub(crate) mod futex;
 pub(crate) mod nowait;
 pub(crate) mod rusage;
+pub(crate) mod seccomp;
 pub(crate) mod signals;

@@ -134,8 +134,9 @@ fn require(compiler: Compiler, scratch: &Scratch) -> bool {
     );
 }
 
-/// Compile `tests/c/{source}` with `compiler` (strict warnings, `syslet.h` on
-/// the include path) into the scratch directory; returns the executable.
+/// Compile `tests/c/{source}` with `compiler` (strict warnings, `syslet.h` and
+/// the scratch directory on the include path) into the scratch directory;
+/// returns the executable.
 fn compile(compiler: Compiler, source: &str, scratch: &Scratch) -> PathBuf {
     let src = Path::new(MANIFEST_DIR).join("tests/c").join(source);
     let exe = scratch.path(&format!(
@@ -148,6 +149,8 @@ fn compile(compiler: Compiler, source: &str, scratch: &Scratch) -> PathBuf {
         .args(STRICT)
         .arg("-I")
         .arg(Path::new(MANIFEST_DIR).join("abi/include"))
+        .arg("-I")
+        .arg(&scratch.0)
         .arg(&src)
         .arg("-o")
         .arg(&exe)
@@ -303,11 +306,7 @@ fn rust_side() -> RustSide {
     }
     // `SYSLET_NR_*`: one per row of the system-call table, by its name.
     macro_rules! nr_consts {
-        ($(
-            $(#[$meta:meta])* $NR:ident = $num:literal, $name:literal { $($field:tt)* }
-            i386 [ $($i386:tt)* ] socketcall [ $($sc:tt)* ]
-            builder $b:ident ($man:literal) { $($bf:tt)* } |$s:ident| [ $($a:tt)* ];
-        )*) => {
+        ($({ nr [$NR:ident = $num:literal, $name:literal] $($rest:tt)* })*) => {
             consts! { side, nr, "SYSLET_NR_"; $($NR),* }
         };
     }
@@ -388,6 +387,16 @@ fn tiling_problems(layout: &Layout, who: &str) -> Vec<String> {
     out
 }
 
+/// The C names of the `SYSLET_NR_*` constants, one per row of the table.
+fn side_nr_consts() -> Vec<&'static str> {
+    rust_side()
+        .consts
+        .iter()
+        .map(|c| c.c)
+        .filter(|c| c.starts_with("SYSLET_NR_"))
+        .collect()
+}
+
 /// Build `tests/c/layout.c` with `compiler`, run it, compare with Rust.
 /// Returns the program's output, or `None` when the compiler is absent and the
 /// developer allowed skipping.
@@ -396,6 +405,12 @@ fn check_layout(compiler: Compiler, test: &str) -> Option<String> {
     if !require(compiler, &scratch) {
         return None;
     }
+    // layout.c prints every SYSLET_NR_* the table has a row for.
+    let nr_lines: String = side_nr_consts()
+        .iter()
+        .map(|c| format!("\tCONST({c});\n"))
+        .collect();
+    fs::write(scratch.path("nr_consts.inc"), nr_lines).unwrap();
     let exe = compile(compiler, "layout.c", &scratch);
     let text = run(&exe, &[]);
     let c = parse_layout(&text);
@@ -571,59 +586,51 @@ fn header_compiles_strictly_as_c11_and_cxx17() {
 }
 
 /// Every syscall number of the table (and so of `SYSLET_NR_*`) is the
-/// x86_64 kernel's, as `libc` knows it.
+/// x86_64 kernel's: the `__NR_<name>` of the installed kernel headers, as the
+/// system `cc` preprocesses `<sys/syscall.h>`, for every row by its name.
 #[test]
-fn syscall_numbers_match_libc() {
-    let pairs: &[(&str, u32, libc::c_long)] = &[
-        ("READ", nr::READ, libc::SYS_read),
-        ("WRITE", nr::WRITE, libc::SYS_write),
-        ("CLOSE", nr::CLOSE, libc::SYS_close),
-        ("FSTAT", nr::FSTAT, libc::SYS_fstat),
-        ("LSEEK", nr::LSEEK, libc::SYS_lseek),
-        ("PREAD64", nr::PREAD64, libc::SYS_pread64),
-        ("PWRITE64", nr::PWRITE64, libc::SYS_pwrite64),
-        ("GETPID", nr::GETPID, libc::SYS_getpid),
-        ("SOCKET", nr::SOCKET, libc::SYS_socket),
-        ("CONNECT", nr::CONNECT, libc::SYS_connect),
-        ("SENDTO", nr::SENDTO, libc::SYS_sendto),
-        ("RECVFROM", nr::RECVFROM, libc::SYS_recvfrom),
-        ("SHUTDOWN", nr::SHUTDOWN, libc::SYS_shutdown),
-        ("BIND", nr::BIND, libc::SYS_bind),
-        ("LISTEN", nr::LISTEN, libc::SYS_listen),
-        ("SETSOCKOPT", nr::SETSOCKOPT, libc::SYS_setsockopt),
-        ("GETSOCKOPT", nr::GETSOCKOPT, libc::SYS_getsockopt),
-        ("FSYNC", nr::FSYNC, libc::SYS_fsync),
-        ("FDATASYNC", nr::FDATASYNC, libc::SYS_fdatasync),
-        ("FTRUNCATE", nr::FTRUNCATE, libc::SYS_ftruncate),
-        ("GETTID", nr::GETTID, libc::SYS_gettid),
-        ("GETDENTS64", nr::GETDENTS64, libc::SYS_getdents64),
-        ("TGKILL", nr::TGKILL, libc::SYS_tgkill),
-        ("OPENAT", nr::OPENAT, libc::SYS_openat),
-        ("MKDIRAT", nr::MKDIRAT, libc::SYS_mkdirat),
-        ("NEWFSTATAT", nr::NEWFSTATAT, libc::SYS_newfstatat),
-        ("UNLINKAT", nr::UNLINKAT, libc::SYS_unlinkat),
-        ("FALLOCATE", nr::FALLOCATE, libc::SYS_fallocate),
-        ("ACCEPT4", nr::ACCEPT4, libc::SYS_accept4),
-        (
-            "RT_TGSIGQUEUEINFO",
-            nr::RT_TGSIGQUEUEINFO,
-            libc::SYS_rt_tgsigqueueinfo,
-        ),
-        ("STATX", nr::STATX, libc::SYS_statx),
-        ("OPENAT2", nr::OPENAT2, libc::SYS_openat2),
-    ];
-    let mut problems = Vec::new();
-    for &(name, ours, theirs) in pairs {
-        if ours as libc::c_long != theirs {
-            problems.push(format!("nr::{name} is {ours}, libc::SYS_* says {theirs}"));
-        }
+fn syscall_numbers_match_the_kernel_headers() {
+    let scratch = Scratch::new("syscall_numbers");
+    if !require(CC, &scratch) {
+        return;
     }
-    let count = syslets_abi::signature::SIGNATURES.len();
-    if count != pairs.len() {
-        problems.push(format!(
-            "the system-call table has {count} rows, this test checks {}",
-            pairs.len()
-        ));
+    let src = scratch.path("numbers.c");
+    fs::write(&src, "#include <sys/syscall.h>\n").unwrap();
+    let out = Command::new(CC.argv[0])
+        .args(["-dM", "-E"])
+        .arg(&src)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", CC.argv[0]));
+    assert!(
+        out.status.success(),
+        "cc -dM -E <sys/syscall.h>: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let defines = String::from_utf8(out.stdout).unwrap();
+    let kernel: BTreeMap<&str, u32> = defines
+        .lines()
+        .filter_map(|l| {
+            let (name, value) = l.strip_prefix("#define __NR_")?.split_once(' ')?;
+            Some((name, value.trim().parse().ok()?))
+        })
+        .collect();
+    assert!(
+        kernel.get("read") == Some(&0) && kernel.len() > 300,
+        "no x86_64 __NR_* in <sys/syscall.h>:\n{defines}"
+    );
+    let mut problems = Vec::new();
+    for sig in syslets_abi::signature::SIGNATURES {
+        match kernel.get(sig.name) {
+            None => problems.push(format!(
+                "{}: no __NR_{} in the kernel headers",
+                sig.name, sig.name
+            )),
+            Some(&n) if n != sig.nr => problems.push(format!(
+                "{}: the table says {}, the kernel headers say {n}",
+                sig.name, sig.nr
+            )),
+            Some(_) => {}
+        }
     }
     assert!(problems.is_empty(), "\n  {}", problems.join("\n  "));
 }

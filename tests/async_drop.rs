@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use syslets::abi;
 use syslets::opcode::{Getpid, Openat};
-use syslets::{Chain, Executor, Policy, Shutdown, Stop, Submitted};
+use syslets::{Chain, Executor, Policy, ShutdownMode, Stop, Submitted};
 
 fn count(dir: &str) -> usize {
     std::fs::read_dir(dir).unwrap().count()
@@ -89,7 +89,7 @@ fn drop_and_shutdown_leak_no_thread_and_no_descriptor() {
         );
     }
     let mut got = Vec::new();
-    for mut d in ex.shutdown(Shutdown::Finish).unwrap() {
+    for mut d in ex.shutdown(ShutdownMode::Finish).unwrap() {
         assert!(d.completion().status() > 0);
         let fds = d.batch_mut().take_fds();
         assert_eq!(fds.len(), 1, "the open atom's descriptor is handed out");

@@ -1,4 +1,4 @@
-//! Integration tests of the asynchronous executor (issue 3): submission modes,
+//! Integration tests of the asynchronous executor: submission modes,
 //! hand-off and resumption, the completion ring (wrap, back-pressure, wait,
 //! eventfd), concurrency, cancellation and shutdown.
 
@@ -16,7 +16,7 @@ use std::time::Duration;
 use syslets::abi;
 use syslets::opcode::{Getpid, Gettid, Newfstatat, Read as ReadAtom, Write as WriteAtom};
 use syslets::{
-    Backpressure, Canceled, Chain, Executor, InlineCompletions, Policy, Shutdown, Stat,
+    Backpressure, Canceled, Chain, Executor, InlineCompletions, Policy, ShutdownMode, Stat,
     SubmitError, Submitted, ValidatedBatch,
 };
 
@@ -484,7 +484,7 @@ fn wait_does_not_hang_when_nothing_can_arrive() {
     assert_eq!(ex.wait(1, Some(Duration::from_millis(20))).unwrap(), 0);
     // A blocked call is not interrupted by shutdown: end it (EOF) first.
     drop(tx);
-    let rest = ex.shutdown(Shutdown::Cancel).unwrap();
+    let rest = ex.shutdown(ShutdownMode::Cancel).unwrap();
     assert_eq!(rest.len(), 1);
     assert_eq!(rest[0].entry().status, 0);
 }
@@ -572,7 +572,7 @@ fn shutdown_finish_returns_every_unreaped_completion() {
         }
     }
     let mut got: Vec<_> = ex.reap().unwrap().iter().map(|d| d.ticket()).collect();
-    for d in ex.shutdown(Shutdown::Finish).unwrap() {
+    for d in ex.shutdown(ShutdownMode::Finish).unwrap() {
         assert!(!d.completion().canceled(), "Finish runs every chain");
         assert_eq!(d.entry().status, pid());
         got.push(d.ticket());
@@ -613,7 +613,7 @@ fn shutdown_cancel_cancels_queued_chains_and_loses_none() {
         (&tx).write_all(b"z").unwrap();
         tx
     });
-    let all = ex.shutdown(Shutdown::Cancel).unwrap();
+    let all = ex.shutdown(ShutdownMode::Cancel).unwrap();
     drop(writer.join().unwrap());
     let mut got = Vec::new();
     for d in &all {
@@ -650,7 +650,7 @@ fn no_complete_chains_post_nothing() {
         assert!(matches!(sub, Submitted::Queued(_)));
     }
     ex.submit(getpid_chain(abi::BATCH_ASYNC, 42)).unwrap();
-    let all = ex.shutdown(Shutdown::Finish).unwrap();
+    let all = ex.shutdown(ShutdownMode::Finish).unwrap();
     assert_eq!(all.len(), 1);
     assert_eq!(all[0].entry().caller_data, 42);
 }

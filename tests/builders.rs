@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use syslets::abi::signature::SIGNATURES;
 use syslets::opcode::*;
-use syslets::{Chain, Len, Policy, Stat, Statx};
+use syslets::{ByteLen, Chain, Policy, Stat, Statx};
 
 #[test]
 fn every_table_entry_has_a_builder_and_every_builder_validates() {
@@ -28,7 +28,7 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
         (Read::NR, chain.push(Read::new(fd, data))),
         (
             Write::NR,
-            chain.push(Write::new(fd, data).len(Len::Bytes(8))),
+            chain.push(Write::new(fd, data).len(ByteLen::Bytes(8))),
         ),
         (Pread64::NR, chain.push(Pread64::new(fd, data, 4096))),
         (Pwrite64::NR, chain.push(Pwrite64::new(fd, data, 0))),

@@ -16,7 +16,7 @@ use syslets::abi::{self, Completion};
 use syslets::compat::{self, nr32, CompatArg, CompatAtom, CompatWriter, SocketcallArg};
 use syslets::opcode::*;
 use syslets::Statx as StatxBuf;
-use syslets::{AtomRef, BufRef, Chain, EncodedBatch, Fd, Len, Out, Policy, SockAddr};
+use syslets::{AtomRef, BufRef, ByteLen, Chain, EncodedBatch, Fd, Out, Policy, SockAddr};
 use syslets::{SockAddrOut, Stat, Stop};
 use zerocopy::IntoBytes;
 
@@ -199,13 +199,16 @@ impl Gen<'_> {
         }
     }
 
-    fn len(&mut self) -> (CompatArg, Len) {
+    fn len(&mut self) -> (CompatArg, ByteLen) {
         if !self.referable.is_empty() && self.rng.chance(20) {
             let k = self.referable[self.rng.below(self.referable.len() as u64) as usize];
-            (CompatArg::Result(k), Len::ResultOf(AtomRef::from_index(k)))
+            (
+                CompatArg::Result(k),
+                ByteLen::ResultOf(AtomRef::from_index(k)),
+            )
         } else {
             let v = self.rng.u32();
-            (CompatArg::Imm(v), Len::Bytes(v as u64))
+            (CompatArg::Imm(v), ByteLen::Bytes(v as u64))
         }
     }
 

@@ -1,4 +1,4 @@
-//! Resource exhaustion (issue 7, item 3): `RLIMIT_NOFILE` reached in the
+//! Resource exhaustion: `RLIMIT_NOFILE` reached in the
 //! middle of a chain, a one-entry ring under both back-pressure modes, 64-atom
 //! chains, a million chains through one ring, and thousands of concurrent
 //! submitters. Every test is bounded (no timed asserts; waits have generous
@@ -288,7 +288,10 @@ fn one_entry_ring_refuse_returns_the_batch_and_loses_nothing() {
     assert!(seen.iter().all(|&s| s), "a completion was lost");
     // One entry: every submission after the first found it taken.
     assert!(refused >= N - 1, "refused {refused} of {N}");
-    assert!(ex.shutdown(syslets::Shutdown::Finish).unwrap().is_empty());
+    assert!(ex
+        .shutdown(syslets::ShutdownMode::Finish)
+        .unwrap()
+        .is_empty());
 }
 
 #[test]
@@ -541,7 +544,11 @@ fn thousands_of_concurrent_submitters() {
             return 17;
         }
         let ex = Arc::into_inner(ex).unwrap();
-        if !ex.shutdown(syslets::Shutdown::Finish).unwrap().is_empty() {
+        if !ex
+            .shutdown(syslets::ShutdownMode::Finish)
+            .unwrap()
+            .is_empty()
+        {
             return 18;
         }
         if task_count() != start_tasks {

@@ -1,4 +1,4 @@
-//! Fault injection (issue 7, item 2): with worker creation, futex or eventfd
+//! Fault injection: with worker creation, futex or eventfd
 //! calls failing (the `#[doc(hidden)]` switches of `syslets::fault`), the
 //! executor returns clear errors, never hangs and loses no completion.
 //!
@@ -15,7 +15,7 @@ use syslets::abi;
 use syslets::fault::{self, Fault};
 use syslets::opcode::{Getpid, Gettid};
 use syslets::{
-    Backpressure, Chain, Done, Executor, ExecutorError, InlineCompletions, Policy, Shutdown,
+    Backpressure, Chain, Done, Executor, ExecutorError, InlineCompletions, Policy, ShutdownMode,
     Submitted, ValidatedBatch,
 };
 
@@ -91,7 +91,7 @@ fn without_worker_threads_confined_chains_fail_and_unconfined_ones_run_on_the_su
         assert_eq!(c.atoms_run(), 0, "nothing ran");
     }
     assert!(seen.iter().all(|&s| s), "a completion was lost");
-    assert!(ex.shutdown(Shutdown::Finish).unwrap().is_empty());
+    assert!(ex.shutdown(ShutdownMode::Finish).unwrap().is_empty());
 
     // Without seccomp a worker would be as unconfined as this thread: the
     // orphans run here.
@@ -115,7 +115,7 @@ fn without_worker_threads_confined_chains_fail_and_unconfined_ones_run_on_the_su
     // SAFETY: gettid takes no argument.
     let me = unsafe { libc::gettid() } as i64;
     assert!(done.iter().all(|d| d.completion().results()[1] == me));
-    assert!(ex.shutdown(Shutdown::Finish).unwrap().is_empty());
+    assert!(ex.shutdown(ShutdownMode::Finish).unwrap().is_empty());
 }
 
 #[test]
@@ -166,7 +166,7 @@ fn when_spawning_starts_failing_live_workers_and_submitters_finish_everything() 
     let done = reaper.join().unwrap();
     assert_all_once(&done, 2 * PER);
     let ex = Arc::into_inner(ex).unwrap();
-    assert!(ex.shutdown(Shutdown::Finish).unwrap().is_empty());
+    assert!(ex.shutdown(ShutdownMode::Finish).unwrap().is_empty());
 }
 
 #[test]
@@ -274,5 +274,5 @@ fn without_futex_wait_polls_and_loses_nothing() {
     assert_eq!(ex.wait(1, Some(Duration::from_millis(20))).unwrap(), 0);
     fault::set(Fault::Futex, false);
     let ex = Arc::into_inner(ex).unwrap();
-    assert!(ex.shutdown(Shutdown::Finish).unwrap().is_empty());
+    assert!(ex.shutdown(ShutdownMode::Finish).unwrap().is_empty());
 }

@@ -22,7 +22,7 @@ use syslets::opcode::{
     Pwrite64, RawAtom, Read, Recvfrom, RtTgsigqueueinfo, Sendto, Setsockopt, Shutdown, Socket,
     Statx, Tgkill, Unlinkat, Write,
 };
-use syslets::{Chain, EncodedBatch, ErrorKind, Len, Policy, Stat, Stop};
+use syslets::{ByteLen, Chain, EncodedBatch, ErrorKind, Policy, Stat, Stop};
 use zerocopy::{FromBytes, IntoBytes};
 
 /// Held by both tests: blessing rewrites the files the replay reads.
@@ -71,8 +71,8 @@ fn read_write_result_len() -> Vec<u8> {
             .stop_on(Stop::NON_POSITIVE)
             .skip_to_next_on_stop(),
     );
-    chain.push(Write::new(o, buf).len(Len::ResultOf(n)));
-    chain.push(Pread64::new(i, buf, 0).len(Len::Bytes(100)));
+    chain.push(Write::new(o, buf).len(ByteLen::ResultOf(n)));
+    chain.push(Pread64::new(i, buf, 0).len(ByteLen::Bytes(100)));
     chain.push(Pwrite64::new(o, buf.skip(8).take(16), 4096));
     chain.push(Close::new(o));
     chain.push(Close::new(i));
@@ -323,7 +323,7 @@ fn check_views(batch: &syslets::ValidatedBatch<'_>, data: &[u8]) {
 /// Replays a corpus directory a fuzzer grew (`SYSLETS_REPLAY_CORPUS=DIR`, e.g.
 /// `fuzz/work/decode_validate` after `fuzz/run.sh`): every input must decode
 /// and validate or be refused without panicking; what validates must show
-/// its own bytes. Meant for Miri (NOTES-harden.md); without the variable it
+/// its own bytes. Meant for Miri (docs/hardening.md); without the variable it
 /// replays the committed corpus again.
 #[test]
 fn a_grown_corpus_replays_too() {

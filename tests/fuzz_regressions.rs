@@ -1,5 +1,5 @@
 //! Regression tests for bugs found while hardening (fuzz targets in `fuzz/`,
-//! see NOTES-harden.md): each replays the input that showed the bug.
+//! see docs/hardening.md): each replays the input that showed the bug.
 //!
 //! The tests share one lock: they depend on descriptor numbers being reused,
 //! which the process-wide descriptor table decides.

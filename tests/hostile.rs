@@ -22,7 +22,7 @@ use syslets::opcode::{
 };
 use syslets::policy::{DenyWhen, DENYLIST, WRITE_OPEN_FLAGS};
 use syslets::{
-    AtomRef, Chain, EncodedBatch, ErrorKind, Len, OpenHow, Policy, Stop, ValidationError,
+    AtomRef, ByteLen, Chain, EncodedBatch, ErrorKind, OpenHow, Policy, Stop, ValidationError,
 };
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -427,7 +427,7 @@ fn cases(env: &Env) -> Vec<Case> {
     // --- Lengths that overrun buffers. --------------------------------------
     c.chain("read longer than its buffer", def(), |ch, k| {
         let b = ch.output_bytes(16);
-        ch.push(Read::new(0, b).len(Len::Bytes(17)));
+        ch.push(Read::new(0, b).len(ByteLen::Bytes(17)));
         at(
             k,
             "read",
@@ -440,7 +440,7 @@ fn cases(env: &Env) -> Vec<Case> {
     });
     c.chain("read from the middle past the end", def(), |ch, k| {
         let b = ch.output_bytes(16);
-        ch.push(Read::new(0, b.skip(8)).len(Len::Bytes(9)));
+        ch.push(Read::new(0, b.skip(8)).len(ByteLen::Bytes(9)));
         at(
             k,
             "read",
@@ -511,7 +511,7 @@ fn cases(env: &Env) -> Vec<Case> {
         def(),
         |ch, _| {
             let b = ch.output_bytes(16);
-            ch.push(Read::new(0, b).len(Len::Bytes(0)));
+            ch.push(Read::new(0, b).len(ByteLen::Bytes(0)));
         },
         |b, k| {
             let last = header(b).nbufs - 1;
@@ -870,7 +870,7 @@ fn cases(env: &Env) -> Vec<Case> {
         env.confined(),
         |ch, k| {
             let p = ch.scratch(16);
-            ch.push(Read::new(0, p).len(Len::Bytes(0)));
+            ch.push(Read::new(0, p).len(ByteLen::Bytes(0)));
             ch.push(Openat::new(env.fd(), p).flags(create).mode(0o600));
             at(
                 k + 1,
@@ -888,7 +888,7 @@ fn cases(env: &Env) -> Vec<Case> {
         |ch, _| {
             let p = ch.path("created");
             let o = ch.output_bytes(8);
-            ch.push(Read::new(0, o).len(Len::Bytes(0)));
+            ch.push(Read::new(0, o).len(ByteLen::Bytes(0)));
             ch.push(Openat::new(env.fd(), p).flags(create).mode(0o600));
         },
         |b, k| {

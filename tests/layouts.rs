@@ -13,6 +13,11 @@
 //! must be as it was; the completion must describe the chain that ran, and
 //! no descriptor may be handed out (none of these calls returns one).
 //!
+//! Every case runs with this binary's guarded allocator on: the batch storage
+//! (whose last section is the arena) ends where a canary page begins, and a
+//! `PROT_NONE` page follows that, so a kernel write past the storage is seen
+//! in the canary page instead of landing unseen in other heap memory.
+//!
 //! `SYSLETS_LAYOUT_CASES` sets the number of batches (default 400),
 //! `SYSLETS_LAYOUT_SEED` the first seed.
 
@@ -23,12 +28,19 @@ use std::os::fd::AsRawFd;
 use syslets::abi::sockopt::{self, Access, IPPROTO_UDP};
 use syslets::abi::{self, BatchHeader, BufDesc};
 use syslets::opcode::{Fstat, Getsockopt, Lseek, Pread64, Read, Recvfrom};
-use syslets::{AtomRef, Chain, EncodedBatch, Len, Policy, SockAddrOut};
+use syslets::{AtomRef, ByteLen, Chain, EncodedBatch, Policy, SockAddrOut};
 use zerocopy::{FromBytes, IntoBytes};
 
 #[path = "common/rng.rs"]
 mod rng;
 use rng::{setting, Rng};
+
+#[path = "common/guarded_alloc.rs"]
+mod guarded_alloc;
+use guarded_alloc::{canary_intact, damaged_canaries, guarded, is_guarded, GuardedAlloc};
+
+#[global_allocator]
+static ALLOC: GuardedAlloc = GuardedAlloc;
 
 /// A number from 0 to `n`.
 fn upto(rng: &mut Rng, n: usize) -> usize {
@@ -127,10 +139,10 @@ fn random_chain<'a>(
                     }
                 };
                 let len = match rng.below(3) {
-                    0 => Len::Whole,
-                    1 => Len::Bytes(upto(rng, size) as u64),
+                    0 => ByteLen::Whole,
+                    1 => ByteLen::Bytes(upto(rng, size) as u64),
                     // A read's result may exceed this buffer: checked at run time.
-                    _ => last_read.map_or(Len::Whole, Len::ResultOf),
+                    _ => last_read.map_or(ByteLen::Whole, ByteLen::ResultOf),
                 };
                 let atom = if rng.below(2) == 0 {
                     chain.push(Read::new(file, buf).len(len))
@@ -171,6 +183,38 @@ fn random_chain<'a>(
     }
     canary(&mut chain, rng);
     chain
+}
+
+/// The guard works: a kernel write one byte past a guarded allocation shows
+/// in its canary page, and one a page further fails with `EFAULT`.
+#[test]
+fn the_guarded_allocator_sees_a_kernel_write_past_an_allocation() {
+    let env = Env::new();
+    let fd = env.file.as_raw_fd();
+    guarded(|| {
+        let mut block = vec![0u64; 3];
+        let bytes = block.as_mut_bytes();
+        let end = bytes.as_mut_ptr_range().end;
+        assert!(canary_intact(end));
+        // SAFETY: the last byte of `block`, which this thread owns.
+        assert_eq!(unsafe { libc::pread(fd, end.sub(1).cast(), 1, 0) }, 1);
+        assert!(canary_intact(end), "the last byte is the allocation's");
+        // SAFETY: the first byte of the canary page after `block`, which the
+        // allocator keeps writable so that this write is seen, not lost.
+        assert_eq!(unsafe { libc::pread(fd, end.cast(), 1, 0) }, 1);
+        assert!(!canary_intact(end), "a write past the end shows");
+        // SAFETY: the PROT_NONE page after the canary page; the kernel
+        // refuses to write there (the point of the test).
+        let far = unsafe { libc::pread(fd, end.add(4096).cast(), 1, 0) };
+        assert_eq!(far, -1);
+        assert_eq!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::EFAULT)
+        );
+        let damaged = damaged_canaries();
+        drop(block);
+        assert_eq!(damaged_canaries(), damaged + 1, "seen when freed too");
+    });
 }
 
 /// Move one buffer descriptor of `bytes` to a random offset in the arena.
@@ -218,33 +262,45 @@ fn kernel_writes_stay_inside_declared_out_regions() {
         let (front, rest) = outside.split_at_mut(GUARD);
         let (window, back) = rest.split_at_mut(64);
         let with_window = rng.below(3) == 0;
-        let chain = random_chain(&env, &mut rng, &opts, with_window.then_some(window));
+        let chain = guarded(|| random_chain(&env, &mut rng, &opts, with_window.then_some(window)));
         let natoms = chain.len();
         let moved = rng.below(2) == 0;
-        let validated = if moved {
-            foreign += 1;
-            let mut bytes = chain.encode().unwrap().as_bytes().to_vec();
-            move_a_buffer(&mut bytes, &mut rng);
-            // Foreign bytes: no borrowed region comes along.
-            let encoded = EncodedBatch::from_bytes(&bytes);
-            match encoded.validate(&policy) {
-                Ok(b) => Some(b),
-                Err(e) => {
-                    assert!(!e.to_string().is_empty());
-                    None
+        let validated = guarded(|| {
+            if moved {
+                foreign += 1;
+                let mut bytes = chain.encode().unwrap().as_bytes().to_vec();
+                move_a_buffer(&mut bytes, &mut rng);
+                // Foreign bytes: no borrowed region comes along.
+                let encoded = EncodedBatch::from_bytes(&bytes);
+                match encoded.validate(&policy) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        assert!(!e.to_string().is_empty());
+                        None
+                    }
                 }
+            } else {
+                let b = chain.prepare(&policy);
+                Some(b.unwrap_or_else(|e| panic!("case {case}: typed chain refused: {e}")))
             }
-        } else {
-            let b = chain.prepare(&policy);
-            Some(b.unwrap_or_else(|e| panic!("case {case}: typed chain refused: {e}")))
-        };
+        });
         let Some(mut batch) = validated else {
             refused += 1;
             continue;
         };
+        let storage_end = batch.arena().as_ptr_range().end;
+        assert!(
+            is_guarded(storage_end as usize) && canary_intact(storage_end),
+            "case {case}: the batch storage ends at a canary page"
+        );
         let before = batch.arena().to_vec();
         let fixed = not_written(batch.buf_descs(), before.len());
-        let done = batch.run();
+        let done = guarded(|| batch.run());
+        assert!(
+            canary_intact(storage_end),
+            "case {case}: a kernel write ran past the batch storage; results {:?}",
+            done.results()
+        );
         ran += 1;
         assert_eq!(done.results().len(), natoms, "case {case}");
         assert!(done.atoms_run() <= natoms, "case {case}");
@@ -268,6 +324,11 @@ fn kernel_writes_stay_inside_declared_out_regions() {
         );
     }
     eprintln!("{ran} ran, {refused} refused, {foreign} foreign of {cases}");
+    assert_eq!(
+        damaged_canaries(),
+        0,
+        "guarded allocations freed with written canaries"
+    );
     assert!(ran * 4 > cases, "{ran} of {cases} batches ran");
     assert!(
         foreign > 0 && refused > 0,

@@ -18,7 +18,7 @@ use syslets::seccomp::{
     install_filter, FilterError, FilterOptions, SeccompFilter, AUDIT_ARCH_I386, AUDIT_ARCH_X86_64,
     MACHINERY, MAX_INSNS, RET_ALLOW, RET_EPERM, RET_KILL, X32_SYSCALL_BIT,
 };
-use syslets::{Chain, Len, Policy, Stat, Stop};
+use syslets::{ByteLen, Chain, Policy, Stat, Stop};
 
 // ---------------------------------------------------------------------------
 // A classic-BPF interpreter for seccomp programs.
@@ -742,7 +742,7 @@ fn open_stat_read_close(policy: &Policy) -> Result<(usize, Vec<i64>, u64), Strin
     let buf = chain.output_bytes(512);
     let fd = chain.push(Openat::new(libc::AT_FDCWD, path).stop_on(Stop::NEGATIVE));
     chain.push(Fstat::new(fd, st));
-    chain.push(Read::new(fd, buf).len(Len::Bytes(512)));
+    chain.push(Read::new(fd, buf).len(ByteLen::Bytes(512)));
     chain.push(Close::new(fd));
     let mut batch = chain.prepare(policy).map_err(|e| e.to_string())?;
     let done = batch.run();

@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use syslets::opcode::{
     Close, Fstat, Getpid, Gettid, Lseek, Newfstatat, Openat, Pread64, Read, Statx, Write,
 };
-use syslets::{AtomRef, Chain, Errno, Fd, Len, Policy, Stat, Stop};
+use syslets::{AtomRef, ByteLen, Chain, Errno, Fd, Policy, Stat, Stop};
 
 /// An atom with a known return class.
 #[derive(Clone, Copy, Debug)]
@@ -268,7 +268,7 @@ fn bytes_read_become_the_length_written() {
             .stop_on(Stop::NEGATIVE),
     );
     let n = chain.push(Read::new(from, buf));
-    let written = chain.push(Write::new(to, buf).len(Len::ResultOf(n)));
+    let written = chain.push(Write::new(to, buf).len(ByteLen::ResultOf(n)));
     chain.push(Close::new(from));
     chain.push(Close::new(to));
     let mut batch = chain.prepare(&Policy::default()).unwrap();
@@ -287,7 +287,7 @@ fn a_result_length_larger_than_its_buffer_is_not_issued() {
     let mut chain = Chain::new();
     let buf = chain.output_bytes(16);
     let pid = chain.push(Getpid::new());
-    let read = chain.push(Read::new(file.as_raw_fd(), buf).len(Len::ResultOf(pid)));
+    let read = chain.push(Read::new(file.as_raw_fd(), buf).len(ByteLen::ResultOf(pid)));
     let mut batch = chain.prepare(&Policy::default()).unwrap();
     let done = batch.run();
     assert!(done.result(pid).unwrap() > 16);

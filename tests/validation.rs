@@ -2,7 +2,7 @@
 
 use syslets::abi::{self, nr, Atom, BatchHeader, BufDesc};
 use syslets::opcode::{Close, Fstat, Getpid, Openat, RawAtom, Read, Write};
-use syslets::{AtomRef, Chain, EncodedBatch, ErrorKind, Len, Policy, Stat, ValidationError};
+use syslets::{AtomRef, ByteLen, Chain, EncodedBatch, ErrorKind, Policy, Stat, ValidationError};
 use zerocopy::{FromBytes, IntoBytes};
 
 /// A valid batch: openat(path) → fstat(RESULT 0, st) → close(RESULT 0).
@@ -520,7 +520,7 @@ fn fixed_size_struct_does_not_fit() {
 fn length_argument_exceeds_buffer() {
     let mut chain = Chain::new();
     let buf = chain.output_bytes(16);
-    chain.push(Read::new(0, buf).len(Len::Bytes(17)));
+    chain.push(Read::new(0, buf).len(ByteLen::Bytes(17)));
     assert_eq!(
         refuse_chain(chain),
         atom_err(
@@ -535,7 +535,7 @@ fn length_argument_exceeds_buffer() {
     );
     let mut chain = Chain::new();
     let buf = chain.output_bytes(16);
-    chain.push(Read::new(0, buf.skip(10)).len(Len::Bytes(7)));
+    chain.push(Read::new(0, buf.skip(10)).len(ByteLen::Bytes(7)));
     assert_eq!(
         refuse_chain(chain),
         atom_err(
@@ -614,7 +614,7 @@ fn raw_region_lengths_are_checked() {
     let mut storage = [0u8; 16];
     let mut chain = Chain::new();
     let mem = chain.borrow_mut(&mut storage);
-    chain.push(Read::new(0, mem).len(Len::Bytes(17)));
+    chain.push(Read::new(0, mem).len(ByteLen::Bytes(17)));
     assert_eq!(
         refuse_chain(chain),
         atom_err(

@@ -1,87 +1,13 @@
 //! The i386 side of the table: how a 32-bit producer's call becomes a native
 //! one. The rows themselves are in [`for_each_syscall!`](crate::for_each_syscall)
 //! (each native call lists the i386 calls and `socketcall` calls that become
-//! it); [`COMPAT_CALLS`] and [`SOCKETCALLS`] are derived from them, sorted for
-//! lookup. The translator (`syslets-compat`) applies them.
+//! it); [`COMPAT_CALLS`] and [`SOCKETCALLS`] are derived from them (through
+//! [`SIGNATURES`]), sorted for lookup. The types of an entry belong to the row
+//! and are declared with it in [`signature`](crate::signature); they are
+//! re-exported here. The translator (`syslets-compat`) applies them.
 
 use crate::signature::SIGNATURES;
-
-/// Where one native argument comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ArgMap {
-    /// Compat word `j`, widened by the native argument's type in the signature
-    /// table: sign-extended for `Fd`, `Int` and `Off`, zero-extended for `UInt`
-    /// and `Size`; a compat `BUF` word becomes a native `BUF` argument.
-    Word(u8),
-    /// A 64-bit value split across two compat words, as i386 passes a `loff_t`
-    /// in two registers: `(word[hi] << 32) | word[lo]`. Both must be immediates.
-    Pair {
-        /// The word holding the low half.
-        lo: u8,
-        /// The word holding the high half.
-        hi: u8,
-    },
-    /// A fixed value (e.g. `AT_FDCWD` for `stat64`, which has no `dirfd`).
-    Const(u64),
-    /// Compat word `j` points to an i386 `struct stat64` (96 bytes). The native
-    /// call writes a native `struct stat` into a buffer the translator appends,
-    /// which write-back converts.
-    Stat64Out(u8),
-    /// Compat word `j` points to an i386 `siginfo_t`; the translator appends its
-    /// native translation and passes that.
-    SiginfoIn(u8),
-}
-
-/// The i386 convention a call follows, beyond argument mapping.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Convention {
-    /// Arguments map by [`ArgMap`]; the result is the native result.
-    Plain,
-    /// `_llseek(fd, offset_high, offset_low, loff_t *result, whence)`: native
-    /// `lseek` returns the new offset; the i386 call stores it through `result`
-    /// (compat word `result_arg`, 8 bytes) and returns 0.
-    Llseek {
-        /// The compat word holding the `result` pointer.
-        result_arg: u8,
-    },
-    /// `socketcall(call, args)`: the native call depends on `call` (an
-    /// immediate), its arguments are the entries of the array `args` points
-    /// to; see [`SOCKETCALLS`].
-    Socketcall,
-}
-
-/// One i386 system call the translator accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CompatCall {
-    /// i386 number.
-    pub nr: u32,
-    /// The i386 name.
-    pub name: &'static str,
-    /// The native (x86_64) number it becomes (for `socketcall`, 0: it depends
-    /// on the call).
-    pub native: u32,
-    /// Arguments the i386 call takes (the compat atom's `nargs`).
-    pub nargs: u8,
-    /// One entry per argument of the native call.
-    pub args: &'static [ArgMap],
-    /// The convention.
-    pub convention: Convention,
-}
-
-/// One `socketcall` call the translator accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SocketcallMap {
-    /// The `call` number (`SYS_SOCKET` = 1, …).
-    pub call: u32,
-    /// The name.
-    pub name: &'static str,
-    /// The native call it becomes.
-    pub native: u32,
-    /// Entries of the argument array the kernel reads for this call.
-    pub nargs: u8,
-    /// One entry per argument of the native call (`Word(j)` is array entry `j`).
-    pub args: &'static [ArgMap],
-}
+pub use crate::signature::{ArgMap, CompatCall, Convention, SocketcallMap};
 
 /// i386 system call numbers (`arch/x86/entry/syscalls/syscall_32.tbl`) of
 /// every call the translator accepts: those of the table's rows, and
@@ -241,6 +167,19 @@ mod tests {
             }
         }
         assert_eq!(lookup(nr32::SOCKETCALL), Some(&SOCKETCALL_MUX));
+        // The calls `socketcall` declares by hand are those without a row: a
+        // row that adds one makes its constant here stale (remove it there).
+        for call in [
+            socketcall::GETSOCKNAME,
+            socketcall::GETPEERNAME,
+            socketcall::SOCKETPAIR,
+            socketcall::SENDMSG,
+            socketcall::RECVMSG,
+            socketcall::RECVMMSG,
+            socketcall::SENDMMSG,
+        ] {
+            assert_eq!(lookup_socketcall(call), None, "socketcall {call} has a row");
+        }
         assert_eq!(lookup(11), None, "execve must never translate");
         assert_eq!(
             lookup(crate::nr::READ),

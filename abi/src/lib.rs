@@ -25,7 +25,7 @@ mod completion;
 pub mod kernel;
 pub mod signature;
 pub mod sockopt;
-mod syscalls;
+pub mod syscalls;
 
 pub use signature::nr;
 

@@ -1,11 +1,18 @@
 //! The signature table: for every system call a batch may name, the kind of each
 //! argument, which arguments are pointers, their direction, and where their
-//! length comes from.
+//! length comes from — and the i386 calls that become it.
 //!
 //! The validator uses it to check every pointer and length before anything runs,
 //! the compat translator to widen 32-bit arguments by type, and the seccomp
 //! filter generator to know the numbers. A syscall that is not in this table can
 //! never run in a batch.
+//!
+//! This module holds the vocabulary of a row ([`Signature`] and the types of
+//! its fields, the i386 ones included) and expands the rows of
+//! [`for_each_syscall!`](crate::for_each_syscall) into [`SIGNATURES`] and the
+//! numbers; [`compat32`](crate::compat32) derives its lookup tables from
+//! [`SIGNATURES`], so data flows one way: the rows, then this module, then the
+//! views derived from it.
 //!
 //! The values of `setsockopt`/`getsockopt` are described by the table next to
 //! this one, [`crate::sockopt`]: only its options may be named.
@@ -237,6 +244,83 @@ pub enum Cost {
     PerKib,
 }
 
+/// Where one native argument comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgMap {
+    /// Compat word `j`, widened by the native argument's type in the signature
+    /// table: sign-extended for `Fd`, `Int` and `Off`, zero-extended for `UInt`
+    /// and `Size`; a compat `BUF` word becomes a native `BUF` argument.
+    Word(u8),
+    /// A 64-bit value split across two compat words, as i386 passes a `loff_t`
+    /// in two registers: `(word[hi] << 32) | word[lo]`. Both must be immediates.
+    Pair {
+        /// The word holding the low half.
+        lo: u8,
+        /// The word holding the high half.
+        hi: u8,
+    },
+    /// A fixed value (e.g. `AT_FDCWD` for `stat64`, which has no `dirfd`).
+    Const(u64),
+    /// Compat word `j` points to an i386 `struct stat64` (96 bytes). The native
+    /// call writes a native `struct stat` into a buffer the translator appends,
+    /// which write-back converts.
+    Stat64Out(u8),
+    /// Compat word `j` points to an i386 `siginfo_t`; the translator appends its
+    /// native translation and passes that.
+    SiginfoIn(u8),
+}
+
+/// The i386 convention a call follows, beyond argument mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Convention {
+    /// Arguments map by [`ArgMap`]; the result is the native result.
+    Plain,
+    /// `_llseek(fd, offset_high, offset_low, loff_t *result, whence)`: native
+    /// `lseek` returns the new offset; the i386 call stores it through `result`
+    /// (compat word `result_arg`, 8 bytes) and returns 0.
+    Llseek {
+        /// The compat word holding the `result` pointer.
+        result_arg: u8,
+    },
+    /// `socketcall(call, args)`: the native call depends on `call` (an
+    /// immediate), its arguments are the entries of the array `args` points
+    /// to; see [`SOCKETCALLS`](crate::compat32::SOCKETCALLS).
+    Socketcall,
+}
+
+/// One i386 system call the translator accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompatCall {
+    /// i386 number.
+    pub nr: u32,
+    /// The i386 name.
+    pub name: &'static str,
+    /// The native (x86_64) number it becomes (for `socketcall`, 0: it depends
+    /// on the call).
+    pub native: u32,
+    /// Arguments the i386 call takes (the compat atom's `nargs`).
+    pub nargs: u8,
+    /// One entry per argument of the native call.
+    pub args: &'static [ArgMap],
+    /// The convention.
+    pub convention: Convention,
+}
+
+/// One `socketcall` call the translator accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SocketcallMap {
+    /// The `call` number (`SYS_SOCKET` = 1, …).
+    pub call: u32,
+    /// The name.
+    pub name: &'static str,
+    /// The native call it becomes.
+    pub native: u32,
+    /// Entries of the argument array the kernel reads for this call.
+    pub nargs: u8,
+    /// One entry per argument of the native call (`Word(j)` is array entry `j`).
+    pub args: &'static [ArgMap],
+}
+
 /// Everything the crate knows about one system call: one row of
 /// [`SIGNATURES`], written once in the [`for_each_syscall!`](crate::for_each_syscall)
 /// table.
@@ -265,9 +349,9 @@ pub struct Signature {
     /// Its cost when nothing blocks.
     pub cost: Cost,
     /// The i386 calls that become this call (the compat translator's rows).
-    pub i386: &'static [crate::compat32::CompatCall],
+    pub i386: &'static [CompatCall],
     /// The i386 `socketcall` calls that become this call.
-    pub socketcall: &'static [crate::compat32::SocketcallMap],
+    pub socketcall: &'static [SocketcallMap],
     /// The i386 call a batch with [`BATCH_COMPAT32`](crate::BATCH_COMPAT32)
     /// issues this call as, through the kernel's i386 entry: the calls whose
     /// outcome depends on the calling ABI (ext4 directory offsets).
@@ -328,7 +412,6 @@ const fn nofollow_flag(arg: u8, bit: u64) -> NoFollow {
     NoFollow::Flag { arg, bit }
 }
 
-use crate::compat32::{ArgMap, CompatCall, Convention, SocketcallMap};
 use crate::kernel::{AT_SYMLINK_NOFOLLOW, O_NOFOLLOW};
 use crate::sockopt::Access;
 use ArgMap::{Const, Pair, SiginfoIn, Stat64Out, Word};
@@ -348,27 +431,19 @@ const W0_5: &[ArgMap] = &[Word(0), Word(1), Word(2), Word(3), Word(4), Word(5)];
 /// `AT_FDCWD` as a native argument word.
 const AT_FDCWD: u64 = -100i64 as u64;
 
-/// The first of `$conv`, or [`Convention::Plain`].
-macro_rules! convention_or_plain {
-    () => {
-        Convention::Plain
-    };
-    ($conv:expr) => {
-        $conv
-    };
-}
-
 /// Expands the rows of [`for_each_syscall!`](crate::for_each_syscall) into
-/// the native and i386 numbers ([`crate::nr`], [`crate::compat32::nr32`],
-/// [`crate::compat32::socketcall`]) and [`SIGNATURES`].
+/// the native and i386 numbers ([`crate::nr`], [`nr32_table`],
+/// [`socketcall_table`]) and [`SIGNATURES`].
 macro_rules! signature_table {
-    ($(
-        $(#[$meta:meta])*
-        $NR:ident = $num:literal, $name:literal { $($field:ident : $value:expr),* $(,)? }
-        i386 [ $( $N32:ident = $n32:literal, $name32:literal, $nargs32:literal, $map32:expr $(=> $conv:expr)? );* $(;)? ]
-        socketcall [ $( $SC:ident = $call:literal, $scname:literal, $scnargs:literal, $scmap:expr );* $(;)? ]
-        builder $builder:ident ($man:literal) { $($fields:tt)* } |$s:ident| [ $($args:tt)* ];
-    )*) => {
+    ($({
+        nr [$NR:ident = $num:literal, $name:literal]
+        doc [$(#[$meta:meta])*]
+        builder $_builder:tt
+        signature [$($field:ident : $value:expr,)*]
+        i386 [$([$N32:ident = $n32:literal, $name32:literal, $nargs32:literal, $map32:expr, $conv:expr])*]
+        socketcall [$([$SC:ident = $call:literal, $scname:literal, $scnargs:literal, $scmap:expr])*]
+        $($_rest:tt)*
+    })*) => {
         /// Native (x86_64) system call numbers of every call of the table.
         ///
         /// Spelled out in the table rather than taken from `libc` so that this
@@ -376,7 +451,7 @@ macro_rules! signature_table {
         /// translator and the C conformance tests build it for i386 too).
         /// `abi/include/syslet.h` has the same numbers as `SYSLET_NR_*`; the
         /// conformance tests check each one against the header and against
-        /// `libc::SYS_*`.
+        /// the kernel headers' `__NR_*`.
         pub mod nr {
             $(
                 $(#[$meta])*
@@ -414,7 +489,7 @@ macro_rules! signature_table {
                     native: $num,
                     nargs: $nargs32,
                     args: $map32,
-                    convention: convention_or_plain!($($conv)?),
+                    convention: $conv,
                 }),*],
                 socketcall: &[$(SocketcallMap {
                     call: $call,
@@ -510,6 +585,83 @@ mod tests {
                     Len::Fixed(n) => assert!(n > 0),
                     Len::CStr => assert_eq!(p.dir, Dir::In),
                 }
+            }
+        }
+    }
+
+    /// Each derived view reads a row's fields with a shape in mind (the
+    /// executor's probes and re-aiming, the policy's rules, the seccomp
+    /// filter's argument rules, the i386 route): a row whose fields disagree
+    /// with its arguments fails here, not in a consumer.
+    #[test]
+    fn every_row_fits_what_its_fields_promise() {
+        let is_ptr = |sig: &Signature, i: u8, dir: Dir| matches!(sig.args.get(i as usize), Some(ArgType::Ptr(p)) if p.dir == dir);
+        let is = |sig: &Signature, i: u8, ty: ArgType| sig.args.get(i as usize) == Some(&ty);
+        for sig in SIGNATURES {
+            let name = sig.name;
+            // Io: (fd, buf, count[, offset]), the buffer's length in count.
+            if sig.io != Io::None {
+                let dir = if sig.io.writes() { In } else { Out };
+                assert!(is(sig, 0, Fd) && is(sig, 2, Size), "{name}: io shape");
+                assert_eq!(sig.args[1], ptr(dir, Len::Arg(2)), "{name}: io buffer");
+                let want = if sig.io.positional() { 4 } else { 3 };
+                assert_eq!(sig.args.len(), want, "{name}: io arity");
+                assert!(!sig.io.positional() || is(sig, 3, Off), "{name}: io offset");
+            }
+            match sig.nowait {
+                Nowait::None => {}
+                Nowait::Io => assert_ne!(sig.io, Io::None, "{name}: an Io probe needs io"),
+                // openat2 with RESOLVE_CACHED from (dirfd, path, flags, mode).
+                Nowait::Cached => {
+                    assert_eq!(sig.rule, ArgRule::OpenFlags { arg: 2 }, "{name}");
+                    assert!(sig.path.is_some() && is(sig, 3, UInt), "{name}");
+                }
+                // MSG_DONTWAIT is or-ed into argument 3.
+                Nowait::DontWait => assert!(is(sig, 3, UInt), "{name}: flags in arg 3"),
+            }
+            if let Fds::Closes { arg } = sig.fds {
+                assert!(is(sig, arg, Fd), "{name}: closes a non-fd");
+            }
+            if let Some(p) = sig.path {
+                assert!(
+                    is(sig, p.dirfd, Fd) && is(sig, p.path, PATH),
+                    "{name}: path"
+                );
+                if let NoFollow::Flag { arg, .. } = p.nofollow {
+                    assert!(is(sig, arg, UInt), "{name}: no-follow flag");
+                }
+            }
+            match sig.rule {
+                ArgRule::None => {}
+                ArgRule::OpenFlags { arg } => assert!(is(sig, arg, UInt), "{name}"),
+                ArgRule::OpenHow { arg } => assert!(is_ptr(sig, arg, In), "{name}"),
+                ArgRule::SocketFamily { arg } | ArgRule::OwnProcess { arg } => {
+                    assert!(is(sig, arg, Int), "{name}")
+                }
+                ArgRule::SocketOption {
+                    level,
+                    value,
+                    access,
+                } => {
+                    assert!(is(sig, level, Int) && is(sig, level + 1, Int), "{name}");
+                    let dir = match access {
+                        Access::Set => In,
+                        Access::Get => Out,
+                    };
+                    assert!(is_ptr(sig, value, dir), "{name}: option value");
+                }
+            }
+            if let Some(nr32) = sig.via_i386 {
+                assert!(
+                    sig.i386.iter().any(|c| c.nr == nr32),
+                    "{name}: via_i386 is not one of its i386 calls"
+                );
+            }
+            if sig.cost == Cost::PerKib {
+                assert!(sig
+                    .args
+                    .iter()
+                    .any(|a| matches!(a, ArgType::Ptr(p) if p.dir == Out)));
             }
         }
     }

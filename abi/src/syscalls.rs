@@ -4,28 +4,65 @@
 //! A row gives the native (x86_64) number and name; the [`Signature`] fields
 //! that differ from the defaults (argument kinds, pointer directions and
 //! lengths, class, blocking hint, descriptors, path and no-follow rule, policy
-//! rule, transfer kind, non-blocking probe, cost); the i386 calls and
-//! `socketcall` calls that become it, with how their arguments convert; and
-//! its typed builder (name, man page, required and optional fields, how the
-//! fields become arguments). Everything else is derived from the rows:
+//! rule, transfer kind, non-blocking probe, cost, i386 route); the i386 calls
+//! and `socketcall` calls that become it, with how their arguments convert;
+//! and its typed builder (name, man page, required and optional fields, how
+//! the fields become arguments). Everything else is derived from the rows:
 //!
 //! | derived | where |
 //! |---|---|
 //! | native numbers | [`nr`](crate::nr) (and `SYSLET_NR_*` in `syslet.h`, checked against it) |
-//! | [`SIGNATURES`] and lookup | [`signature`](crate::signature) |
-//! | i386 numbers, the compat table | [`compat32`](crate::compat32) |
+//! | [`SIGNATURES`], lookup, [`returns_fd`] | [`signature`](crate::signature) |
+//! | i386 numbers, the compat table, the untranslated `socketcall` calls | [`compat32`](crate::compat32), `syslets_compat::table` |
 //! | the builders | `syslets::opcode` |
-//! | the policy's per-call rules, the seccomp filter's argument rules and path list | `syslets::policy`, `syslets::seccomp`, from [`Signature::path`] and [`Signature::rule`] |
-//! | the executor's probe dispatch, re-aiming and recycling | from [`Signature::nowait`], [`Signature::io`] and [`Signature::fds`] |
+//! | the policy's per-call rules and no-follow rule, the seccomp filter's argument rules and path list | `syslets::policy`, `syslets::seccomp`, from [`Signature::path`] and [`Signature::rule`] |
+//! | the executor's probe dispatch, re-aiming, recycling and cost estimate | from [`Signature::nowait`], [`Signature::io`], [`Signature::fds`] and [`Signature::cost`] |
+//! | the i386-entry route of compat batches, the seccomp filter's i386 numbers | from [`Signature::via_i386`] |
 //!
-//! The table is a `macro_rules!` callback ([`for_each_syscall!`](crate::for_each_syscall))
-//! rather than a `build.rs` step: the rows are Rust tokens, so the builders'
-//! field types and argument expressions stay ordinary code that the compiler
-//! checks where they are expanded, nothing is generated into files, and any
-//! crate can expand the rows again (the main crate does, for its builders).
+//! The table is a `macro_rules!` callback ([`for_each_syscall!`]) rather
+//! than a `build.rs` step: the rows are Rust tokens, so the builders' field
+//! types and argument expressions stay ordinary code that the compiler checks
+//! where they are expanded, nothing is generated into files, and any crate can
+//! expand the rows again (the main crate does, for its builders).
+//! [`for_each_syscall!`] parses the row grammar once and hands each callback
+//! uniform sections, so a callback matches only the parts it uses.
 //!
-//! Adding a system call is one row here (in number order), one line of
-//! `SYSLET_NR_*` in `syslet.h`, and its tests.
+//! # Adding a system call
+//!
+//! 1. **One row** in the table below, in number order. Its doc comment is the
+//!    builder's doc line (the man page link is added from the name in
+//!    `builder Type("page")`). Name the [`Signature`] fields that differ from
+//!    the defaults, the i386 calls (numbers from
+//!    `arch/x86/entry/syscalls/syscall_32.tbl`) and `socketcall` calls that
+//!    become it, and the builder's fields and argument expressions.
+//! 2. **One line** `#define SYSLET_NR_<NAME> <nr>` in `abi/include/syslet.h`,
+//!    the header C producers read (the conformance test names a missing or
+//!    wrong line).
+//! 3. **Its tests**: an entry in `tests/builders.rs` (every builder's atom
+//!    validates) and a test that runs it on the real kernel, inline and on a
+//!    seccomp-filtered worker (and through compat when it has i386 calls).
+//!
+//! Nothing else is edited: the number constants, [`SIGNATURES`], the compat
+//! tables, the builder, the policy's and the seccomp filter's rules and the
+//! executor's fast paths all follow from the row. These tests fail when a row
+//! and what is derived from it disagree:
+//!
+//! - this crate: the table is sorted and unique, its lengths name sizes, and
+//!   every row's fields fit its arguments as their consumers read them
+//!   (`signature`); every i386 entry consumes exactly its words and every
+//!   native call is reachable from i386 (`compat32`);
+//! - `tests/abi_conformance.rs`: `syslet.h` defines exactly one
+//!   `SYSLET_NR_*` per row with the row's number, built with `cc`, `cc -m32`
+//!   and `c++`; every number is the kernel headers' `__NR_<name>`;
+//! - `tests/compat_conformance.rs`: every i386 number is the i386
+//!   `SYS_<name>` of the kernel headers;
+//! - `tests/builders.rs`: the builders and the table cover the same calls;
+//! - `syslets::sys::compat32`: every row with a `via_i386` has its route.
+//!
+//! A row that needs a kind the vocabulary lacks (a new [`ArgRule`], [`Nowait`],
+//! [`Io`] or [`ArgMap`] variant, a new `via_i386` route) also needs the code
+//! that gives the new kind its meaning, in the consumer the kind is for; the
+//! `match`es on these enums are exhaustive, so the compiler lists those places.
 //!
 //! [`Signature`]: crate::signature::Signature
 //! [`Signature::path`]: crate::signature::Signature::path
@@ -33,11 +70,58 @@
 //! [`Signature::nowait`]: crate::signature::Signature::nowait
 //! [`Signature::io`]: crate::signature::Signature::io
 //! [`Signature::fds`]: crate::signature::Signature::fds
+//! [`Signature::cost`]: crate::signature::Signature::cost
+//! [`Signature::via_i386`]: crate::signature::Signature::via_i386
 //! [`SIGNATURES`]: crate::signature::SIGNATURES
+//! [`returns_fd`]: crate::signature::returns_fd
+//! [`ArgRule`]: crate::signature::ArgRule
+//! [`Nowait`]: crate::signature::Nowait
+//! [`Io`]: crate::signature::Io
+//! [`ArgMap`]: crate::signature::ArgMap
 
-/// Expands `$callback! { rows }` with every row of the system-call table.
+pub use crate::for_each_syscall;
+
+/// Expands `$callback! { rows }` with every row of the system-call table,
+/// each digested into uniform sections.
 ///
-/// Each row reads
+/// The table is written in the row grammar below, which only this macro
+/// parses. A callback receives every row as one brace group holding six
+/// sections, always in this order and always present (an empty list stays an
+/// empty `[]`):
+///
+/// ```text
+/// {
+///     nr [ NAME = x86_64 number, "name" ]
+///     doc [ #[doc = "…"]… ]
+///     builder [ Type("man page") { required: Type, …; /// doc
+///               optional: Type = default, … } |s| [ argument expressions ] ]
+///     signature [ field: value, … ]
+///     i386 [ [ I386NAME = number, "name", nargs, &[ArgMap…], convention ] … ]
+///     socketcall [ [ CALLNAME = call, "name", nargs, &[ArgMap…] ] … ]
+/// }
+/// ```
+///
+/// so a callback names the sections it uses and skips the rest of a row with
+/// `$($rest:tt)*`; for instance, the native names alone:
+///
+/// ```
+/// macro_rules! names {
+///     ($( { nr [$NR:ident = $num:literal, $name:literal] $($rest:tt)* } )*) => {
+///         const NAMES: &[&str] = &[$($name),*];
+///     };
+/// }
+/// syslets_abi::for_each_syscall!(names);
+/// assert_eq!(NAMES.len(), syslets_abi::signature::SIGNATURES.len());
+/// assert_eq!(NAMES[0], "read");
+/// ```
+///
+/// The `signature` values are expressions in the scope of
+/// [`signature`](crate::signature) (only its table expands them); the
+/// `convention` of an i386 call is its `=> Convention` or
+/// [`Convention::Plain`](crate::signature::Convention::Plain); the builder
+/// section is tokens for the builder macro of `syslets`.
+///
+/// A row of the table, as written below, reads
 ///
 /// ```text
 /// /// builder doc
@@ -48,14 +132,32 @@
 ///     optional: Type = default, … }
 /// |s| [ argument expressions ];
 /// ```
-///
-/// The field values are expressions in the scope of [`signature`](crate::signature);
-/// the builder part is tokens for `syslets::opcode`. A callback matches the
-/// whole grammar and uses the parts it needs.
 #[macro_export]
 macro_rules! for_each_syscall {
+    // The one parser of the row grammar: digests the rows for `$callback`.
+    (@digest $callback:ident; $(
+        $(#[$meta:meta])*
+        $NR:ident = $num:literal, $name:literal { $($field:ident : $value:expr),* $(,)? }
+        i386 [ $( $N32:ident = $n32:literal, $name32:literal, $nargs32:literal, $map32:expr $(=> $conv:expr)? );* $(;)? ]
+        socketcall [ $( $SC:ident = $call:literal, $scname:literal, $scnargs:literal, $scmap:expr );* $(;)? ]
+        builder $builder:ident ($man:literal) { $($fields:tt)* } |$s:ident| [ $($args:tt)* ];
+    )*) => {
+        $callback! { $(
+            {
+                nr [$NR = $num, $name]
+                doc [$(#[$meta])*]
+                builder [$builder ($man) { $($fields)* } |$s| [ $($args)* ]]
+                signature [$($field: $value,)*]
+                i386 [$([
+                    $N32 = $n32, $name32, $nargs32, $map32,
+                    $crate::__convention_or_plain!($($conv)?)
+                ])*]
+                socketcall [$([$SC = $call, $scname, $scnargs, $scmap])*]
+            }
+        )* }
+    };
     ($callback:ident) => {
-        $callback! {
+        $crate::for_each_syscall! { @digest $callback;
             /// Read from a file descriptor at its current offset.
             READ = 0, "read" {
                 args: &[Fd, ptr(Out, Len::Arg(2)), Size],
@@ -685,5 +787,18 @@ macro_rules! for_each_syscall {
             }
             |s| [s.dirfd.into_arg(), s.path.into_arg(), s.how.into_arg(), Arg::Imm(s.how.len() as u64)];
         }
+    };
+}
+
+/// The convention of an i386 row entry: the one it names, or
+/// [`Convention::Plain`](crate::signature::Convention::Plain).
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __convention_or_plain {
+    () => {
+        $crate::signature::Convention::Plain
+    };
+    ($conv:expr) => {
+        $conv
     };
 }

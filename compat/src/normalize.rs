@@ -5,7 +5,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use syslets_abi::kernel::{Stat, SIGINFO_SIZE, STAT_SIZE};
-use syslets_abi::signature::{self, ArgType, Signature};
+use syslets_abi::signature::{self, ArgRule, ArgType, Signature};
 use syslets_abi::{self as abi, Atom, BatchHeader, BufDesc, Completion};
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -322,8 +322,8 @@ impl Ctx<'_> {
             native.arg_kind[k] = kind;
             native.arg[k] = value;
         }
-        if matches!(native_nr, abi::nr::SETSOCKOPT | abi::nr::GETSOCKOPT) {
-            check_sockopt(maps, &words)?;
+        if let ArgRule::SocketOption { level, .. } = sig.rule {
+            check_sockopt(maps, &words, level as usize)?;
         }
         Ok((native, conv))
     }
@@ -524,14 +524,15 @@ fn check_kind(w: Word) -> Result<(), E> {
     }
 }
 
-/// `setsockopt`/`getsockopt`: level and name must be immediates, and the option
-/// must have the same layout on i386.
-fn check_sockopt(maps: &[ArgMap], words: &[Word; abi::MAX_ARGS]) -> Result<(), E> {
+/// A socket option call (its row's [`ArgRule::SocketOption`]): the level and
+/// name (native arguments `level` and `level + 1`) must be immediates, and the
+/// option must have the same layout on i386.
+fn check_sockopt(maps: &[ArgMap], words: &[Word; abi::MAX_ARGS], level: usize) -> Result<(), E> {
     let word = |k: usize| match maps[k] {
         ArgMap::Word(j) => words[j as usize],
         _ => unreachable!("level and optname come from words"),
     };
-    let (level, optname) = (word(1), word(2));
+    let (level, optname) = (word(level), word(level + 1));
     for w in [level, optname] {
         if w.kind != abi::ARG_IMM as u32 {
             return Err(E::NeedsImmediate { arg: w.pos });

@@ -16,18 +16,21 @@ pub use syslets_abi::compat32::{
 use crate::nr32::socketcall as scn;
 
 /// Whether a `socketcall` call number exists but is not translated (its native
-/// counterpart is not in the signature table).
+/// counterpart is not in the signature table): a call of
+/// `include/uapi/linux/net.h` (`SYS_SOCKET` = 1 to `SYS_SENDMMSG` = 20) that no
+/// row's `socketcall` list names.
 pub const fn socketcall_untranslated(call: u32) -> bool {
-    matches!(
-        call,
-        scn::GETSOCKNAME
-            | scn::GETPEERNAME
-            | scn::SOCKETPAIR
-            | scn::SENDMSG
-            | scn::RECVMSG
-            | scn::RECVMMSG
-            | scn::SENDMMSG
-    )
+    if call < scn::SOCKET || call > scn::SENDMMSG {
+        return false;
+    }
+    let mut i = 0;
+    while i < SOCKETCALLS.len() {
+        if SOCKETCALLS[i].call == call {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Socket options whose value has a different layout on i386 (the kernel
@@ -66,5 +69,17 @@ mod tests {
         for s in SOCKETCALLS {
             assert!(!socketcall_untranslated(s.call), "{}", s.name);
         }
+        for call in [
+            scn::GETSOCKNAME,
+            scn::GETPEERNAME,
+            scn::SOCKETPAIR,
+            scn::SENDMSG,
+            scn::RECVMSG,
+            scn::RECVMMSG,
+            scn::SENDMMSG,
+        ] {
+            assert!(socketcall_untranslated(call), "{call}");
+        }
+        assert!(!socketcall_untranslated(0) && !socketcall_untranslated(21));
     }
 }

@@ -37,7 +37,7 @@ use syslets::opcode::{
     Pwrite64, Read, Socket, Statx, Unlinkat, Write,
 };
 use syslets::{
-    AtomRef, BufRef, Chain, Completion, ErrorKind, Fd, Len, Mem, Policy, Stat, Stop, ValidatedBatch,
+    AtomRef, BufRef, Chain, Completion, ErrorKind, Fd, ByteLen, Mem, Policy, Stat, Stop, ValidatedBatch,
 };
 
 use crate::fds;
@@ -368,11 +368,11 @@ pub struct BufSel {
 /// A length argument.
 #[derive(Arbitrary, Clone, Copy, Debug)]
 pub enum LenSel {
-    /// `Len::Whole`.
+    /// `ByteLen::Whole`.
     Whole,
-    /// `Len::Bytes(n)`; more than the buffer holds must be refused.
+    /// `ByteLen::Bytes(n)`; more than the buffer holds must be refused.
     Bytes(u16),
-    /// `Len::ResultOf` an earlier atom (modulo the atom's index; `Whole` for
+    /// `ByteLen::ResultOf` an earlier atom (modulo the atom's index; `Whole` for
     /// the first atom).
     ResultOf(u8),
 }
@@ -598,7 +598,7 @@ fn build<'a>(spec: &ChainSpec, dirfd: i32, backing: &'a mut [u8]) -> Built<'a> {
         };
         // A data atom: pick the buffer and the length, and note what
         // validation must say about them.
-        let mut data = |buf: BufSel, len: LenSel, writes: bool, plan: &mut Plan| -> (Mem, Len) {
+        let mut data = |buf: BufSel, len: LenSel, writes: bool, plan: &mut Plan| -> (Mem, ByteLen) {
             plan.what = What::Data;
             let (view, kind, at) = pool.pick(buf);
             if !writes {
@@ -613,7 +613,7 @@ fn build<'a>(spec: &ChainSpec, dirfd: i32, backing: &'a mut [u8]) -> Built<'a> {
             let len = match len {
                 LenSel::Whole => {
                     plan.len = Some(avail);
-                    Len::Whole
+                    ByteLen::Whole
                 }
                 LenSel::Bytes(n) => {
                     plan.len = Some(n as u64);
@@ -627,16 +627,16 @@ fn build<'a>(spec: &ChainSpec, dirfd: i32, backing: &'a mut [u8]) -> Built<'a> {
                             },
                         ));
                     }
-                    Len::Bytes(n as u64)
+                    ByteLen::Bytes(n as u64)
                 }
                 LenSel::ResultOf(k) if i > 0 => {
                     let k = k as usize % i;
                     plan.len_ref = Some((k, avail));
-                    Len::ResultOf(AtomRef::from_index(k as u16))
+                    ByteLen::ResultOf(AtomRef::from_index(k as u16))
                 }
                 LenSel::ResultOf(_) => {
                     plan.len = Some(avail);
-                    Len::Whole
+                    ByteLen::Whole
                 }
             };
             if !needs_ok && expected_error.is_none() {

@@ -30,10 +30,11 @@ use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use libc::{c_int, c_void, off_t, size_t};
 use static_assertions::{assert_eq_align, assert_eq_size, const_assert_eq};
 
-use crate::chain::{Chain, Mem};
+use crate::builder::chain::Chain;
+use crate::confine::policy::Policy;
+use crate::confine::validate::ValidatedBatch;
 use crate::errno::Errno;
-use crate::policy::Policy;
-use crate::validate::ValidatedBatch;
+use crate::handles::Mem;
 
 /// glibc's `struct sigevent` (64 bytes): the value, the signal, the method,
 /// then a union whose first words are the thread id (`SIGEV_THREAD_ID`) or

@@ -107,8 +107,8 @@ impl AioBuilder {
     /// data the inline probe already started reading, so that a worker only
     /// waits for it; 64 for pipes and sockets, which may block for ever and
     /// have a pool of their own). A worker runs one blocking call at a time;
-    /// more workers than the I/O needs mostly cost context switches (measured
-    /// in NOTES-aio.md). This sets the first two pools to `n` (and the third
+    /// more workers than the I/O needs mostly cost context switches
+    /// (docs/perf-aio.md). This sets the first two pools to `n` (and the third
     /// to at least `n`).
     pub fn workers(mut self, n: usize) -> Self {
         let n = n.max(1);

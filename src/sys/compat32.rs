@@ -153,7 +153,7 @@ unsafe fn int80(nr: u32, a: [u32; 5]) -> i64 {
     ret as u32 as i32 as i64
 }
 
-/// Issue the atom `nr` (one of [`ROUTES`]) with its prepared arguments `a`
+/// Issue the atom `nr` (a call whose row has a `via_i386`) with its prepared arguments `a`
 /// through the i386 entry, with the native call's result convention.
 ///
 /// # Safety
@@ -315,6 +315,18 @@ fn with_low<R>(len: usize, f: impl FnOnce(NonNull<u8>) -> R) -> Option<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The calls [`issue`] routes, with the i386 call it issues each as.
+    const ROUTES: &[(u32, u32)] = &[(nr::LSEEK, I386_LLSEEK), (nr::GETDENTS64, I386_GETDENTS64)];
+
+    #[test]
+    fn every_row_issued_through_the_i386_entry_has_a_route() {
+        let rows: Vec<(u32, u32)> = abi::signature::SIGNATURES
+            .iter()
+            .filter_map(|sig| Some((sig.nr, sig.via_i386?)))
+            .collect();
+        assert_eq!(rows, ROUTES, "a row's via_i386 needs its arm in `issue`");
+    }
 
     #[test]
     fn low_buffers_lie_below_4_gib() {

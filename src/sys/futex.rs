@@ -1,4 +1,6 @@
-//! `futex(2)` wait and wake on an [`AtomicU32`] of this process.
+//! `futex(2)` wait and wake on an [`AtomicU32`] of this process: the
+//! executor's ring and credits ([`wait`], [`wake`]) and the AIO shim's
+//! completion sequence and doorbells ([`wait_timed`], [`wake_all`]).
 #![allow(unsafe_code)]
 
 use std::io;
@@ -19,13 +21,55 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -
         tv_sec: d.as_secs().min(i64::MAX as u64) as libc::time_t,
         tv_nsec: d.subsec_nanos() as libc::c_long,
     });
-    let ts_ptr = ts
-        .as_ref()
-        .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    match futex_wait(word, expected, ts.as_ref()) {
+        Ok(()) => Ok(()),
+        Err(err) => match err.raw_os_error() {
+            Some(libc::EAGAIN | libc::EINTR | libc::ETIMEDOUT) => Ok(()),
+            _ => Err(err),
+        },
+    }
+}
+
+/// How a [`wait_timed`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Woken, or the word had changed already (or spuriously).
+    Woken,
+    /// The timeout passed.
+    TimedOut,
+    /// A signal handler ran.
+    Interrupted,
+}
+
+/// Sleep while `word` holds `expected`, at most `timeout`, and say how the
+/// wait ended.
+///
+/// The timeout is measured on `CLOCK_MONOTONIC` (the clock of a relative
+/// `FUTEX_WAIT`). A wait with a timeout is never restarted after a signal
+/// handler, even with `SA_RESTART`, so `Interrupted` is reported reliably:
+/// callers that want no limit pass a long timeout.
+pub(crate) fn wait_timed(word: &AtomicU32, expected: u32, timeout: Duration) -> Wake {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64 / 2) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    match futex_wait(word, expected, Some(&ts)) {
+        Ok(()) => Wake::Woken,
+        Err(err) => match err.raw_os_error() {
+            Some(libc::ETIMEDOUT) => Wake::TimedOut,
+            Some(libc::EINTR) => Wake::Interrupted,
+            _ => Wake::Woken,
+        },
+    }
+}
+
+/// The one `FUTEX_WAIT` of the crate (relative timeout, `None`: no limit).
+fn futex_wait(word: &AtomicU32, expected: u32, ts: Option<&libc::timespec>) -> io::Result<()> {
+    let ts_ptr = ts.map_or(std::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: FUTEX_WAIT reads the aligned u32 behind `word`, which the shared
     // reference keeps alive for the call (an AtomicU32 has the size and alignment
     // of a u32, and the kernel reads it atomically); `ts_ptr` is NULL or points to
-    // a timespec on this stack frame. The kernel writes nothing.
+    // a timespec the caller's borrow keeps alive. The kernel writes nothing.
     let r = unsafe {
         libc::syscall(
             libc::SYS_futex,
@@ -38,12 +82,9 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) -
         )
     };
     if r == 0 {
-        return Ok(());
-    }
-    let err = io::Error::last_os_error();
-    match err.raw_os_error() {
-        Some(libc::EAGAIN | libc::EINTR | libc::ETIMEDOUT) => Ok(()),
-        _ => Err(err),
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
@@ -52,6 +93,17 @@ pub(crate) fn wake(word: &AtomicU32, n: i32) {
     if crate::fault::active(crate::fault::Fault::Futex) {
         return;
     }
+    futex_wake(word, n);
+}
+
+/// Wake every thread sleeping in [`wait_timed`] on `word` (the AIO shim's
+/// wakes, which fault injection leaves alone).
+pub(crate) fn wake_all(word: &AtomicU32) {
+    futex_wake(word, i32::MAX);
+}
+
+/// The one `FUTEX_WAKE` of the crate.
+fn futex_wake(word: &AtomicU32, n: i32) {
     // SAFETY: FUTEX_WAKE only uses the address of `word` as a key to find
     // waiters; it neither reads nor writes memory.
     unsafe {

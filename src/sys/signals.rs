@@ -22,3 +22,9 @@ pub(crate) fn with_signals_blocked<T>(f: impl FnOnce() -> T) -> T {
     }
     out
 }
+
+/// This process's real user id (the `si_uid` of a signal it queues).
+pub(crate) fn uid() -> u32 {
+    // SAFETY: getuid takes no argument and cannot fail.
+    unsafe { libc::getuid() }
+}

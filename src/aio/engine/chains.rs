@@ -12,10 +12,10 @@ use super::requests::Op;
 use super::Engine;
 use crate::aio::cb::RawBuf;
 use crate::aio::sys::{self, FdKind};
-use crate::chain::Chain;
+use crate::builder::chain::Chain;
+use crate::builder::opcode::{Fdatasync, Fsync, Pread64, Pwrite64, Read, Write};
+use crate::confine::validate::ValidatedBatch;
 use crate::errno::Errno;
-use crate::opcode::{Fdatasync, Fsync, Pread64, Pwrite64, Read, Write};
-use crate::validate::ValidatedBatch;
 
 impl Engine {
     /// The request's chain, the ordered lane it belongs to, and whether it is

@@ -12,7 +12,7 @@ use super::pools::{Class, CLASSES};
 use super::port::{self, HookFn, Retire};
 use super::wake::completed;
 use super::{lock, Engine};
-use crate::validate::ValidatedBatch;
+use crate::confine::validate::ValidatedBatch;
 
 impl Engine {
     /// Install the completion hook of every executor. A hook holds the

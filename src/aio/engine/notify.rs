@@ -14,11 +14,11 @@ use syslets_abi as abi;
 use super::{lock, port, spawn};
 use crate::aio::cb::{self, Notify};
 use crate::aio::sys;
-use crate::chain::Chain;
+use crate::builder::chain::Chain;
+use crate::builder::opcode::RtTgsigqueueinfo;
+use crate::confine::policy::Policy;
+use crate::confine::validate::ValidatedBatch;
 use crate::errno::Errno;
-use crate::opcode::RtTgsigqueueinfo;
-use crate::policy::Policy;
-use crate::validate::ValidatedBatch;
 
 /// A notification ready to fire.
 #[derive(Debug)]

@@ -33,12 +33,13 @@
 
 use std::time::Duration;
 
-pub(super) use crate::executor::{Canceled, Executor, HookFn, Retire, SubmittedBox, Ticket};
+pub(super) use crate::executor::engine_port::{HookFn, Retire, SubmittedBox};
+pub(super) use crate::executor::{Canceled, Executor, Ticket};
 
+use crate::confine::validate::ValidatedBatch;
 use crate::errno::Errno;
 use crate::executor::{ExecutorError, SubmitError};
 use crate::sys::atfork;
-use crate::validate::ValidatedBatch;
 
 /// An executor with a ring of `ring` entries and `workers` workers, all of
 /// which may run at once, idle ones leaving after `idle`.

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use syslets_abi::signature::Io;
 
 use super::{lock, Engine};
-use crate::validate::ValidatedBatch;
+use crate::confine::validate::ValidatedBatch;
 
 /// Most spare batches kept per kind (a few more than the requests usually in
 /// flight at once; the rest are dropped).

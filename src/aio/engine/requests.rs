@@ -13,7 +13,7 @@ use super::notify::Notice;
 use super::pools::Class;
 use super::port::Ticket;
 use crate::aio::cb::{CbPtr, Notify, RawBuf};
-use crate::validate::ValidatedBatch;
+use crate::confine::validate::ValidatedBatch;
 
 /// What a request does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

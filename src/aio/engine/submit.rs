@@ -16,8 +16,8 @@ use super::wake::completed;
 use super::{lock, Engine};
 use crate::aio::cb::Notify;
 use crate::aio::sys::{self, FdKind};
+use crate::confine::validate::ValidatedBatch;
 use crate::errno::Errno;
-use crate::validate::ValidatedBatch;
 
 impl Engine {
     /// Build the chain of a request and hand it over. On `Err`, nothing was

@@ -12,8 +12,8 @@
 
 use syslets_abi::signature::{self, ArgType, Dir, Io, Nowait, Ptr, Signature};
 
+use crate::confine::validate::ValidatedBatch;
 use crate::sys::nowait;
-use crate::validate::ValidatedBatch;
 
 /// What a probe of the atom at the cursor did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -206,8 +206,8 @@ mod tests {
     use std::os::fd::AsRawFd;
 
     use super::Probe;
-    use crate::opcode::{Openat, Pread64};
-    use crate::{Chain, Len, Policy};
+    use crate::builder::opcode::{Openat, Pread64};
+    use crate::{ByteLen, Chain, Policy};
 
     const LEN: usize = 256 << 10;
 
@@ -241,7 +241,7 @@ mod tests {
     ) -> (crate::ValidatedBatch<'static>, crate::BufRef) {
         let mut chain = Chain::new();
         let buf = chain.output_bytes(len);
-        chain.push(Pread64::new(fd, buf, offset).len(Len::Whole));
+        chain.push(Pread64::new(fd, buf, offset).len(ByteLen::Whole));
         (chain.prepare(&Policy::default()).unwrap(), buf)
     }
 
@@ -350,7 +350,7 @@ mod tests {
         flags: u16,
         policy: &Policy,
     ) -> crate::ValidatedBatch<'static> {
-        use crate::opcode::{Pwrite64, Read, Write};
+        use crate::builder::opcode::{Pwrite64, Read, Write};
         use syslets_abi::nr;
         let mut chain = Chain::with_capacity(1, 0, 0);
         // SAFETY: every batch made here is run (if at all) while `buf` lives
@@ -408,7 +408,7 @@ mod tests {
 
         // Refused, and left as it was: other calls, other policies, bad flags.
         let mut getpid = Chain::new();
-        getpid.push(crate::opcode::Getpid::new());
+        getpid.push(crate::builder::opcode::Getpid::new());
         let mut getpid = getpid.prepare(&policy).unwrap();
         // SAFETY: refused, so nothing is aimed at `b`.
         assert!(!unsafe { getpid.reaim_io(&policy, fd, b.as_mut_ptr(), 1, 0, 0, 0) });

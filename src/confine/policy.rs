@@ -37,8 +37,8 @@ use syslets_abi::signature::{self, ArgRule, Class, NoFollow, PathArg, Signature}
 use syslets_abi::{self as abi, Atom};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+use crate::batch::plan::{BufTable, Src};
 use crate::error::ErrorKind;
-use crate::validate::{BufTable, Src};
 
 /// A set of native syscall numbers (all x86_64 numbers are below 512).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

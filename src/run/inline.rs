@@ -1,5 +1,8 @@
-//! The inline executor: runs a [`ValidatedBatch`] in the calling thread with the
-//! v6 stop/skip semantics.
+//! Running a [`ValidatedBatch`] inline: every atom in the calling thread, one
+//! after the other, with the v6 stop/skip semantics ([`ValidatedBatch::run`]).
+//! The asynchronous executor, which hands the rest of a chain to a worker
+//! when an atom may block, is [`crate::executor`]; it runs atoms with these
+//! same methods.
 #![allow(unsafe_code)]
 
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -7,10 +10,11 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use syslets_abi as abi;
 use syslets_abi::signature::Fds;
 
-use crate::chain::AtomRef;
-use crate::completion::Completion;
+use crate::batch::completion::Completion;
+use crate::batch::plan::Check;
+use crate::confine::validate::ValidatedBatch;
+use crate::handles::AtomRef;
 use crate::sys::atfork;
-use crate::validate::{Check, ValidatedBatch};
 
 impl ValidatedBatch<'_> {
     /// Run the whole chain inline, in the calling thread, and return its

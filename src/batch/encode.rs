@@ -6,18 +6,16 @@ use std::marker::PhantomData;
 use syslets_abi as abi;
 use zerocopy::IntoBytes;
 
-use crate::completion::Completion;
+use crate::batch::completion::Completion;
 
-use crate::chain::{Chain, RawRegion};
+use crate::builder::chain::{Chain, RawRegion};
 use crate::error::{ErrorKind, ValidationError};
-use crate::policy::Policy;
-use crate::validate::ValidatedBatch;
 
 /// Owned bytes whose start is 8-byte aligned, so the ABI structs can be viewed
 /// in place with zerocopy, behind room for the [`Completion`] of their run.
 ///
 /// Layout: `completion | header | atoms | bufs | arena`. The completion (whose
-/// results [`ValidatedBatch::take_fds`] trusts) and the atoms (which
+/// results [`ValidatedBatch::take_fds`](crate::ValidatedBatch::take_fds) trusts) and the atoms (which
 /// validation replaces by the plan the executor follows) lie *before* the
 /// arena. Every pointer the kernel gets points into the arena (never before
 /// its start) and the kernel only writes forward from a pointer, so even a
@@ -182,10 +180,12 @@ impl<'a> EncodedBatch<'a> {
     pub fn as_bytes(&self) -> &[u8] {
         self.storage.bytes()
     }
+}
 
-    /// Check every atom, argument, pointer and length against `policy`; nothing
-    /// runs unless all of it is valid.
-    pub fn validate(self, policy: &Policy) -> Result<ValidatedBatch<'a>, ValidationError> {
-        crate::validate::validate(self, policy)
+impl<'a> Chain<'a> {
+    /// Copy the whole chain into one ABI buffer.
+    #[inline]
+    pub fn encode(self) -> Result<EncodedBatch<'a>, ValidationError> {
+        EncodedBatch::from_chain(self)
     }
 }

@@ -40,11 +40,26 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::executor::{run_timed, Shared};
-use crate::seccomp::{install_filter, SeccompFilter};
+use crate::confine::seccomp::{install_filter, SeccompFilter};
+use crate::confine::validate::ValidatedBatch;
+use crate::executor::estimator::{run_timed, Estimator};
 use crate::sys::rusage::SchedStat;
-use crate::validate::ValidatedBatch;
 use syslets_abi::signature::Blocking;
+
+/// What the workers need from the executor that owns their pool. The pool is
+/// generic over it (not tied to the executor's shared state) so that the
+/// executor depends on the pool and not the other way round; it is
+/// monomorphised, so the calls cost what direct field accesses did.
+pub(crate) trait PoolOwner: Send + Sync + 'static {
+    /// The pool itself.
+    fn pool(&self) -> &Pool;
+    /// The workers' seccomp filter, when the executor confines them.
+    fn filter(&self) -> Option<&SeccompFilter>;
+    /// The handoff estimator the workers feed with the latencies they see.
+    fn estimator(&self) -> &Estimator;
+    /// Deliver a chain a worker finished (to the completion hook or the ring).
+    fn finish_job(&self, ticket: u64, batch: Box<ValidatedBatch<'static>>);
+}
 
 /// Start-up of every worker thread, before it runs any atom: install the
 /// executor's seccomp filter (generated once from its policy, see
@@ -340,7 +355,7 @@ impl Pool {
     /// Whether a chain that would run inline may be spread to a worker now:
     /// no spread chain is waiting for a worker already, and the spare-CPU
     /// monitor finds that the submitter and the workers get CPUs without
-    /// waiting for them (module docs). Called by a submitting thread; at most
+    /// waiting for them ([executor docs](crate::executor)). Called by a submitting thread; at most
     /// once per [`SPARE_SAMPLE_NS`] it reads the run delay of itself and each
     /// live worker (about 1 µs each).
     pub(crate) fn spare_cpu(&self) -> bool {
@@ -462,7 +477,7 @@ impl Pool {
         (st.threads - st.idle).saturating_sub(self.stalled())
     }
 
-    /// The cachemiss rule (module docs): wake idle workers, or ask for a new
+    /// The cachemiss rule ([executor docs](crate::executor)): wake idle workers, or ask for a new
     /// one (`may_spawn`: the caller can start threads), while chains are
     /// queued and fewer than `max_running` workers run unstalled. Returns
     /// the worker slot of a thread to start (`threads` already counts it).
@@ -496,11 +511,11 @@ impl Pool {
     }
 
     /// Re-apply the cachemiss rule from the submitting thread (it may spawn).
-    pub(crate) fn rebalance(shared: &Arc<Shared>) {
-        shared.pool.confirm_stalls();
+    pub(crate) fn rebalance<S: PoolOwner>(shared: &Arc<S>) {
+        shared.pool().confirm_stalls();
         let spawn = {
-            let mut st = shared.pool.lock();
-            shared.pool.plan(&mut st, true)
+            let mut st = shared.pool().lock();
+            shared.pool().plan(&mut st, true)
         };
         if let Some(slot) = spawn {
             Self::spawn(shared, slot);
@@ -527,8 +542,8 @@ impl Pool {
 
     /// Queue `job`, then wake or start a worker for it if the cachemiss rule
     /// allows one more to run.
-    pub(crate) fn dispatch(shared: &Arc<Shared>, job: Job) {
-        let pool = &shared.pool;
+    pub(crate) fn dispatch<S: PoolOwner>(shared: &Arc<S>, job: Job) {
+        let pool = shared.pool();
         pool.confirm_stalls();
         let (spawn, finished) = {
             let mut st = pool.lock();
@@ -559,8 +574,8 @@ impl Pool {
     }
 
     /// Start a worker on worker slot `slot` (`threads` already counts it).
-    fn spawn(shared: &Arc<Shared>, slot: usize) {
-        let pool = &shared.pool;
+    fn spawn<S: PoolOwner>(shared: &Arc<S>, slot: usize) {
+        let pool = shared.pool();
         let worker_shared = Arc::clone(shared);
         // Workers start with every signal blocked: a handler the application
         // installed must never run on them (and a signal must not interrupt an
@@ -584,7 +599,7 @@ impl Pool {
                 // confined fails them (the rest cancelled, status -errno of the
                 // thread creation); only without one, when a worker would be as
                 // unconfined as this thread, do they run here.
-                let refuse = shared.filter.is_some().then_some(&err);
+                let refuse = shared.filter().is_some().then_some(&err);
                 let orphans: Vec<Job> = {
                     let mut st = pool.lock();
                     st.threads -= 1;
@@ -599,7 +614,7 @@ impl Pool {
                     }
                 };
                 for job in orphans {
-                    let (ticket, batch) = execute(shared, job, &AtomicU8::new(0), refuse, None);
+                    let (ticket, batch) = execute(&**shared, job, &AtomicU8::new(0), refuse, None);
                     shared.finish_job(ticket, batch);
                 }
             }
@@ -656,12 +671,12 @@ impl Pool {
     }
 }
 
-fn worker_main(shared: Arc<Shared>, slot: usize) {
-    let pool = &shared.pool;
+fn worker_main<S: PoolOwner>(shared: Arc<S>, slot: usize) {
+    let pool = shared.pool();
     let run = &pool.workers[slot];
     run.tid
         .store(crate::sys::rusage::gettid(), Ordering::Relaxed);
-    let init = worker_init(shared.filter.as_ref()).err();
+    let init = worker_init(shared.filter()).err();
     let stall = StallSlot {
         slot: &run.atom_start,
         epoch: pool.epoch,
@@ -723,7 +738,7 @@ fn worker_main(shared: Arc<Shared>, slot: usize) {
             // sleep against the next atom (`rusage::slept`).
             crate::sys::rusage::mark();
         }
-        let (ticket, batch) = execute(&shared, job, &run.cancel, init.as_ref(), Some(&stall));
+        let (ticket, batch) = execute(&*shared, job, &run.cancel, init.as_ref(), Some(&stall));
         // Forget the ticket before posting (the post releases this store),
         // so that a cancel after the completion was reaped finds nothing.
         // (Or before the completion hook delivers it: a cancel that finds
@@ -738,8 +753,8 @@ fn worker_main(shared: Arc<Shared>, slot: usize) {
 /// `init_error`: the worker could not be confined (see [`worker_init`]), or
 /// no worker could be started for a confined pool, so nothing runs.
 #[must_use]
-pub(crate) fn execute(
-    shared: &Shared,
+pub(crate) fn execute<S: PoolOwner>(
+    shared: &S,
     job: Job,
     cancel: &AtomicU8,
     init_error: Option<&io::Error>,
@@ -776,7 +791,7 @@ pub(crate) fn execute(
             }
             match stall {
                 Some(slot) => run_watched(shared, slot, &mut batch, &mut announced),
-                None => run_timed(&shared.estimator, &mut batch),
+                None => run_timed(shared.estimator(), &mut batch),
             }
             if !batch.finished() {
                 cancel.fetch_and(!IN_ATOM, Ordering::AcqRel);
@@ -805,8 +820,8 @@ pub(crate) fn cancel_rest(batch: &mut ValidatedBatch<'static>, status: i64) {
 /// worker take the queue (`announced`); later ones leave that to the
 /// submitter's dispatch and wait ticks: in a cold walk nearly every atom is
 /// predicted, and each would take the pool lock.
-fn run_watched(
-    shared: &Shared,
+fn run_watched<S: PoolOwner>(
+    shared: &S,
     stall: &StallSlot<'_>,
     batch: &mut ValidatedBatch<'static>,
     announced: &mut bool,
@@ -817,17 +832,17 @@ fn run_watched(
     let predicted = match step.sig().blocking {
         Blocking::Never => false,
         Blocking::Network => true,
-        Blocking::Storage => shared.estimator.missing(nr),
+        Blocking::Storage => shared.estimator().missing(nr),
     };
     let t0 = Instant::now();
     stall.enter(t0, predicted);
     if predicted && !std::mem::replace(announced, true) {
-        shared.pool.before_stall();
+        shared.pool().before_stall();
     }
     batch.run_one();
     stall.leave();
     shared
-        .estimator
+        .estimator()
         .record(nr, t0.elapsed(), batch.completion().0.results[i]);
 }
 

@@ -34,9 +34,9 @@ use std::time::{Duration, Instant};
 
 use syslets_abi::{RingEntry, RingHeader};
 
+use crate::confine::validate::ValidatedBatch;
 use crate::sys::eventfd::EventFd;
 use crate::sys::futex;
-use crate::validate::ValidatedBatch;
 
 /// The ring header, shared between producers and consumers: the layout of
 /// [`RingHeader`] with atomic fields.

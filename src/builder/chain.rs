@@ -9,168 +9,10 @@ use std::path::Path;
 use syslets_abi as abi;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
-use crate::encode::EncodedBatch;
+use crate::builder::inline_vec::InlineVec;
+use crate::builder::opcode::{AtomSpec, Opcode};
 use crate::error::{ErrorKind, ValidationError};
-use crate::inline_vec::InlineVec;
-use crate::opcode::{AtomSpec, Opcode};
-use crate::policy::Policy;
-use crate::validate::ValidatedBatch;
-
-/// Names an atom of a chain; used to pass its result to later atoms
-/// (`Fd::from(open)`) and to read its result from the completion.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AtomRef(pub(crate) u16);
-
-impl AtomRef {
-    /// The atom's index in its chain.
-    pub const fn index(self) -> usize {
-        self.0 as usize
-    }
-
-    /// Refer to atom `index` of a chain (for chains built by hand).
-    pub const fn from_index(index: u16) -> Self {
-        AtomRef(index)
-    }
-}
-
-/// A view of a buffer in the batch's arena: `len` bytes from `offset`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct BufRef {
-    pub(crate) index: u16,
-    pub(crate) offset: u32,
-    pub(crate) len: u32,
-}
-
-impl BufRef {
-    /// Buffer index in the batch.
-    pub const fn index(self) -> u16 {
-        self.index
-    }
-
-    /// Length of this view in bytes.
-    pub const fn len(self) -> u32 {
-        self.len
-    }
-
-    /// Whether the view is empty.
-    pub const fn is_empty(self) -> bool {
-        self.len == 0
-    }
-
-    /// The part of this view from `start` on (clamped to its end).
-    pub const fn skip(self, start: u32) -> Self {
-        let start = if start > self.len { self.len } else { start };
-        BufRef {
-            index: self.index,
-            offset: self.offset + start,
-            len: self.len - start,
-        }
-    }
-
-    /// The first `len` bytes of this view (clamped to its end).
-    pub const fn take(self, len: u32) -> Self {
-        let len = if len > self.len { self.len } else { len };
-        BufRef {
-            index: self.index,
-            offset: self.offset,
-            len,
-        }
-    }
-}
-
-/// A buffer that receives one `T` written by the kernel (a `stat`, a `statx`).
-/// Read it back with [`ValidatedBatch::output`].
-#[derive(Debug)]
-pub struct Out<T> {
-    pub(crate) buf: BufRef,
-    _type: PhantomData<fn() -> T>,
-}
-
-impl<T> Clone for Out<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T> Copy for Out<T> {}
-
-impl<T> Out<T> {
-    /// The underlying buffer.
-    pub const fn buf(self) -> BufRef {
-        self.buf
-    }
-}
-
-/// A socket address in the arena, with its length (for connect, bind, sendto).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SockAddr {
-    /// The `sockaddr_in`/`sockaddr_in6` bytes.
-    pub buf: BufRef,
-    /// Their length, as `socklen_t`.
-    pub len: u32,
-}
-
-/// Room for a socket address written by the kernel (accept4, recvfrom), with
-/// its value-result `socklen_t`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SockAddrOut {
-    /// 128 bytes of `sockaddr_storage`.
-    pub addr: BufRef,
-    /// The `socklen_t`, initialised to 128.
-    pub len: BufRef,
-}
-
-/// Memory an atom's pointer argument refers to.
-///
-/// Raw memory comes only from [`Chain::borrow_mut`] (a borrow keeps it alive)
-/// or the `unsafe` [`Chain::raw`]: the kernel writes through it, so safe code
-/// outside this crate cannot make a `Mem::Raw` from an arbitrary address.
-///
-/// ```compile_fail,E0639
-/// let local = 0u64;
-/// let mem = syslets::Mem::Raw { addr: &local as *const u64 as u64, len: 8 };
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mem {
-    /// A buffer of the batch's own arena.
-    Buf(BufRef),
-    /// Memory outside the batch that a Rust borrow or an `unsafe` contract keeps
-    /// alive; see [`Chain::borrow_mut`]. Readable with a `..` pattern; made
-    /// only by [`Chain::borrow_mut`] and [`Chain::raw`].
-    #[non_exhaustive]
-    Raw {
-        /// Address.
-        addr: u64,
-        /// Bytes reachable from `addr`.
-        len: u64,
-    },
-}
-
-impl Mem {
-    /// Bytes reachable through this memory.
-    pub const fn len(self) -> u64 {
-        match self {
-            Mem::Buf(b) => b.len as u64,
-            Mem::Raw { len, .. } => len,
-        }
-    }
-
-    /// Whether no byte is reachable.
-    pub const fn is_empty(self) -> bool {
-        self.len() == 0
-    }
-}
-
-impl From<BufRef> for Mem {
-    fn from(b: BufRef) -> Mem {
-        Mem::Buf(b)
-    }
-}
-
-impl<T> From<Out<T>> for Mem {
-    fn from(o: Out<T>) -> Mem {
-        Mem::Buf(o.buf)
-    }
-}
+use crate::handles::{AtomRef, BufRef, Mem, Out, SockAddr, SockAddrOut};
 
 /// A raw pointer argument of an in-process chain, with the bytes it may reach.
 /// The validator checks lengths against it just as against arena buffers.
@@ -332,15 +174,12 @@ impl<'a> Chain<'a> {
     /// Room for one `T` written by the kernel.
     pub fn output<T: FromBytes + IntoBytes>(&mut self) -> Out<T> {
         let buf = self.add_buf(None, size_of::<T>(), abi::BUF_OUT);
-        Out {
-            buf,
-            _type: PhantomData,
-        }
+        Out::new(buf)
     }
 
     /// Copy a socket address into the arena (IPv4 or IPv6).
     pub fn sockaddr(&mut self, addr: SocketAddr) -> SockAddr {
-        let (bytes, len) = crate::net::encode_sockaddr(addr);
+        let (bytes, len) = crate::builder::net::encode_sockaddr(addr);
         let buf = self.input(&bytes[..len]);
         SockAddr {
             buf,
@@ -428,17 +267,5 @@ impl<'a> Chain<'a> {
     pub fn end_after(&mut self, atom: AtomRef) -> &mut Self {
         let end = self.atoms.len() as u16;
         self.jump(atom, AtomRef(end))
-    }
-
-    /// Copy the whole chain into one ABI buffer.
-    #[inline]
-    pub fn encode(self) -> Result<EncodedBatch<'a>, ValidationError> {
-        EncodedBatch::from_chain(self)
-    }
-
-    /// [`encode`](Chain::encode), then [`validate`](EncodedBatch::validate).
-    #[inline]
-    pub fn prepare(self, policy: &Policy) -> Result<ValidatedBatch<'a>, ValidationError> {
-        self.encode()?.validate(policy)
     }
 }

@@ -1,13 +1,18 @@
-//! [`Completion`]: the outcome of one run of a chain.
+//! [`Completion`]: the outcome of one run of a chain, as the Rust API reads it.
 
 use syslets_abi as abi;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-use crate::chain::AtomRef;
 use crate::errno::Errno;
+use crate::handles::AtomRef;
 
 /// The outcome of one run of a chain: each atom's return value, which atoms ran,
 /// the index of the last one and its status.
+///
+/// A typed view of [`abi::Completion`], the fixed-layout record the kernel
+/// side writes and a ring, a C consumer or a 32-bit producer reads (the same
+/// bytes: [`as_abi`](Self::as_abi)). This one is read by [`AtomRef`], with
+/// failures as [`Errno`]s.
 #[repr(transparent)]
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,

@@ -6,7 +6,7 @@
 //! and [`private`](Read::private). Push builders with [`Chain::push`](crate::Chain::push).
 //!
 //! ```
-//! use syslets::{Chain, Fd, Len, Stop, opcode::{Openat, Read, Write, Close}};
+//! use syslets::{ByteLen, Chain, Fd, Stop, opcode::{Openat, Read, Write, Close}};
 //! let mut chain = Chain::new();
 //! let path = chain.path("/proc/self/stat");
 //! let buf = chain.scratch(4096);
@@ -14,7 +14,7 @@
 //! // The number of bytes read is the length written: result passing.
 //! let n = chain.push(Read::new(fd, buf).stop_on(Stop::NON_POSITIVE).skip_to_next_on_stop());
 //! chain.push(Close::new(fd));
-//! # let _ = (n, Len::Whole, Fd::Value(0), Write::new(1, buf));
+//! # let _ = (n, ByteLen::Whole, Fd::Value(0), Write::new(1, buf));
 //! ```
 
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -23,7 +23,9 @@ use syslets_abi as abi;
 use syslets_abi::kernel;
 use syslets_abi::nr;
 
-use crate::chain::{AtomRef, BufRef, Mem, Out, SockAddr, SockAddrOut};
+use crate::handles::{AtomRef, BufRef, Mem, Out, SockAddr, SockAddrOut};
+// The system-call table names the builders' length type `Len`.
+use ByteLen as Len;
 
 /// A file-descriptor argument: a value, or the result of an earlier atom.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,7 +56,7 @@ impl From<BorrowedFd<'_>> for Fd {
 
 /// A length argument that goes with a pointer argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Len {
+pub enum ByteLen {
     /// All of the memory the pointer argument reaches.
     Whole,
     /// This many bytes (checked against the memory before anything runs).
@@ -347,13 +349,12 @@ macro_rules! opcode {
 /// Expands the rows of the system-call table
 /// ([`syslets_abi::for_each_syscall!`]) into one builder per call.
 macro_rules! builders {
-    ($(
-        $(#[$meta:meta])*
-        $NR:ident = $num:literal, $name:literal { $($field:ident : $value:expr),* $(,)? }
-        i386 [ $( $N32:ident = $n32:literal, $name32:literal, $nargs32:literal, $map32:expr $(=> $conv:expr)? );* $(;)? ]
-        socketcall [ $( $SC:ident = $call:literal, $scname:literal, $scnargs:literal, $scmap:expr );* $(;)? ]
-        builder $builder:ident ($man:literal) { $($fields:tt)* } |$s:ident| [ $($args:tt)* ];
-    )*) => {
+    ($({
+        nr [$NR:ident = $num:literal, $name:literal]
+        doc [$(#[$meta:meta])*]
+        builder [$builder:ident ($man:literal) { $($fields:tt)* } |$s:ident| [ $($args:tt)* ]]
+        $($_rest:tt)*
+    })*) => {
         $(
             opcode! {
                 $(#[$meta])*

@@ -53,7 +53,6 @@
 //! the rest of the process keeps every call. [`install_filter`] first sets
 //! `no_new_privs` on the thread (`PR_SET_NO_NEW_PRIVS`), which seccomp requires
 //! of unprivileged callers.
-#![allow(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -65,7 +64,7 @@ use syslets_abi::nr;
 use syslets_abi::signature::{self, ArgRule};
 use syslets_abi::sockopt::{self, Access};
 
-use crate::policy::{denylist_entry, DenyWhen, Policy};
+use crate::confine::policy::{denylist_entry, DenyWhen, Policy};
 
 /// `AUDIT_ARCH_X86_64` (`EM_X86_64 | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE`).
 pub const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
@@ -693,50 +692,7 @@ pub fn install_filter(filter: &SeccompFilter) -> io::Result<()> {
         }
         .into());
     }
-    let prog = libc::sock_fprog {
-        len: len as u16,
-        filter: filter.insns.as_ptr().cast_mut(),
-    };
-    // SAFETY: PR_SET_NO_NEW_PRIVS takes only integer arguments (1, then three
-    // unused zeros the kernel requires to be zero) and touches no memory of
-    // this process; it only sets a flag on the calling thread.
-    let r = unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `prog` points at `len` instructions owned by `filter`, which the
-    // borrow keeps alive for the call; the kernel copies the program before
-    // returning and keeps no pointer to it. Flags 0: the calling thread only.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER as libc::c_ulong,
-            0 as libc::c_ulong,
-            &prog as *const libc::sock_fprog,
-        )
-    };
-    if r == 0 {
-        return Ok(());
-    }
-    let err = io::Error::last_os_error();
-    if err.raw_os_error() != Some(libc::ENOSYS) {
-        return Err(err);
-    }
-    // Kernels before 3.17 have no seccomp(2); prctl(PR_SET_SECCOMP) is the
-    // same operation for the calling thread.
-    // SAFETY: as above, `prog` and the instructions it points at outlive the
-    // call, and the kernel copies the program.
-    let r = unsafe {
-        libc::prctl(
-            libc::PR_SET_SECCOMP,
-            libc::SECCOMP_MODE_FILTER as libc::c_ulong,
-            &prog as *const libc::sock_fprog,
-        )
-    };
-    if r != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    crate::sys::seccomp::install_thread_filter(&filter.insns)
 }
 
 #[cfg(test)]
@@ -754,7 +710,8 @@ mod tests {
         let names: Vec<&str> = MACHINERY.iter().map(|m| m.name).collect();
         assert_eq!(rows, names);
         for m in MACHINERY {
-            assert!(crate::policy::denylist_entry(m.nr).is_none_or(|d| d.when != DenyWhen::Always));
+            assert!(crate::confine::policy::denylist_entry(m.nr)
+                .is_none_or(|d| d.when != DenyWhen::Always));
         }
     }
 }
