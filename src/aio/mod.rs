@@ -162,7 +162,6 @@ mod capi;
 mod cb;
 mod context;
 mod engine;
-mod kernel;
 mod sys;
 mod unwind;
 

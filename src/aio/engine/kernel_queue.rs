@@ -11,8 +11,8 @@ use std::sync::Arc;
 use super::requests::{Op, Phase, Req};
 use super::wake::{completed, FOREVER};
 use super::{lock, spawn, Engine};
-use crate::aio::kernel::{KernelQueue, Refused};
 use crate::aio::sys::FdKind;
+use crate::sys::kernel_aio::{KernelQueue, Refused};
 
 /// Most requests in the kernel queue at once (the kernel counts twice this
 /// against the system-wide `/proc/sys/fs/aio-max-nr`); more go to workers.

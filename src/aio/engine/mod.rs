@@ -51,10 +51,10 @@ pub(crate) use requests::{Op, Request};
 pub(crate) use wake::wait_until;
 
 use super::cb::Quota;
-use super::kernel::KernelQueue;
 use super::sys;
 use crate::confine::policy::Policy;
 use crate::errno::Errno;
+use crate::sys::kernel_aio::KernelQueue;
 use fdkind::KindCache;
 use pools::{Class, Exec, CLASSES};
 use recycle::Spares;
