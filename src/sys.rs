@@ -47,6 +47,7 @@ pub(crate) mod compat32;
 pub(crate) mod eventfd;
 pub(crate) mod fd;
 pub(crate) mod futex;
+pub(crate) mod kernel_aio;
 pub(crate) mod nowait;
 pub(crate) mod rusage;
 pub(crate) mod seccomp;

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::cb::{self, CbPtr, RawBuf};
-use super::engine::{self, Engine, List, Op, Request};
-use super::{sys, Aio, AioBuilder, Cancel};
+use super::context::{Aio, AioBuilder};
+use super::engine::{self, Cancel, Engine, List, Op, Request};
+use super::sys;
 use crate::errno::Errno;
 
 /// The process-wide engine of the free functions. Every pointer stored here

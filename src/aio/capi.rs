@@ -26,8 +26,9 @@ use std::time::{Duration, Instant};
 
 use libc::{c_int, c_long, ssize_t};
 
+use super::context::AioInit;
+use super::engine::Cancel;
 use super::unwind::no_unwind;
-use super::{AioInit, Cancel};
 use crate::errno::Errno;
 
 fn set_errno(e: Errno) {
@@ -114,7 +115,7 @@ pub unsafe extern "C" fn c_aio_read(cb: *mut libc::aiocb) -> c_int {
     status(no_unwind(Errno::EAGAIN, || {
         banner();
         // SAFETY: forwarded from the C caller.
-        unsafe { super::aio_read(cb) }
+        unsafe { super::api::aio_read(cb) }
     }))
 }
 
@@ -139,7 +140,7 @@ pub unsafe extern "C" fn c_aio_write(cb: *mut libc::aiocb) -> c_int {
     status(no_unwind(Errno::EAGAIN, || {
         banner();
         // SAFETY: forwarded from the C caller.
-        unsafe { super::aio_write(cb) }
+        unsafe { super::api::aio_write(cb) }
     }))
 }
 
@@ -164,7 +165,7 @@ pub unsafe extern "C" fn c_aio_fsync(op: c_int, cb: *mut libc::aiocb) -> c_int {
     status(no_unwind(Errno::EAGAIN, || {
         banner();
         // SAFETY: forwarded from the C caller.
-        unsafe { super::aio_fsync(op, cb) }
+        unsafe { super::api::aio_fsync(op, cb) }
     }))
 }
 
@@ -187,7 +188,7 @@ pub unsafe extern "C" fn c_aio_fsync64(op: c_int, cb: *mut libc::aiocb) -> c_int
 #[export_name = "aio_error"]
 pub unsafe extern "C" fn c_aio_error(cb: *const libc::aiocb) -> c_int {
     // SAFETY: forwarded from the C caller.
-    match no_unwind(Errno::EINVAL, || unsafe { super::aio_error(cb) }) {
+    match no_unwind(Errno::EINVAL, || unsafe { super::api::aio_error(cb) }) {
         Ok(code) => code,
         Err(e) => {
             set_errno(e);
@@ -215,7 +216,7 @@ pub unsafe extern "C" fn c_aio_error64(cb: *const libc::aiocb) -> c_int {
 #[export_name = "aio_return"]
 pub unsafe extern "C" fn c_aio_return(cb: *mut libc::aiocb) -> ssize_t {
     // SAFETY: forwarded from the C caller.
-    match no_unwind(Errno::EINVAL, || unsafe { super::aio_return(cb) }) {
+    match no_unwind(Errno::EINVAL, || unsafe { super::api::aio_return(cb) }) {
         Ok(n) => n,
         Err(e) => {
             set_errno(e);
@@ -318,7 +319,7 @@ pub unsafe extern "C" fn c_aio_suspend64(
 #[export_name = "aio_cancel"]
 pub unsafe extern "C" fn c_aio_cancel(fd: c_int, cb: *mut libc::aiocb) -> c_int {
     // SAFETY: forwarded from the C caller.
-    match no_unwind(Errno::EINVAL, || unsafe { super::aio_cancel(fd, cb) }) {
+    match no_unwind(Errno::EINVAL, || unsafe { super::api::aio_cancel(fd, cb) }) {
         Ok(c) => Cancel::as_c(c),
         Err(e) => {
             set_errno(e);
@@ -381,7 +382,7 @@ unsafe fn listio(
     // SAFETY: a non-NULL `sig` is a readable sigevent (the C contract).
     let sig = unsafe { sig.as_ref() };
     // SAFETY: forwarded from the C caller.
-    unsafe { super::lio_listio(mode, list, sig) }
+    unsafe { super::api::lio_listio(mode, list, sig) }
 }
 
 /// `int lio_listio64(...)`.
@@ -412,7 +413,7 @@ pub unsafe extern "C" fn c_aio_init(init: *const AioInit) {
         // SAFETY: a non-NULL `init` is readable (the C contract); `AioInit`
         // has glibc's layout (eight ints).
         if let Some(init) = unsafe { init.as_ref() } {
-            super::aio_init(init);
+            super::context::aio_init(init);
         }
         Ok(())
     });

@@ -35,6 +35,7 @@ use crate::confine::policy::Policy;
 use crate::confine::validate::ValidatedBatch;
 use crate::errno::Errno;
 use crate::handles::Mem;
+use crate::sys::kernel_aio::DeviceBuffer;
 
 /// glibc's `struct sigevent` (64 bytes): the value, the signal, the method,
 /// then a union whose first words are the thread id (`SIGEV_THREAD_ID`) or
@@ -385,12 +386,6 @@ impl RawBuf {
         self.len
     }
 
-    /// The address and length, for a request the kernel itself carries out
-    /// (`io_submit`), under the contract of [`new`](Self::new).
-    pub(crate) fn parts(&self) -> (u64, u64) {
-        (self.addr as u64, self.len as u64)
-    }
-
     /// Let `chain` reach the buffer.
     pub(crate) fn mem(&self, chain: &mut Chain<'static>) -> Mem {
         // SAFETY: the constructor's contract: the memory stays valid and
@@ -417,6 +412,14 @@ impl RawBuf {
         // spare runs again only after it was re-aimed at another request's
         // buffer.
         unsafe { batch.reaim_io(policy, fd, self.addr, self.len, offset, caller_data, flags) }
+    }
+}
+
+// SAFETY: the contract of `RawBuf::new` is the trait's: the memory stays
+// valid and unaliased until the request's outcome is published.
+unsafe impl DeviceBuffer for RawBuf {
+    fn parts(&self) -> (u64, u64) {
+        (self.addr as u64, self.len as u64)
     }
 }
 

@@ -6,9 +6,10 @@
 //! ([aio_error(3)]), [`aio_return`] ([aio_return(3)]), [`aio_suspend`]
 //! ([aio_suspend(3)]), [`aio_cancel`] ([aio_cancel(3)]), [`lio_listio`]
 //! ([lio_listio(3)]) and [`aio_init`] ([aio_init(3)]) — on glibc's
-//! [`libc::aiocb`], with errors as [`Errno`]. With the `c-abi` feature the
-//! cdylib exports them with C linkage (`aio_read`, `aio_read64`, …), so that
-//! `LD_PRELOAD=libsyslets.so` replaces glibc's AIO in an unmodified program.
+//! [`libc::aiocb`], with errors as [`Errno`](crate::Errno). With the `c-abi`
+//! feature the cdylib exports them with C linkage (`aio_read`, `aio_read64`,
+//! …), so that `LD_PRELOAD=libsyslets.so` replaces glibc's AIO in an
+//! unmodified program.
 //!
 //! ```text
 //! aio_read(cb) ─► chain: pread64(fd, aio_buf, aio_nbytes, aio_offset)
@@ -155,16 +156,12 @@
 //! [lio_listio(3)]: https://man7.org/linux/man-pages/man3/lio_listio.3.html
 //! [aio_init(3)]: https://man7.org/linux/man-pages/man3/aio_init.3.html
 
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::Duration;
-
 mod api;
 #[cfg(feature = "c-abi")]
 mod capi;
 mod cb;
+mod context;
 mod engine;
-mod kernel;
 mod sys;
 mod unwind;
 
@@ -172,256 +169,9 @@ pub use api::{
     aio_cancel, aio_error, aio_fsync, aio_read, aio_return, aio_suspend, aio_write, lio_listio,
 };
 pub use cb::{sigevent_none, sigevent_signal, sigevent_thread};
-
-use crate::errno::Errno;
-use engine::{Config, Engine};
+pub use context::{aio_init, Aio, AioBuilder, AioInit, DEFAULT_INLINE_BUDGET};
+pub use engine::Cancel;
 
 /// The largest `aio_reqprio` accepted (glibc's `AIO_PRIO_DELTA_MAX`). The
 /// priority is checked, not used: requests are not reordered by it.
 pub const AIO_PRIO_DELTA_MAX: i32 = cb::AIO_PRIO_DELTA_MAX;
-
-/// What [`aio_cancel`] did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Cancel {
-    /// Every request asked about was cancelled (`AIO_CANCELED`); each says
-    /// `ECANCELED` and had its notification.
-    Canceled,
-    /// At least one is running and cannot be cancelled (`AIO_NOTCANCELED`).
-    NotCanceled,
-    /// None was in progress (`AIO_ALLDONE`).
-    AllDone,
-}
-
-impl Cancel {
-    /// The C value (`AIO_CANCELED`, `AIO_NOTCANCELED`, `AIO_ALLDONE`).
-    pub const fn as_c(self) -> i32 {
-        match self {
-            Cancel::Canceled => libc::AIO_CANCELED,
-            Cancel::NotCanceled => libc::AIO_NOTCANCELED,
-            Cancel::AllDone => libc::AIO_ALLDONE,
-        }
-    }
-}
-
-/// glibc's `struct aioinit`, the argument of [`aio_init`].
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct AioInit {
-    /// Most worker threads per pool (0: the defaults, see [`AioBuilder::workers`]).
-    pub aio_threads: i32,
-    /// Most requests in flight (0: the default, 4096).
-    pub aio_num: i32,
-    /// Unused.
-    pub aio_locks: i32,
-    /// Unused.
-    pub aio_usedba: i32,
-    /// Unused.
-    pub aio_debug: i32,
-    /// Unused.
-    pub aio_numusers: i32,
-    /// Seconds an idle worker waits before it exits (0: the default, 1).
-    pub aio_idle_time: i32,
-    /// Unused.
-    pub aio_reserved: i32,
-}
-
-/// Configure the process-wide engine that [`aio_read`] and the other free
-/// functions use (as glibc's [aio_init(3)]). Only effective before the first
-/// request; later calls are ignored.
-///
-/// [aio_init(3)]: https://man7.org/linux/man-pages/man3/aio_init.3.html
-pub fn aio_init(init: &AioInit) {
-    if init.aio_threads > 0 {
-        engine::INIT_THREADS.store(init.aio_threads as u32, Ordering::Relaxed);
-    }
-    if init.aio_num > 0 {
-        engine::INIT_NUM.store(init.aio_num as u32, Ordering::Relaxed);
-    }
-    if init.aio_idle_time > 0 {
-        engine::INIT_IDLE.store(init.aio_idle_time as u32, Ordering::Relaxed);
-    }
-}
-
-fn cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
-/// Workers for requests that do their own I/O: ten per CPU, 16 to 64. (Six
-/// per CPU was best while a completion thread relayed every outcome; with
-/// workers publishing their own, 20-24 on 2 CPUs beat 12 by ~15% for
-/// `O_DIRECT` reads at depth 32, docs/aio.md.)
-fn default_workers() -> usize {
-    (10 * cpus()).clamp(16, 64)
-}
-
-/// Workers for file reads and writes the probe covers: two per CPU, 4 to 64.
-fn default_file_workers() -> usize {
-    (2 * cpus()).clamp(4, 64)
-}
-
-/// The default [`AioBuilder::inline_budget`].
-pub const DEFAULT_INLINE_BUDGET: usize = 128 << 10;
-
-/// Configuration of an [`Aio`].
-#[derive(Clone, Debug)]
-pub struct AioBuilder {
-    config: Config,
-}
-
-impl Default for AioBuilder {
-    fn default() -> Self {
-        AioBuilder {
-            config: Config {
-                max_requests: 4096,
-                workers: default_workers(),
-                file_workers: default_file_workers(),
-                stream_workers: 64,
-                idle_timeout: Duration::from_secs(1),
-                inline: true,
-                kernel_aio: true,
-                inline_budget: DEFAULT_INLINE_BUDGET,
-            },
-        }
-    }
-}
-
-impl AioBuilder {
-    /// Most requests submitted and not yet returned (by `aio_return`, or a
-    /// new request on the same aiocb), as POSIX's `AIO_MAX`; one more is
-    /// refused with `EAGAIN` (default 4096). Under the preload
-    /// `sysconf(_SC_AIO_MAX)` reports it.
-    pub fn max_requests(mut self, n: usize) -> Self {
-        self.config.max_requests = n.max(1);
-        self
-    }
-
-    /// Most worker threads per pool (default: ten per CPU (16 to 64) for
-    /// requests that do their own I/O — `O_DIRECT`, syncs, character devices
-    /// —; two per CPU (4 to 64) for file reads and writes, whose uncached
-    /// data the inline probe already started reading, so that a worker only
-    /// waits for it; 64 for pipes and sockets, which may block for ever and
-    /// have a pool of their own). A worker runs one blocking call at a time;
-    /// more workers than the I/O needs mostly cost context switches
-    /// (docs/perf-aio.md). This sets the first two pools to `n` (and the third
-    /// to at least `n`).
-    pub fn workers(mut self, n: usize) -> Self {
-        let n = n.max(1);
-        self.config.workers = n;
-        self.config.file_workers = n;
-        self.config.stream_workers = self.config.stream_workers.max(n);
-        self
-    }
-
-    /// How long an idle worker waits for work before it exits (default 1 s).
-    pub fn idle_timeout(mut self, d: Duration) -> Self {
-        self.config.idle_timeout = d;
-        self
-    }
-
-    /// Whether requests may complete inline in the submitting thread when
-    /// they would not block (default true). With false, every request goes
-    /// to a worker (`BATCH_ASYNC`), as glibc does.
-    pub fn inline(mut self, yes: bool) -> Self {
-        self.config.inline = yes;
-        self
-    }
-
-    /// Bytes of file reads and writes that one call may complete inline, in
-    /// the submitting thread (default [`DEFAULT_INLINE_BUDGET`], 128 KiB):
-    /// a request larger than this, and the members of a [`lio_listio`]
-    /// beyond it (in list order), go to a worker even when the data is
-    /// cached, so that a large copy overlaps with the caller's own work (its
-    /// `aio_error` says `EINPROGRESS`) and uses another core. 0 sends every
-    /// file request to a worker (as [`inline(false)`](Self::inline) does);
-    /// `usize::MAX` lets any cached request complete inline. For the
-    /// process-wide context (and so the `LD_PRELOAD` library) the
-    /// environment variable `SYSLETS_AIO_INLINE_BUDGET` (bytes) sets it.
-    pub fn inline_budget(mut self, bytes: usize) -> Self {
-        self.config.inline_budget = bytes;
-        self
-    }
-
-    /// Whether `O_DIRECT` reads and writes are queued in the kernel with
-    /// [io_submit(2)] (default true): the device gets the request without a
-    /// worker thread carrying it, and one thread reaps the completions. With
-    /// false — or when the kernel refuses (no kernel AIO, the system-wide
-    /// limit `/proc/sys/fs/aio-max-nr` reached, a request that would block) —
-    /// a worker does the I/O.
-    ///
-    /// [io_submit(2)]: https://man7.org/linux/man-pages/man2/io_submit.2.html
-    pub fn kernel_aio(mut self, yes: bool) -> Self {
-        self.config.kernel_aio = yes;
-        self
-    }
-
-    /// Make the context. No thread starts until a request goes to a worker.
-    pub fn build(self) -> Result<Aio, Errno> {
-        Ok(Aio {
-            engine: Engine::new(self.config)?,
-        })
-    }
-}
-
-/// An AIO context: its own executor, workers, completion thread and notifier
-/// thread. The free functions ([`aio_read`], …) use a process-wide one;
-/// an `Aio` of your own is shut down, with all its threads joined, when
-/// dropped (see the module docs).
-#[derive(Debug)]
-pub struct Aio {
-    engine: Arc<Engine>,
-}
-
-impl Default for Aio {
-    fn default() -> Self {
-        Aio::new()
-    }
-}
-
-impl Aio {
-    /// A context with the default configuration.
-    pub fn new() -> Aio {
-        AioBuilder::default()
-            .build()
-            .expect("the default configuration is valid")
-    }
-
-    /// Configure one.
-    pub fn builder() -> AioBuilder {
-        AioBuilder::default()
-    }
-
-    /// Requests submitted and not finished.
-    pub fn in_flight(&self) -> usize {
-        self.engine.outstanding()
-    }
-
-    /// Requests waiting behind an earlier request of their descriptor (the
-    /// per-descriptor FIFO, or an `aio_fsync` barrier).
-    pub fn held(&self) -> usize {
-        self.engine.held()
-    }
-
-    /// Requests queued in the kernel with `io_submit` (see
-    /// [`AioBuilder::kernel_aio`]); a statistic, for tests and benchmarks.
-    pub fn kernel_requests(&self) -> u64 {
-        self.engine.kernel_requests()
-    }
-
-    /// Worker threads alive now.
-    pub fn workers(&self) -> usize {
-        self.engine.workers()
-    }
-
-    /// Requests whose outcome was published by the worker that ran them,
-    /// without the completion thread (see "Completion" in the module docs);
-    /// a statistic, for tests and benchmarks.
-    pub fn completed_by_workers(&self) -> u64 {
-        self.engine.delivered()
-    }
-}
-
-impl Drop for Aio {
-    fn drop(&mut self) {
-        self.engine.close();
-    }
-}

@@ -18,7 +18,7 @@ use crate::confine::seccomp::FilterOptions;
 use crate::confine::validate::ValidatedBatch;
 use crate::executor::estimator::{run_timed, Estimator};
 use crate::executor::options::{Backpressure, InlineCompletions, ShutdownMode, Ticket};
-use crate::executor::pool::{self, Found, Job, Pool};
+use crate::executor::pool::{self, Job, Pool};
 use crate::executor::ring::Ring;
 use crate::executor::shared::{entry_of, Shared};
 use crate::run::probe::{has_probe, Probe};
@@ -719,33 +719,6 @@ impl Executor {
     /// Cancel a chain (see "Cancellation" in the [executor docs](crate::executor)).
     pub fn cancel(&self, ticket: Ticket) -> Result<Canceled, ExecutorError> {
         self.cancel_sure(ticket).map(|(c, _)| c)
-    }
-
-    /// [`cancel`](Self::cancel), and whether a [`Canceled::Requested`] chain
-    /// is sure to stop: its worker had not begun its next atom, so it ends
-    /// with `-ECANCELED` (false: it is inside an atom, or past its last).
-    pub(crate) fn cancel_sure(&self, ticket: Ticket) -> Result<(Canceled, bool), ExecutorError> {
-        self.check()?;
-        match self.shared.pool.cancel(ticket.0) {
-            Found::Queued(job) => {
-                let Job {
-                    ticket,
-                    mut batch,
-                    partial,
-                    ..
-                } = *job;
-                if let Some(done) = partial {
-                    let i = batch.cursor as usize;
-                    batch.record(i, done as i64);
-                }
-                pool::cancel_rest(&mut batch, -(libc::ECANCELED as i64));
-                self.shared.complete_job(ticket, batch);
-                Ok((Canceled::NotStarted, false))
-            }
-            Found::Running => Ok((Canceled::Requested, false)),
-            Found::Stopping => Ok((Canceled::Requested, true)),
-            Found::None => Ok((Canceled::NotFound, false)),
-        }
     }
 
     /// Finish or cancel the chains in flight, join every worker, and return

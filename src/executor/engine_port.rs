@@ -25,12 +25,19 @@
 //!   buffer, length and offset, so a request does not build, encode and
 //!   validate a chain.
 //!
+//! * **Sure cancellation** ([`Executor::cancel_sure`]): `aio_cancel` must
+//!   answer `AIO_CANCELED` only for a request that will end `ECANCELED`, so
+//!   it needs to know whether a chain a worker took is sure to stop (the
+//!   worker had not begun its atom). Guarantees: the same effect as
+//!   [`Executor::cancel`], plus that answer.
+//!
 //! Nothing else of the executor is used by the engine; everything else it
 //! needs is the public API ([`Executor::builder`], [`Executor::cancel`], …).
 
 use crate::confine::validate::ValidatedBatch;
-use crate::executor::api::{Begun, Executor, ExecutorError, Refused, SubmitError};
+use crate::executor::api::{Begun, Canceled, Executor, ExecutorError, Refused, SubmitError};
 use crate::executor::options::Ticket;
+use crate::executor::pool::{self, Found, Job};
 use crate::executor::shared::CompletionHook;
 pub(crate) use crate::executor::shared::{HookFn, Retire};
 
@@ -84,5 +91,34 @@ impl Executor {
     /// Returns false if a hook was installed already.
     pub(crate) fn set_completion_hook(&self, hook: Box<HookFn>) -> bool {
         self.shared.hook.set(CompletionHook(hook)).is_ok()
+    }
+}
+
+impl Executor {
+    /// [`cancel`](Self::cancel), and whether a [`Canceled::Requested`] chain
+    /// is sure to stop: its worker had not begun its next atom, so it ends
+    /// with `-ECANCELED` (false: it is inside an atom, or past its last).
+    pub(crate) fn cancel_sure(&self, ticket: Ticket) -> Result<(Canceled, bool), ExecutorError> {
+        self.check()?;
+        match self.shared.pool.cancel(ticket.0) {
+            Found::Queued(job) => {
+                let Job {
+                    ticket,
+                    mut batch,
+                    partial,
+                    ..
+                } = *job;
+                if let Some(done) = partial {
+                    let i = batch.cursor as usize;
+                    batch.record(i, done as i64);
+                }
+                pool::cancel_rest(&mut batch, -(libc::ECANCELED as i64));
+                self.shared.complete_job(ticket, batch);
+                Ok((Canceled::NotStarted, false))
+            }
+            Found::Running => Ok((Canceled::Requested, false)),
+            Found::Stopping => Ok((Canceled::Requested, true)),
+            Found::None => Ok((Canceled::NotFound, false)),
+        }
     }
 }

@@ -26,7 +26,6 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use super::cb::RawBuf;
 use crate::errno::Errno;
 use crate::sys::eventfd::EventFd;
 
@@ -104,6 +103,19 @@ unsafe impl Send for KernelQueue {}
 // SAFETY: as above.
 unsafe impl Sync for KernelQueue {}
 
+/// Memory the kernel reads or writes on its own after `io_submit` returned.
+///
+/// # Safety
+///
+/// An implementor guarantees that `parts` names memory that stays valid,
+/// and that nothing else reads or writes, until the outcome of every
+/// request queued with it is published (after [`KernelQueue::reap`] handed
+/// over its event).
+pub(crate) unsafe trait DeviceBuffer {
+    /// The address and the length in bytes.
+    fn parts(&self) -> (u64, u64);
+}
+
 /// Why a request was not queued in the kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -180,16 +192,16 @@ impl KernelQueue {
     /// to queue it, it refuses instead.
     ///
     /// The kernel writes (reads) `buf` until the event is in the ring. That
-    /// is within `buf`'s contract ([`RawBuf::new`]: valid and unaliased until
-    /// the request's outcome is published) because the engine publishes the
-    /// outcome of a request it queued here only once [`reap`](Self::reap)
-    /// has handed over its event, and never drops the queue with a request
-    /// outstanding.
+    /// is within `buf`'s contract ([`DeviceBuffer`]: valid and unaliased
+    /// until the request's outcome is published) because the engine
+    /// publishes the outcome of a request it queued here only once
+    /// [`reap`](Self::reap) has handed over its event, and never drops the
+    /// queue with a request outstanding.
     pub(crate) fn submit(
         &self,
         fd: i32,
         write: bool,
-        buf: &RawBuf,
+        buf: &impl DeviceBuffer,
         offset: i64,
         data: u64,
     ) -> Result<(), Refused> {
