@@ -92,30 +92,20 @@ pub(crate) struct RawAiocb {
 assert_eq_size!(RawAiocb, libc::aiocb);
 assert_eq_align!(RawAiocb, libc::aiocb);
 const_assert_eq!(size_of::<RawAiocb>(), 168);
-const_assert_eq!(
-    offset_of!(RawAiocb, fildes),
-    offset_of!(libc::aiocb, aio_fildes)
-);
-const_assert_eq!(
-    offset_of!(RawAiocb, lio_opcode),
-    offset_of!(libc::aiocb, aio_lio_opcode)
-);
-const_assert_eq!(
-    offset_of!(RawAiocb, reqprio),
-    offset_of!(libc::aiocb, aio_reqprio)
-);
-const_assert_eq!(offset_of!(RawAiocb, buf), offset_of!(libc::aiocb, aio_buf));
-const_assert_eq!(
-    offset_of!(RawAiocb, nbytes),
-    offset_of!(libc::aiocb, aio_nbytes)
-);
-const_assert_eq!(
-    offset_of!(RawAiocb, sigevent),
-    offset_of!(libc::aiocb, aio_sigevent)
-);
-const_assert_eq!(
-    offset_of!(RawAiocb, offset),
-    offset_of!(libc::aiocb, aio_offset)
+/// Each public field lies where `libc::aiocb` has its namesake.
+macro_rules! at_libc_offsets {
+    ($($ours:ident = $libc:ident),* $(,)?) => {
+        $(const_assert_eq!(offset_of!(RawAiocb, $ours), offset_of!(libc::aiocb, $libc));)*
+    };
+}
+at_libc_offsets!(
+    fildes = aio_fildes,
+    lio_opcode = aio_lio_opcode,
+    reqprio = aio_reqprio,
+    buf = aio_buf,
+    nbytes = aio_nbytes,
+    sigevent = aio_sigevent,
+    offset = aio_offset,
 );
 // glibc's private fields, as <aio.h> has them (checked from C in tests/aio_c.rs).
 const_assert_eq!(offset_of!(RawAiocb, next_prio), 96);

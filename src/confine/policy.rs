@@ -504,7 +504,7 @@ impl Policy {
         if !self.has_rules_for(sig) {
             return Ok(());
         }
-        self.check_atom_rules(sig, args, bufs, arena)
+        self.check_atom_rules(sig, Ctx { args, bufs, arena })
     }
 
     /// Whether an argument rule of this policy applies to calls of `sig`:
@@ -524,14 +524,7 @@ impl Policy {
         rule || (self.confine.is_some() && sig.path.is_some())
     }
 
-    fn check_atom_rules(
-        &self,
-        sig: &Signature,
-        args: &[Src],
-        bufs: BufTable<'_>,
-        arena: &[u8],
-    ) -> Result<(), ErrorKind> {
-        let ctx = Ctx { args, bufs, arena };
+    fn check_atom_rules(&self, sig: &Signature, ctx: Ctx<'_>) -> Result<(), ErrorKind> {
         match sig.rule {
             ArgRule::None => {}
             ArgRule::OpenFlags { arg } => {

@@ -535,6 +535,15 @@ impl Pool {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Every queued job, taken out of the queue, whose counters go to zero
+    /// with it (under the state lock, so no submitter sees them disagree).
+    fn take_queue(&self, st: &mut PoolState) -> Vec<Job> {
+        let jobs = st.queue.drain(..).collect();
+        self.queued.store(0, Ordering::Relaxed);
+        self.spread_queued.store(0, Ordering::Relaxed);
+        jobs
+    }
+
     /// Worker threads alive now.
     pub(crate) fn threads(&self) -> usize {
         self.lock().threads
@@ -605,10 +614,7 @@ impl Pool {
                     st.threads -= 1;
                     st.free_slots.push(slot);
                     if st.threads == 0 {
-                        let jobs = st.queue.drain(..).collect();
-                        pool.queued.store(0, Ordering::Relaxed);
-                        pool.spread_queued.store(0, Ordering::Relaxed);
-                        jobs
+                        pool.take_queue(&mut st)
                     } else {
                         Vec::new()
                     }
@@ -659,10 +665,7 @@ impl Pool {
                     r.cancel.fetch_or(CANCEL, Ordering::AcqRel);
                 }
             }
-            let jobs = st.queue.drain(..).collect();
-            self.queued.store(0, Ordering::Relaxed);
-            self.spread_queued.store(0, Ordering::Relaxed);
-            jobs
+            self.take_queue(&mut st)
         } else {
             Vec::new()
         };

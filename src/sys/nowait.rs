@@ -37,18 +37,8 @@ struct Iovec {
 ///
 /// `buf..buf + len` must be valid for writes for the duration of the call.
 pub(crate) unsafe fn preadv2_nowait(fd: u64, buf: u64, len: u64, offset: i64) -> i64 {
-    let iov = Iovec { base: buf, len };
-    let args = [
-        fd,
-        &iov as *const Iovec as u64,
-        1,
-        offset as u64,
-        0,
-        RWF_NOWAIT,
-    ];
-    // SAFETY: the iovec lives on this stack frame for the call; the memory it
-    // names is valid for writes by the caller's contract.
-    unsafe { syscall6(SYS_PREADV2, &args) }
+    // SAFETY: the caller's contract, which is `one_iovec_nowait`'s for reads.
+    unsafe { one_iovec_nowait(SYS_PREADV2, fd, buf, len, offset) }
 }
 
 /// `pwritev2(fd, {buf, len}, 1, offset, RWF_NOWAIT)`; `offset == -1` writes at
@@ -58,6 +48,18 @@ pub(crate) unsafe fn preadv2_nowait(fd: u64, buf: u64, len: u64, offset: i64) ->
 ///
 /// `buf..buf + len` must be valid for reads for the duration of the call.
 pub(crate) unsafe fn pwritev2_nowait(fd: u64, buf: u64, len: u64, offset: i64) -> i64 {
+    // SAFETY: the caller's contract, which is `one_iovec_nowait`'s for writes.
+    unsafe { one_iovec_nowait(SYS_PWRITEV2, fd, buf, len, offset) }
+}
+
+/// `nr(fd, {buf, len}, 1, offset, RWF_NOWAIT)` for `preadv2`/`pwritev2`.
+///
+/// # Safety
+///
+/// `buf..buf + len` must be valid for what `nr` does to it (writes for
+/// `preadv2`, reads for `pwritev2`) for the duration of the call.
+#[inline]
+unsafe fn one_iovec_nowait(nr: u32, fd: u64, buf: u64, len: u64, offset: i64) -> i64 {
     let iov = Iovec { base: buf, len };
     let args = [
         fd,
@@ -68,8 +70,8 @@ pub(crate) unsafe fn pwritev2_nowait(fd: u64, buf: u64, len: u64, offset: i64) -
         RWF_NOWAIT,
     ];
     // SAFETY: the iovec lives on this stack frame for the call; the memory it
-    // names is valid for reads by the caller's contract.
-    unsafe { syscall6(SYS_PWRITEV2, &args) }
+    // names is valid for the call's access by the caller's contract.
+    unsafe { syscall6(nr, &args) }
 }
 
 /// `openat2(dirfd, path, {flags, mode, RESOLVE_CACHED})`: opens exactly as
