@@ -64,6 +64,21 @@
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 compile_error!("syslets supports x86_64 Linux only");
 
+/// Builder setters, all made the same way: `name(arg: Type) => field = value;`
+/// becomes a `pub fn name(mut self, arg: Type) -> Self` that stores `value`
+/// in `self.field` and returns the builder; doc comments go along.
+macro_rules! setters {
+    ($($(#[$meta:meta])* $name:ident($arg:ident: $ty:ty) => $($field:ident).+ = $value:expr;)*) => {
+        $(
+            $(#[$meta])*
+            pub fn $name(mut self, $arg: $ty) -> Self {
+                self.$($field).+ = $value;
+                self
+            }
+        )*
+    };
+}
+
 // The source in data-flow order; each stage imports only those above it.
 // Shared by every stage: the handles a chain hands out, the error types,
 // fault injection for tests.

@@ -118,46 +118,36 @@ impl AioBuilder {
         self
     }
 
-    /// How long an idle worker waits for work before it exits (default 1 s).
-    pub fn idle_timeout(mut self, d: Duration) -> Self {
-        self.config.idle_timeout = d;
-        self
-    }
+    setters! {
+        /// How long an idle worker waits for work before it exits (default 1 s).
+        idle_timeout(d: Duration) => config.idle_timeout = d;
 
-    /// Whether requests may complete inline in the submitting thread when
-    /// they would not block (default true). With false, every request goes
-    /// to a worker (`BATCH_ASYNC`), as glibc does.
-    pub fn inline(mut self, yes: bool) -> Self {
-        self.config.inline = yes;
-        self
-    }
+        /// Whether requests may complete inline in the submitting thread when
+        /// they would not block (default true). With false, every request goes
+        /// to a worker (`BATCH_ASYNC`), as glibc does.
+        inline(yes: bool) => config.inline = yes;
 
-    /// Bytes of file reads and writes that one call may complete inline, in
-    /// the submitting thread (default [`DEFAULT_INLINE_BUDGET`], 128 KiB):
-    /// a request larger than this, and the members of a [`lio_listio`](super::lio_listio)
-    /// beyond it (in list order), go to a worker even when the data is
-    /// cached, so that a large copy overlaps with the caller's own work (its
-    /// `aio_error` says `EINPROGRESS`) and uses another core. 0 sends every
-    /// file request to a worker (as [`inline(false)`](Self::inline) does);
-    /// `usize::MAX` lets any cached request complete inline. For the
-    /// process-wide context (and so the `LD_PRELOAD` library) the
-    /// environment variable `SYSLETS_AIO_INLINE_BUDGET` (bytes) sets it.
-    pub fn inline_budget(mut self, bytes: usize) -> Self {
-        self.config.inline_budget = bytes;
-        self
-    }
+        /// Bytes of file reads and writes that one call may complete inline, in
+        /// the submitting thread (default [`DEFAULT_INLINE_BUDGET`], 128 KiB):
+        /// a request larger than this, and the members of a [`lio_listio`](super::lio_listio)
+        /// beyond it (in list order), go to a worker even when the data is
+        /// cached, so that a large copy overlaps with the caller's own work (its
+        /// `aio_error` says `EINPROGRESS`) and uses another core. 0 sends every
+        /// file request to a worker (as [`inline(false)`](Self::inline) does);
+        /// `usize::MAX` lets any cached request complete inline. For the
+        /// process-wide context (and so the `LD_PRELOAD` library) the
+        /// environment variable `SYSLETS_AIO_INLINE_BUDGET` (bytes) sets it.
+        inline_budget(bytes: usize) => config.inline_budget = bytes;
 
-    /// Whether `O_DIRECT` reads and writes are queued in the kernel with
-    /// [io_submit(2)] (default true): the device gets the request without a
-    /// worker thread carrying it, and one thread reaps the completions. With
-    /// false — or when the kernel refuses (no kernel AIO, the system-wide
-    /// limit `/proc/sys/fs/aio-max-nr` reached, a request that would block) —
-    /// a worker does the I/O.
-    ///
-    /// [io_submit(2)]: https://man7.org/linux/man-pages/man2/io_submit.2.html
-    pub fn kernel_aio(mut self, yes: bool) -> Self {
-        self.config.kernel_aio = yes;
-        self
+        /// Whether `O_DIRECT` reads and writes are queued in the kernel with
+        /// [io_submit(2)] (default true): the device gets the request without a
+        /// worker thread carrying it, and one thread reaps the completions. With
+        /// false — or when the kernel refuses (no kernel AIO, the system-wide
+        /// limit `/proc/sys/fs/aio-max-nr` reached, a request that would block) —
+        /// a worker does the I/O.
+        ///
+        /// [io_submit(2)]: https://man7.org/linux/man-pages/man2/io_submit.2.html
+        kernel_aio(yes: bool) => config.kernel_aio = yes;
     }
 
     /// Make the context. No thread starts until a request goes to a worker.

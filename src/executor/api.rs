@@ -62,113 +62,79 @@ impl Default for ExecutorBuilder {
 }
 
 impl ExecutorBuilder {
-    /// Most worker threads (default 16; at least 1). Workers mostly sleep in
-    /// blocking calls, so more than the number of cores helps storage
-    /// concurrency.
-    pub fn max_workers(mut self, n: usize) -> Self {
-        self.max_workers = n;
-        self
-    }
+    setters! {
+        /// Most worker threads (default 16; at least 1). Workers mostly sleep in
+        /// blocking calls, so more than the number of cores helps storage
+        /// concurrency.
+        max_workers(n: usize) => max_workers = n;
 
-    /// Most workers running chains at once while none is stalled in the
-    /// kernel (default: one less than the number of CPUs,
-    /// [`available_parallelism`](std::thread::available_parallelism), and at
-    /// least one: the submitting thread runs on a CPU too, and a worker more
-    /// would only compete with it). The pool grows beyond it, up to
-    /// [`max_workers`](Self::max_workers), only while workers are stalled: in
-    /// an atom predicted to block (a network call, or a storage call of a
-    /// class that currently misses), or asleep in an atom that has run for
-    /// longer than 2 ms (or the hand-off threshold, if longer). A worker
-    /// that waits for a CPU is not stalled.
-    pub fn max_running(mut self, n: usize) -> Self {
-        self.max_running = Some(n);
-        self
-    }
+        /// Most workers running chains at once while none is stalled in the
+        /// kernel (default: one less than the number of CPUs,
+        /// [`available_parallelism`](std::thread::available_parallelism), and at
+        /// least one: the submitting thread runs on a CPU too, and a worker more
+        /// would only compete with it). The pool grows beyond it, up to
+        /// [`max_workers`](Self::max_workers), only while workers are stalled: in
+        /// an atom predicted to block (a network call, or a storage call of a
+        /// class that currently misses), or asleep in an atom that has run for
+        /// longer than 2 ms (or the hand-off threshold, if longer). A worker
+        /// that waits for a CPU is not stalled.
+        max_running(n: usize) => max_running = Some(n);
 
-    /// Entries of the completion ring, a power of two (default 256).
-    pub fn ring_size(mut self, n: u32) -> Self {
-        self.ring_size = n;
-        self
-    }
+        /// Entries of the completion ring, a power of two (default 256).
+        ring_size(n: u32) => ring_size = n;
 
-    /// How long a worker waits for work before it exits (default 5 s).
-    pub fn idle_timeout(mut self, d: Duration) -> Self {
-        self.idle_timeout = d;
-        self
-    }
+        /// How long a worker waits for work before it exits (default 5 s).
+        idle_timeout(d: Duration) => idle_timeout = d;
 
-    /// What `submit` does when the ring could overflow.
-    pub fn backpressure(mut self, b: Backpressure) -> Self {
-        self.backpressure = b;
-        self
-    }
+        /// What `submit` does when the ring could overflow.
+        backpressure(b: Backpressure) => backpressure = b;
 
-    /// Where chains that complete inline are reported.
-    pub fn inline_completions(mut self, c: InlineCompletions) -> Self {
-        self.inline_completions = c;
-        self
-    }
+        /// Where chains that complete inline are reported.
+        inline_completions(c: InlineCompletions) => inline_completions = c;
 
-    /// Latency above which a run of a storage call without a non-blocking
-    /// form counts as a miss (default 20 µs; see rule 4 of the [executor docs](crate::executor)).
-    pub fn handoff_threshold(mut self, d: Duration) -> Self {
-        self.handoff_threshold = d;
-        self
-    }
+        /// Latency above which a run of a storage call without a non-blocking
+        /// form counts as a miss (default 20 µs; see rule 4 of the [executor docs](crate::executor)).
+        handoff_threshold(d: Duration) => handoff_threshold = d;
 
-    /// Of the atoms the miss rate sends to workers, run every n-th inline to
-    /// re-measure (default 32; 0 never re-probes).
-    pub fn reprobe_every(mut self, n: u32) -> Self {
-        self.reprobe_every = n;
-        self
-    }
+        /// Of the atoms the miss rate sends to workers, run every n-th inline to
+        /// re-measure (default 32; 0 never re-probes).
+        reprobe_every(n: u32) => reprobe_every = n;
 
-    /// The policy workers are confined to: every worker installs the seccomp
-    /// filter generated from it before it runs any atom (default:
-    /// [`Policy::default`]). Validate the batches you submit with the same policy:
-    /// a call the filter does not allow fails with `EPERM` on a worker.
-    pub fn policy(mut self, p: Policy) -> Self {
-        self.policy = p;
-        self
-    }
+        /// The policy workers are confined to: every worker installs the seccomp
+        /// filter generated from it before it runs any atom (default:
+        /// [`Policy::default`]). Validate the batches you submit with the same policy:
+        /// a call the filter does not allow fails with `EPERM` on a worker.
+        policy(p: Policy) => policy = p;
 
-    /// Whether workers run under the policy's seccomp filter (default: yes).
-    /// Turning it off leaves only validation between a bug and the kernel; it
-    /// exists for environments that forbid `seccomp(2)` itself. Off, a chain
-    /// no worker can be started for runs on the submitting thread (on, it
-    /// fails: see "When no worker can be started" in the [executor docs](crate::executor)).
-    pub fn seccomp(mut self, on: bool) -> Self {
-        self.seccomp = on;
-        self
-    }
+        /// Whether workers run under the policy's seccomp filter (default: yes).
+        /// Turning it off leaves only validation between a bug and the kernel; it
+        /// exists for environments that forbid `seccomp(2)` itself. Off, a chain
+        /// no worker can be started for runs on the submitting thread (on, it
+        /// fails: see "When no worker can be started" in the [executor docs](crate::executor)).
+        seccomp(on: bool) => seccomp = on;
 
-    /// Use spare CPUs (default: no). A default-mode chain that would run
-    /// inline — nothing in it is predicted to block — and is expected to take
-    /// long enough to be worth a hand-off (at least 50 µs, from the measured
-    /// cost of its calls) may instead be *spread* to a worker, but only while
-    /// the executor measures that a worker gets a CPU without taking one from
-    /// the submitter or waiting for one: the time this thread and the workers
-    /// spend runnable but not running (their `run_delay` in
-    /// `/proc/self/task/<tid>/schedstat`) stays under a quarter of the time.
-    /// On a busy machine nothing is spread, and the chains run inline as
-    /// without this option. At most one spread chain waits for a worker;
-    /// [`wait`](Executor::wait) runs waiting spread chains in the calling
-    /// thread instead of sleeping.
-    ///
-    /// For a submitter that has other work to do while a chain runs (a tree
-    /// walk issuing the next directory's reads): it then uses a second CPU.
-    /// A caller that waits for each chain right away gains nothing and pays
-    /// the hand-off, so it is off by default.
-    pub fn use_spare_cpus(mut self, on: bool) -> Self {
-        self.spare_cpus = on;
-        self
-    }
+        /// Use spare CPUs (default: no). A default-mode chain that would run
+        /// inline — nothing in it is predicted to block — and is expected to take
+        /// long enough to be worth a hand-off (at least 50 µs, from the measured
+        /// cost of its calls) may instead be *spread* to a worker, but only while
+        /// the executor measures that a worker gets a CPU without taking one from
+        /// the submitter or waiting for one: the time this thread and the workers
+        /// spend runnable but not running (their `run_delay` in
+        /// `/proc/self/task/<tid>/schedstat`) stays under a quarter of the time.
+        /// On a busy machine nothing is spread, and the chains run inline as
+        /// without this option. At most one spread chain waits for a worker;
+        /// [`wait`](Executor::wait) runs waiting spread chains in the calling
+        /// thread instead of sleeping.
+        ///
+        /// For a submitter that has other work to do while a chain runs (a tree
+        /// walk issuing the next directory's reads): it then uses a second CPU.
+        /// A caller that waits for each chain right away gains nothing and pays
+        /// the hand-off, so it is off by default.
+        use_spare_cpus(on: bool) => spare_cpus = on;
 
-    /// The value both ring indices start at (default 0). Lets tests cross the
-    /// `u32` wrap of the indices quickly.
-    pub fn ring_start_index(mut self, start: u32) -> Self {
-        self.ring_start = start;
-        self
+        /// The value both ring indices start at (default 0). Lets tests cross the
+        /// `u32` wrap of the indices quickly.
+        ring_start_index(start: u32) => ring_start = start;
     }
 
     /// Make the executor. No thread is started until a chain is handed off.
