@@ -8,6 +8,9 @@
 #                       (mlocked by benches/pagelock.c, since other processes
 #                       on a shared machine drop caches), --invalidate=0
 #   hot-1m-qd8          page-cached, 1 MiB reads, iodepth 8
+#   hot-64k-qd8, hot-128k-qd8, hot-256k-qd8   the same with 64/128/256 KiB
+#                       reads (not in the default set: for measuring the
+#                       inline byte budget, with the engines syslets@N below)
 #   cold-qd1, cold-qd32 buffered and uncached: fio drops the file's pages
 #                       (fadvise DONTNEED) when the job starts, and the job
 #                       reads each block once (a fixed amount of I/O, not a
@@ -28,7 +31,9 @@
 #   REPS        rounds (default 5)
 #   CASES       subset of the cases above (default: all)
 #   ENGINES     default "glibc syslets io_uring"; add psync, or base (the
-#               library at BASE_LIB, preloaded like syslets: an A/B run)
+#               library at BASE_LIB, preloaded like syslets: an A/B run), or
+#               syslets@N: the library with SYSLETS_AIO_INLINE_BUDGET=N
+#               bytes (N = max: no limit)
 #   BASE_LIB    another build of libsyslets.so, for the engine "base"
 #   AIO_BENCH_DIR  default target/aio-bench; must be on a disk-backed file
 #               system that supports O_DIRECT (not tmpfs)
@@ -42,8 +47,9 @@ cd "$(dirname "$0")/.."
 
 RUNTIME=${RUNTIME:-5}
 REPS=${REPS:-5}
-ALL_CASES="hot-qd1 hot-qd32 hot-1m-qd8 cold-qd1 cold-qd32 direct-qd1 direct-qd32 write-qd32"
-CASES=${CASES:-$ALL_CASES}
+DEFAULT_CASES="hot-qd1 hot-qd32 hot-1m-qd8 cold-qd1 cold-qd32 direct-qd1 direct-qd32 write-qd32"
+ALL_CASES="$DEFAULT_CASES hot-64k-qd8 hot-128k-qd8 hot-256k-qd8"
+CASES=${CASES:-$DEFAULT_CASES}
 ENGINES=${ENGINES:-glibc syslets io_uring}
 DIR=${AIO_BENCH_DIR:-$PWD/target/aio-bench}
 FILE=$DIR/fio-256m
@@ -99,6 +105,9 @@ case_args() {
         hot-qd1) echo "${base[@]} --iodepth=1 --invalidate=0 ${timed[*]}" ;;
         hot-qd32) echo "${base[@]} --iodepth=32 --invalidate=0 ${timed[*]}" ;;
         hot-1m-qd8) echo "${base[@]} --bs=1m --iodepth=8 --invalidate=0 ${timed[*]}" ;;
+        hot-64k-qd8 | hot-128k-qd8 | hot-256k-qd8)
+            local bs=${1#hot-}
+            echo "${base[@]} --bs=${bs%-qd8} --iodepth=8 --invalidate=0 ${timed[*]}" ;;
         # One pass over part of the file: each block once, all misses.
         cold-qd1) echo "${base[@]} --iodepth=1 --invalidate=1 --io_size=32m" ;;
         cold-qd32) echo "${base[@]} --iodepth=32 --invalidate=1 --io_size=256m" ;;
@@ -108,8 +117,8 @@ case_args() {
     esac
 }
 
-# run CASE ENGINE: one fio run; appends "case engine iops clat_us cpu%" to
-# $RESULTS.
+# run CASE ENGINE: one fio run; appends "case engine iops clat_us cpu%
+# disk_ios" to $RESULTS.
 run() {
     local case=$1 engine=$2
     local env=() ioengine=posixaio
@@ -118,6 +127,8 @@ run() {
         # The banner proves the preload took (checked below).
         syslets) env=(LD_PRELOAD="$LIB" SYSLETS_AIO_BANNER=1) ;;
         base) env=(LD_PRELOAD="$BASE_LIB" SYSLETS_AIO_BANNER=1) ;;
+        syslets@max) env=(LD_PRELOAD="$LIB" SYSLETS_AIO_BANNER=1 SYSLETS_AIO_INLINE_BUDGET=18446744073709551615) ;;
+        syslets@[0-9]*) env=(LD_PRELOAD="$LIB" SYSLETS_AIO_BANNER=1 SYSLETS_AIO_INLINE_BUDGET="${engine#syslets@}") ;;
         io_uring | psync) ioengine=$engine ;;
         *) echo "unknown engine $engine" >&2; exit 1 ;;
     esac
@@ -125,7 +136,7 @@ run() {
     env "${env[@]}" fio $(case_args "$case") --ioengine="$ioengine" \
         --output-format=json --output="$DIR/run.json" >/dev/null 2>"$DIR/run.err" ||
         { cat "$DIR/run.err" >&2; exit 1; }
-    if [ "$engine" = syslets ] || [ "$engine" = base ]; then
+    if [[ $engine == syslets* ]] || [ "$engine" = base ]; then
         grep -q '^syslets-aio: active$' "$DIR/run.err" ||
             { echo "the preloaded library did not serve fio's AIO" >&2; exit 1; }
     fi
@@ -134,8 +145,12 @@ import json, sys
 case, engine, path = sys.argv[1:]
 job = json.load(open(path))["jobs"][0]
 r = job["write"] if case.startswith("write") else job["read"]
+# The device's reads and writes during the run: proof that cold reads missed
+# and hot ones did not.
+disk = json.load(open(path)).get("disk_util") or [{}]
+ios = sum(d.get("read_ios", 0) + d.get("write_ios", 0) for d in disk)
 print(case, engine, round(r["iops"]), round(r["clat_ns"]["mean"] / 1000, 1),
-      round(job["usr_cpu"] + job["sys_cpu"], 1))
+      round(job["usr_cpu"] + job["sys_cpu"], 1), ios)
 EOF
     tail -n1 "$RESULTS" >&2
 }
@@ -174,7 +189,7 @@ group() {
     fi
 }
 
-group hot hot-qd1 hot-qd32 hot-1m-qd8
+group hot hot-qd1 hot-qd32 hot-64k-qd8 hot-128k-qd8 hot-256k-qd8 hot-1m-qd8
 group cold cold-qd1 cold-qd32
 group direct direct-qd1 direct-qd32
 group write write-qd32
@@ -191,7 +206,7 @@ for line in open(sys.argv[1]):
     if f[0] == "load":
         loads.append(" ".join(f[1:]))
         continue
-    case, engine, iops, clat, cpu = f
+    case, engine, iops, clat, cpu, ios = f
     rows[case, engine].append(float(iops))
 engines = sys.argv[2].split()
 med = statistics.median
@@ -199,8 +214,9 @@ def spread(xs, fmt):
     return f"{fmt(med(xs))} ({fmt(min(xs))}-{fmt(max(xs))})"
 n = lambda x: f"{x:,.0f}"
 r2 = lambda x: f"{x:.2f}"
-ratios = [(a, b) for a, b in (("syslets", "glibc"), ("syslets", "io_uring"), ("syslets", "base"))
-          if a in engines and b in engines]
+ours = [e for e in engines if e.startswith("syslets")]
+ratios = [(a, b) for a in ours for b in ("glibc", "io_uring", "base")
+          if b in engines]
 print("| case | " + " | ".join(engines) + " | " + " | ".join(f"{a} / {b}" for a, b in ratios) + " |")
 print("|---" * (1 + len(engines) + len(ratios)) + "|")
 for case in dict.fromkeys(c for c, _ in rows):
