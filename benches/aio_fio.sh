@@ -8,7 +8,7 @@
 #                       (mlocked by benches/pagelock.c, since other processes
 #                       on a shared machine drop caches), --invalidate=0
 #   hot-1m-qd8          page-cached, 1 MiB reads, iodepth 8
-#   hot-64k-qd8, hot-128k-qd8, hot-256k-qd8   the same with 64/128/256 KiB
+#   hot-8k-qd8 … hot-256k-qd8   the same with 8, 16, 32, 64, 128 or 256 KiB
 #                       reads (not in the default set: for measuring the
 #                       inline byte budget, with the engines syslets@N below)
 #   cold-qd1, cold-qd32 buffered and uncached: fio drops the file's pages
@@ -48,7 +48,8 @@ cd "$(dirname "$0")/.."
 RUNTIME=${RUNTIME:-5}
 REPS=${REPS:-5}
 DEFAULT_CASES="hot-qd1 hot-qd32 hot-1m-qd8 cold-qd1 cold-qd32 direct-qd1 direct-qd32 write-qd32"
-ALL_CASES="$DEFAULT_CASES hot-64k-qd8 hot-128k-qd8 hot-256k-qd8"
+BS_CASES="hot-8k-qd8 hot-16k-qd8 hot-32k-qd8 hot-64k-qd8 hot-128k-qd8 hot-256k-qd8"
+ALL_CASES="$DEFAULT_CASES $BS_CASES"
 CASES=${CASES:-$DEFAULT_CASES}
 ENGINES=${ENGINES:-glibc syslets io_uring}
 DIR=${AIO_BENCH_DIR:-$PWD/target/aio-bench}
@@ -105,7 +106,7 @@ case_args() {
         hot-qd1) echo "${base[@]} --iodepth=1 --invalidate=0 ${timed[*]}" ;;
         hot-qd32) echo "${base[@]} --iodepth=32 --invalidate=0 ${timed[*]}" ;;
         hot-1m-qd8) echo "${base[@]} --bs=1m --iodepth=8 --invalidate=0 ${timed[*]}" ;;
-        hot-64k-qd8 | hot-128k-qd8 | hot-256k-qd8)
+        hot-*k-qd8)
             local bs=${1#hot-}
             echo "${base[@]} --bs=${bs%-qd8} --iodepth=8 --invalidate=0 ${timed[*]}" ;;
         # One pass over part of the file: each block once, all misses.
@@ -189,7 +190,7 @@ group() {
     fi
 }
 
-group hot hot-qd1 hot-qd32 hot-64k-qd8 hot-128k-qd8 hot-256k-qd8 hot-1m-qd8
+group hot hot-qd1 hot-qd32 $BS_CASES hot-1m-qd8
 group cold cold-qd1 cold-qd32
 group direct direct-qd1 direct-qd32
 group write write-qd32
