@@ -10,7 +10,8 @@
 #   hot-1m-qd8          page-cached, 1 MiB reads, iodepth 8
 #   hot-8k-qd8 … hot-256k-qd8   the same with 8, 16, 32, 64, 128 or 256 KiB
 #                       reads (not in the default set: for measuring the
-#                       inline byte budget, with the engines syslets@N below)
+#                       inline byte budget, with the engines syslets@N below);
+#                       any hot-<N>k-qd<D> is accepted (e.g. hot-64k-qd1)
 #   cold-qd1, cold-qd32 buffered and uncached: fio drops the file's pages
 #                       (fadvise DONTNEED) when the job starts, and the job
 #                       reads each block once (a fixed amount of I/O, not a
@@ -66,7 +67,8 @@ for tool in cc python3 fincore; do
     command -v "$tool" >/dev/null || { echo "$tool is required" >&2; exit 1; }
 done
 for c in $CASES; do
-    [[ " $ALL_CASES " == *" $c "* ]] || { echo "unknown case $c" >&2; exit 1; }
+    [[ " $ALL_CASES " == *" $c "* || $c =~ ^hot-[0-9]+k-qd[0-9]+$ ]] ||
+        { echo "unknown case $c" >&2; exit 1; }
 done
 if [[ " $ENGINES " == *" base "* ]] && [ ! -f "${BASE_LIB:-}" ]; then
     echo "engine base needs BASE_LIB=path/to/libsyslets.so" >&2
@@ -106,9 +108,9 @@ case_args() {
         hot-qd1) echo "${base[@]} --iodepth=1 --invalidate=0 ${timed[*]}" ;;
         hot-qd32) echo "${base[@]} --iodepth=32 --invalidate=0 ${timed[*]}" ;;
         hot-1m-qd8) echo "${base[@]} --bs=1m --iodepth=8 --invalidate=0 ${timed[*]}" ;;
-        hot-*k-qd8)
-            local bs=${1#hot-}
-            echo "${base[@]} --bs=${bs%-qd8} --iodepth=8 --invalidate=0 ${timed[*]}" ;;
+        hot-*k-qd*)
+            local bs=${1#hot-} qd=${1##*-qd}
+            echo "${base[@]} --bs=${bs%-qd*} --iodepth=$qd --invalidate=0 ${timed[*]}" ;;
         # One pass over part of the file: each block once, all misses.
         cold-qd1) echo "${base[@]} --iodepth=1 --invalidate=1 --io_size=32m" ;;
         cold-qd32) echo "${base[@]} --iodepth=32 --invalidate=1 --io_size=256m" ;;
@@ -190,7 +192,8 @@ group() {
     fi
 }
 
-group hot hot-qd1 hot-qd32 $BS_CASES hot-1m-qd8
+# shellcheck disable=SC2086 # CASES is a list
+group hot hot-qd1 hot-qd32 $BS_CASES hot-1m-qd8 $(printf '%s\n' $CASES | grep -E '^hot-[0-9]+k-qd[0-9]+$' | grep -vxF "$(printf '%s\n' $BS_CASES)" || true)
 group cold cold-qd1 cold-qd32
 group direct direct-qd1 direct-qd32
 group write write-qd32
