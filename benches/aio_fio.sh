@@ -8,6 +8,10 @@
 #                       (mlocked by benches/pagelock.c, since other processes
 #                       on a shared machine drop caches), --invalidate=0
 #   hot-1m-qd8          page-cached, 1 MiB reads, iodepth 8
+#   hot-8k-qd8 … hot-256k-qd8   the same with 8, 16, 32, 64, 128 or 256 KiB
+#                       reads (not in the default set: for measuring the
+#                       inline byte budget, with the engines syslets@N below);
+#                       any hot-<N>k-qd<D> is accepted (e.g. hot-64k-qd1)
 #   cold-qd1, cold-qd32 buffered and uncached: fio drops the file's pages
 #                       (fadvise DONTNEED) when the job starts, and the job
 #                       reads each block once (a fixed amount of I/O, not a
@@ -28,7 +32,9 @@
 #   REPS        rounds (default 5)
 #   CASES       subset of the cases above (default: all)
 #   ENGINES     default "glibc syslets io_uring"; add psync, or base (the
-#               library at BASE_LIB, preloaded like syslets: an A/B run)
+#               library at BASE_LIB, preloaded like syslets: an A/B run), or
+#               syslets@N: the library with SYSLETS_AIO_INLINE_BUDGET=N
+#               bytes (N = max: no limit)
 #   BASE_LIB    another build of libsyslets.so, for the engine "base"
 #   AIO_BENCH_DIR  default target/aio-bench; must be on a disk-backed file
 #               system that supports O_DIRECT (not tmpfs)
@@ -42,8 +48,10 @@ cd "$(dirname "$0")/.."
 
 RUNTIME=${RUNTIME:-5}
 REPS=${REPS:-5}
-ALL_CASES="hot-qd1 hot-qd32 hot-1m-qd8 cold-qd1 cold-qd32 direct-qd1 direct-qd32 write-qd32"
-CASES=${CASES:-$ALL_CASES}
+DEFAULT_CASES="hot-qd1 hot-qd32 hot-1m-qd8 cold-qd1 cold-qd32 direct-qd1 direct-qd32 write-qd32"
+BS_CASES="hot-8k-qd8 hot-16k-qd8 hot-32k-qd8 hot-64k-qd8 hot-128k-qd8 hot-256k-qd8"
+ALL_CASES="$DEFAULT_CASES $BS_CASES"
+CASES=${CASES:-$DEFAULT_CASES}
 ENGINES=${ENGINES:-glibc syslets io_uring}
 DIR=${AIO_BENCH_DIR:-$PWD/target/aio-bench}
 FILE=$DIR/fio-256m
@@ -59,7 +67,8 @@ for tool in cc python3 fincore; do
     command -v "$tool" >/dev/null || { echo "$tool is required" >&2; exit 1; }
 done
 for c in $CASES; do
-    [[ " $ALL_CASES " == *" $c "* ]] || { echo "unknown case $c" >&2; exit 1; }
+    [[ " $ALL_CASES " == *" $c "* || $c =~ ^hot-[0-9]+k-qd[0-9]+$ ]] ||
+        { echo "unknown case $c" >&2; exit 1; }
 done
 if [[ " $ENGINES " == *" base "* ]] && [ ! -f "${BASE_LIB:-}" ]; then
     echo "engine base needs BASE_LIB=path/to/libsyslets.so" >&2
@@ -99,6 +108,9 @@ case_args() {
         hot-qd1) echo "${base[@]} --iodepth=1 --invalidate=0 ${timed[*]}" ;;
         hot-qd32) echo "${base[@]} --iodepth=32 --invalidate=0 ${timed[*]}" ;;
         hot-1m-qd8) echo "${base[@]} --bs=1m --iodepth=8 --invalidate=0 ${timed[*]}" ;;
+        hot-*k-qd*)
+            local bs=${1#hot-} qd=${1##*-qd}
+            echo "${base[@]} --bs=${bs%-qd*} --iodepth=$qd --invalidate=0 ${timed[*]}" ;;
         # One pass over part of the file: each block once, all misses.
         cold-qd1) echo "${base[@]} --iodepth=1 --invalidate=1 --io_size=32m" ;;
         cold-qd32) echo "${base[@]} --iodepth=32 --invalidate=1 --io_size=256m" ;;
@@ -108,8 +120,8 @@ case_args() {
     esac
 }
 
-# run CASE ENGINE: one fio run; appends "case engine iops clat_us cpu%" to
-# $RESULTS.
+# run CASE ENGINE: one fio run; appends "case engine iops clat_us cpu%
+# disk_ios" to $RESULTS.
 run() {
     local case=$1 engine=$2
     local env=() ioengine=posixaio
@@ -118,6 +130,8 @@ run() {
         # The banner proves the preload took (checked below).
         syslets) env=(LD_PRELOAD="$LIB" SYSLETS_AIO_BANNER=1) ;;
         base) env=(LD_PRELOAD="$BASE_LIB" SYSLETS_AIO_BANNER=1) ;;
+        syslets@max) env=(LD_PRELOAD="$LIB" SYSLETS_AIO_BANNER=1 SYSLETS_AIO_INLINE_BUDGET=18446744073709551615) ;;
+        syslets@[0-9]*) env=(LD_PRELOAD="$LIB" SYSLETS_AIO_BANNER=1 SYSLETS_AIO_INLINE_BUDGET="${engine#syslets@}") ;;
         io_uring | psync) ioengine=$engine ;;
         *) echo "unknown engine $engine" >&2; exit 1 ;;
     esac
@@ -125,7 +139,7 @@ run() {
     env "${env[@]}" fio $(case_args "$case") --ioengine="$ioengine" \
         --output-format=json --output="$DIR/run.json" >/dev/null 2>"$DIR/run.err" ||
         { cat "$DIR/run.err" >&2; exit 1; }
-    if [ "$engine" = syslets ] || [ "$engine" = base ]; then
+    if [[ $engine == syslets* ]] || [ "$engine" = base ]; then
         grep -q '^syslets-aio: active$' "$DIR/run.err" ||
             { echo "the preloaded library did not serve fio's AIO" >&2; exit 1; }
     fi
@@ -134,8 +148,12 @@ import json, sys
 case, engine, path = sys.argv[1:]
 job = json.load(open(path))["jobs"][0]
 r = job["write"] if case.startswith("write") else job["read"]
+# The device's reads and writes during the run: proof that cold reads missed
+# and hot ones did not.
+disk = json.load(open(path)).get("disk_util") or [{}]
+ios = sum(d.get("read_ios", 0) + d.get("write_ios", 0) for d in disk)
 print(case, engine, round(r["iops"]), round(r["clat_ns"]["mean"] / 1000, 1),
-      round(job["usr_cpu"] + job["sys_cpu"], 1))
+      round(job["usr_cpu"] + job["sys_cpu"], 1), ios)
 EOF
     tail -n1 "$RESULTS" >&2
 }
@@ -174,7 +192,8 @@ group() {
     fi
 }
 
-group hot hot-qd1 hot-qd32 hot-1m-qd8
+# shellcheck disable=SC2086 # CASES is a list
+group hot hot-qd1 hot-qd32 $BS_CASES hot-1m-qd8 $(printf '%s\n' $CASES | grep -E '^hot-[0-9]+k-qd[0-9]+$' | grep -vxF "$(printf '%s\n' $BS_CASES)" || true)
 group cold cold-qd1 cold-qd32
 group direct direct-qd1 direct-qd32
 group write write-qd32
@@ -191,7 +210,7 @@ for line in open(sys.argv[1]):
     if f[0] == "load":
         loads.append(" ".join(f[1:]))
         continue
-    case, engine, iops, clat, cpu = f
+    case, engine, iops, clat, cpu, ios = f
     rows[case, engine].append(float(iops))
 engines = sys.argv[2].split()
 med = statistics.median
@@ -199,8 +218,9 @@ def spread(xs, fmt):
     return f"{fmt(med(xs))} ({fmt(min(xs))}-{fmt(max(xs))})"
 n = lambda x: f"{x:,.0f}"
 r2 = lambda x: f"{x:.2f}"
-ratios = [(a, b) for a, b in (("syslets", "glibc"), ("syslets", "io_uring"), ("syslets", "base"))
-          if a in engines and b in engines]
+ours = [e for e in engines if e.startswith("syslets")]
+ratios = [(a, b) for a in ours for b in ("glibc", "io_uring", "base")
+          if b in engines]
 print("| case | " + " | ".join(engines) + " | " + " | ".join(f"{a} / {b}" for a, b in ratios) + " |")
 print("|---" * (1 + len(engines) + len(ratios)) + "|")
 for case in dict.fromkeys(c for c, _ in rows):
