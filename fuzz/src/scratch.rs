@@ -15,7 +15,7 @@ pub struct Scratch {
 impl Scratch {
     /// Make the directory (removing what a crashed earlier input left).
     pub fn new() -> Scratch {
-        let base = crate::chain_exec::scratch_base();
+        let base = scratch_base();
         let base = base.canonicalize().unwrap_or(base);
         let path = base.join(format!("syslets-fuzz-{}", std::process::id()));
         if path.exists() {
@@ -75,5 +75,19 @@ impl Default for Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Where the scratch directories go: `$SYSLETS_FUZZ_SCRATCH`, else `/dev/shm`
+/// (tmpfs: fsync and large sparse files cost nothing), else the temp dir.
+pub fn scratch_base() -> PathBuf {
+    if let Some(p) = std::env::var_os("SYSLETS_FUZZ_SCRATCH") {
+        return p.into();
+    }
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
     }
 }
