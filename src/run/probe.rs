@@ -326,8 +326,12 @@ mod tests {
         }
 
         // O_CREAT is never probed.
+        let never = std::env::temp_dir().join(format!(
+            "syslets-never-created-by-a-probe-{}",
+            std::process::id()
+        ));
         let mut chain = Chain::new();
-        let p = chain.path("/tmp/never-created-by-a-probe");
+        let p = chain.path(never.to_str().expect("a UTF-8 temp dir"));
         chain.push(
             Openat::new(libc::AT_FDCWD, p)
                 .flags((libc::O_CREAT | libc::O_WRONLY) as u32)
@@ -336,7 +340,7 @@ mod tests {
         let mut b = chain.prepare(&Policy::default()).unwrap();
         b.reset();
         assert_eq!(b.probe_current(), Probe::Unavailable);
-        assert!(!std::path::Path::new("/tmp/never-created-by-a-probe").exists());
+        assert!(!never.exists());
     }
 
     /// A raw-region one-atom I/O batch of `nr` (pread64, pwrite64, read,

@@ -39,7 +39,7 @@ impl Engine {
     /// The completion hook of executor `class`: finish the request of a
     /// chain that a worker just ran, on that worker (no completion thread),
     /// when that needs nothing a seccomp-filtered worker may not do and
-    /// releases no other request (docs/aio.md, "Who publishes"):
+    /// releases no other request (docs/aio.md, "Completions: who publishes"):
     ///
     /// * the request is registered (a fast-path request whose submitter has
     ///   not registered it yet goes through the ring and `early`);
