@@ -81,6 +81,8 @@ mod ring;
 pub mod seccomp;
 pub mod security;
 mod sys;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 mod validate;
 mod worker;
 mod worker_step;
