@@ -254,7 +254,7 @@ impl AsyncExecutor {
             space: Semaphore::new(elements),
             dispatch: Mutex::default(),
         });
-        let reaper = handle.spawn(reap(Arc::downgrade(&shared), eventfd));
+        let reaper = handle.spawn(reap(ReaperGuard(Arc::downgrade(&shared)), eventfd));
         Ok(AsyncExecutor { shared, reaper })
     }
 
@@ -369,8 +369,10 @@ impl Drop for ReaperGuard {
 }
 
 /// The reaper: sleep until the eventfd is readable, reset it, reap, deliver.
-async fn reap(shared: Weak<Shared>, eventfd: AsyncFd<CompletionFd>) {
-    let _guard = ReaperGuard(shared.clone());
+/// The guard is an argument, not a local: a task dropped before its first
+/// poll drops its arguments but never runs its body.
+async fn reap(guard: ReaperGuard, eventfd: AsyncFd<CompletionFd>) {
+    let shared = &guard.0;
     let mut reaped = Vec::new();
     loop {
         let Ok(mut ready) = eventfd.readable().await else {

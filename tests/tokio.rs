@@ -122,15 +122,17 @@ fn concurrent_runs_from_many_tasks_get_their_own_outputs() {
                 assert_eq!(done.completion().outcome(stat), Some(Ok(0)), "file {i}");
                 assert_eq!(done.completion().caller_data(), i as u64);
                 assert_eq!(done.batch().output(st).st_size, (i * 7) as i64, "file {i}");
-                done.entry().flags & u32::from(abi::COMPLETION_INLINE) != 0
+                let inline = done.entry().flags & u32::from(abi::COMPLETION_INLINE) != 0;
+                assert!(!(inline && i % 3 != 0), "ASYNC chain {i} completed inline");
+                inline
             }));
         }
         let mut inline = 0;
         for t in tasks {
             inline += t.await.unwrap() as usize;
         }
-        assert!(inline >= FILES / 3, "ASYNC chains never complete inline");
-        assert!(inline < FILES, "ASYNC chains went through the ring");
+        // The default-mode third may run inline or be spread to a worker.
+        assert!(inline <= FILES / 3, "only default-mode chains run inline");
         assert_eq!(ex.in_flight(), 0);
     });
 }
@@ -256,7 +258,14 @@ fn dropping_everything_with_work_in_flight_leaks_no_descriptor() {
             for _ in 0..20 {
                 let ex = ex.clone();
                 let batch = open_then_read(&rx);
-                tasks.push(tokio::spawn(async move { ex.run(batch).await.map(|_| ()) }));
+                // One that completes before the runtime is dropped closes
+                // its /dev/null: a `Done` hands its descriptors out, it does
+                // not close them.
+                tasks.push(tokio::spawn(async move {
+                    ex.run(batch)
+                        .await
+                        .map(|mut done| drop(done.batch_mut().take_fds()))
+                }));
             }
             wait_in_flight(&ex, 20).await;
             // Half the futures are dropped, the others dropped with the
@@ -299,4 +308,49 @@ fn refusals_and_a_stopped_reaper_are_errors_not_hangs() {
     assert!(matches!(r, Ok(Err(RunError::Stopped))), "{r:?}");
     // Outside a runtime, making one is an error.
     assert!(AsyncExecutor::new(Executor::new()).is_err());
+}
+
+#[test]
+fn completions_reaped_before_their_run_registers_are_kept_for_it() {
+    let _s = serial();
+    // With InlineCompletions::Queue an inline chain is posted before `submit`
+    // returns, so the reaper often reaps it before its run has registered.
+    runtime().block_on(async {
+        let ex = Arc::new(
+            AsyncExecutor::new(
+                Executor::builder()
+                    .ring_size(8)
+                    .inline_completions(syslets::InlineCompletions::Queue)
+                    .build()
+                    .unwrap(),
+            )
+            .unwrap(),
+        );
+        let tasks: Vec<_> = (0..500u64)
+            .map(|i| {
+                let ex = ex.clone();
+                tokio::spawn(async move {
+                    let mut chain = Chain::new();
+                    let pid = chain.push(Getpid::new());
+                    chain.set_caller_data(i);
+                    let done = ex
+                        .run(chain.prepare(&Policy::default()).unwrap())
+                        .await
+                        .unwrap();
+                    assert_eq!(done.completion().caller_data(), i);
+                    assert_eq!(
+                        done.completion().result(pid),
+                        Some(std::process::id() as i64)
+                    );
+                    assert_ne!(done.entry().flags & u32::from(abi::COMPLETION_INLINE), 0);
+                })
+            })
+            .collect();
+        for t in tasks {
+            tokio::time::timeout(Duration::from_secs(20), t)
+                .await
+                .expect("no completion is lost")
+                .unwrap();
+        }
+    });
 }
