@@ -4,7 +4,7 @@
 //! pool). Needs the `tokio` feature:
 //!
 //! ```text
-//! cargo run --release --features tokio --example tokio_stat -- [--files N] [--rounds R]
+//! cargo run --release --features tokio --example tokio_stat -- [--files N] [--rounds R] [--async]
 //! ```
 //!
 //! It makes the files in a fresh scratch directory under the temp dir
@@ -27,10 +27,13 @@ const HELP: &str = "\
 tokio_stat: stat N files from N concurrent tokio tasks, with syslets' AsyncExecutor
 and with tokio::fs::metadata, side by side
 
-usage: tokio_stat [--files N] [--rounds R]
+usage: tokio_stat [--files N] [--rounds R] [--async]
 
   --files N    files to make and stat (default 10000)
   --rounds R   timed rounds of each side (default 5), alternating which goes first
+  --async      submit every syslets chain with BATCH_ASYNC: each goes through a
+               worker, the completion ring, the eventfd and the reaper (without
+               it a cached stat completes inline, in its task)
 
 Progress (stderr, only when stderr is a terminal): after the first second,
 one line per second with the files done so far.";
@@ -131,6 +134,7 @@ async fn with_syslets(
     ex: &Arc<AsyncExecutor>,
     policy: &Arc<Policy>,
     paths: &Arc<Vec<PathBuf>>,
+    flags: u16,
 ) -> (f64, usize) {
     let progress = Progress::start("syslets", paths.len());
     let t0 = Instant::now();
@@ -143,6 +147,7 @@ async fn with_syslets(
                 let p = chain.path(&paths[i]);
                 let st = chain.output::<Stat>();
                 let stat = chain.push(Newfstatat::new(libc::AT_FDCWD, p, st));
+                chain.set_flags(flags);
                 let batch = chain.prepare(&policy).expect("a stat chain validates");
                 let done = ex.run(batch).await.expect("the executor runs it");
                 assert_eq!(
@@ -206,8 +211,8 @@ fn spread(v: &[f64]) -> (f64, f64, f64) {
     (s[s.len() / 2], s[0], s[s.len() - 1])
 }
 
-fn parse_args() -> (usize, usize) {
-    let (mut files, mut rounds) = (10_000, 5);
+fn parse_args() -> (usize, usize, u16) {
+    let (mut files, mut rounds, mut flags) = (10_000, 5, 0);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut number = |what: &str| -> usize {
@@ -222,6 +227,7 @@ fn parse_args() -> (usize, usize) {
         match a.as_str() {
             "--files" => files = number("--files"),
             "--rounds" => rounds = number("--rounds"),
+            "--async" => flags = abi::BATCH_ASYNC,
             "-h" | "--help" => {
                 println!("{HELP}");
                 std::process::exit(0)
@@ -232,11 +238,11 @@ fn parse_args() -> (usize, usize) {
             }
         }
     }
-    (files, rounds)
+    (files, rounds, flags)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (files, rounds) = parse_args();
+    let (files, rounds, flags) = parse_args();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -248,10 +254,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let policy = Arc::new(Policy::default());
         println!(
             "tokio_stat: {files} files, one task per file spawned at once; \
-             syslets = AsyncExecutor::run(newfstatat chain), tokio = tokio::fs::metadata"
+             syslets = AsyncExecutor::run(newfstatat chain{}), tokio = tokio::fs::metadata",
+            if flags != 0 { ", BATCH_ASYNC" } else { "" }
         );
         // Untimed: the same hot cache and started thread pools for both.
-        with_syslets(&ex, &policy, &paths).await;
+        with_syslets(&ex, &policy, &paths, flags).await;
         with_tokio_fs(&paths).await;
 
         let load_before = load_average();
@@ -259,11 +266,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut rows = Vec::new();
         for round in 0..rounds {
             let ((ts, on_workers), tt) = if round % 2 == 0 {
-                let s = with_syslets(&ex, &policy, &paths).await;
+                let s = with_syslets(&ex, &policy, &paths, flags).await;
                 (s, with_tokio_fs(&paths).await)
             } else {
                 let t = with_tokio_fs(&paths).await;
-                (with_syslets(&ex, &policy, &paths).await, t)
+                (with_syslets(&ex, &policy, &paths, flags).await, t)
             };
             println!(
                 "{:>5}  {:>10.2}  {:>12.2}  {:>13.3}  {on_workers}",
