@@ -354,3 +354,94 @@ fn completions_reaped_before_their_run_registers_are_kept_for_it() {
         }
     });
 }
+
+#[test]
+fn random_aborts_under_a_small_ring_lose_nothing_and_leak_nothing() {
+    let _s = serial();
+    const RUNS: u64 = 1000;
+    let rt = runtime();
+    let ex = Arc::new(rt.block_on(async {
+        AsyncExecutor::new(Executor::builder().ring_size(8).build().unwrap()).unwrap()
+    }));
+    let fds0 = fds();
+    // Reads of half the chains complete as this thread feeds bytes (one per
+    // 100 µs), so they stay on workers for a while and aborts land before
+    // submission, while waiting for ring space, and with the chain in flight.
+    let (tx, rx) = UnixStream::pair().unwrap();
+    let rx = Arc::new(rx);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let feeder = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut tx = tx;
+            // Non-blocking: once every run is done nobody reads, and a full
+            // socket buffer must not keep this thread from seeing `stop`.
+            tx.set_nonblocking(true).unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = tx.write_all(b"x");
+                std::thread::sleep(Duration::from_micros(100));
+            }
+            // Dropping the write end ends every read still waiting (EOF).
+        })
+    };
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let (completed, aborted) = rt.block_on(async {
+        let mut tasks = Vec::new();
+        for i in 0..RUNS {
+            let (ex, rx) = (ex.clone(), rx.clone());
+            let blocking = next() % 2 == 0;
+            let task = tokio::spawn(async move {
+                let mut chain = Chain::new();
+                let path = chain.path("/dev/null");
+                let open = chain.push(Openat::new(libc::AT_FDCWD, path).stop_on(Stop::NEGATIVE));
+                if blocking {
+                    let buf = chain.output_bytes(1);
+                    chain.push(Read::new(rx.as_raw_fd(), buf));
+                    chain.set_flags(abi::BATCH_ASYNC);
+                }
+                chain.set_caller_data(i);
+                let mut done = ex
+                    .run(chain.prepare(&Policy::default()).unwrap())
+                    .await
+                    .unwrap();
+                assert_eq!(done.completion().caller_data(), i);
+                assert!(done.completion().result(open).unwrap() >= 0);
+                assert_eq!(done.batch_mut().take_fds().len(), 1);
+            });
+            // A third are aborted after 0–4 ms.
+            if next() % 3 == 0 {
+                let abort = task.abort_handle();
+                let delay = Duration::from_micros(next() % 4000);
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    abort.abort();
+                });
+            }
+            tasks.push(task);
+        }
+        let (mut completed, mut aborted) = (0, 0);
+        for t in tasks {
+            match t.await {
+                Ok(()) => completed += 1,
+                Err(e) if e.is_cancelled() => aborted += 1,
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        }
+        (completed, aborted)
+    });
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    feeder.join().unwrap();
+    drop(rx);
+    assert_eq!(completed + aborted, RUNS);
+    assert!(aborted >= 50, "{completed} completed, {aborted} aborted");
+    assert_eq!(settle_fds(fds0), fds0, "an aborted run's descriptor leaked");
+    assert_eq!(ex.in_flight(), 0);
+    drop(ex);
+    drop(rt);
+}
