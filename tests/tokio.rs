@@ -14,6 +14,10 @@ use syslets::opcode::{Getpid, Newfstatat, Openat, Read};
 use syslets::tokio::{AsyncExecutor, RunError};
 use syslets::{abi, Chain, Executor, Policy, Stat, Stop, ValidatedBatch};
 
+#[path = "common/rng.rs"]
+mod rng;
+use rng::setting;
+
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
@@ -384,13 +388,8 @@ fn random_aborts_under_a_small_ring_lose_nothing_and_leak_nothing() {
             // Dropping the write end ends every read still waiting (EOF).
         })
     };
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let mut rng = rng::Rng(setting("SYSLETS_TOKIO_SEED", 1));
+    let mut next = move || rng.next();
     let (completed, aborted) = rt.block_on(async {
         let mut tasks = Vec::new();
         for i in 0..RUNS {
