@@ -413,10 +413,10 @@ fn random_aborts_under_a_small_ring_lose_nothing_and_leak_nothing() {
                 assert!(done.completion().result(open).unwrap() >= 0);
                 assert_eq!(done.batch_mut().take_fds().len(), 1);
             });
-            // A third are aborted after 0–4 ms.
+            // A third are aborted after 0–40 ms (about as long as the feeding takes).
             if next() % 3 == 0 {
                 let abort = task.abort_handle();
-                let delay = Duration::from_micros(next() % 4000);
+                let delay = Duration::from_micros(next() % 40_000);
                 tokio::spawn(async move {
                     tokio::time::sleep(delay).await;
                     abort.abort();
