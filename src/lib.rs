@@ -108,6 +108,10 @@ pub mod executor;
 // 6. POSIX AIO on top of the executor.
 pub mod aio;
 
+// 7. The executor for tokio tasks (feature `tokio`), on the public API.
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
 pub use builder::{net, opcode};
 pub use confine::{policy, seccomp, security};
 

@@ -673,7 +673,9 @@ impl Executor {
 
     /// Attach the completion eventfd (once; later calls return the same one).
     /// It becomes readable when a completion is posted; call
-    /// [`CompletionFd::clear`] before reaping.
+    /// [`CompletionFd::clear`] before reaping. It is non-blocking and
+    /// close-on-exec ([eventfd(2)](https://man7.org/linux/man-pages/man2/eventfd.2.html)
+    /// with `EFD_NONBLOCK | EFD_CLOEXEC`), as epoll-based runtimes require.
     pub fn attach_eventfd(&self) -> Result<CompletionFd, ExecutorError> {
         self.check()?;
         self.shared.ring.eventfd().map_err(ExecutorError::Io)?;
