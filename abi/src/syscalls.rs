@@ -636,7 +636,7 @@ macro_rules! for_each_syscall {
                 MKDIRAT = 296, "mkdirat", 3, W0_2;
             ]
             socketcall []
-            builder Mkdirat("mkdir") {
+            builder Mkdirat("mkdirat") {
                 dirfd: Fd, path: BufRef;
                 /// Permission bits.
                 mode: u32 = 0o777,
