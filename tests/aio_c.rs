@@ -1,4 +1,5 @@
-//! The C ABI library (`--features c-abi`) against glibc: the C programs of
+//! The C library's LD_PRELOAD-able POSIX AIO (crate `syslets-capi`, feature
+//! `aio-preload`) against glibc: the C programs of
 //! `tests/aio/` are built with the system `cc` (no `-lrt`: glibc ≥ 2.34 has
 //! POSIX AIO in libc.so.6) and run twice, as they are (glibc's AIO) and with
 //! `LD_PRELOAD` of `libsyslets.so`. Both runs must print exactly the
@@ -7,9 +8,10 @@
 //! symbol `syslets_aio_active` with `dlsym`), so a preload that silently did
 //! not take cannot pass.
 //!
-//! The library is built by the test itself: `cargo build --lib --features
-//! c-abi` with `CARGO_TARGET_DIR=target/c-abi` (a separate target directory,
-//! so the outer cargo's lock is not contended), once per test run.
+//! The library is built by the test itself: `cargo build -p syslets-capi
+//! --features aio-preload` with `CARGO_TARGET_DIR=target/capi-aio` (a separate
+//! target directory, so the outer cargo's lock is not contended), once per
+//! test run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -25,20 +27,21 @@ fn work_dir() -> PathBuf {
     d
 }
 
-/// `libsyslets.so` with the C ABI, built once.
+/// `libsyslets.so` with the AIO exports, built once.
 fn library() -> &'static Path {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
     LIB.get_or_init(|| {
-        let target = manifest_dir().join("target").join("c-abi");
+        let target = manifest_dir().join("target").join("capi-aio");
         let out = Command::new(env!("CARGO"))
             .current_dir(manifest_dir())
-            .args(["build", "--lib", "--features", "c-abi", "--quiet"])
+            .args(["build", "-p", "syslets-capi", "--features", "aio-preload"])
+            .arg("--quiet")
             .env("CARGO_TARGET_DIR", &target)
             .output()
             .expect("run cargo");
         assert!(
             out.status.success(),
-            "building the c-abi library failed:\n{}",
+            "building the aio-preload library failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
         let lib = target.join("debug").join("libsyslets.so");
@@ -306,30 +309,25 @@ const C_NAMES: [&str; 18] = [
     "syslets_aio_active",
 ];
 
-/// The c-abi library exports every unversioned and `*64` name; the cdylib
-/// this test run built for its own package exports them only if the test
-/// run itself enabled `c-abi` (a Rust user never interposes libc by accident).
+/// The aio-preload library exports every unversioned and `*64` name,
+/// `sysconf`, the marker, and the chain API (`syslet_*`): nothing else. (The
+/// default build, without the AIO names, is checked in capi/tests.)
 #[test]
-fn exports_only_with_the_feature() {
+fn exports_the_aio_names_and_the_chain_api_only() {
     let names = exported(library());
-    for n in C_NAMES {
-        assert!(names.iter().any(|s| s == n), "c-abi library lacks {n}");
-    }
-    // This test binary lives in target/<profile>/deps, next to the package's
-    // own cdylib as this run built it (with this run's features).
-    let own = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("libsyslets.so");
-    let names = exported(&own);
-    let with_feature = cfg!(feature = "c-abi");
-    for n in C_NAMES {
-        assert_eq!(
+    for n in C_NAMES
+        .iter()
+        .chain(&["sysconf", "syslet_validate", "syslet_run"])
+    {
+        assert!(
             names.iter().any(|s| s == n),
-            with_feature,
-            "{}: export of {n} (c-abi enabled: {with_feature})",
-            own.display()
+            "aio-preload library lacks {n}"
         );
     }
+    let unexpected: Vec<_> = names
+        .iter()
+        .filter(|s| !C_NAMES.contains(&s.as_str()) && *s != "sysconf")
+        .filter(|s| !s.starts_with("syslet_"))
+        .collect();
+    assert!(unexpected.is_empty(), "unexpected exports: {unexpected:?}");
 }
