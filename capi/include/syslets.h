@@ -51,7 +51,7 @@ struct syslet_error {
 	int os_errno; /* for SYSLET_E_OS, else 0 */
 	int reserved;
 	char syscall[32];  /* the atom's system call name, or "" */
-	char message[224]; /* e.g. "atom 1 (fstat): system call not allowed by the policy" */
+	char message[224]; /* e.g. "atom 1 (fstat): syscall not allowed by the policy" */
 };
 
 /* A static description of a SYSLET_E_* code (never NULL). */
