@@ -146,6 +146,12 @@ void syslet_executor_free(syslet_executor *ex);
 }
 #endif
 
+/* The same sizes as the library's (capi/src/error.rs, capi/src/executor.rs). */
+SYSLET_STATIC_ASSERT(sizeof(struct syslet_error) == 272, "syslet_error size");
+SYSLET_STATIC_ASSERT(offsetof(struct syslet_error, syscall) == 16, "syslet_error.syscall");
+SYSLET_STATIC_ASSERT(offsetof(struct syslet_error, message) == 48, "syslet_error.message");
+SYSLET_STATIC_ASSERT(sizeof(struct syslet_executor_options) == 16, "executor options size");
+
 /* ---- The builder: lay out a native batch in a syslets_builder ---------- */
 
 #define SYSLETS_BUILDER_MAX_BUFS 32

@@ -50,6 +50,11 @@ pub struct SysletError {
     pub message: [c_char; MESSAGE_LEN],
 }
 
+// The layout `syslets.h` asserts.
+const _: () = assert!(std::mem::size_of::<SysletError>() == 272);
+const _: () = assert!(std::mem::offset_of!(SysletError, syscall) == 16);
+const _: () = assert!(std::mem::offset_of!(SysletError, message) == 48);
+
 /// An error on its way to C.
 #[derive(Debug)]
 pub(crate) struct Failure {

@@ -39,6 +39,9 @@ pub struct SysletExecutorOptions {
     pub reserved: c_uint,
 }
 
+// The layout `syslets.h` asserts.
+const _: () = assert!(std::mem::size_of::<SysletExecutorOptions>() == 16);
+
 /// `syslet_executor`: an [`Executor`] and the handles in flight on it.
 pub struct SysletExecutor {
     ex: Option<Executor>,

@@ -7,7 +7,7 @@
 //!   executor (`syslet_executor_new/submit/wait/reap/eventfd/free`). The
 //!   functions are declared in `capi/include/syslets.h`, which documents each.
 //! * The LD_PRELOAD-able POSIX AIO (feature `aio-preload` only): glibc's
-//!   `aio_*`/`lio_listio` and `sysconf` with C linkage ([`aio`]).
+//!   `aio_*`/`lio_listio` and `sysconf` with C linkage (module `aio`).
 //!
 //! No function unwinds into C: a panic inside is `SYSLET_E_PANIC` (for the
 //! AIO functions, the errno glibc gives a call it cannot serve).
