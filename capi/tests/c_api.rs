@@ -1,6 +1,7 @@
 //! The C library as a C user gets it: `make install` into a fresh prefix,
 //! then C programs built against the installed copy with `pkg-config` and
-//! run — the example of `examples/c/`, the checks of `tests/c/chain.c`, and a
+//! run — the example of `examples/c/`, the checks of `tests/c/chain.c`, a
+//! threaded submit/reap stress (`tests/c/threads.c`), and a
 //! `gcc -m32` producer whose batch the 64-bit side runs through
 //! `syslet_validate_compat32`.
 //!
@@ -325,6 +326,24 @@ fn the_chain_api_from_c() {
         44,
         "{stdout}"
     );
+}
+
+/// `tests/c/threads.c`: four threads submit 2000 chains to one executor
+/// (blocking on a full 16-entry ring) while the main thread reaps through the
+/// eventfd; every handle comes back once, with its own completion.
+#[test]
+fn threads_submit_while_one_reaps_and_nothing_is_lost() {
+    let exe = build(&root().join("capi/tests/c/threads.c"), "threads");
+    for _ in 0..3 {
+        let out = run(&exe, &[], None);
+        assert!(
+            out.status.success() && text(&out.stdout) == "reaped 2000\n",
+            "threads.c ({}):\n{}\nstderr:\n{}",
+            out.status,
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+    }
 }
 
 /// A `gcc -m32` producer writes a compat batch (openat, fstat64, close) to a
