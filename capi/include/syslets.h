@@ -67,8 +67,10 @@ const char *syslet_strerror(int code);
 typedef struct syslet_policy syslet_policy;
 
 syslet_policy *syslet_policy_new(int preset); /* NULL for an unknown preset */
-int syslet_policy_allow(syslet_policy *policy, uint32_t nr); /* 0, or -1 for NULL */
-int syslet_policy_deny(syslet_policy *policy, uint32_t nr);
+/* 0, or -1 (unchanged) for NULL or a number no policy can allow (unknown to
+ * the signature table, or on the fixed denylist). */
+int syslet_policy_allow(syslet_policy *policy, uint32_t nr);
+int syslet_policy_deny(syslet_policy *policy, uint32_t nr); /* 0, or -1 for NULL */
 void syslet_policy_free(syslet_policy *policy);
 
 /* A validated batch: the library's copy of the caller's bytes. */

@@ -115,13 +115,20 @@ unsafe fn edit(policy: *mut SysletPolicy, f: impl FnOnce(Policy) -> Policy) -> c
 }
 
 /// `int syslet_policy_allow(syslet_policy *, uint32_t nr)`: also allow system
-/// call `nr` (0; -1 for a NULL policy).
+/// call `nr`: 0, or -1 (policy unchanged) for a NULL policy or a number no
+/// policy can allow (one the signature table does not know, or one on the
+/// fixed denylist).
 ///
 /// # Safety
 ///
 /// `policy` is NULL or from `syslet_policy_new`, not used by another thread.
 #[no_mangle]
 pub unsafe extern "C" fn syslet_policy_allow(policy: *mut SysletPolicy, nr: u32) -> c_int {
+    // SAFETY: forwarded from the caller.
+    let allowed = unsafe { policy.as_ref() }.is_some_and(|p| p.0.clone().allow(nr).allows(nr));
+    if !allowed {
+        return -1;
+    }
     // SAFETY: forwarded from the caller.
     unsafe { edit(policy, |p| p.allow(nr)) }
 }

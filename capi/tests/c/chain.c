@@ -80,6 +80,13 @@ int main(int argc, char **argv)
 	CHECK(!batch && e.code == SYSLET_E_INVALID && e.atom == 1 &&
 		      strcmp(e.syscall, "fstat") == 0 && strstr(e.message, "atom 1 (fstat)"),
 	      "a call the policy denies is refused naming atom 1 (fstat)");
+	CHECK(syslet_policy_allow(policy, 99999) == -1, "an unknown number cannot be allowed");
+	CHECK(syslet_policy_allow(policy, 59 /* execve: denylisted */) == -1,
+	      "nor a denylisted one");
+	CHECK(syslet_policy_allow(policy, SYSLET_NR_FSTAT) == 0, "fstat allowed again");
+	batch = syslet_validate(bytes, len, policy, &e);
+	CHECK(batch != NULL, "and the batch validates");
+	syslet_batch_free(batch);
 	syslet_policy_free(policy);
 	CHECK(syslet_policy_new(42) == NULL, "an unknown preset is NULL");
 	batch = syslet_validate(bytes, len - 8, NULL, &e);
@@ -137,6 +144,33 @@ int main(int argc, char **argv)
 	CHECK(st && st->st_size == want.st_size, "and its outputs");
 	syslet_batch_free(batch);
 	CHECK(syslet_executor_reap(ex, reaped, 8, &e) == 0, "nothing more to reap");
+
+	/* A read of an empty pipe goes to a worker; the handle comes back once
+	 * the data arrived. */
+	{
+		static struct syslets_builder pb;
+		int pipefd[2], data;
+		CHECK(pipe2(pipefd, O_CLOEXEC) == 0, "a pipe");
+		syslets_builder_init(&pb);
+		data = syslets_builder_buf(&pb, NULL, 8, SYSLET_BUF_OUT);
+		SYSLETS_ATOM(&pb, 0, SYSLET_NR_READ, syslets_imm(pipefd[0]), syslets_buf(data, 0),
+			     syslets_imm(8));
+		len = syslets_builder_finish(&pb, bytes, sizeof bytes);
+		batch = syslet_validate(bytes, len, NULL, &e);
+		CHECK(batch && syslet_executor_submit(ex, batch, &ticket, &e) == SYSLET_OK,
+		      "submit a read of an empty pipe");
+		CHECK(syslet_executor_wait(ex, 1, 50000000, &e) == 0, "it waits on a worker");
+		CHECK(write(pipefd[1], "syslets", 7) == 7, "write to the pipe");
+		CHECK(syslet_executor_wait(ex, 1, -1, &e) == 1 &&
+			      syslet_executor_reap(ex, reaped, 8, &e) == 1 && reaped[0] == batch,
+		      "the worker's completion hands the handle back");
+		CHECK(syslet_batch_completion(batch, &c, &e) == SYSLET_OK && c.status == 7 &&
+			      memcmp(syslet_batch_buffer(batch, (uint16_t)data, &n), "syslets", 7) == 0,
+		      "with what the worker read");
+		syslet_batch_free(batch);
+		close(pipefd[0]);
+		close(pipefd[1]);
+	}
 
 	len = getpid_batch(bytes, sizeof bytes, 7, SYSLET_NO_COMPLETE);
 	batch = syslet_validate(bytes, len, NULL, &e);
