@@ -444,3 +444,86 @@ pub unsafe extern "C" fn syslet_batch_free(b: *mut SysletBatch) {
         drop(unsafe { Box::from_raw(b) });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{SYSLET_E_COMPAT, SYSLET_E_INVALID};
+    use std::ffi::CStr;
+    use std::mem::MaybeUninit;
+    use syslets_rs::opcode::{Close, Fstat, Openat};
+    use syslets_rs::{Chain, Stat, Stop};
+
+    fn valid_batch() -> Vec<u8> {
+        let mut chain = Chain::new();
+        let path = chain.path("/proc/self/stat");
+        let st = chain.output::<Stat>();
+        let fd = chain.push(Openat::new(libc::AT_FDCWD, path).stop_on(Stop::NEGATIVE));
+        chain.push(Fstat::new(fd, st));
+        chain.push(Close::new(fd));
+        chain.encode().unwrap().as_bytes().to_vec()
+    }
+
+    /// Mutated batches through both entry points: each is a handle or a
+    /// refusal with its code and a message, never a panic.
+    #[test]
+    fn mutated_batches_are_refused_with_a_message_or_validate() {
+        let valid = valid_batch();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let (mut refused, mut accepted) = (0, 0);
+        for round in 0..4000 {
+            let mut bytes = valid.clone();
+            for _ in 0..1 + next() % 4 {
+                let at = (next() % bytes.len() as u64) as usize;
+                bytes[at] = next() as u8;
+            }
+            if round % 7 == 0 {
+                bytes.truncate((next() % bytes.len() as u64) as usize);
+            }
+            for compat in [false, true] {
+                let mut err = MaybeUninit::<SysletError>::zeroed();
+                // SAFETY: `bytes` is readable for its length; `err` writable.
+                let b = unsafe {
+                    validate(
+                        bytes.as_ptr().cast(),
+                        bytes.len(),
+                        ptr::null(),
+                        err.as_mut_ptr(),
+                        compat,
+                    )
+                };
+                if b.is_null() {
+                    // SAFETY: zeroed, then filled by the refusal.
+                    let err = unsafe { err.assume_init() };
+                    let expected = if compat {
+                        [SYSLET_E_COMPAT, SYSLET_E_INVALID]
+                    } else {
+                        [SYSLET_E_INVALID; 2]
+                    };
+                    assert!(
+                        expected.contains(&err.code),
+                        "round {round}: code {}",
+                        err.code
+                    );
+                    // SAFETY: copy_str NUL-terminates the message.
+                    let msg = unsafe { CStr::from_ptr(err.message.as_ptr()) };
+                    assert!(!msg.to_bytes().is_empty(), "round {round}: no message");
+                    refused += 1;
+                } else {
+                    accepted += 1;
+                    // SAFETY: a handle from validate, freed once.
+                    unsafe { syslet_batch_free(b) };
+                }
+            }
+        }
+        // The native batch is refused by the compat side (magic) and most
+        // mutations by both: the test exercised refusals.
+        assert!(refused > 4000, "refused {refused}, accepted {accepted}");
+    }
+}
