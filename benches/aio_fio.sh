@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # POSIX AIO under fio, side by side in one run: glibc's implementation vs
-# LD_PRELOAD=target/release/libsyslets.so (this crate's c-abi library), with
+# LD_PRELOAD=target/release/libsyslets.so (the C library built with --features aio-preload), with
 # fio's io_uring engine (and optionally psync) as references.
 #
 # Cases (fio 4 KiB random reads of a 256 MiB file unless stated):
@@ -75,8 +75,8 @@ if [[ " $ENGINES " == *" base "* ]] && [ ! -f "${BASE_LIB:-}" ]; then
     exit 1
 fi
 
-echo "== building the c-abi library (release)" >&2
-cargo build --release --lib --features c-abi --quiet
+echo "== building the aio-preload library (release)" >&2
+cargo build --release -p syslets-capi --features aio-preload --quiet
 LIB=$PWD/target/release/libsyslets.so
 nm -D --defined-only "$LIB" | grep -q ' aio_read$' || { echo "$LIB exports no aio_read" >&2; exit 1; }
 

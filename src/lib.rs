@@ -1,6 +1,63 @@
 //! Linux syslets in userspace: linear chains of system calls ("atoms"), v6 style,
 //! copied up front into one fixed-layout buffer, validated, and executed.
 //!
+//! A chain that opens a file, stats it through the descriptor the open returned,
+//! and closes it — built, validated against a policy and run inline:
+//!
+//! ```
+//! use syslets::{Chain, Policy, Stat, Stop, opcode::{Openat, Fstat, Close}};
+//!
+//! let file = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
+//! let mut chain = Chain::new();
+//! let path = chain.path(file);
+//! let st = chain.output::<Stat>();
+//! let fd = chain.push(Openat::new(libc::AT_FDCWD, path).stop_on(Stop::NEGATIVE));
+//! chain.push(Fstat::new(fd, st));
+//! chain.push(Close::new(fd));
+//!
+//! let mut batch = chain.prepare(&Policy::default())?;
+//! let done = batch.run();
+//! assert_eq!(done.atoms_run(), 3);
+//! assert!(!done.stopped());
+//! assert_eq!(batch.output(st).st_size as u64, std::fs::metadata(file)?.len());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The same kind of chain on an [`Executor`]: inline while nothing blocks, on a
+//! seccomp-filtered worker when something may, the completion then on a ring:
+//!
+//! ```
+//! use syslets::{Chain, Executor, Policy, Stat, Submitted, opcode::{Openat, Fstat, Close}};
+//!
+//! let ex = Executor::new();
+//! let mut chain = Chain::new();
+//! let path = chain.path(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"));
+//! let st = chain.output::<Stat>();
+//! let fd = chain.push(Openat::new(libc::AT_FDCWD, path));
+//! chain.push(Fstat::new(fd, st));
+//! chain.push(Close::new(fd));
+//!
+//! let done = match ex.submit(chain.prepare(&Policy::default())?)? {
+//!     Submitted::Done(done) => done,            // completed inline
+//!     Submitted::Queued(_) => {                 // a worker took over
+//!         ex.wait(1, None)?;
+//!         ex.reap()?.pop().expect("one completion")
+//!     }
+//! };
+//! assert_eq!(done.completion().atoms_run(), 3);
+//! assert!(done.batch().output(st).st_size > 0);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! The five types to know first: [`Chain`] (push atoms built with [`opcode`]),
+//! [`Policy`] (what a batch may do), [`ValidatedBatch`] (a checked batch: run
+//! it, read its outputs), [`Completion`] (every atom's result) and
+//! [`Executor`] (asynchronous runs). A refused batch is a [`ValidationError`]
+//! naming the atom and the reason. C programs get the same through
+//! `libsyslets.so` (the repository's `syslets-capi` crate, `capi/`).
+//!
+//! # The pipeline
+//!
 //! ```text
 //! typed builders ──► Chain ──encode──► ABI buffer ──validate(Policy)──► ValidatedBatch ──run──► Completion
 //! ```
@@ -24,6 +81,8 @@
 //!   (v7 protocol) read with
 //!   [`Executor::reap`], [`Executor::wait`] or an eventfd
 //!   ([`Executor::attach_eventfd`]).
+//!
+//! A failing atom stops the chain where its stop flag says, and the rest never runs:
 //!
 //! ```
 //! use syslets::{Chain, Policy, Stop, Stat, opcode::{Openat, Fstat, Close}};

@@ -1,4 +1,5 @@
-//! The C ABI library (`--features c-abi`) against glibc: the C programs of
+//! The C library's LD_PRELOAD-able POSIX AIO (crate `syslets-capi`, feature
+//! `aio-preload`) against glibc: the C programs of
 //! `tests/aio/` are built with the system `cc` (no `-lrt`: glibc ≥ 2.34 has
 //! POSIX AIO in libc.so.6) and run twice, as they are (glibc's AIO) and with
 //! `LD_PRELOAD` of `libsyslets.so`. Both runs must print exactly the
@@ -7,9 +8,10 @@
 //! symbol `syslets_aio_active` with `dlsym`), so a preload that silently did
 //! not take cannot pass.
 //!
-//! The library is built by the test itself: `cargo build --lib --features
-//! c-abi` with `CARGO_TARGET_DIR=target/c-abi` (a separate target directory,
-//! so the outer cargo's lock is not contended), once per test run.
+//! The library is built by the test itself: `cargo build -p syslets-capi
+//! --features aio-preload` with `CARGO_TARGET_DIR=target/capi-aio` (a separate
+//! target directory, so the outer cargo's lock is not contended), once per
+//! test run.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -25,20 +27,21 @@ fn work_dir() -> PathBuf {
     d
 }
 
-/// `libsyslets.so` with the C ABI, built once.
+/// `libsyslets.so` with the AIO exports, built once.
 fn library() -> &'static Path {
     static LIB: OnceLock<PathBuf> = OnceLock::new();
     LIB.get_or_init(|| {
-        let target = manifest_dir().join("target").join("c-abi");
+        let target = manifest_dir().join("target").join("capi-aio");
         let out = Command::new(env!("CARGO"))
             .current_dir(manifest_dir())
-            .args(["build", "--lib", "--features", "c-abi", "--quiet"])
+            .args(["build", "-p", "syslets-capi", "--features", "aio-preload"])
+            .arg("--quiet")
             .env("CARGO_TARGET_DIR", &target)
             .output()
             .expect("run cargo");
         assert!(
             out.status.success(),
-            "building the c-abi library failed:\n{}",
+            "building the aio-preload library failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
         let lib = target.join("debug").join("libsyslets.so");
@@ -272,64 +275,5 @@ fn aiocb_layout_matches_aio_h() {
     assert_eq!(get("SI_ASYNCIO"), libc::SI_ASYNCIO as i64);
 }
 
-fn exported(lib: &Path) -> Vec<String> {
-    let out = Command::new("nm")
-        .args(["-D", "--defined-only"])
-        .arg(lib)
-        .output()
-        .expect("nm (Debian package binutils) is required");
-    assert!(out.status.success());
-    text(&out.stdout)
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(2).map(str::to_string))
-        .collect()
-}
-
-const C_NAMES: [&str; 18] = [
-    "aio_read",
-    "aio_write",
-    "aio_fsync",
-    "aio_error",
-    "aio_return",
-    "aio_suspend",
-    "aio_cancel",
-    "lio_listio",
-    "aio_init",
-    "aio_read64",
-    "aio_write64",
-    "aio_fsync64",
-    "aio_error64",
-    "aio_return64",
-    "aio_suspend64",
-    "aio_cancel64",
-    "lio_listio64",
-    "syslets_aio_active",
-];
-
-/// The c-abi library exports every unversioned and `*64` name; the cdylib
-/// this test run built for its own package exports them only if the test
-/// run itself enabled `c-abi` (a Rust user never interposes libc by accident).
-#[test]
-fn exports_only_with_the_feature() {
-    let names = exported(library());
-    for n in C_NAMES {
-        assert!(names.iter().any(|s| s == n), "c-abi library lacks {n}");
-    }
-    // This test binary lives in target/<profile>/deps, next to the package's
-    // own cdylib as this run built it (with this run's features).
-    let own = std::env::current_exe()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("libsyslets.so");
-    let names = exported(&own);
-    let with_feature = cfg!(feature = "c-abi");
-    for n in C_NAMES {
-        assert_eq!(
-            names.iter().any(|s| s == n),
-            with_feature,
-            "{}: export of {n} (c-abi enabled: {with_feature})",
-            own.display()
-        );
-    }
-}
+// Which names the library exports (and nothing else) is checked in
+// capi/tests/c_api.rs, for this build and the default one.

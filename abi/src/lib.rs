@@ -154,3 +154,8 @@ pub const COMPLETION_STOPPED: u16 = 0x1;
 pub const COMPLETION_CANCELED: u16 = 0x2;
 /// The chain ran entirely inline, in the submitting thread.
 pub const COMPLETION_INLINE: u16 = 0x4;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -57,7 +57,7 @@ pub(crate) fn process_builder() -> AioBuilder {
 /// The request limit of the process-wide context (`sysconf(_SC_AIO_MAX)`):
 /// the running context's, or the one it would be made with.
 #[cfg(feature = "c-abi")]
-pub(crate) fn process_max_requests() -> usize {
+pub fn process_max_requests() -> usize {
     match existing() {
         Some(e) => e.max_requests(),
         None => process_builder().config.max_requests,
@@ -452,7 +452,7 @@ pub unsafe fn aio_suspend(
 /// # Safety
 ///
 /// As for [`aio_suspend`].
-pub(crate) unsafe fn aio_suspend_until(
+pub unsafe fn aio_suspend_until(
     list: &[*const libc::aiocb],
     deadline: Option<Instant>,
 ) -> Result<(), Errno> {

@@ -6,10 +6,10 @@
 //! ([aio_error(3)]), [`aio_return`] ([aio_return(3)]), [`aio_suspend`]
 //! ([aio_suspend(3)]), [`aio_cancel`] ([aio_cancel(3)]), [`lio_listio`]
 //! ([lio_listio(3)]) and [`aio_init`] ([aio_init(3)]) — on glibc's
-//! [`libc::aiocb`], with errors as [`Errno`](crate::Errno). With the `c-abi`
-//! feature the cdylib exports them with C linkage (`aio_read`, `aio_read64`,
-//! …), so that `LD_PRELOAD=libsyslets.so` replaces glibc's AIO in an
-//! unmodified program.
+//! [`libc::aiocb`], with errors as [`Errno`](crate::Errno). The C library
+//! (crate `syslets-capi`, built with its feature `aio-preload`) exports them
+//! with C linkage (`aio_read`, `aio_read64`, …), so that
+//! `LD_PRELOAD=libsyslets.so` replaces glibc's AIO in an unmodified program.
 //!
 //! ```text
 //! aio_read(cb) ─► chain: pread64(fd, aio_buf, aio_nbytes, aio_offset)
@@ -157,13 +157,18 @@
 //! [aio_init(3)]: https://man7.org/linux/man-pages/man3/aio_init.3.html
 
 mod api;
-#[cfg(feature = "c-abi")]
-mod capi;
 mod cb;
 mod context;
 mod engine;
 mod sys;
-mod unwind;
+
+/// What the C library's `aio_*`/`sysconf` exports (crate `syslets-capi`,
+/// feature `aio-preload`) need beyond the Rust API. Not a stable interface.
+#[cfg(feature = "c-abi")]
+#[doc(hidden)]
+pub mod preload {
+    pub use super::api::{aio_suspend_until, process_max_requests};
+}
 
 pub use api::{
     aio_cancel, aio_error, aio_fsync, aio_read, aio_return, aio_suspend, aio_write, lio_listio,

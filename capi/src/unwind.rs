@@ -1,23 +1,17 @@
 //! No unwinding out of the C ABI: a panic that reached an `extern "C"`
-//! function would abort the whole program, so every entry point of the C ABI
-//! (`capi`, feature `c-abi`) runs its body through [`no_unwind`], which turns
-//! a panic into the error glibc reports for a call that could not be served.
-//! Compiled in every build so that its tests run without the feature.
-#![cfg_attr(not(feature = "c-abi"), allow(dead_code))]
+//! function would abort the whole program, so every entry point runs its body
+//! through [`no_unwind`], which turns a panic into an error value (for the
+//! AIO functions the errno glibc reports for a call it could not serve; for
+//! the chain API `SYSLET_E_PANIC`).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-
-use crate::errno::Errno;
 
 /// Run `body`; a panic in it becomes `Err(on_panic)`.
 ///
 /// The panic message is still printed by the panic hook. The payload is
 /// leaked, not dropped: a payload whose destructor panicked in turn would
 /// unwind out of here.
-pub(crate) fn no_unwind<T>(
-    on_panic: Errno,
-    body: impl FnOnce() -> Result<T, Errno>,
-) -> Result<T, Errno> {
+pub(crate) fn no_unwind<T, E>(on_panic: E, body: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(r) => r,
         Err(payload) => {
@@ -30,9 +24,10 @@ pub(crate) fn no_unwind<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use syslets_rs::Errno;
 
     #[test]
-    fn a_panic_becomes_the_given_errno_and_results_pass_through() {
+    fn a_panic_becomes_the_given_error_and_results_pass_through() {
         let r: Result<i32, Errno> = no_unwind(Errno::EAGAIN, || panic!("inside a C entry point"));
         assert_eq!(r, Err(Errno::EAGAIN));
         // The overflow the C timeout used to hit, as a panic in the body.

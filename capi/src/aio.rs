@@ -1,4 +1,4 @@
-//! The C ABI (feature `c-abi`): glibc's POSIX AIO functions with C linkage,
+//! The LD_PRELOAD layer (feature `aio-preload`): glibc's POSIX AIO functions with C linkage,
 //! unversioned and `*64`, so that `LD_PRELOAD=libsyslets.so` replaces glibc's
 //! AIO in an unmodified program.
 //!
@@ -19,17 +19,16 @@
 //! `dlsym(RTLD_DEFAULT, "syslets_aio_active")` that the library is in effect;
 //! with `SYSLETS_AIO_BANNER=1` in the environment the first request also
 //! prints `syslets-aio: active` to stderr.
-#![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use libc::{c_int, c_long, ssize_t};
 
-use super::context::AioInit;
-use super::engine::Cancel;
-use super::unwind::no_unwind;
-use crate::errno::Errno;
+use syslets_rs::aio::{self as api, preload, AioInit, Cancel, AIO_PRIO_DELTA_MAX};
+use syslets_rs::Errno;
+
+use crate::unwind::no_unwind;
 
 fn set_errno(e: Errno) {
     // SAFETY: __errno_location returns this thread's errno, valid for writes
@@ -77,9 +76,9 @@ pub extern "C" fn syslets_aio_active() -> c_int {
 pub extern "C" fn c_sysconf(name: c_int) -> c_long {
     match name {
         libc::_SC_AIO_MAX | libc::_SC_AIO_LISTIO_MAX => {
-            super::api::process_max_requests().min(c_long::MAX as usize) as c_long
+            preload::process_max_requests().min(c_long::MAX as usize) as c_long
         }
-        libc::_SC_AIO_PRIO_DELTA_MAX => super::cb::AIO_PRIO_DELTA_MAX.into(),
+        libc::_SC_AIO_PRIO_DELTA_MAX => AIO_PRIO_DELTA_MAX.into(),
         _ => match libc_sysconf() {
             Some(f) => f(name),
             None => {
@@ -109,13 +108,13 @@ fn libc_sysconf() -> Option<extern "C" fn(c_int) -> c_long> {
 ///
 /// # Safety
 ///
-/// As for [`super::aio_read`].
+/// As for [`api::aio_read`].
 #[export_name = "aio_read"]
 pub unsafe extern "C" fn c_aio_read(cb: *mut libc::aiocb) -> c_int {
     status(no_unwind(Errno::EAGAIN, || {
         banner();
         // SAFETY: forwarded from the C caller.
-        unsafe { super::api::aio_read(cb) }
+        unsafe { api::aio_read(cb) }
     }))
 }
 
@@ -123,7 +122,7 @@ pub unsafe extern "C" fn c_aio_read(cb: *mut libc::aiocb) -> c_int {
 ///
 /// # Safety
 ///
-/// As for [`super::aio_read`].
+/// As for [`api::aio_read`].
 #[export_name = "aio_read64"]
 pub unsafe extern "C" fn c_aio_read64(cb: *mut libc::aiocb) -> c_int {
     // SAFETY: forwarded from the C caller.
@@ -134,13 +133,13 @@ pub unsafe extern "C" fn c_aio_read64(cb: *mut libc::aiocb) -> c_int {
 ///
 /// # Safety
 ///
-/// As for [`super::aio_write`].
+/// As for [`api::aio_write`].
 #[export_name = "aio_write"]
 pub unsafe extern "C" fn c_aio_write(cb: *mut libc::aiocb) -> c_int {
     status(no_unwind(Errno::EAGAIN, || {
         banner();
         // SAFETY: forwarded from the C caller.
-        unsafe { super::api::aio_write(cb) }
+        unsafe { api::aio_write(cb) }
     }))
 }
 
@@ -148,7 +147,7 @@ pub unsafe extern "C" fn c_aio_write(cb: *mut libc::aiocb) -> c_int {
 ///
 /// # Safety
 ///
-/// As for [`super::aio_write`].
+/// As for [`api::aio_write`].
 #[export_name = "aio_write64"]
 pub unsafe extern "C" fn c_aio_write64(cb: *mut libc::aiocb) -> c_int {
     // SAFETY: forwarded from the C caller.
@@ -159,13 +158,13 @@ pub unsafe extern "C" fn c_aio_write64(cb: *mut libc::aiocb) -> c_int {
 ///
 /// # Safety
 ///
-/// As for [`super::aio_fsync`].
+/// As for [`api::aio_fsync`].
 #[export_name = "aio_fsync"]
 pub unsafe extern "C" fn c_aio_fsync(op: c_int, cb: *mut libc::aiocb) -> c_int {
     status(no_unwind(Errno::EAGAIN, || {
         banner();
         // SAFETY: forwarded from the C caller.
-        unsafe { super::api::aio_fsync(op, cb) }
+        unsafe { api::aio_fsync(op, cb) }
     }))
 }
 
@@ -173,7 +172,7 @@ pub unsafe extern "C" fn c_aio_fsync(op: c_int, cb: *mut libc::aiocb) -> c_int {
 ///
 /// # Safety
 ///
-/// As for [`super::aio_fsync`].
+/// As for [`api::aio_fsync`].
 #[export_name = "aio_fsync64"]
 pub unsafe extern "C" fn c_aio_fsync64(op: c_int, cb: *mut libc::aiocb) -> c_int {
     // SAFETY: forwarded from the C caller.
@@ -184,11 +183,11 @@ pub unsafe extern "C" fn c_aio_fsync64(op: c_int, cb: *mut libc::aiocb) -> c_int
 ///
 /// # Safety
 ///
-/// As for [`super::aio_error`].
+/// As for [`api::aio_error`].
 #[export_name = "aio_error"]
 pub unsafe extern "C" fn c_aio_error(cb: *const libc::aiocb) -> c_int {
     // SAFETY: forwarded from the C caller.
-    match no_unwind(Errno::EINVAL, || unsafe { super::api::aio_error(cb) }) {
+    match no_unwind(Errno::EINVAL, || unsafe { api::aio_error(cb) }) {
         Ok(code) => code,
         Err(e) => {
             set_errno(e);
@@ -201,7 +200,7 @@ pub unsafe extern "C" fn c_aio_error(cb: *const libc::aiocb) -> c_int {
 ///
 /// # Safety
 ///
-/// As for [`super::aio_error`].
+/// As for [`api::aio_error`].
 #[export_name = "aio_error64"]
 pub unsafe extern "C" fn c_aio_error64(cb: *const libc::aiocb) -> c_int {
     // SAFETY: forwarded from the C caller.
@@ -212,11 +211,11 @@ pub unsafe extern "C" fn c_aio_error64(cb: *const libc::aiocb) -> c_int {
 ///
 /// # Safety
 ///
-/// As for [`super::aio_return`].
+/// As for [`api::aio_return`].
 #[export_name = "aio_return"]
 pub unsafe extern "C" fn c_aio_return(cb: *mut libc::aiocb) -> ssize_t {
     // SAFETY: forwarded from the C caller.
-    match no_unwind(Errno::EINVAL, || unsafe { super::api::aio_return(cb) }) {
+    match no_unwind(Errno::EINVAL, || unsafe { api::aio_return(cb) }) {
         Ok(n) => n,
         Err(e) => {
             set_errno(e);
@@ -229,7 +228,7 @@ pub unsafe extern "C" fn c_aio_return(cb: *mut libc::aiocb) -> ssize_t {
 ///
 /// # Safety
 ///
-/// As for [`super::aio_return`].
+/// As for [`api::aio_return`].
 #[export_name = "aio_return64"]
 pub unsafe extern "C" fn c_aio_return64(cb: *mut libc::aiocb) -> ssize_t {
     // SAFETY: forwarded from the C caller.
@@ -241,7 +240,7 @@ pub unsafe extern "C" fn c_aio_return64(cb: *mut libc::aiocb) -> ssize_t {
 /// # Safety
 ///
 /// `list` must hold `nent` readable pointers, each NULL or as for
-/// [`super::aio_suspend`]; `timeout` NULL or a readable timespec.
+/// [`api::aio_suspend`]; `timeout` NULL or a readable timespec.
 #[export_name = "aio_suspend"]
 pub unsafe extern "C" fn c_aio_suspend(
     list: *const *const libc::aiocb,
@@ -293,7 +292,7 @@ unsafe fn suspend(
         unsafe { std::slice::from_raw_parts(list, nent as usize) }
     };
     // SAFETY: forwarded from the C caller.
-    unsafe { super::api::aio_suspend_until(list, deadline) }
+    unsafe { preload::aio_suspend_until(list, deadline) }
 }
 
 /// `int aio_suspend64(...)`.
@@ -315,11 +314,11 @@ pub unsafe extern "C" fn c_aio_suspend64(
 ///
 /// # Safety
 ///
-/// As for [`super::aio_cancel`].
+/// As for [`api::aio_cancel`].
 #[export_name = "aio_cancel"]
 pub unsafe extern "C" fn c_aio_cancel(fd: c_int, cb: *mut libc::aiocb) -> c_int {
     // SAFETY: forwarded from the C caller.
-    match no_unwind(Errno::EINVAL, || unsafe { super::api::aio_cancel(fd, cb) }) {
+    match no_unwind(Errno::EINVAL, || unsafe { api::aio_cancel(fd, cb) }) {
         Ok(c) => Cancel::as_c(c),
         Err(e) => {
             set_errno(e);
@@ -332,7 +331,7 @@ pub unsafe extern "C" fn c_aio_cancel(fd: c_int, cb: *mut libc::aiocb) -> c_int 
 ///
 /// # Safety
 ///
-/// As for [`super::aio_cancel`].
+/// As for [`api::aio_cancel`].
 #[export_name = "aio_cancel64"]
 pub unsafe extern "C" fn c_aio_cancel64(fd: c_int, cb: *mut libc::aiocb) -> c_int {
     // SAFETY: forwarded from the C caller.
@@ -344,7 +343,7 @@ pub unsafe extern "C" fn c_aio_cancel64(fd: c_int, cb: *mut libc::aiocb) -> c_in
 /// # Safety
 ///
 /// `list` must hold `nent` pointers, each NULL or as for
-/// [`super::lio_listio`]; `sig` NULL or a readable sigevent.
+/// [`api::lio_listio`]; `sig` NULL or a readable sigevent.
 #[export_name = "lio_listio"]
 pub unsafe extern "C" fn c_lio_listio(
     mode: c_int,
@@ -382,7 +381,7 @@ unsafe fn listio(
     // SAFETY: a non-NULL `sig` is a readable sigevent (the C contract).
     let sig = unsafe { sig.as_ref() };
     // SAFETY: forwarded from the C caller.
-    unsafe { super::api::lio_listio(mode, list, sig) }
+    unsafe { api::lio_listio(mode, list, sig) }
 }
 
 /// `int lio_listio64(...)`.
@@ -413,7 +412,7 @@ pub unsafe extern "C" fn c_aio_init(init: *const AioInit) {
         // SAFETY: a non-NULL `init` is readable (the C contract); `AioInit`
         // has glibc's layout (eight ints).
         if let Some(init) = unsafe { init.as_ref() } {
-            super::context::aio_init(init);
+            api::aio_init(init);
         }
         Ok(())
     });
