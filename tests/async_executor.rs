@@ -187,35 +187,46 @@ fn adaptive_rule_hands_off_slow_classes_and_reprobes() {
         "fsync of fresh data did not sleep: {} is not on a disk-backed file system",
         dir.display()
     );
-    let ex = Executor::builder()
-        .handoff_threshold(Duration::ZERO)
-        .reprobe_every(3)
-        .max_workers(1)
-        .build()
-        .unwrap();
     let fsync = || {
         dirty();
         let mut chain = Chain::new();
         chain.push(syslets::opcode::Fsync::new(file.as_raw_fd()));
         chain.prepare(&Policy::default()).unwrap()
     };
-    let mut kinds = String::new();
-    let mut queued = 0;
-    for _ in 0..7 {
-        match ex.submit(fsync()).unwrap() {
-            Submitted::Done(d) => {
-                assert_eq!(d.completion().status(), 0);
-                kinds.push('D');
-            }
-            Submitted::Queued(_) => {
-                kinds.push('Q');
-                queued += 1;
+    // One sequence on a fresh executor; None when an inline fsync did not
+    // sleep (another process's writeback flushed the page first), which
+    // leaves the rule nothing to see: the sequence is then run again.
+    let sequence = || {
+        let ex = Executor::builder()
+            .handoff_threshold(Duration::ZERO)
+            .reprobe_every(3)
+            .max_workers(1)
+            .build()
+            .unwrap();
+        let mut kinds = String::new();
+        for _ in 0..7 {
+            let before = voluntary_switches();
+            match ex.submit(fsync()).unwrap() {
+                Submitted::Done(d) => {
+                    assert_eq!(d.completion().status(), 0);
+                    if voluntary_switches() == before {
+                        return None;
+                    }
+                    kinds.push('D');
+                }
+                Submitted::Queued(_) => {
+                    kinds.push('Q');
+                    // Let the worker finish (and feed the average) before
+                    // the next one.
+                    reap_n(&ex, 1);
+                }
             }
         }
-        // Let the worker finish (and feed the average) before the next one.
-        reap_n(&ex, queued);
-        queued = 0;
-    }
+        Some(kinds)
+    };
+    let kinds = (0..5)
+        .find_map(|_| sequence())
+        .expect("in 5 sequences an inline fsync did not sleep each time");
     // No history: inline. One miss alone does not flip the class, the second
     // does; then every third hand-off decision re-probes inline.
     assert_eq!(kinds, "DDQQDQQ");
