@@ -21,6 +21,8 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
     let optout = chain.scratch(4);
     let info = chain.input(&[0u8; 128]);
     let how = chain.input(&[0u8; 24]);
+    let name_out = chain.sockaddr_out();
+    let pair = chain.output::<[i32; 2]>();
     let fd = chain.push(Openat::new(libc::AT_FDCWD, path));
     let pid = std::process::id() as i32;
 
@@ -96,6 +98,12 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
         (
             RtTgsigqueueinfo::NR,
             chain.push(RtTgsigqueueinfo::new(pid, pid, 0, info)),
+        ),
+        (Getsockname::NR, chain.push(Getsockname::new(fd, name_out))),
+        (Getpeername::NR, chain.push(Getpeername::new(fd, name_out))),
+        (
+            Socketpair::NR,
+            chain.push(Socketpair::new(libc::AF_UNIX, libc::SOCK_STREAM, pair)),
         ),
     ];
     let built: BTreeSet<u32> = nrs.iter().map(|(nr, _)| *nr).chain([Openat::NR]).collect();

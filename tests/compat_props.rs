@@ -235,19 +235,8 @@ impl Gen<'_> {
 
     /// A `socketcall` argument array (an IN buffer).
     fn sockargs(&mut self, args: &[CompatArg]) -> View {
-        let mut bytes = Vec::new();
-        for a in args {
-            let (kind, value) = a.encode();
-            bytes.extend_from_slice(
-                SocketcallArg {
-                    kind: kind as u32,
-                    value,
-                }
-                .as_bytes(),
-            );
-        }
         View {
-            index: self.add(Spec::In(bytes)),
+            index: self.add(Spec::In(CompatArg::socketcall_array(args))),
             offset: 0,
         }
     }

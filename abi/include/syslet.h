@@ -119,6 +119,9 @@ typedef int64_t syslet_s64 __attribute__((aligned(8)));
 #define SYSLET_NR_RT_TGSIGQUEUEINFO 297
 #define SYSLET_NR_STATX 332
 #define SYSLET_NR_OPENAT2 437
+#define SYSLET_NR_GETSOCKNAME 51
+#define SYSLET_NR_GETPEERNAME 52
+#define SYSLET_NR_SOCKETPAIR 53
 
 struct syslet_batch_header {
 	uint32_t magic;

@@ -119,6 +119,15 @@ pub enum Fds {
         /// The argument holding the descriptor.
         arg: u8,
     },
+    /// A zero result means the call wrote two new descriptors into the
+    /// `int[2]` argument `arg` points to (`socketpair`), which the chain then
+    /// owns. The run copies them out of the arena as soon as the call returns,
+    /// so a later atom that writes the buffer cannot change what
+    /// `take_fds` hands out; the buffer must lie in the arena.
+    Pair {
+        /// The `int[2]` pointer argument.
+        arg: u8,
+    },
 }
 
 /// How a path call avoids following a final symbolic link when a policy
@@ -506,8 +515,27 @@ macro_rules! signature_table {
 
 crate::for_each_syscall!(signature_table);
 
-/// Every syscall a batch may name, sorted by number.
-pub static SIGNATURES: &[Signature] = SIGNATURES_ARRAY;
+/// Every syscall a batch may name, sorted by number (the rows are grouped by
+/// kind in the table; they are sorted here, at compile time, by insertion
+/// sort: the table is small).
+pub static SIGNATURES: &[Signature] = &SORTED;
+
+const SORTED: [Signature; SIGNATURES_ARRAY.len()] = {
+    const N: usize = SIGNATURES_ARRAY.len();
+    let mut out = [Signature::DEFAULT; N];
+    let mut n = 0;
+    while n < N {
+        let row = SIGNATURES_ARRAY[n];
+        let mut k = n;
+        while k > 0 && out[k - 1].nr > row.nr {
+            out[k] = out[k - 1];
+            k -= 1;
+        }
+        out[k] = row;
+        n += 1;
+    }
+    out
+};
 
 /// Native numbers the direct-index table covers (all x86_64 numbers are below).
 const INDEX_LEN: usize = 512;
@@ -517,8 +545,8 @@ const INDEX_LEN: usize = 512;
 static INDEX: [u8; INDEX_LEN] = {
     let mut index = [0u8; INDEX_LEN];
     let mut i = 0;
-    while i < SIGNATURES_ARRAY.len() {
-        index[SIGNATURES_ARRAY[i].nr as usize] = i as u8 + 1;
+    while i < SORTED.len() {
+        index[SORTED[i].nr as usize] = i as u8 + 1;
         i += 1;
     }
     index
@@ -547,7 +575,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table_is_sorted_and_unique() {
+    fn signatures_are_sorted_and_unique() {
         for pair in SIGNATURES.windows(2) {
             assert!(
                 pair[0].nr < pair[1].nr,
@@ -619,8 +647,16 @@ mod tests {
                 // MSG_DONTWAIT is or-ed into argument 3.
                 Nowait::DontWait => assert!(is(sig, 3, UInt), "{name}: flags in arg 3"),
             }
-            if let Fds::Closes { arg } = sig.fds {
-                assert!(is(sig, arg, Fd), "{name}: closes a non-fd");
+            match sig.fds {
+                Fds::None | Fds::Returns => {}
+                Fds::Closes { arg } => assert!(is(sig, arg, Fd), "{name}: closes a non-fd"),
+                Fds::Pair { arg } => {
+                    assert_eq!(
+                        sig.args[arg as usize],
+                        ptr(Out, Len::Fixed(8)),
+                        "{name}: int[2]"
+                    )
+                }
             }
             if let Some(p) = sig.path {
                 assert!(

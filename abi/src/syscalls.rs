@@ -29,7 +29,8 @@
 //!
 //! # Adding a system call
 //!
-//! 1. **One row** in the table below, in number order. Its doc comment is the
+//! 1. **One row** in the table below, with the rows of its kind (the table is
+//!    grouped, not sorted: [`SIGNATURES`] is sorted at compile time). Its doc comment is the
 //!    builder's doc line (the man page link is added from the name in
 //!    `builder Type("page")`). Name the [`Signature`] fields that differ from
 //!    the defaults, the i386 calls (numbers from
@@ -47,7 +48,7 @@
 //! executor's fast paths all follow from the row. These tests fail when a row
 //! and what is derived from it disagree:
 //!
-//! - this crate: the table is sorted and unique, its lengths name sizes, and
+//! - this crate: the numbers are unique, its lengths name sizes, and
 //!   every row's fields fit its arguments as their consumers read them
 //!   (`signature`); every i386 entry consumes exactly its words and every
 //!   native call is reachable from i386 (`compat32`);
@@ -786,6 +787,58 @@ macro_rules! for_each_syscall {
                 dirfd: Fd, path: BufRef, how: BufRef;
             }
             |s| [s.dirfd.into_arg(), s.path.into_arg(), s.how.into_arg(), Arg::Imm(s.how.len() as u64)];
+
+            /// Get the address a socket is bound to; `addrlen` is a 4-byte in/out `socklen_t`.
+            GETSOCKNAME = 51, "getsockname" {
+                args: &[Fd, ptr(Out, Len::ArgPtr(2)), ptr(InOut, Len::Fixed(4))],
+                class: Class::Socket,
+                blocking: Blocking::Never,
+            }
+            i386 [
+                GETSOCKNAME = 367, "getsockname", 3, W0_2;
+            ]
+            socketcall [
+                GETSOCKNAME = 6, "getsockname", 3, W0_2;
+            ]
+            builder Getsockname("getsockname") { fd: Fd, addr: SockAddrOut; }
+            |s| [s.fd.into_arg(), s.addr.addr.into_arg(), s.addr.len.into_arg()];
+
+            /// Get the address of a socket's peer; `addrlen` is a 4-byte in/out `socklen_t`.
+            GETPEERNAME = 52, "getpeername" {
+                args: &[Fd, ptr(Out, Len::ArgPtr(2)), ptr(InOut, Len::Fixed(4))],
+                class: Class::Socket,
+                blocking: Blocking::Never,
+            }
+            i386 [
+                GETPEERNAME = 368, "getpeername", 3, W0_2;
+            ]
+            socketcall [
+                GETPEERNAME = 7, "getpeername", 3, W0_2;
+            ]
+            builder Getpeername("getpeername") { fd: Fd, addr: SockAddrOut; }
+            |s| [s.fd.into_arg(), s.addr.addr.into_arg(), s.addr.len.into_arg()];
+
+            /// Create a pair of connected sockets; the two descriptors land in
+            /// `sv` (an `int[2]`), and the chain owns them like any it opened.
+            SOCKETPAIR = 53, "socketpair" {
+                args: &[Int, Int, Int, ptr(Out, Len::Fixed(8))],
+                class: Class::Socket,
+                blocking: Blocking::Never,
+                fds: Fds::Pair { arg: 3 },
+                rule: ArgRule::SocketFamily { arg: 0 },
+            }
+            i386 [
+                SOCKETPAIR = 360, "socketpair", 4, W0_3;
+            ]
+            socketcall [
+                SOCKETPAIR = 8, "socketpair", 4, W0_3;
+            ]
+            builder Socketpair("socketpair") {
+                domain: i32, ty: i32, sv: Out<[i32; 2]>;
+                /// Protocol.
+                protocol: i32 = 0,
+            }
+            |s| [s.domain.into_arg(), s.ty.into_arg(), s.protocol.into_arg(), s.sv.into_arg()];
         }
     };
 }

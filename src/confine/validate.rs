@@ -38,12 +38,29 @@ pub struct ValidatedBatch<'a> {
     /// Bit `i`: atom `i`'s syscall closes a descriptor ([`signature::Fds::Closes`]),
     /// so the run tracks it without a table lookup per atom.
     pub(crate) close_atoms: u64,
+    /// Bit `i`: atom `i`'s syscall writes two new descriptors into an arena
+    /// `int[2]` ([`signature::Fds::Pair`]).
+    pub(crate) pair_atoms: u64,
+    /// The descriptors the pair atoms of the last run wrote, copied out of the
+    /// arena right after each call (empty, unallocated, for other batches).
+    pub(crate) pair_fds: Vec<PairFd>,
     /// Bit `i`: the fd atom `i` returned was handed out by `take_fds`.
     pub(crate) fds_taken: u64,
     /// Bit `i`: the fd atom `i` returned was closed by a later close atom of
     /// the run (matched by descriptor number).
     pub(crate) fds_closed: u64,
     _borrows: PhantomData<&'a mut [u8]>,
+}
+
+/// One descriptor a [`signature::Fds::Pair`] atom of the last run wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PairFd {
+    /// The atom that wrote it.
+    pub(crate) atom: u16,
+    /// The descriptor.
+    pub(crate) fd: i32,
+    /// Closed by a later close atom of the run, or handed out by `take_fds`.
+    pub(crate) released: bool,
 }
 
 impl ValidatedBatch<'_> {
@@ -381,7 +398,7 @@ pub(crate) fn validate<'a>(
         regions: &raw_regions,
         allowed: raw_allowed,
     };
-    let (mut fd_atoms, mut close_atoms) = (0u64, 0u64);
+    let (mut fd_atoms, mut close_atoms, mut pair_atoms) = (0u64, 0u64, 0u64);
     for i in 0..natoms {
         let slot = &mut atom_words[step_at(i)..][..ATOM_WORDS];
         let atom: &[u64; ATOM_WORDS] = (&*slot).try_into().expect("exact size");
@@ -390,6 +407,7 @@ pub(crate) fn validate<'a>(
         let sig = step.sig();
         fd_atoms |= (sig.returns_fd() as u64) << i;
         close_atoms |= (matches!(sig.fds, signature::Fds::Closes { .. }) as u64) << i;
+        pair_atoms |= (matches!(sig.fds, signature::Fds::Pair { .. }) as u64) << i;
         step.compat_entry = crate::sys::compat32::routes(header.flags, sig) as u8;
         let slot: &mut [u64; STEP_WORDS] =
             (&mut slot[..STEP_WORDS]).try_into().expect("exact size");
@@ -403,6 +421,8 @@ pub(crate) fn validate<'a>(
         cursor: 0,
         fd_atoms,
         close_atoms,
+        pair_atoms,
+        pair_fds: Vec::new(),
         fds_taken: 0,
         fds_closed: 0,
         storage,
@@ -567,6 +587,12 @@ fn validate_atom(
                     return Err(err(E::NotABuffer {
                         arg,
                         found: "raw pointer (strings must be in the arena)",
+                    }));
+                }
+                if sig.fds == (signature::Fds::Pair { arg }) {
+                    return Err(err(E::NotABuffer {
+                        arg,
+                        found: "raw pointer (returned descriptors must be in the arena)",
                     }));
                 }
                 avail[a] = region.len;
