@@ -23,6 +23,9 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
     let how = chain.input(&[0u8; 24]);
     let name_out = chain.sockaddr_out();
     let pair = chain.output::<[i32; 2]>();
+    let (head, body) = (chain.output_bytes(8), chain.output_bytes(32));
+    let iov_out = chain.iovecs(&[head, body]);
+    let iov_in = chain.iovecs(&[data, data.take(4)]);
     let fd = chain.push(Openat::new(libc::AT_FDCWD, path));
     let pid = std::process::id() as i32;
 
@@ -105,6 +108,10 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
             Socketpair::NR,
             chain.push(Socketpair::new(libc::AF_UNIX, libc::SOCK_STREAM, pair)),
         ),
+        (Readv::NR, chain.push(Readv::new(fd, iov_out))),
+        (Writev::NR, chain.push(Writev::new(fd, iov_in))),
+        (Preadv2::NR, chain.push(Preadv2::new(fd, iov_out, 0))),
+        (Pwritev2::NR, chain.push(Pwritev2::new(fd, iov_in, -1))),
     ];
     let built: BTreeSet<u32> = nrs.iter().map(|(nr, _)| *nr).chain([Openat::NR]).collect();
     let table: BTreeSet<u32> = SIGNATURES.iter().map(|s| s.nr).collect();

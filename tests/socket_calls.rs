@@ -11,12 +11,15 @@ use std::time::Duration;
 
 use syslets::abi::{self, nr};
 use syslets::compat::CompatArg::{Buf, Imm};
-use syslets::compat::{self, nr32, CompatAtom, CompatWriter};
+use syslets::compat::{nr32, CompatAtom, CompatWriter};
 use syslets::net::decode_sockaddr;
+
+#[path = "common/compat_run.rs"]
+mod compat_run;
+use compat_run::{native_buffer, run_compat};
 use syslets::opcode::{Getpeername, Getsockname, Openat, Read, Socketpair};
 use syslets::{
-    install_filter, Chain, EncodedBatch, ErrorKind, Executor, Policy, Stop, Submitted,
-    ValidatedBatch,
+    install_filter, Chain, ErrorKind, Executor, Policy, Stop, Submitted, ValidatedBatch,
 };
 
 /// Whether two descriptors are the two ends of one connected pair.
@@ -316,27 +319,15 @@ fn i386_socketpair_and_names_translate_and_run() {
         &[Imm(fd), buf(local), buf(local_len)],
     ));
     w.push(CompatAtom::new(nr32::SOCKETCALL, &[Imm(7), buf(peer_args)]));
-    let mut bytes = w.finish();
-    let norm = compat::normalize(&bytes).expect("normalises");
-    let mut batch = EncodedBatch::from_bytes(norm.native_bytes())
-        .validate(&Policy::default())
-        .expect("the translated batch validates");
-    let done = *batch.run().as_abi();
+    let (mut batch, _, done) = run_compat(&w);
     assert_eq!(done.results[..4], [0, 0, 0, 0]);
-    norm.write_back(batch.arena(), &done, &mut bytes)
-        .expect("write-back");
     let fds = batch.take_fds();
     assert_eq!(fds.len(), 4, "two pairs");
     let mut ends = fds.into_iter().map(|(_, fd)| fd);
     for _ in 0..2 {
         assert!(connected(ends.next().unwrap(), ends.next().unwrap()));
     }
-    let native = batch.arena().to_vec();
-    let descs = batch.buf_descs().to_vec();
-    let at = |i: u16| {
-        let d = descs[i as usize];
-        &native[d.offset as usize..][..d.len as usize]
-    };
+    let at = |i| native_buffer(&batch, i);
     let len = |i| u32::from_le_bytes(at(i)[..4].try_into().unwrap()) as usize;
     assert_eq!(
         decode_sockaddr(&at(local)[..len(local_len)]),

@@ -202,6 +202,17 @@ mod tests {
                         assert!(matches!(ty, ArgType::Ptr(_)), "{name}");
                         used[j as usize] = true;
                     }
+                    ArgMap::Iovecs { iov, count } => {
+                        let ArgType::Ptr(p) = ty else {
+                            panic!("{name}: iovecs into a non-pointer")
+                        };
+                        let crate::signature::Len::Iovecs { count: native, .. } = p.len else {
+                            panic!("{name}: iovecs into a pointer that is not an iovec array")
+                        };
+                        // The native count is the same word, widened.
+                        assert_eq!(args[native as usize], Word(count), "{name}: iovec count");
+                        used[iov as usize] = true;
+                    }
                     Const(_) => {}
                 }
             }

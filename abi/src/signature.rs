@@ -41,6 +41,16 @@ pub enum Len {
     CStr,
     /// A `u32` (`socklen_t`) stored in the memory argument `i` points to.
     ArgPtr(u8),
+    /// An array of [`IoVec`](crate::IoVec)s (the pointer is `In`: the array
+    /// is read), as many as the value of argument `count` (an immediate, at
+    /// most [`MAX_IOVECS`](crate::MAX_IOVECS)); each element names a buffer
+    /// of the batch that the kernel accesses in direction `dir`.
+    Iovecs {
+        /// The element count argument.
+        count: u8,
+        /// What the kernel does with the elements' memory.
+        dir: Dir,
+    },
 }
 
 /// A pointer argument.
@@ -277,6 +287,16 @@ pub enum ArgMap {
     /// Compat word `j` points to an i386 `siginfo_t`; the translator appends its
     /// native translation and passes that.
     SiginfoIn(u8),
+    /// Compat word `iov` points to an array of i386 iovecs (8 bytes each: a
+    /// compat `BUF` word and a `u32` length), as many as compat word `count`
+    /// (an immediate) says; the translator appends the native array
+    /// ([`IoVec`](crate::IoVec)s) and passes that.
+    Iovecs {
+        /// The word holding the array pointer.
+        iov: u8,
+        /// The word holding the element count.
+        count: u8,
+    },
 }
 
 /// The i386 convention a call follows, beyond argument mapping.
@@ -424,6 +444,14 @@ const fn nofollow_flag(arg: u8, bit: u64) -> NoFollow {
 use crate::kernel::{AT_SYMLINK_NOFOLLOW, O_NOFOLLOW};
 use crate::sockopt::Access;
 use ArgMap::{Const, Pair, SiginfoIn, Stat64Out, Word};
+
+/// An iovec array the kernel reads (`writev`) or writes (`readv`), counted
+/// by argument 2.
+const fn iovecs(dir: Dir) -> ArgType {
+    ptr(In, Len::Iovecs { count: 2, dir })
+}
+/// The i386 iovec array in word 1, counted by word 2.
+const IOV32: ArgMap = ArgMap::Iovecs { iov: 1, count: 2 };
 use ArgType::{Fd, Int, Off, Size, UInt};
 use Dir::{In, InOut, Out};
 
@@ -612,6 +640,14 @@ mod tests {
                     ),
                     Len::Fixed(n) => assert!(n > 0),
                     Len::CStr => assert_eq!(p.dir, Dir::In),
+                    Len::Iovecs { count, .. } => {
+                        assert_eq!(p.dir, Dir::In, "{}: the array is read", sig.name);
+                        assert!(
+                            matches!(sig.args[count as usize], ArgType::Size | ArgType::UInt),
+                            "{}: iovec count {count} is not a size",
+                            sig.name
+                        );
+                    }
                 }
             }
         }
@@ -686,6 +722,20 @@ mod tests {
                     };
                     assert!(is_ptr(sig, value, dir), "{name}: option value");
                 }
+            }
+            // An iovec array's elements are checked against each other, not
+            // against other pointers: a row with one has no other.
+            let iovecs = sig
+                .args
+                .iter()
+                .filter(|a| matches!(a, ArgType::Ptr(p) if matches!(p.len, Len::Iovecs { .. })));
+            if iovecs.count() > 0 {
+                let pointers = sig.args.iter().filter(|a| matches!(a, ArgType::Ptr(_)));
+                assert_eq!(
+                    pointers.count(),
+                    1,
+                    "{name}: an iovec array and another pointer"
+                );
             }
             if let Some(nr32) = sig.via_i386 {
                 assert!(

@@ -839,6 +839,69 @@ macro_rules! for_each_syscall {
                 protocol: i32 = 0,
             }
             |s| [s.domain.into_arg(), s.ty.into_arg(), s.protocol.into_arg(), s.sv.into_arg()];
+
+            /// Read into the buffers of an iovec array at the file offset.
+            READV = 19, "readv" {
+                args: &[Fd, iovecs(Out), Size],
+                class: Class::FileRead,
+                blocking: Blocking::Storage,
+            }
+            i386 [
+                READV = 145, "readv", 3, &[Word(0), IOV32, Word(2)];
+            ]
+            socketcall []
+            builder Readv("readv") { fd: Fd, iov: Iovecs; }
+            |s| [s.fd.into_arg(), s.iov.into_arg(), s.iov.count_arg()];
+
+            /// Write the buffers of an iovec array at the file offset.
+            WRITEV = 20, "writev" {
+                args: &[Fd, iovecs(In), Size],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+            }
+            i386 [
+                WRITEV = 146, "writev", 3, &[Word(0), IOV32, Word(2)];
+            ]
+            socketcall []
+            builder Writev("writev") { fd: Fd, iov: Iovecs; }
+            |s| [s.fd.into_arg(), s.iov.into_arg(), s.iov.count_arg()];
+
+            /// Read into the buffers of an iovec array at an offset (-1: the
+            /// file offset), with `RWF_*` flags.
+            PREADV2 = 327, "preadv2" {
+                // (fd, iov, iovcnt, pos_l, pos_h, flags): x86_64 ignores pos_h.
+                args: &[Fd, iovecs(Out), Size, Off, Size, UInt],
+                class: Class::FileRead,
+                blocking: Blocking::Storage,
+            }
+            i386 [
+                PREADV2 = 378, "preadv2", 6, &[Word(0), IOV32, Word(2), Pair { lo: 3, hi: 4 }, Const(0), Word(5)];
+            ]
+            socketcall []
+            builder Preadv2("preadv2") {
+                fd: Fd, iov: Iovecs, offset: i64;
+                /// `RWF_*` flags.
+                flags: u32 = 0,
+            }
+            |s| [s.fd.into_arg(), s.iov.into_arg(), s.iov.count_arg(), s.offset.into_arg(), Arg::Imm(0), s.flags.into_arg()];
+
+            /// Write the buffers of an iovec array at an offset (-1: the file
+            /// offset), with `RWF_*` flags.
+            PWRITEV2 = 328, "pwritev2" {
+                args: &[Fd, iovecs(In), Size, Off, Size, UInt],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+            }
+            i386 [
+                PWRITEV2 = 379, "pwritev2", 6, &[Word(0), IOV32, Word(2), Pair { lo: 3, hi: 4 }, Const(0), Word(5)];
+            ]
+            socketcall []
+            builder Pwritev2("pwritev2") {
+                fd: Fd, iov: Iovecs, offset: i64;
+                /// `RWF_*` flags.
+                flags: u32 = 0,
+            }
+            |s| [s.fd.into_arg(), s.iov.into_arg(), s.iov.count_arg(), s.offset.into_arg(), Arg::Imm(0), s.flags.into_arg()];
         }
     };
 }

@@ -31,7 +31,14 @@
 //!   through either of them
 //!   ([`ErrorKind::PointerArgsOverlap`](crate::ErrorKind::PointerArgsOverlap)):
 //!   the kernel may write one before it reads the other (two it only reads
-//!   may share bytes). Lengths and strings an
+//!   may share bytes). An iovec array (`readv`, `writev`, `preadv2`,
+//!   `pwritev2`) is checked element by element: an immediate count of at most
+//!   [`MAX_IOVECS`](crate::abi::MAX_IOVECS), the array in memory no atom
+//!   writes, each element inside a buffer of the batch marked for what the
+//!   kernel does, no two written elements overlapping
+//!   ([`ErrorKind::BadIovec`](crate::ErrorKind::BadIovec) names the element);
+//!   the kernel then reads a private copy of the checked elements, never the
+//!   arena's array. Lengths and strings an
 //!   earlier atom can change are re-checked just before their atom runs. Raw
 //!   pointers exist only in batches built in-process, behind a Rust borrow or
 //!   an `unsafe` contract; bytes from elsewhere cannot carry one.

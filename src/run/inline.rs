@@ -58,7 +58,9 @@ impl ValidatedBatch<'_> {
         self.cursor = 0;
         self.fds_taken = 0;
         self.fds_closed = 0;
-        self.pair_fds.clear();
+        if let Some(extra) = &mut self.extra {
+            extra.pair_fds.clear();
+        }
     }
 
     /// Whether the chain has ended (ran off its end or stopped).
@@ -83,7 +85,10 @@ impl ValidatedBatch<'_> {
                     // arena's end, holds at least as many bytes as the
                     // signature's length argument, fixed size or NUL-terminated
                     // string implies — re-checked by `prepare_current` where an
-                    // earlier atom could have changed the length), NULL where the
+                    // earlier atom could have changed the length), an iovec
+                    // array (the batch's own `extra.iovecs_live`, whose every element
+                    // validation checked against a buffer of the arena, set by
+                    // `prepare_current` for this call), NULL where the
                     // signature allows it, or a raw pointer whose region a Rust
                     // borrow or an `unsafe` contract keeps valid for the length
                     // the validator checked. The arena is owned by
@@ -153,6 +158,7 @@ impl ValidatedBatch<'_> {
                     }
                     // Validated before a fork(), run in the child: the thread
                     // group the policy fixed is the parent's.
+                    Check::Iovecs { .. } => true,
                     Check::OwnProcess { arg } => {
                         if vals[arg as usize] != atfork::pid() as u64 {
                             fault = libc::ESRCH;
@@ -168,6 +174,7 @@ impl ValidatedBatch<'_> {
         if fault != 0 {
             return Err(-(fault as i64));
         }
+        let nchecks = step.nchecks;
         let mut left = step.arena_args;
         if left != 0 {
             let start = self.arena_start;
@@ -178,7 +185,35 @@ impl ValidatedBatch<'_> {
                 vals[a] += base;
             }
         }
+        if nchecks != 0 && self.extra.is_some() {
+            self.resolve_iovecs(&mut vals);
+        }
         Ok(vals)
+    }
+
+    /// Point the iovec array arguments of the atom at the cursor at their
+    /// private copies, each element's arena offset made a pointer.
+    #[cold]
+    fn resolve_iovecs(&mut self, vals: &mut [u64; abi::MAX_ARGS]) {
+        let step = *self.step(self.cursor as usize);
+        let start = self.arena_start;
+        let base = self.storage.bytes_mut()[start..].as_mut_ptr() as u64;
+        let checks = &self.checks[step.first_check as usize..][..step.nchecks as usize];
+        let Some(extra) = self.extra.as_mut() else {
+            return;
+        };
+        for check in checks {
+            let Check::Iovecs { arg, first, count } = *check else {
+                continue;
+            };
+            let (first, count) = (first as usize, count as usize);
+            let plan = &extra.iovecs[first..][..count];
+            let live = &mut extra.iovecs_live[first..][..count];
+            for (l, p) in live.iter_mut().zip(plan) {
+                *l = [base + p[0], p[1]];
+            }
+            vals[arg as usize] = live.as_mut_ptr() as u64;
+        }
     }
 
     /// A close atom of this run released descriptor `fd`: the atom that
@@ -186,13 +221,12 @@ impl ValidatedBatch<'_> {
     /// a number at a time (it can only be returned again after it was closed),
     /// whichever atom's result or value the close named.
     fn closed(&mut self, fd: u32) {
-        if let Some(p) = self
-            .pair_fds
-            .iter_mut()
-            .find(|p| !p.released && p.fd as u32 == fd)
-        {
-            p.released = true;
-            return;
+        if let Some(extra) = &mut self.extra {
+            let pairs = extra.pair_fds.iter_mut();
+            if let Some(p) = pairs.filter(|p| !p.released).find(|p| p.fd as u32 == fd) {
+                p.released = true;
+                return;
+            }
         }
         let c = &self.storage.completion().0;
         // The latest atom before the cursor that ran, returns descriptors and
@@ -250,9 +284,13 @@ impl ValidatedBatch<'_> {
         debug_assert!(step.arena_args & (1 << arg) != 0);
         let at = step.vals[arg as usize] as usize;
         let sv: [u8; 8] = self.arena()[at..][..8].try_into().expect("8 bytes");
+        let extra = self
+            .extra
+            .as_mut()
+            .expect("a batch with pair atoms has extra");
         for half in sv.chunks_exact(4) {
             let fd = i32::from_le_bytes(half.try_into().expect("4 bytes"));
-            self.pair_fds.push(crate::confine::validate::PairFd {
+            extra.pair_fds.push(crate::confine::validate::PairFd {
                 atom: i as u16,
                 fd,
                 released: false,
@@ -307,8 +345,8 @@ impl ValidatedBatch<'_> {
             .filter(|&i| self.step(i).sig().returns_fd())
             .map(|i| (AtomRef(i as u16), c.results[i] as i32))
             .collect();
-        if !self.pair_fds.is_empty() {
-            let pairs = self.pair_fds.iter().filter(|p| !p.released);
+        if let Some(extra) = self.extra.as_ref().filter(|x| !x.pair_fds.is_empty()) {
+            let pairs = extra.pair_fds.iter().filter(|p| !p.released);
             fds.extend(pairs.map(|p| (AtomRef(p.atom), p.fd)));
             fds.sort_by_key(|&(atom, _)| atom.index());
         }
@@ -322,8 +360,10 @@ impl ValidatedBatch<'_> {
         for (atom, _) in &fds {
             self.fds_taken |= 1 << atom.index();
         }
-        for p in &mut self.pair_fds {
-            p.released = true;
+        if let Some(extra) = &mut self.extra {
+            for p in &mut extra.pair_fds {
+                p.released = true;
+            }
         }
         fds.into_iter()
             // SAFETY: the kernel returned `fd` as a new descriptor to an atom of
