@@ -37,8 +37,7 @@ use syslets::opcode::{
     Pwrite64, Read, Socket, Statx, Unlinkat, Write,
 };
 use syslets::{
-    AtomRef, BufRef, ByteLen, Chain, Completion, ErrorKind, Fd, Mem, Policy, Stat, Stop,
-    ValidatedBatch,
+    AtomRef, BufRef, Chain, Completion, ErrorKind, Fd, ByteLen, Mem, Policy, Stat, Stop, ValidatedBatch,
 };
 
 use crate::fds;
@@ -599,55 +598,53 @@ fn build<'a>(spec: &ChainSpec, dirfd: i32, backing: &'a mut [u8]) -> Built<'a> {
         };
         // A data atom: pick the buffer and the length, and note what
         // validation must say about them.
-        let mut data =
-            |buf: BufSel, len: LenSel, writes: bool, plan: &mut Plan| -> (Mem, ByteLen) {
-                plan.what = What::Data;
-                let (view, kind, at) = pool.pick(buf);
-                if !writes {
-                    plan.window = at;
-                }
-                let needs_ok = if writes {
-                    kind != BufKind::Output
-                } else {
-                    kind != BufKind::Input
-                };
-                let avail = view.len();
-                let len = match len {
-                    LenSel::Whole => {
-                        plan.len = Some(avail);
-                        ByteLen::Whole
-                    }
-                    LenSel::Bytes(n) => {
-                        plan.len = Some(n as u64);
-                        if needs_ok && n as u64 > avail && expected_error.is_none() {
-                            expected_error = Some((
-                                Some(i as u16),
-                                ErrorKind::LengthExceedsBuffer {
-                                    arg: 1,
-                                    len: n as u64,
-                                    available: avail,
-                                },
-                            ));
-                        }
-                        ByteLen::Bytes(n as u64)
-                    }
-                    LenSel::ResultOf(k) if i > 0 => {
-                        let k = k as usize % i;
-                        plan.len_ref = Some((k, avail));
-                        ByteLen::ResultOf(AtomRef::from_index(k as u16))
-                    }
-                    LenSel::ResultOf(_) => {
-                        plan.len = Some(avail);
-                        ByteLen::Whole
-                    }
-                };
-                if !needs_ok && expected_error.is_none() {
-                    let (buf, _) = at.expect("only arena buffers have a direction");
-                    expected_error =
-                        Some((Some(i as u16), ErrorKind::WrongDirection { arg: 1, buf }));
-                }
-                (view, len)
+        let mut data = |buf: BufSel, len: LenSel, writes: bool, plan: &mut Plan| -> (Mem, ByteLen) {
+            plan.what = What::Data;
+            let (view, kind, at) = pool.pick(buf);
+            if !writes {
+                plan.window = at;
+            }
+            let needs_ok = if writes {
+                kind != BufKind::Output
+            } else {
+                kind != BufKind::Input
             };
+            let avail = view.len();
+            let len = match len {
+                LenSel::Whole => {
+                    plan.len = Some(avail);
+                    ByteLen::Whole
+                }
+                LenSel::Bytes(n) => {
+                    plan.len = Some(n as u64);
+                    if needs_ok && n as u64 > avail && expected_error.is_none() {
+                        expected_error = Some((
+                            Some(i as u16),
+                            ErrorKind::LengthExceedsBuffer {
+                                arg: 1,
+                                len: n as u64,
+                                available: avail,
+                            },
+                        ));
+                    }
+                    ByteLen::Bytes(n as u64)
+                }
+                LenSel::ResultOf(k) if i > 0 => {
+                    let k = k as usize % i;
+                    plan.len_ref = Some((k, avail));
+                    ByteLen::ResultOf(AtomRef::from_index(k as u16))
+                }
+                LenSel::ResultOf(_) => {
+                    plan.len = Some(avail);
+                    ByteLen::Whole
+                }
+            };
+            if !needs_ok && expected_error.is_none() {
+                let (buf, _) = at.expect("only arena buffers have a direction");
+                expected_error = Some((Some(i as u16), ErrorKind::WrongDirection { arg: 1, buf }));
+            }
+            (view, len)
+        };
         macro_rules! push {
             ($op:expr) => {{
                 let op = $op.stop_on(plan.stop);
