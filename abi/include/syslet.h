@@ -128,6 +128,8 @@ typedef int64_t syslet_s64 __attribute__((aligned(8)));
 #define SYSLET_NR_WRITEV 20
 #define SYSLET_NR_PREADV2 327
 #define SYSLET_NR_PWRITEV2 328
+#define SYSLET_NR_EPOLL_CTL 233
+#define SYSLET_NR_EPOLL_PWAIT 281
 
 struct syslet_batch_header {
 	uint32_t magic;

@@ -41,6 +41,14 @@ pub enum Len {
     CStr,
     /// A `u32` (`socklen_t`) stored in the memory argument `i` points to.
     ArgPtr(u8),
+    /// An array of `size`-byte elements, as many as the value of argument
+    /// `count` (`epoll_pwait`'s `struct epoll_event`s).
+    Elems {
+        /// The element count argument.
+        count: u8,
+        /// Bytes per element.
+        size: u32,
+    },
     /// An array of [`IoVec`](crate::IoVec)s (the pointer is `In`: the array
     /// is read), as many as the value of argument `count` (an immediate, at
     /// most [`MAX_IOVECS`](crate::MAX_IOVECS)); each element names a buffer
@@ -457,6 +465,8 @@ use Dir::{In, InOut, Out};
 
 const PATH: ArgType = ptr(In, Len::CStr);
 const SOCKLEN_PTR: ArgType = nullable(InOut, Len::Fixed(4));
+/// `struct epoll_event` on x86_64 and i386: packed, 12 bytes.
+const EPOLL_EVENT_SIZE: u32 = 12;
 const STAT_OUT: ArgType = ptr(Out, Len::Fixed(STAT_SIZE as u32));
 
 const W0: &[ArgMap] = &[Word(0)];
@@ -640,6 +650,14 @@ mod tests {
                     ),
                     Len::Fixed(n) => assert!(n > 0),
                     Len::CStr => assert_eq!(p.dir, Dir::In),
+                    Len::Elems { count, size } => {
+                        assert!(size > 0, "{}", sig.name);
+                        assert!(
+                            matches!(sig.args[count as usize], ArgType::Int | ArgType::Size),
+                            "{}: element count {count} is not a count",
+                            sig.name
+                        );
+                    }
                     Len::Iovecs { count, .. } => {
                         assert_eq!(p.dir, Dir::In, "{}: the array is read", sig.name);
                         assert!(

@@ -902,6 +902,58 @@ macro_rules! for_each_syscall {
                 flags: u32 = 0,
             }
             |s| [s.fd.into_arg(), s.iov.into_arg(), s.iov.count_arg(), s.offset.into_arg(), Arg::Imm(0), s.flags.into_arg()];
+
+            /// Add, change or remove a descriptor of an epoll instance;
+            /// `event` is a 12-byte packed `struct epoll_event` (NULL for
+            /// `EPOLL_CTL_DEL`).
+            EPOLL_CTL = 233, "epoll_ctl" {
+                args: &[Fd, Int, Fd, nullable(In, Len::Fixed(EPOLL_EVENT_SIZE))],
+                class: Class::Fd,
+                blocking: Blocking::Never,
+            }
+            i386 [
+                EPOLL_CTL = 255, "epoll_ctl", 4, W0_3;
+            ]
+            socketcall []
+            builder EpollCtl("epoll_ctl") {
+                epfd: Fd, op: i32, fd: Fd;
+                /// The `struct epoll_event` (12 bytes) for `EPOLL_CTL_ADD`/`MOD`.
+                event: Option<BufRef> = None,
+            }
+            |s| [s.epfd.into_arg(), s.op.into_arg(), s.fd.into_arg(), null_or(s.event)];
+
+            /// Wait for events on an epoll instance: as many 12-byte
+            /// `struct epoll_event`s as `events` holds, with an optional
+            /// signal mask (8 bytes).
+            EPOLL_PWAIT = 281, "epoll_pwait" {
+                args: &[
+                    Fd,
+                    ptr(Out, Len::Elems { count: 2, size: EPOLL_EVENT_SIZE }),
+                    Int,
+                    Int,
+                    nullable(In, Len::Arg(5)),
+                    Size,
+                ],
+                class: Class::Fd,
+                blocking: Blocking::Network,
+            }
+            i386 [
+                EPOLL_PWAIT = 319, "epoll_pwait", 6, W0_5;
+            ]
+            socketcall []
+            builder EpollPwait("epoll_wait") {
+                epfd: Fd, events: BufRef, timeout: i32;
+                /// The signal mask to wait with (8 bytes).
+                sigmask: Option<BufRef> = None,
+            }
+            |s| [
+                s.epfd.into_arg(),
+                s.events.into_arg(),
+                Arg::Imm(s.events.len() as u64 / 12),
+                s.timeout.into_arg(),
+                null_or(s.sigmask),
+                Arg::Imm(s.sigmask.map_or(0, |m| m.len() as u64)),
+            ];
         }
     };
 }

@@ -263,7 +263,11 @@ fn atom_ok(
         };
         let unit = if a == unit_arg { unit } else { 1 };
         extent[a] = r.avail;
-        match p.len {
+        let (len, unit) = match p.len {
+            Len::Elems { count, size } => (Len::Arg(count), size as u64),
+            len => (len, unit),
+        };
+        match len {
             Len::Fixed(n) => {
                 ensure!(n as u64 <= r.avail, "argument {a}: {n} bytes");
                 extent[a] = n as u64;
@@ -280,6 +284,7 @@ fn atom_ok(
                 let s = &arena[r.start as usize..(r.start + r.avail) as usize];
                 ensure!(s.contains(&0), "argument {a}: unterminated string");
             }
+            Len::Elems { .. } => unreachable!("a length argument above"),
             Len::Iovecs { count, dir } => {
                 // An immediate count; the whole array in its buffer and in no
                 // OUT buffer; every element inside a buffer of the right

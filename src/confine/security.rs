@@ -24,7 +24,8 @@
 //! * **Memory safety of every pointer.** Each pointer the kernel receives
 //!   points into the batch's own arena, inside a buffer whose direction
 //!   (`IN`/`OUT`) matches what the kernel does, and reaches at least as far as
-//!   the length the kernel will use (a size argument, a fixed struct, a
+//!   the length the kernel will use (a size argument, a count of fixed-size
+//!   elements such as `epoll_pwait`'s events, a fixed struct, a
 //!   `socklen_t`, a NUL-terminated string). A value (an immediate, or an
 //!   earlier atom's `RESULT`) never becomes a pointer. No two pointer
 //!   arguments of one atom reach overlapping memory when the kernel writes

@@ -710,6 +710,11 @@ fn validate_atom(
         let (src, avail_a) = (args[a], avail[a]);
         let arg = a as u8;
         let unit = if a == optval_arg { optval_unit } else { 1 };
+        // An array of fixed-size elements is a length argument in units.
+        let (len, unit) = match len {
+            Len::Elems { count, size } => (Len::Arg(count), size),
+            len => (len, unit),
+        };
         extent[a] = avail_a;
         let too_long = |len: u64| {
             err(E::LengthExceedsBuffer {
@@ -760,6 +765,7 @@ fn validate_atom(
                     });
                 }
             }
+            Len::Elems { .. } => unreachable!("made a length argument above"),
             Len::Iovecs { count, dir } => {
                 let Src::Arena(at) = src else {
                     unreachable!("iovec arrays are arena-only")
