@@ -127,6 +127,16 @@ pub enum ErrorKind {
         /// The buffer's length.
         len: u32,
     },
+    /// An element of an iovec array argument is not a buffer of the batch the
+    /// kernel may use as the call does (or the array itself is unusable).
+    BadIovec {
+        /// The array argument.
+        arg: u8,
+        /// The element (0 when the array as a whole is refused).
+        element: u16,
+        /// Why.
+        reason: &'static str,
+    },
     /// The kernel would write a buffer not marked `OUT`, or read one not marked `IN`.
     WrongDirection {
         /// Argument index.
@@ -323,6 +333,11 @@ impl fmt::Display for ErrorKind {
                     "argument {arg}: offset {offset} is past the buffer's {len} bytes"
                 )
             }
+            BadIovec {
+                arg,
+                element,
+                reason,
+            } => write!(f, "argument {arg}: iovec element {element}: {reason}"),
             WrongDirection { arg, buf } => write!(
                 f,
                 "argument {arg}: buffer {buf} is not marked for the direction the kernel uses"

@@ -116,6 +116,17 @@ pub struct SockAddrOut {
     pub len: BufRef,
 }
 
+/// An array of [`IoVec`](crate::abi::IoVec)s in the arena, each naming a
+/// buffer of the same chain (for `readv`, `writev`, `preadv2`, `pwritev2`);
+/// made by [`Chain::iovecs`](crate::Chain::iovecs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Iovecs {
+    /// The array (an `IN` buffer).
+    pub array: BufRef,
+    /// How many elements it holds.
+    pub count: u32,
+}
+
 /// Memory an atom's pointer argument refers to.
 ///
 /// Raw memory comes only from [`Chain::borrow_mut`](crate::Chain::borrow_mut) (a borrow keeps it alive)

@@ -19,7 +19,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use syslets::abi::{self, nr, Atom, BatchHeader, BufDesc, Completion, RingEntry, RingHeader};
+use syslets::abi::{
+    self, nr, Atom, BatchHeader, BufDesc, Completion, IoVec, RingEntry, RingHeader,
+};
 use syslets::opcode::{Close, Connect, Fstat, Openat, Sendto, Socket};
 use syslets::{Chain, EncodedBatch, Errno, ErrorKind, Policy, Stat, Stop};
 use zerocopy::FromBytes;
@@ -282,6 +284,7 @@ fn rust_side() -> RustSide {
             flags, nr, arg_kind, nargs, arg, private as "private_data", reserved
         }
         BufDesc => "syslet_buf_desc" { offset, len, flags, reserved }
+        IoVec => "syslet_iovec" { base, len }
         Completion => "syslet_completion" {
             caller_data, status, ran_mask, last_atom, atoms_run, natoms, flags, results
         }
@@ -292,8 +295,8 @@ fn rust_side() -> RustSide {
     }
 
     consts! { side, abi, "SYSLET_";
-        MAGIC, VERSION, MAX_ATOMS, MAX_BUFS, MAX_ARENA_LEN, MAX_ARGS, BATCH_ALIGN,
-        HEADER_SIZE, ATOM_SIZE, BUFDESC_SIZE, COMPLETION_SIZE, RING_HEADER_SIZE,
+        MAGIC, VERSION, MAX_ATOMS, MAX_BUFS, MAX_ARENA_LEN, MAX_ARGS, BATCH_ALIGN, MAX_IOVECS,
+        HEADER_SIZE, ATOM_SIZE, BUFDESC_SIZE, IOVEC_SIZE, COMPLETION_SIZE, RING_HEADER_SIZE,
         RING_ENTRY_SIZE,
         STOP_ON_NONZERO, STOP_ON_ZERO, STOP_ON_NEGATIVE, STOP_ON_NON_POSITIVE, STOP_MASK,
         SKIP_TO_NEXT_ON_STOP, NEXT_MASK, NEXT_SHIFT, ATOM_FLAGS_MASK,

@@ -21,6 +21,14 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
     let optout = chain.scratch(4);
     let info = chain.input(&[0u8; 128]);
     let how = chain.input(&[0u8; 24]);
+    let name_out = chain.sockaddr_out();
+    let pair = chain.output::<[i32; 2]>();
+    let (head, body) = (chain.output_bytes(8), chain.output_bytes(32));
+    let iov_out = chain.iovecs(&[head, body]);
+    let iov_in = chain.iovecs(&[data, data.take(4)]);
+    let event = chain.input(&[0u8; 12]);
+    let events = chain.output_bytes(12 * 4);
+    let sigmask = chain.input(&[0u8; 8]);
     let fd = chain.push(Openat::new(libc::AT_FDCWD, path));
     let pid = std::process::id() as i32;
 
@@ -96,6 +104,24 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
         (
             RtTgsigqueueinfo::NR,
             chain.push(RtTgsigqueueinfo::new(pid, pid, 0, info)),
+        ),
+        (Getsockname::NR, chain.push(Getsockname::new(fd, name_out))),
+        (Getpeername::NR, chain.push(Getpeername::new(fd, name_out))),
+        (
+            Socketpair::NR,
+            chain.push(Socketpair::new(libc::AF_UNIX, libc::SOCK_STREAM, pair)),
+        ),
+        (Readv::NR, chain.push(Readv::new(fd, iov_out))),
+        (Writev::NR, chain.push(Writev::new(fd, iov_in))),
+        (Preadv2::NR, chain.push(Preadv2::new(fd, iov_out, 0))),
+        (Pwritev2::NR, chain.push(Pwritev2::new(fd, iov_in, -1))),
+        (
+            EpollCtl::NR,
+            chain.push(EpollCtl::new(fd, libc::EPOLL_CTL_ADD, fd).event(Some(event))),
+        ),
+        (
+            EpollPwait::NR,
+            chain.push(EpollPwait::new(fd, events, 0).sigmask(Some(sigmask))),
         ),
     ];
     let built: BTreeSet<u32> = nrs.iter().map(|(nr, _)| *nr).chain([Openat::NR]).collect();

@@ -499,6 +499,7 @@ fn c_header_layout_and_i386_numbers_match_rust() {
         ("syslet_compat_atom", "arg"),
         ("syslet_compat_atom", "private_data"),
         ("syslet_compat_sockarg", "value"),
+        ("syslet_compat_iovec", "len"),
         ("syslet_compat_stat64", "st_ino_lo"),
         ("syslet_compat_stat64", "st_rdev"),
         ("syslet_compat_stat64", "pad3"),
@@ -515,6 +516,7 @@ fn c_header_layout_and_i386_numbers_match_rust() {
     for s in [
         "syslet_compat_atom",
         "syslet_compat_sockarg",
+        "syslet_compat_iovec",
         "syslet_compat_stat64",
     ] {
         src += &format!("printf(\"sizeof {s} %zu\\n\", sizeof(struct {s}));\n");
@@ -559,6 +561,7 @@ fn c_header_layout_and_i386_numbers_match_rust() {
         offset_of!(CompatAtom, arg),
         offset_of!(CompatAtom, private),
         offset_of!(compat::SocketcallArg, value),
+        offset_of!(compat::CompatIoVec, len),
         offset_of!(Stat64, st_ino_lo),
         offset_of!(Stat64, st_rdev),
         offset_of!(Stat64, pad3),
@@ -579,6 +582,10 @@ fn c_header_layout_and_i386_numbers_match_rust() {
     assert_eq!(
         got("sizeof syslet_compat_sockarg"),
         compat::SOCKETCALL_ARG_SIZE as u64
+    );
+    assert_eq!(
+        got("sizeof syslet_compat_iovec"),
+        compat::COMPAT_IOVEC_SIZE as u64
     );
     assert_eq!(
         got("sizeof syslet_compat_stat64"),

@@ -6,8 +6,8 @@
 //!   panics either.
 //! * A random chain over the compat table, written in the 32-bit layout and
 //!   normalised, is byte-for-byte the same chain built natively with the typed
-//!   builders (plus the native `struct stat`/`siginfo_t` buffers the translator
-//!   appends, in the same order).
+//!   builders (plus the native `struct stat`/`siginfo_t`/iovec-array buffers
+//!   the translator appends, in the same order).
 //!
 //! `SYSLETS_PROP_SEED` and `SYSLETS_PROP_CASES` change the seed and the number of
 //! cases; a failure prints the seed and case to reproduce it.
@@ -16,7 +16,7 @@ use syslets::abi::{self, Completion};
 use syslets::compat::{self, nr32, CompatArg, CompatAtom, CompatWriter, SocketcallArg};
 use syslets::opcode::*;
 use syslets::Statx as StatxBuf;
-use syslets::{AtomRef, BufRef, ByteLen, Chain, EncodedBatch, Fd, Out, Policy, SockAddr};
+use syslets::{AtomRef, BufRef, ByteLen, Chain, EncodedBatch, Fd, Iovecs, Out, Policy, SockAddr};
 use syslets::{SockAddrOut, Stat, Stop};
 use zerocopy::IntoBytes;
 
@@ -88,6 +88,7 @@ struct Ctx<'c> {
     bufs: &'c [NB],
     stat: Option<Out<Stat>>,
     siginfo: Option<BufRef>,
+    iovecs: Option<Iovecs>,
     stop: Stop,
     skip: bool,
     private: u64,
@@ -102,6 +103,9 @@ struct AtomGen {
     private: u32,
     needs_stat: bool,
     siginfo: Option<Vec<u8>>,
+    /// The `(buffer, offset, len)` elements of an iovec array the translator
+    /// widens and appends.
+    iovecs: Option<Vec<(u16, u32, u32)>>,
     push: Push,
 }
 
@@ -235,19 +239,8 @@ impl Gen<'_> {
 
     /// A `socketcall` argument array (an IN buffer).
     fn sockargs(&mut self, args: &[CompatArg]) -> View {
-        let mut bytes = Vec::new();
-        for a in args {
-            let (kind, value) = a.encode();
-            bytes.extend_from_slice(
-                SocketcallArg {
-                    kind: kind as u32,
-                    value,
-                }
-                .as_bytes(),
-            );
-        }
         View {
-            index: self.add(Spec::In(bytes)),
+            index: self.add(Spec::In(CompatArg::socketcall_array(args))),
             offset: 0,
         }
     }
@@ -263,6 +256,7 @@ impl Gen<'_> {
             private: 0,
             needs_stat: false,
             siginfo: None,
+            iovecs: None,
             push: Box::new(|_, _| unreachable!()),
         };
         macro_rules! set {
@@ -272,7 +266,63 @@ impl Gen<'_> {
                 g.push = Box::new(move |$c, $cx| $body);
             }};
         }
-        match r.rng.below(34) {
+        match r.rng.below(36) {
+            34 | 35 => {
+                // readv / writev / preadv2 / pwritev2 over 0 to 4 elements,
+                // each a part of a buffer.
+                let (cf, nf) = r.fd();
+                let mut elements = Vec::new();
+                for _ in 0..r.rng.below(5) {
+                    let v = r.data();
+                    let len = match &r.bufs[v.index as usize] {
+                        Spec::In(b) => b.len(),
+                        Spec::Out(n) | Spec::InOut(n) => *n,
+                        Spec::Statx => 256,
+                    } as u32;
+                    let room = len - v.offset;
+                    let n = r.rng.below(room as u64 + 1) as u32;
+                    elements.push((v.index, v.offset, n));
+                }
+                let mut array = Vec::new();
+                for &(index, offset, len) in &elements {
+                    let e = compat::CompatIoVec {
+                        base: compat::compat_buf_arg(index, offset).unwrap(),
+                        len,
+                    };
+                    array.extend_from_slice(e.as_bytes());
+                }
+                let a = View {
+                    index: r.add(Spec::In(array)),
+                    offset: 0,
+                };
+                let count = Imm(elements.len() as u32);
+                g.iovecs = Some(elements);
+                let (lo, hi, fl) = (r.rng.u32(), r.rng.u32(), r.rng.u32());
+                let at = ((hi as u64) << 32 | lo as u64) as i64;
+                let iov = |cx: &Ctx| cx.iovecs.expect("an iovec array");
+                match r.rng.below(4) {
+                    0 => set!(nr32::READV, [cf, a.compat(), count], |c, cx| push!(
+                        c,
+                        cx,
+                        Readv::new(nf, iov(cx))
+                    )),
+                    1 => set!(nr32::WRITEV, [cf, a.compat(), count], |c, cx| push!(
+                        c,
+                        cx,
+                        Writev::new(nf, iov(cx))
+                    )),
+                    2 => set!(
+                        nr32::PREADV2,
+                        [cf, a.compat(), count, Imm(lo), Imm(hi), Imm(fl)],
+                        |c, cx| push!(c, cx, Preadv2::new(nf, iov(cx), at).flags(fl))
+                    ),
+                    _ => set!(
+                        nr32::PWRITEV2,
+                        [cf, a.compat(), count, Imm(lo), Imm(hi), Imm(fl)],
+                        |c, cx| push!(c, cx, Pwritev2::new(nf, iov(cx), at).flags(fl))
+                    ),
+                }
+            }
             0 => {
                 let (cf, nf) = r.fd();
                 let b = r.data();
@@ -809,6 +859,9 @@ fn stop_from_bits(bits: u32) -> Stop {
 }
 
 /// One random chain: its compat bytes and the native builders' bytes.
+/// The native buffers the translator appends for one atom.
+type Extras = (Option<Out<Stat>>, Option<BufRef>, Option<Iovecs>);
+
 fn random_chain(rng: &mut Rng) -> (Vec<u8>, Vec<u8>) {
     let natoms = rng.below(8) as u16 + 1;
     let mut g = Gen {
@@ -873,15 +926,22 @@ fn random_chain(rng: &mut Rng) -> (Vec<u8>, Vec<u8>) {
         });
     }
     // The buffers the translator appends, in atom order.
-    let extras: Vec<(Option<Out<Stat>>, Option<BufRef>)> = atoms
+    let extras: Vec<Extras> = atoms
         .iter()
         .map(|a| {
             let stat = a.needs_stat.then(|| chain.output::<Stat>());
             let info = a.siginfo.as_ref().map(|b| chain.input(b));
-            (stat, info)
+            let iov = a.iovecs.as_ref().map(|elements| {
+                let bufs: Vec<BufRef> = elements
+                    .iter()
+                    .map(|&(i, offset, len)| nbufs[i as usize].buf().skip(offset).take(len))
+                    .collect();
+                chain.iovecs(&bufs)
+            });
+            (stat, info, iov)
         })
         .collect();
-    for (a, (stat, siginfo)) in atoms.iter().zip(extras) {
+    for (a, (stat, siginfo, iovecs)) in atoms.iter().zip(extras) {
         w.push(
             CompatAtom::new(a.nr, &a.args)
                 .with_flags(a.flags)
@@ -891,6 +951,7 @@ fn random_chain(rng: &mut Rng) -> (Vec<u8>, Vec<u8>) {
             bufs: &nbufs,
             stat,
             siginfo,
+            iovecs,
             stop: stop_from_bits(a.flags & abi::STOP_MASK),
             skip: a.flags & abi::SKIP_TO_NEXT_ON_STOP != 0,
             private: a.private as u64,

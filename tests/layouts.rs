@@ -3,12 +3,15 @@
 //!
 //! Random chains of allowed calls that write memory (`read`, `pread64`,
 //! `fstat`, `getsockopt` of options of the table, `recvfrom` with a source
-//! address) get random buffer sizes and lengths, `IN` canary buffers of
+//! address, `readv` and `preadv2` through iovec arrays of random elements,
+//! `epoll_pwait` into a random number of 12-byte events)
+//! get random buffer sizes and lengths, `IN` canary buffers of
 //! random bytes between and after their buffers, and sometimes a borrowed
 //! region with guard bytes on both sides. Half of the batches are then
 //! re-described as a foreign producer would: one buffer descriptor moved to a
 //! random offset, so buffers overlap each other, the canaries or the arena's
-//! end. Each batch is either refused by validation or run, and after the run
+//! end (a moved iovec array is read from other bytes; a moved element buffer
+//! may overlap another element). Each batch is either refused by validation or run, and after the run
 //! every arena byte outside the declared `OUT` regions, and every guard byte,
 //! must be as it was; the completion must describe the chain that ran, and
 //! no descriptor may be handed out (none of these calls returns one).
@@ -23,11 +26,13 @@
 
 use std::fs;
 use std::net::UdpSocket;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use syslets::abi::sockopt::{self, Access, IPPROTO_UDP};
 use syslets::abi::{self, BatchHeader, BufDesc};
-use syslets::opcode::{Fstat, Getsockopt, Lseek, Pread64, Read, Recvfrom};
+use syslets::opcode::{
+    EpollPwait, Fstat, Getsockopt, Lseek, Pread64, Preadv2, Read, Readv, Recvfrom,
+};
 use syslets::{AtomRef, ByteLen, Chain, EncodedBatch, Policy, SockAddrOut};
 use zerocopy::{FromBytes, IntoBytes};
 
@@ -54,6 +59,8 @@ struct Env {
     file: fs::File,
     rx: UdpSocket,
     tx: UdpSocket,
+    /// An epoll instance watching `rx` (readable while datagrams are queued).
+    epoll: OwnedFd,
 }
 
 impl Env {
@@ -71,7 +78,26 @@ impl Env {
         let file = fs::File::open(&path).unwrap();
         let rx = UdpSocket::bind("127.0.0.1:0").unwrap();
         let tx = UdpSocket::bind("127.0.0.1:0").unwrap();
-        Env { path, file, rx, tx }
+        // SAFETY: epoll_create1 takes a flag and returns a new descriptor,
+        // which the OwnedFd then owns; epoll_ctl reads one epoll_event.
+        let epoll = unsafe {
+            let fd = libc::epoll_create1(libc::EPOLL_CLOEXEC);
+            assert!(fd >= 0);
+            let mut ev = libc::epoll_event {
+                events: libc::EPOLLIN as u32,
+                u64: 7,
+            };
+            let added = libc::epoll_ctl(fd, libc::EPOLL_CTL_ADD, rx.as_raw_fd(), &mut ev);
+            assert_eq!(added, 0);
+            OwnedFd::from_raw_fd(fd)
+        };
+        Env {
+            path,
+            file,
+            rx,
+            tx,
+            epoll,
+        }
     }
 
     /// Queue a few datagrams so that recvfrom atoms write data and addresses.
@@ -125,7 +151,7 @@ fn random_chain<'a>(
     let mut last_read: Option<AtomRef> = None;
     for _ in 0..natoms {
         canary(&mut chain, rng);
-        match rng.below(6) {
+        match rng.below(9) {
             0 | 1 => {
                 let (buf, size) = match window.take() {
                     Some(w) if rng.below(2) == 0 => {
@@ -175,6 +201,31 @@ fn random_chain<'a>(
                         .flags(libc::MSG_DONTWAIT as u32)
                         .src(Some(src)),
                 );
+            }
+            7 => {
+                // Room for 0 to 5 events, and sometimes a part of one.
+                let size = upto(rng, 64);
+                let events = chain.output_bytes(size);
+                chain.push(EpollPwait::new(env.epoll.as_raw_fd(), events, 0));
+            }
+            5 | 6 => {
+                // An iovec array of 0 to 5 OUT buffers of random sizes, each
+                // element a random part of its buffer.
+                let n = upto(rng, 5);
+                let mut elements = Vec::new();
+                for _ in 0..n {
+                    canary(&mut chain, rng);
+                    let size = upto(rng, 120);
+                    let buf = chain.output_bytes(size);
+                    elements.push(buf.take(upto(rng, size) as u32));
+                }
+                let iov = chain.iovecs(&elements);
+                if rng.below(2) == 0 {
+                    chain.push(Readv::new(file, iov));
+                } else {
+                    let at = rng.below(9000) as i64;
+                    chain.push(Preadv2::new(file, iov, at));
+                }
             }
             _ => {
                 chain.push(Lseek::new(file, rng.below(9000) as i64, libc::SEEK_SET));

@@ -86,7 +86,7 @@ fn benign_args(nr: u32, policy: &Policy) -> [u64; 6] {
     let mut a = [3, 0, 0, 0, 0, 0];
     match nr {
         nr::TGKILL | nr::RT_TGSIGQUEUEINFO => a[0] = pid(),
-        nr::SOCKET => a[0] = libc::AF_INET as u64,
+        nr::SOCKET | nr::SOCKETPAIR => a[0] = libc::AF_INET as u64,
         // SOL_SOCKET / SO_REUSEADDR: in the socket-option table both ways.
         nr::SETSOCKOPT | nr::GETSOCKOPT => (a[1], a[2]) = (1, 2),
         nr::WRITE if !policy.allows(nr::WRITE) => a[0] = 2,

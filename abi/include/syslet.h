@@ -38,6 +38,8 @@ typedef int64_t syslet_s64 __attribute__((aligned(8)));
 #define SYSLET_HEADER_SIZE 32
 #define SYSLET_ATOM_SIZE 80
 #define SYSLET_BUFDESC_SIZE 16
+#define SYSLET_IOVEC_SIZE 16
+#define SYSLET_MAX_IOVECS 1024
 #define SYSLET_COMPLETION_SIZE (32 + 8 * SYSLET_MAX_ATOMS)
 #define SYSLET_RING_HEADER_SIZE 16
 #define SYSLET_RING_ENTRY_SIZE 32
@@ -119,6 +121,15 @@ typedef int64_t syslet_s64 __attribute__((aligned(8)));
 #define SYSLET_NR_RT_TGSIGQUEUEINFO 297
 #define SYSLET_NR_STATX 332
 #define SYSLET_NR_OPENAT2 437
+#define SYSLET_NR_GETSOCKNAME 51
+#define SYSLET_NR_GETPEERNAME 52
+#define SYSLET_NR_SOCKETPAIR 53
+#define SYSLET_NR_READV 19
+#define SYSLET_NR_WRITEV 20
+#define SYSLET_NR_PREADV2 327
+#define SYSLET_NR_PWRITEV2 328
+#define SYSLET_NR_EPOLL_CTL 233
+#define SYSLET_NR_EPOLL_PWAIT 281
 
 struct syslet_batch_header {
 	uint32_t magic;
@@ -146,6 +157,13 @@ struct syslet_buf_desc {
 	uint32_t len;
 	uint32_t flags;
 	uint32_t reserved;
+};
+
+/* One element of a struct iovec array in the arena: base is a buffer named like
+ * a BUF argument, SYSLET_BUF_ARG(index, offset); len bytes from there. */
+struct syslet_iovec {
+	syslet_u64 base;
+	syslet_u64 len;
 };
 
 struct syslet_completion {
@@ -184,6 +202,7 @@ struct syslet_ring_entry {
 SYSLET_STATIC_ASSERT(sizeof(struct syslet_batch_header) == SYSLET_HEADER_SIZE, "header size");
 SYSLET_STATIC_ASSERT(sizeof(struct syslet_atom) == SYSLET_ATOM_SIZE, "atom size");
 SYSLET_STATIC_ASSERT(sizeof(struct syslet_buf_desc) == SYSLET_BUFDESC_SIZE, "buf desc size");
+SYSLET_STATIC_ASSERT(sizeof(struct syslet_iovec) == SYSLET_IOVEC_SIZE, "iovec size");
 SYSLET_STATIC_ASSERT(sizeof(struct syslet_completion) == SYSLET_COMPLETION_SIZE,
 		     "completion size");
 SYSLET_STATIC_ASSERT(sizeof(struct syslet_ring) == SYSLET_RING_HEADER_SIZE, "ring header size");

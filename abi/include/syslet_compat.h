@@ -57,6 +57,14 @@ struct syslet_compat_sockarg {
 	uint32_t value;
 };
 
+/* One element of an i386 iovec array (readv, writev, preadv2, pwritev2): base
+ * is a BUF word (SYSLET_COMPAT_BUF_ARG), len bytes from there. The array lies
+ * in an IN-only buffer; the translator widens it to struct syslet_iovec. */
+struct syslet_compat_iovec {
+	uint32_t base;
+	uint32_t len;
+};
+
 /* The i386 kernel's struct stat64 (arch/x86/include/uapi/asm/stat.h). */
 struct syslet_compat_stat64 {
 	syslet_compat_u64 st_dev;

@@ -66,6 +66,21 @@ pub struct BufDesc {
     pub reserved: u32,
 }
 
+/// One element of a `struct iovec` array in the arena (16 bytes): a buffer of
+/// the batch, named like a `BUF` argument, and a length. Validation checks
+/// every element against its buffer; the kernel gets a private copy of the
+/// array with the element pointers resolved, never the arena's bytes.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct IoVec {
+    /// The buffer, as [`buf_arg`](crate::buf_arg)`(index, offset)`.
+    pub base: u64,
+    /// Bytes from `base`, within the buffer.
+    pub len: u64,
+}
+
 const_assert_eq!(size_of::<BatchHeader>(), crate::HEADER_SIZE);
 const_assert_eq!(align_of::<BatchHeader>(), 8);
 const_assert_eq!(offset_of!(BatchHeader, magic), 0);
@@ -93,3 +108,7 @@ const_assert_eq!(offset_of!(BufDesc, offset), 0);
 const_assert_eq!(offset_of!(BufDesc, len), 4);
 const_assert_eq!(offset_of!(BufDesc, flags), 8);
 const_assert_eq!(offset_of!(BufDesc, reserved), 12);
+
+const_assert_eq!(size_of::<IoVec>(), crate::IOVEC_SIZE);
+const_assert_eq!(offset_of!(IoVec, base), 0);
+const_assert_eq!(offset_of!(IoVec, len), 8);

@@ -29,7 +29,7 @@ pub mod syscalls;
 
 pub use signature::nr;
 
-pub use batch::{Atom, BatchHeader, BufDesc};
+pub use batch::{Atom, BatchHeader, BufDesc, IoVec};
 pub use completion::{Completion, RingEntry, RingHeader};
 
 /// `"SYSL"` read as a little-endian `u32`: the first four bytes of every batch.
@@ -47,6 +47,8 @@ pub const MAX_ARENA_LEN: usize = 64 << 20;
 pub const MAX_ARGS: usize = 6;
 /// Alignment of every section of a batch buffer.
 pub const BATCH_ALIGN: usize = 8;
+/// Most elements of one `struct iovec` array (the kernel's `IOV_MAX`).
+pub const MAX_IOVECS: usize = 1024;
 
 /// Size of [`BatchHeader`].
 pub const HEADER_SIZE: usize = 32;
@@ -54,6 +56,8 @@ pub const HEADER_SIZE: usize = 32;
 pub const ATOM_SIZE: usize = 80;
 /// Size of [`BufDesc`].
 pub const BUFDESC_SIZE: usize = 16;
+/// Size of [`IoVec`].
+pub const IOVEC_SIZE: usize = 16;
 /// Size of [`Completion`].
 pub const COMPLETION_SIZE: usize = 32 + 8 * MAX_ATOMS;
 /// Size of [`RingHeader`].

@@ -41,6 +41,24 @@ pub enum Len {
     CStr,
     /// A `u32` (`socklen_t`) stored in the memory argument `i` points to.
     ArgPtr(u8),
+    /// An array of `size`-byte elements, as many as the value of argument
+    /// `count` (`epoll_pwait`'s `struct epoll_event`s).
+    Elems {
+        /// The element count argument.
+        count: u8,
+        /// Bytes per element.
+        size: u32,
+    },
+    /// An array of [`IoVec`](crate::IoVec)s (the pointer is `In`: the array
+    /// is read), as many as the value of argument `count` (an immediate, at
+    /// most [`MAX_IOVECS`](crate::MAX_IOVECS)); each element names a buffer
+    /// of the batch that the kernel accesses in direction `dir`.
+    Iovecs {
+        /// The element count argument.
+        count: u8,
+        /// What the kernel does with the elements' memory.
+        dir: Dir,
+    },
 }
 
 /// A pointer argument.
@@ -117,6 +135,15 @@ pub enum Fds {
     /// other than `EBADF`).
     Closes {
         /// The argument holding the descriptor.
+        arg: u8,
+    },
+    /// A zero result means the call wrote two new descriptors into the
+    /// `int[2]` argument `arg` points to (`socketpair`), which the chain then
+    /// owns. The run copies them out of the arena as soon as the call returns,
+    /// so a later atom that writes the buffer cannot change what
+    /// `take_fds` hands out; the buffer must lie in the arena.
+    Pair {
+        /// The `int[2]` pointer argument.
         arg: u8,
     },
 }
@@ -268,6 +295,16 @@ pub enum ArgMap {
     /// Compat word `j` points to an i386 `siginfo_t`; the translator appends its
     /// native translation and passes that.
     SiginfoIn(u8),
+    /// Compat word `iov` points to an array of i386 iovecs (8 bytes each: a
+    /// compat `BUF` word and a `u32` length), as many as compat word `count`
+    /// (an immediate) says; the translator appends the native array
+    /// ([`IoVec`](crate::IoVec)s) and passes that.
+    Iovecs {
+        /// The word holding the array pointer.
+        iov: u8,
+        /// The word holding the element count.
+        count: u8,
+    },
 }
 
 /// The i386 convention a call follows, beyond argument mapping.
@@ -415,11 +452,21 @@ const fn nofollow_flag(arg: u8, bit: u64) -> NoFollow {
 use crate::kernel::{AT_SYMLINK_NOFOLLOW, O_NOFOLLOW};
 use crate::sockopt::Access;
 use ArgMap::{Const, Pair, SiginfoIn, Stat64Out, Word};
+
+/// An iovec array the kernel reads (`writev`) or writes (`readv`), counted
+/// by argument 2.
+const fn iovecs(dir: Dir) -> ArgType {
+    ptr(In, Len::Iovecs { count: 2, dir })
+}
+/// The i386 iovec array in word 1, counted by word 2.
+const IOV32: ArgMap = ArgMap::Iovecs { iov: 1, count: 2 };
 use ArgType::{Fd, Int, Off, Size, UInt};
 use Dir::{In, InOut, Out};
 
 const PATH: ArgType = ptr(In, Len::CStr);
 const SOCKLEN_PTR: ArgType = nullable(InOut, Len::Fixed(4));
+/// `struct epoll_event` on x86_64 and i386: packed, 12 bytes.
+const EPOLL_EVENT_SIZE: u32 = 12;
 const STAT_OUT: ArgType = ptr(Out, Len::Fixed(STAT_SIZE as u32));
 
 const W0: &[ArgMap] = &[Word(0)];
@@ -506,8 +553,27 @@ macro_rules! signature_table {
 
 crate::for_each_syscall!(signature_table);
 
-/// Every syscall a batch may name, sorted by number.
-pub static SIGNATURES: &[Signature] = SIGNATURES_ARRAY;
+/// Every syscall a batch may name, sorted by number (the rows are grouped by
+/// kind in the table; they are sorted here, at compile time, by insertion
+/// sort: the table is small).
+pub static SIGNATURES: &[Signature] = &SORTED;
+
+const SORTED: [Signature; SIGNATURES_ARRAY.len()] = {
+    const N: usize = SIGNATURES_ARRAY.len();
+    let mut out = [Signature::DEFAULT; N];
+    let mut n = 0;
+    while n < N {
+        let row = SIGNATURES_ARRAY[n];
+        let mut k = n;
+        while k > 0 && out[k - 1].nr > row.nr {
+            out[k] = out[k - 1];
+            k -= 1;
+        }
+        out[k] = row;
+        n += 1;
+    }
+    out
+};
 
 /// Native numbers the direct-index table covers (all x86_64 numbers are below).
 const INDEX_LEN: usize = 512;
@@ -517,8 +583,8 @@ const INDEX_LEN: usize = 512;
 static INDEX: [u8; INDEX_LEN] = {
     let mut index = [0u8; INDEX_LEN];
     let mut i = 0;
-    while i < SIGNATURES_ARRAY.len() {
-        index[SIGNATURES_ARRAY[i].nr as usize] = i as u8 + 1;
+    while i < SORTED.len() {
+        index[SORTED[i].nr as usize] = i as u8 + 1;
         i += 1;
     }
     index
@@ -547,7 +613,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn table_is_sorted_and_unique() {
+    fn signatures_are_sorted_and_unique() {
         for pair in SIGNATURES.windows(2) {
             assert!(
                 pair[0].nr < pair[1].nr,
@@ -584,6 +650,22 @@ mod tests {
                     ),
                     Len::Fixed(n) => assert!(n > 0),
                     Len::CStr => assert_eq!(p.dir, Dir::In),
+                    Len::Elems { count, size } => {
+                        assert!(size > 0, "{}", sig.name);
+                        assert!(
+                            matches!(sig.args[count as usize], ArgType::Int | ArgType::Size),
+                            "{}: element count {count} is not a count",
+                            sig.name
+                        );
+                    }
+                    Len::Iovecs { count, .. } => {
+                        assert_eq!(p.dir, Dir::In, "{}: the array is read", sig.name);
+                        assert!(
+                            matches!(sig.args[count as usize], ArgType::Size | ArgType::UInt),
+                            "{}: iovec count {count} is not a size",
+                            sig.name
+                        );
+                    }
                 }
             }
         }
@@ -619,8 +701,16 @@ mod tests {
                 // MSG_DONTWAIT is or-ed into argument 3.
                 Nowait::DontWait => assert!(is(sig, 3, UInt), "{name}: flags in arg 3"),
             }
-            if let Fds::Closes { arg } = sig.fds {
-                assert!(is(sig, arg, Fd), "{name}: closes a non-fd");
+            match sig.fds {
+                Fds::None | Fds::Returns => {}
+                Fds::Closes { arg } => assert!(is(sig, arg, Fd), "{name}: closes a non-fd"),
+                Fds::Pair { arg } => {
+                    assert_eq!(
+                        sig.args[arg as usize],
+                        ptr(Out, Len::Fixed(8)),
+                        "{name}: int[2]"
+                    )
+                }
             }
             if let Some(p) = sig.path {
                 assert!(
@@ -650,6 +740,20 @@ mod tests {
                     };
                     assert!(is_ptr(sig, value, dir), "{name}: option value");
                 }
+            }
+            // An iovec array's elements are checked against each other, not
+            // against other pointers: a row with one has no other.
+            let iovecs = sig
+                .args
+                .iter()
+                .filter(|a| matches!(a, ArgType::Ptr(p) if matches!(p.len, Len::Iovecs { .. })));
+            if iovecs.count() > 0 {
+                let pointers = sig.args.iter().filter(|a| matches!(a, ArgType::Ptr(_)));
+                assert_eq!(
+                    pointers.count(),
+                    1,
+                    "{name}: an iovec array and another pointer"
+                );
             }
             if let Some(nr32) = sig.via_i386 {
                 assert!(

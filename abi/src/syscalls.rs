@@ -29,7 +29,8 @@
 //!
 //! # Adding a system call
 //!
-//! 1. **One row** in the table below, in number order. Its doc comment is the
+//! 1. **One row** in the table below, with the rows of its kind (the table is
+//!    grouped, not sorted: [`SIGNATURES`] is sorted at compile time). Its doc comment is the
 //!    builder's doc line (the man page link is added from the name in
 //!    `builder Type("page")`). Name the [`Signature`] fields that differ from
 //!    the defaults, the i386 calls (numbers from
@@ -47,7 +48,7 @@
 //! executor's fast paths all follow from the row. These tests fail when a row
 //! and what is derived from it disagree:
 //!
-//! - this crate: the table is sorted and unique, its lengths name sizes, and
+//! - this crate: the numbers are unique, its lengths name sizes, and
 //!   every row's fields fit its arguments as their consumers read them
 //!   (`signature`); every i386 entry consumes exactly its words and every
 //!   native call is reachable from i386 (`compat32`);
@@ -786,6 +787,173 @@ macro_rules! for_each_syscall {
                 dirfd: Fd, path: BufRef, how: BufRef;
             }
             |s| [s.dirfd.into_arg(), s.path.into_arg(), s.how.into_arg(), Arg::Imm(s.how.len() as u64)];
+
+            /// Get the address a socket is bound to; `addrlen` is a 4-byte in/out `socklen_t`.
+            GETSOCKNAME = 51, "getsockname" {
+                args: &[Fd, ptr(Out, Len::ArgPtr(2)), ptr(InOut, Len::Fixed(4))],
+                class: Class::Socket,
+                blocking: Blocking::Never,
+            }
+            i386 [
+                GETSOCKNAME = 367, "getsockname", 3, W0_2;
+            ]
+            socketcall [
+                GETSOCKNAME = 6, "getsockname", 3, W0_2;
+            ]
+            builder Getsockname("getsockname") { fd: Fd, addr: SockAddrOut; }
+            |s| [s.fd.into_arg(), s.addr.addr.into_arg(), s.addr.len.into_arg()];
+
+            /// Get the address of a socket's peer; `addrlen` is a 4-byte in/out `socklen_t`.
+            GETPEERNAME = 52, "getpeername" {
+                args: &[Fd, ptr(Out, Len::ArgPtr(2)), ptr(InOut, Len::Fixed(4))],
+                class: Class::Socket,
+                blocking: Blocking::Never,
+            }
+            i386 [
+                GETPEERNAME = 368, "getpeername", 3, W0_2;
+            ]
+            socketcall [
+                GETPEERNAME = 7, "getpeername", 3, W0_2;
+            ]
+            builder Getpeername("getpeername") { fd: Fd, addr: SockAddrOut; }
+            |s| [s.fd.into_arg(), s.addr.addr.into_arg(), s.addr.len.into_arg()];
+
+            /// Create a pair of connected sockets; the two descriptors land in
+            /// `sv` (an `int[2]`), and the chain owns them like any it opened.
+            SOCKETPAIR = 53, "socketpair" {
+                args: &[Int, Int, Int, ptr(Out, Len::Fixed(8))],
+                class: Class::Socket,
+                blocking: Blocking::Never,
+                fds: Fds::Pair { arg: 3 },
+                rule: ArgRule::SocketFamily { arg: 0 },
+            }
+            i386 [
+                SOCKETPAIR = 360, "socketpair", 4, W0_3;
+            ]
+            socketcall [
+                SOCKETPAIR = 8, "socketpair", 4, W0_3;
+            ]
+            builder Socketpair("socketpair") {
+                domain: i32, ty: i32, sv: Out<[i32; 2]>;
+                /// Protocol.
+                protocol: i32 = 0,
+            }
+            |s| [s.domain.into_arg(), s.ty.into_arg(), s.protocol.into_arg(), s.sv.into_arg()];
+
+            /// Read into the buffers of an iovec array at the file offset.
+            READV = 19, "readv" {
+                args: &[Fd, iovecs(Out), Size],
+                class: Class::FileRead,
+                blocking: Blocking::Storage,
+            }
+            i386 [
+                READV = 145, "readv", 3, &[Word(0), IOV32, Word(2)];
+            ]
+            socketcall []
+            builder Readv("readv") { fd: Fd, iov: Iovecs; }
+            |s| [s.fd.into_arg(), s.iov.into_arg(), s.iov.count_arg()];
+
+            /// Write the buffers of an iovec array at the file offset.
+            WRITEV = 20, "writev" {
+                args: &[Fd, iovecs(In), Size],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+            }
+            i386 [
+                WRITEV = 146, "writev", 3, &[Word(0), IOV32, Word(2)];
+            ]
+            socketcall []
+            builder Writev("writev") { fd: Fd, iov: Iovecs; }
+            |s| [s.fd.into_arg(), s.iov.into_arg(), s.iov.count_arg()];
+
+            /// Read into the buffers of an iovec array at an offset (-1: the
+            /// file offset), with `RWF_*` flags.
+            PREADV2 = 327, "preadv2" {
+                // (fd, iov, iovcnt, pos_l, pos_h, flags): x86_64 ignores pos_h.
+                args: &[Fd, iovecs(Out), Size, Off, Size, UInt],
+                class: Class::FileRead,
+                blocking: Blocking::Storage,
+            }
+            i386 [
+                PREADV2 = 378, "preadv2", 6, &[Word(0), IOV32, Word(2), Pair { lo: 3, hi: 4 }, Const(0), Word(5)];
+            ]
+            socketcall []
+            builder Preadv2("preadv2") {
+                fd: Fd, iov: Iovecs, offset: i64;
+                /// `RWF_*` flags.
+                flags: u32 = 0,
+            }
+            |s| [s.fd.into_arg(), s.iov.into_arg(), s.iov.count_arg(), s.offset.into_arg(), Arg::Imm(0), s.flags.into_arg()];
+
+            /// Write the buffers of an iovec array at an offset (-1: the file
+            /// offset), with `RWF_*` flags.
+            PWRITEV2 = 328, "pwritev2" {
+                args: &[Fd, iovecs(In), Size, Off, Size, UInt],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+            }
+            i386 [
+                PWRITEV2 = 379, "pwritev2", 6, &[Word(0), IOV32, Word(2), Pair { lo: 3, hi: 4 }, Const(0), Word(5)];
+            ]
+            socketcall []
+            builder Pwritev2("pwritev2") {
+                fd: Fd, iov: Iovecs, offset: i64;
+                /// `RWF_*` flags.
+                flags: u32 = 0,
+            }
+            |s| [s.fd.into_arg(), s.iov.into_arg(), s.iov.count_arg(), s.offset.into_arg(), Arg::Imm(0), s.flags.into_arg()];
+
+            /// Add, change or remove a descriptor of an epoll instance;
+            /// `event` is a 12-byte packed `struct epoll_event` (NULL for
+            /// `EPOLL_CTL_DEL`).
+            EPOLL_CTL = 233, "epoll_ctl" {
+                args: &[Fd, Int, Fd, nullable(In, Len::Fixed(EPOLL_EVENT_SIZE))],
+                class: Class::Fd,
+                blocking: Blocking::Never,
+            }
+            i386 [
+                EPOLL_CTL = 255, "epoll_ctl", 4, W0_3;
+            ]
+            socketcall []
+            builder EpollCtl("epoll_ctl") {
+                epfd: Fd, op: i32, fd: Fd;
+                /// The `struct epoll_event` (12 bytes) for `EPOLL_CTL_ADD`/`MOD`.
+                event: Option<BufRef> = None,
+            }
+            |s| [s.epfd.into_arg(), s.op.into_arg(), s.fd.into_arg(), null_or(s.event)];
+
+            /// Wait for events on an epoll instance: as many 12-byte
+            /// `struct epoll_event`s as `events` holds, with an optional
+            /// signal mask (8 bytes).
+            EPOLL_PWAIT = 281, "epoll_pwait" {
+                args: &[
+                    Fd,
+                    ptr(Out, Len::Elems { count: 2, size: EPOLL_EVENT_SIZE }),
+                    Int,
+                    Int,
+                    nullable(In, Len::Arg(5)),
+                    Size,
+                ],
+                class: Class::Fd,
+                blocking: Blocking::Network,
+            }
+            i386 [
+                EPOLL_PWAIT = 319, "epoll_pwait", 6, W0_5;
+            ]
+            socketcall []
+            builder EpollPwait("epoll_wait") {
+                epfd: Fd, events: BufRef, timeout: i32;
+                /// The signal mask to wait with (8 bytes).
+                sigmask: Option<BufRef> = None,
+            }
+            |s| [
+                s.epfd.into_arg(),
+                s.events.into_arg(),
+                Arg::Imm(s.events.len() as u64 / 12),
+                s.timeout.into_arg(),
+                null_or(s.sigmask),
+                Arg::Imm(s.sigmask.map_or(0, |m| m.len() as u64)),
+            ];
         }
     };
 }

@@ -23,6 +23,8 @@ pub const COMPAT_MAGIC: u32 = u32::from_le_bytes(*b"SY32");
 pub const COMPAT_ATOM_SIZE: usize = 44;
 /// Size of [`SocketcallArg`].
 pub const SOCKETCALL_ARG_SIZE: usize = 8;
+/// Size of [`CompatIoVec`].
+pub const COMPAT_IOVEC_SIZE: usize = 8;
 /// Size of the i386 kernel's `struct stat64` ([`Stat64`]).
 pub const STAT64_SIZE: usize = 96;
 /// Size of the `loff_t` that `_llseek` stores through its `result` pointer.
@@ -120,6 +122,20 @@ pub struct SocketcallArg {
     pub value: u32,
 }
 
+/// One element of an i386 iovec array in a compat arena (8 bytes: the i386
+/// `struct iovec` is two 32-bit words). The translator widens each into a
+/// native [`IoVec`](syslets_abi::IoVec) of 16 bytes.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct CompatIoVec {
+    /// The buffer, as a compat `BUF` word ([`compat_buf_arg`]).
+    pub base: u32,
+    /// Bytes from `base`.
+    pub len: u32,
+}
+
 /// The i386 kernel's `struct stat64` (96 bytes; `arch/x86/include/uapi/asm/stat.h`),
 /// what `fstat64`, `stat64`, `lstat64` and `fstatat64` write.
 ///
@@ -164,6 +180,9 @@ const_assert_eq!(offset_of!(CompatAtom, nargs), 14);
 const_assert_eq!(offset_of!(CompatAtom, arg), 16);
 const_assert_eq!(offset_of!(CompatAtom, private), 40);
 
+const_assert_eq!(size_of::<CompatIoVec>(), COMPAT_IOVEC_SIZE);
+const_assert_eq!(offset_of!(CompatIoVec, base), 0);
+const_assert_eq!(offset_of!(CompatIoVec, len), 4);
 const_assert_eq!(size_of::<SocketcallArg>(), SOCKETCALL_ARG_SIZE);
 const_assert_eq!(offset_of!(SocketcallArg, kind), 0);
 const_assert_eq!(offset_of!(SocketcallArg, value), 4);

@@ -162,9 +162,9 @@ mod writer;
 pub use error::{ArgPos, CompatError, CompatErrorKind};
 pub use layout::{
     compat_atoms_len, compat_batch_size, compat_buf_arg, split_compat_buf_arg, CompatAtom,
-    SocketcallArg, Stat64, COMPAT_ATOM_SIZE, COMPAT_BUF_INDEX_SHIFT, COMPAT_BUF_OFFSET_MASK,
-    COMPAT_MAGIC, COMPAT_MAX_BUF_OFFSET, COMPAT_SIGINFO_SIZE, LLSEEK_RESULT_SIZE,
-    SOCKETCALL_ARG_SIZE, STAT64_SIZE,
+    CompatIoVec, SocketcallArg, Stat64, COMPAT_ATOM_SIZE, COMPAT_BUF_INDEX_SHIFT,
+    COMPAT_BUF_OFFSET_MASK, COMPAT_IOVEC_SIZE, COMPAT_MAGIC, COMPAT_MAX_BUF_OFFSET,
+    COMPAT_SIGINFO_SIZE, LLSEEK_RESULT_SIZE, SOCKETCALL_ARG_SIZE, STAT64_SIZE,
 };
 pub use normalize::{normalize, Normalized};
 pub use syslets_abi as abi;

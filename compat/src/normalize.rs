@@ -11,9 +11,9 @@ use zerocopy::{FromBytes, IntoBytes};
 
 use crate::error::{ArgPos, CompatError, CompatErrorKind as E};
 use crate::layout::{
-    compat_atoms_len, compat_batch_size, split_compat_buf_arg, CompatAtom, SocketcallArg, Stat64,
-    COMPAT_ATOM_SIZE, COMPAT_MAGIC, COMPAT_SIGINFO_SIZE, LLSEEK_RESULT_SIZE, SOCKETCALL_ARG_SIZE,
-    STAT64_SIZE,
+    compat_atoms_len, compat_batch_size, split_compat_buf_arg, CompatAtom, CompatIoVec,
+    SocketcallArg, Stat64, COMPAT_ATOM_SIZE, COMPAT_IOVEC_SIZE, COMPAT_MAGIC, COMPAT_SIGINFO_SIZE,
+    LLSEEK_RESULT_SIZE, SOCKETCALL_ARG_SIZE, STAT64_SIZE,
 };
 use crate::table::{self, ArgMap, CompatCall, Convention};
 
@@ -360,6 +360,44 @@ impl Ctx<'_> {
                     native_at,
                     compat_at,
                 });
+                (abi::ARG_BUF, abi::buf_arg(index, 0))
+            }
+            ArgMap::Iovecs { iov, count } => {
+                let (w, n) = (words[iov as usize], words[count as usize]);
+                if n.kind != abi::ARG_IMM as u32 {
+                    return Err(E::NeedsImmediate { arg: n.pos });
+                }
+                if n.value as usize > abi::MAX_IOVECS {
+                    return Err(E::DoesNotFit {
+                        arg: n.pos,
+                        value: n.value,
+                        what: "an iovec count (MAX_IOVECS)",
+                    });
+                }
+                let len = n.value as usize * COMPAT_IOVEC_SIZE;
+                let at = self.translated_region(w, len, false)? as usize;
+                // Copied out element by element: the producer may place the
+                // array at any offset.
+                let array = self.arena[at..at + len]
+                    .chunks_exact(COMPAT_IOVEC_SIZE)
+                    .map(|e| CompatIoVec::read_from_bytes(e).expect("8 bytes"));
+                let mut native = Vec::with_capacity(n.value as usize * abi::IOVEC_SIZE);
+                for e in array {
+                    // The element names a buffer like a BUF argument; the
+                    // native validator checks it against that buffer.
+                    let (index, offset) = self.buf_word(Word {
+                        kind: abi::ARG_BUF as u32,
+                        value: e.base,
+                        pos: w.pos,
+                    })?;
+                    self.uses[index as usize] += 1;
+                    let element = abi::IoVec {
+                        base: abi::buf_arg(index, offset),
+                        len: e.len as u64,
+                    };
+                    native.extend_from_slice(element.as_bytes());
+                }
+                let (index, _) = self.append(&native, abi::BUF_IN);
                 (abi::ARG_BUF, abi::buf_arg(index, 0))
             }
             ArgMap::SiginfoIn(j) => {

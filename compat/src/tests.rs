@@ -309,22 +309,8 @@ fn socketcall_connect_reads_its_argument_array() {
 fn socketcall_accept_send_recv_become_their_native_forms() {
     let mut w = CompatWriter::new();
     let data = w.zeroed(8, BUF_IN | BUF_OUT);
-    let entries = |args: &[CompatArg]| {
-        let mut v = Vec::new();
-        for a in args {
-            let (kind, value) = a.encode();
-            v.extend_from_slice(
-                SocketcallArg {
-                    kind: kind as u32,
-                    value,
-                }
-                .as_bytes(),
-            );
-        }
-        v
-    };
-    let acc = w.buffer(&entries(&[Imm(3), Imm(0), Imm(0)]), BUF_IN);
-    let snd = w.buffer(&entries(&[Imm(4), buf(data), Imm(8), Imm(0x4000)]), BUF_IN);
+    let acc = w.socketcall_args(&[Imm(3), Imm(0), Imm(0)]);
+    let snd = w.socketcall_args(&[Imm(4), buf(data), Imm(8), Imm(0x4000)]);
     w.push(CompatAtom::new(nr32::SOCKETCALL, &[Imm(5), buf(acc)]));
     let n = one(
         CompatAtom::new(nr32::SOCKETCALL, &[Imm(9), buf(snd)]),

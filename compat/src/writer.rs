@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use syslets_abi::{self as abi, BatchHeader, BufDesc};
 use zerocopy::IntoBytes;
 
-use crate::layout::{compat_atoms_len, compat_buf_arg, CompatAtom, COMPAT_MAGIC};
+use crate::layout::{compat_atoms_len, compat_buf_arg, CompatAtom, SocketcallArg, COMPAT_MAGIC};
 
 /// One argument of a [`CompatAtom`] built with [`CompatAtom::new`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +39,27 @@ impl CompatArg {
                 compat_buf_arg(index, offset).expect("buffer index or offset too large"),
             ),
         }
+    }
+}
+
+impl CompatArg {
+    /// The bytes of a `socketcall` argument array holding `args`: one
+    /// [`SocketcallArg`] per argument.
+    ///
+    /// # Panics
+    ///
+    /// As [`encode`](Self::encode).
+    pub fn socketcall_array(args: &[CompatArg]) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(args.len() * core::mem::size_of::<SocketcallArg>());
+        for a in args {
+            let (kind, value) = a.encode();
+            let entry = SocketcallArg {
+                kind: kind as u32,
+                value,
+            };
+            bytes.extend_from_slice(entry.as_bytes());
+        }
+        bytes
     }
 }
 
@@ -92,6 +113,12 @@ impl CompatWriter {
     /// An empty batch.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Add an `IN` buffer holding the `socketcall` argument array of `args`;
+    /// returns its index.
+    pub fn socketcall_args(&mut self, args: &[CompatArg]) -> u16 {
+        self.buffer(&CompatArg::socketcall_array(args), abi::BUF_IN)
     }
 
     /// Add a buffer holding `bytes`, with `BUF_IN`/`BUF_OUT` `flags`; returns its index.

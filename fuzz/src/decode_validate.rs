@@ -263,7 +263,11 @@ fn atom_ok(
         };
         let unit = if a == unit_arg { unit } else { 1 };
         extent[a] = r.avail;
-        match p.len {
+        let (len, unit) = match p.len {
+            Len::Elems { count, size } => (Len::Arg(count), size as u64),
+            len => (len, unit),
+        };
+        match len {
             Len::Fixed(n) => {
                 ensure!(n as u64 <= r.avail, "argument {a}: {n} bytes");
                 extent[a] = n as u64;
@@ -279,6 +283,62 @@ fn atom_ok(
             Len::CStr => {
                 let s = &arena[r.start as usize..(r.start + r.avail) as usize];
                 ensure!(s.contains(&0), "argument {a}: unterminated string");
+            }
+            Len::Elems { .. } => unreachable!("a length argument above"),
+            Len::Iovecs { count, dir } => {
+                // An immediate count; the whole array in its buffer and in no
+                // OUT buffer; every element inside a buffer of the right
+                // direction; written elements pairwise disjoint.
+                let c = count as usize;
+                ensure!(
+                    atom.arg_kind[c] == abi::ARG_IMM,
+                    "argument {a}: iovec count"
+                );
+                let n = atom.arg[c];
+                ensure!(n <= abi::MAX_IOVECS as u64, "argument {a}: {n} iovecs");
+                let bytes = n * abi::IOVEC_SIZE as u64;
+                ensure!(bytes <= r.avail, "argument {a}: iovec array length");
+                extent[a] = bytes;
+                let (start, end) = (r.start, r.start + bytes);
+                ensure!(
+                    bytes == 0
+                        || !descs.iter().any(|d| d.flags & abi::BUF_OUT != 0
+                            && d.len > 0
+                            && (d.offset as u64) < end
+                            && start < d.offset as u64 + d.len as u64),
+                    "argument {a}: iovec array in writable memory"
+                );
+                let needs = if dir == Dir::In {
+                    abi::BUF_IN
+                } else {
+                    abi::BUF_OUT
+                };
+                let mut written: Vec<(u64, u64)> = Vec::new();
+                for k in 0..n as usize {
+                    let at = start as usize + k * abi::IOVEC_SIZE;
+                    let base = u64::from_le_bytes(arena[at..at + 8].try_into().unwrap());
+                    let len = u64::from_le_bytes(arena[at + 8..at + 16].try_into().unwrap());
+                    let (index, offset) = abi::split_buf_arg(base);
+                    let Some(d) = descs.get(index as usize) else {
+                        return Err(format!("argument {a}: iovec {k}: no buffer {index}"));
+                    };
+                    ensure!(
+                        offset as u64 + len <= d.len as u64 && offset <= d.len,
+                        "argument {a}: iovec {k} past its buffer"
+                    );
+                    ensure!(
+                        d.flags & needs == needs,
+                        "argument {a}: iovec {k} direction"
+                    );
+                    let from = d.offset as u64 + offset as u64;
+                    if dir != Dir::In && len > 0 {
+                        ensure!(
+                            written.iter().all(|&(s, e)| from + len <= s || e <= from),
+                            "argument {a}: iovec {k} overlaps another written one"
+                        );
+                        written.push((from, from + len));
+                    }
+                }
             }
             Len::ArgPtr(j) => {
                 if let Some(l) = reach[j as usize] {

@@ -39,6 +39,11 @@ pub(crate) enum Check {
     /// still be this process: a batch validated before a `fork()` and run in
     /// the child would signal the parent (`-ESRCH` instead).
     OwnProcess { arg: u8 },
+    /// Argument `arg` is an iovec array: the kernel gets
+    /// `iovecs[first..][..count]` of the batch (validated elements, arena
+    /// offsets made pointers just before the call), never the arena's copy.
+    /// Never fails.
+    Iovecs { arg: u8, first: u32, count: u16 },
 }
 
 /// One atom, decoded and checked, ready to run. 64 bytes, kept in the

@@ -12,7 +12,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 use crate::builder::inline_vec::InlineVec;
 use crate::builder::opcode::{AtomSpec, Opcode};
 use crate::error::{ErrorKind, ValidationError};
-use crate::handles::{AtomRef, BufRef, Mem, Out, SockAddr, SockAddrOut};
+use crate::handles::{AtomRef, BufRef, Iovecs, Mem, Out, SockAddr, SockAddrOut};
 
 /// A raw pointer argument of an in-process chain, with the bytes it may reach.
 /// The validator checks lengths against it just as against arena buffers.
@@ -184,6 +184,39 @@ impl<'a> Chain<'a> {
         SockAddr {
             buf,
             len: len as u32,
+        }
+    }
+
+    /// An iovec array naming `bufs` (views of this chain's buffers, each
+    /// whole), for [`Readv`](crate::opcode::Readv) and its kin. The kernel
+    /// writes the buffers of a read (they must be `OUT` and must not overlap)
+    /// and reads those of a write; the array itself is an `IN` buffer.
+    ///
+    /// ```
+    /// use syslets::{Chain, Policy, opcode::{Openat, Readv}};
+    /// let mut chain = Chain::new();
+    /// let path = chain.path("/dev/zero");
+    /// let (head, body) = (chain.output_bytes(8), chain.output_bytes(100));
+    /// let iov = chain.iovecs(&[head, body]);
+    /// let fd = chain.push(Openat::new(libc::AT_FDCWD, path));
+    /// chain.push(Readv::new(fd, iov));
+    /// let mut batch = chain.prepare(&Policy::default()).unwrap();
+    /// assert_eq!(batch.run().results()[1], 108);
+    /// # drop(batch.take_fds());
+    /// ```
+    pub fn iovecs(&mut self, bufs: &[BufRef]) -> Iovecs {
+        let mut bytes = Vec::with_capacity(bufs.len() * abi::IOVEC_SIZE);
+        for b in bufs {
+            let iov = abi::IoVec {
+                base: abi::buf_arg(b.index, b.offset),
+                len: b.len as u64,
+            };
+            bytes.extend_from_slice(iov.as_bytes());
+        }
+        let array = self.add_buf(Some(&bytes), bytes.len(), abi::BUF_IN);
+        Iovecs {
+            array,
+            count: bufs.len() as u32,
         }
     }
 

@@ -23,7 +23,7 @@ use syslets_abi as abi;
 use syslets_abi::kernel;
 use syslets_abi::nr;
 
-use crate::handles::{AtomRef, BufRef, Mem, Out, SockAddr, SockAddrOut};
+use crate::handles::{AtomRef, BufRef, Iovecs, Mem, Out, SockAddr, SockAddrOut};
 // The system-call table names the builders' length type `Len`.
 use ByteLen as Len;
 
@@ -172,6 +172,18 @@ impl IntoArg for BufRef {
 impl<T> IntoArg for Out<T> {
     fn into_arg(self) -> Arg {
         Arg::Buf(self.buf)
+    }
+}
+
+impl IntoArg for Iovecs {
+    fn into_arg(self) -> Arg {
+        Arg::Buf(self.array)
+    }
+}
+
+impl Iovecs {
+    fn count_arg(self) -> Arg {
+        Arg::Imm(self.count as u64)
     }
 }
 

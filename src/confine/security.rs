@@ -24,14 +24,22 @@
 //! * **Memory safety of every pointer.** Each pointer the kernel receives
 //!   points into the batch's own arena, inside a buffer whose direction
 //!   (`IN`/`OUT`) matches what the kernel does, and reaches at least as far as
-//!   the length the kernel will use (a size argument, a fixed struct, a
+//!   the length the kernel will use (a size argument, a count of fixed-size
+//!   elements such as `epoll_pwait`'s events, a fixed struct, a
 //!   `socklen_t`, a NUL-terminated string). A value (an immediate, or an
 //!   earlier atom's `RESULT`) never becomes a pointer. No two pointer
 //!   arguments of one atom reach overlapping memory when the kernel writes
 //!   through either of them
 //!   ([`ErrorKind::PointerArgsOverlap`](crate::ErrorKind::PointerArgsOverlap)):
 //!   the kernel may write one before it reads the other (two it only reads
-//!   may share bytes). Lengths and strings an
+//!   may share bytes). An iovec array (`readv`, `writev`, `preadv2`,
+//!   `pwritev2`) is checked element by element: an immediate count of at most
+//!   [`MAX_IOVECS`](crate::abi::MAX_IOVECS), the array in memory no atom
+//!   writes, each element inside a buffer of the batch marked for what the
+//!   kernel does, no two written elements overlapping
+//!   ([`ErrorKind::BadIovec`](crate::ErrorKind::BadIovec) names the element);
+//!   the kernel then reads a private copy of the checked elements, never the
+//!   arena's array. Lengths and strings an
 //!   earlier atom can change are re-checked just before their atom runs. Raw
 //!   pointers exist only in batches built in-process, behind a Rust borrow or
 //!   an `unsafe` contract; bytes from elsewhere cannot carry one.
@@ -46,8 +54,11 @@
 //!   `OwnedFd`s) and the plan lie *before* the arena in the batch's storage,
 //!   and the kernel writes forward from a pointer into the arena; the fd
 //!   bookkeeping (which atoms return, closed or handed out descriptors) lives
-//!   in the `ValidatedBatch` itself, outside the storage. So `take_fds` and
-//!   `unclosed_fds` only ever name descriptors an atom of this run returned.
+//!   in the `ValidatedBatch` itself, outside the storage. The two descriptors
+//!   a `socketpair` writes into its arena `int[2]` are copied there as the
+//!   call returns, before any later atom can write the buffer (which may not
+//!   be a raw region). So `take_fds` and `unclosed_fds` only ever name
+//!   descriptors an atom of this run returned.
 //! * **Argument rules** ([`crate::policy`]): forbidden open flags (read-only
 //!   policies refuse every way to write, create, truncate or append, in
 //!   `openat` and in `openat2`'s `how.flags`); socket families; signals only
@@ -76,7 +87,7 @@
 //!
 //! * a length that is a `RESULT` is compared with its buffer just before the
 //!   call (too long: the atom returns `-EFAULT`, unissued);
-//! * a value-result length (`socklen_t` of `getsockopt`, `recvfrom`,
+//! * a value-result length (`socklen_t` of `getsockopt`, `recvfrom`, `getsockname`, `getpeername`,
 //!   `accept4`) must lie in the arena and is compared with its buffer just
 //!   before the call, whatever an earlier atom wrote there. Within the call,
 //!   the kernel reads it before it writes through the buffer it bounds, and
@@ -204,7 +215,7 @@
 //!   socket, the ring's eventfd, a file owned by a Rust `File` (a `close` atom
 //!   on it breaks that object's ownership). Neither layer restricts fd
 //!   numbers, except `dirfd` under confinement and `write` in the filter.
-//!   Socket families are checked at `socket()` only, not on sockets the
+//!   Socket families are checked at `socket()` and `socketpair()` only, not on sockets the
 //!   process already has. The socket-option table gives the meaning of each
 //!   pair on `AF_UNIX`, `AF_INET` and `AF_INET6` sockets; on a socket of
 //!   another family (one the process already has, or one a policy with

@@ -38,12 +38,44 @@ pub struct ValidatedBatch<'a> {
     /// Bit `i`: atom `i`'s syscall closes a descriptor ([`signature::Fds::Closes`]),
     /// so the run tracks it without a table lookup per atom.
     pub(crate) close_atoms: u64,
+    /// Bit `i`: atom `i`'s syscall writes two new descriptors into an arena
+    /// `int[2]` ([`signature::Fds::Pair`]).
+    pub(crate) pair_atoms: u64,
+    /// What only batches with pair atoms or iovec arrays need (`None`, and
+    /// nothing allocated, for every other batch).
+    pub(crate) extra: Option<Box<Extra>>,
     /// Bit `i`: the fd atom `i` returned was handed out by `take_fds`.
     pub(crate) fds_taken: u64,
     /// Bit `i`: the fd atom `i` returned was closed by a later close atom of
     /// the run (matched by descriptor number).
     pub(crate) fds_closed: u64,
     _borrows: PhantomData<&'a mut [u8]>,
+}
+
+/// The state of a [`ValidatedBatch`] with pair atoms or iovec arrays.
+#[derive(Debug, Default)]
+pub(crate) struct Extra {
+    /// The descriptors the pair atoms of the last run wrote, copied out of the
+    /// arena right after each call.
+    pub(crate) pair_fds: Vec<PairFd>,
+    /// The elements of every iovec array argument, as validation found them:
+    /// `[arena offset, length]`.
+    pub(crate) iovecs: Vec<[u64; 2]>,
+    /// What the kernel reads for those arrays: `iovecs` with each offset made
+    /// a pointer into the arena, refreshed just before each such call
+    /// ([`Check::Iovecs`]).
+    pub(crate) iovecs_live: Vec<[u64; 2]>,
+}
+
+/// One descriptor a [`signature::Fds::Pair`] atom of the last run wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PairFd {
+    /// The atom that wrote it.
+    pub(crate) atom: u16,
+    /// The descriptor.
+    pub(crate) fd: i32,
+    /// Closed by a later close atom of the run, or handed out by `take_fds`.
+    pub(crate) released: bool,
 }
 
 impl ValidatedBatch<'_> {
@@ -377,19 +409,31 @@ pub(crate) fn validate<'a>(
 
     let table = BufTable::new(bufs);
     let mut checks = Vec::new();
+    let mut iovecs = Vec::new();
     let raw = Raw {
         regions: &raw_regions,
         allowed: raw_allowed,
     };
-    let (mut fd_atoms, mut close_atoms) = (0u64, 0u64);
+    let (mut fd_atoms, mut close_atoms, mut pair_atoms) = (0u64, 0u64, 0u64);
     for i in 0..natoms {
         let slot = &mut atom_words[step_at(i)..][..ATOM_WORDS];
         let atom: &[u64; ATOM_WORDS] = (&*slot).try_into().expect("exact size");
         let atom: &Atom = zerocopy::transmute_ref!(atom);
-        let mut step = validate_atom(i, atom, natoms, table, arena, raw, policy, &mut checks)?;
+        let mut step = validate_atom(
+            i,
+            atom,
+            natoms,
+            table,
+            arena,
+            raw,
+            policy,
+            &mut checks,
+            &mut iovecs,
+        )?;
         let sig = step.sig();
         fd_atoms |= (sig.returns_fd() as u64) << i;
         close_atoms |= (matches!(sig.fds, signature::Fds::Closes { .. }) as u64) << i;
+        pair_atoms |= (matches!(sig.fds, signature::Fds::Pair { .. }) as u64) << i;
         step.compat_entry = crate::sys::compat32::routes(header.flags, sig) as u8;
         let slot: &mut [u64; STEP_WORDS] =
             (&mut slot[..STEP_WORDS]).try_into().expect("exact size");
@@ -403,6 +447,14 @@ pub(crate) fn validate<'a>(
         cursor: 0,
         fd_atoms,
         close_atoms,
+        pair_atoms,
+        extra: (pair_atoms != 0 || !iovecs.is_empty()).then(|| {
+            Box::new(Extra {
+                pair_fds: Vec::new(),
+                iovecs_live: iovecs.clone(),
+                iovecs,
+            })
+        }),
         fds_taken: 0,
         fds_closed: 0,
         storage,
@@ -430,6 +482,7 @@ fn validate_atom(
     raw: Raw<'_>,
     policy: &Policy,
     checks: &mut Vec<Check>,
+    iovecs: &mut Vec<[u64; 2]>,
 ) -> Result<Step, ValidationError> {
     use ErrorKind as E;
     let sig = signature::lookup(atom.nr);
@@ -569,6 +622,18 @@ fn validate_atom(
                         found: "raw pointer (strings must be in the arena)",
                     }));
                 }
+                if matches!(p.len, Len::Iovecs { .. }) {
+                    return Err(err(E::NotABuffer {
+                        arg,
+                        found: "raw pointer (iovec arrays must be in the arena)",
+                    }));
+                }
+                if sig.fds == (signature::Fds::Pair { arg }) {
+                    return Err(err(E::NotABuffer {
+                        arg,
+                        found: "raw pointer (returned descriptors must be in the arena)",
+                    }));
+                }
                 avail[a] = region.len;
                 reaching |= 1 << a;
                 call_writes |= ((p.dir != Dir::In) as u8) << a;
@@ -645,6 +710,11 @@ fn validate_atom(
         let (src, avail_a) = (args[a], avail[a]);
         let arg = a as u8;
         let unit = if a == optval_arg { optval_unit } else { 1 };
+        // An array of fixed-size elements is a length argument in units.
+        let (len, unit) = match len {
+            Len::Elems { count, size } => (Len::Arg(count), size),
+            len => (len, unit),
+        };
         extent[a] = avail_a;
         let too_long = |len: u64| {
             err(E::LengthExceedsBuffer {
@@ -694,6 +764,83 @@ fn validate_atom(
                         avail: avail_a as u32,
                     });
                 }
+            }
+            Len::Elems { .. } => unreachable!("made a length argument above"),
+            Len::Iovecs { count, dir } => {
+                let Src::Arena(at) = src else {
+                    unreachable!("iovec arrays are arena-only")
+                };
+                let bad = |element, reason| {
+                    err(E::BadIovec {
+                        arg,
+                        element,
+                        reason,
+                    })
+                };
+                let Src::Imm(n) = args[count as usize] else {
+                    return Err(bad(0, "the element count must be an immediate"));
+                };
+                if n > abi::MAX_IOVECS as u64 {
+                    return Err(bad(0, "more elements than MAX_IOVECS"));
+                }
+                let bytes = n * abi::IOVEC_SIZE as u64;
+                if bytes > avail_a {
+                    return Err(too_long(bytes));
+                }
+                extent[a] = bytes;
+                // Validation reads the array once, here: no atom may write it
+                // (what runs is then what the batch shows).
+                if let Some(buf) = bufs
+                    .first_writer(at as u64, at as u64 + bytes)
+                    .filter(|_| bytes > 0)
+                {
+                    return Err(err(E::CheckedMemoryWritable { arg, buf }));
+                }
+                let first = iovecs.len();
+                // A foreign batch may place the array at any offset: copy
+                // each element out rather than view it in place.
+                let array = &arena[at as usize..][..bytes as usize];
+                let elements = array
+                    .chunks_exact(abi::IOVEC_SIZE)
+                    .map(|e| abi::IoVec::read_from_bytes(e).expect("16 bytes"));
+                let needs = if dir == Dir::In {
+                    abi::BUF_IN
+                } else {
+                    abi::BUF_OUT
+                };
+                for (k, e) in elements.enumerate() {
+                    let k = k as u16;
+                    let (index, offset) = abi::split_buf_arg(e.base);
+                    let Some(d) = bufs.descs.get(index as usize) else {
+                        return Err(bad(k, "names a buffer the batch does not have"));
+                    };
+                    if offset > d.len || e.len > (d.len - offset) as u64 {
+                        return Err(bad(k, "reaches past the end of its buffer"));
+                    }
+                    if d.flags & needs != needs {
+                        return Err(bad(k, "its buffer is not marked for what the kernel does"));
+                    }
+                    iovecs.push([(d.offset + offset) as u64, e.len]);
+                }
+                if dir != Dir::In {
+                    // No two regions the kernel writes in one call overlap.
+                    let mut written: Vec<(u64, u64, u16)> = iovecs[first..]
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, e)| e[1] != 0)
+                        .map(|(k, e)| (e[0], e[0] + e[1], k as u16))
+                        .collect();
+                    written.sort_unstable();
+                    if let Some(w) = written.windows(2).find(|w| w[1].0 < w[0].1) {
+                        let k = w[0].2.max(w[1].2);
+                        return Err(bad(k, "overlaps another element the kernel writes"));
+                    }
+                }
+                add_check(Check::Iovecs {
+                    arg,
+                    first: first as u32,
+                    count: n as u16,
+                });
             }
             Len::ArgPtr(j) => {
                 // The length lives in the socklen_t that argument j points to
@@ -749,6 +896,16 @@ fn validate_atom(
 
     let (mut vals, mut arena_args, mut result_args) = ([0u64; abi::MAX_ARGS], 0u8, 0u8);
     for (a, src) in args.iter().enumerate().take(nargs) {
+        if matches!(
+            sig.args[a],
+            ArgType::Ptr(Ptr {
+                len: Len::Iovecs { .. },
+                ..
+            })
+        ) {
+            // The kernel gets the private copy (Check::Iovecs sets it).
+            continue;
+        }
         vals[a] = match *src {
             Src::Imm(v) | Src::Raw(v) => v,
             Src::Result(t) => {

@@ -58,6 +58,9 @@ impl ValidatedBatch<'_> {
         self.cursor = 0;
         self.fds_taken = 0;
         self.fds_closed = 0;
+        if let Some(extra) = &mut self.extra {
+            extra.pair_fds.clear();
+        }
     }
 
     /// Whether the chain has ended (ran off its end or stopped).
@@ -82,7 +85,10 @@ impl ValidatedBatch<'_> {
                     // arena's end, holds at least as many bytes as the
                     // signature's length argument, fixed size or NUL-terminated
                     // string implies — re-checked by `prepare_current` where an
-                    // earlier atom could have changed the length), NULL where the
+                    // earlier atom could have changed the length), an iovec
+                    // array (the batch's own `extra.iovecs_live`, whose every element
+                    // validation checked against a buffer of the arena, set by
+                    // `prepare_current` for this call), NULL where the
                     // signature allows it, or a raw pointer whose region a Rust
                     // borrow or an `unsafe` contract keeps valid for the length
                     // the validator checked. The arena is owned by
@@ -152,6 +158,7 @@ impl ValidatedBatch<'_> {
                     }
                     // Validated before a fork(), run in the child: the thread
                     // group the policy fixed is the parent's.
+                    Check::Iovecs { .. } => true,
                     Check::OwnProcess { arg } => {
                         if vals[arg as usize] != atfork::pid() as u64 {
                             fault = libc::ESRCH;
@@ -167,6 +174,7 @@ impl ValidatedBatch<'_> {
         if fault != 0 {
             return Err(-(fault as i64));
         }
+        let nchecks = step.nchecks;
         let mut left = step.arena_args;
         if left != 0 {
             let start = self.arena_start;
@@ -177,7 +185,35 @@ impl ValidatedBatch<'_> {
                 vals[a] += base;
             }
         }
+        if nchecks != 0 && self.extra.is_some() {
+            self.resolve_iovecs(&mut vals);
+        }
         Ok(vals)
+    }
+
+    /// Point the iovec array arguments of the atom at the cursor at their
+    /// private copies, each element's arena offset made a pointer.
+    #[cold]
+    fn resolve_iovecs(&mut self, vals: &mut [u64; abi::MAX_ARGS]) {
+        let step = *self.step(self.cursor as usize);
+        let start = self.arena_start;
+        let base = self.storage.bytes_mut()[start..].as_mut_ptr() as u64;
+        let checks = &self.checks[step.first_check as usize..][..step.nchecks as usize];
+        let Some(extra) = self.extra.as_mut() else {
+            return;
+        };
+        for check in checks {
+            let Check::Iovecs { arg, first, count } = *check else {
+                continue;
+            };
+            let (first, count) = (first as usize, count as usize);
+            let plan = &extra.iovecs[first..][..count];
+            let live = &mut extra.iovecs_live[first..][..count];
+            for (l, p) in live.iter_mut().zip(plan) {
+                *l = [base + p[0], p[1]];
+            }
+            vals[arg as usize] = live.as_mut_ptr() as u64;
+        }
     }
 
     /// A close atom of this run released descriptor `fd`: the atom that
@@ -185,6 +221,13 @@ impl ValidatedBatch<'_> {
     /// a number at a time (it can only be returned again after it was closed),
     /// whichever atom's result or value the close named.
     fn closed(&mut self, fd: u32) {
+        if let Some(extra) = &mut self.extra {
+            let pairs = extra.pair_fds.iter_mut();
+            if let Some(p) = pairs.filter(|p| !p.released).find(|p| p.fd as u32 == fd) {
+                p.released = true;
+                return;
+            }
+        }
         let c = &self.storage.completion().0;
         // The latest atom before the cursor that ran, returns descriptors and
         // still owns one, whose result is `fd`.
@@ -228,11 +271,41 @@ impl ValidatedBatch<'_> {
         self.closed(fd as u32);
     }
 
+    /// Atom `i`, a [`Fds::Pair`] call, succeeded: copy the two descriptors it
+    /// wrote out of the arena now, before a later atom can write there.
+    #[cold]
+    fn track_pair(&mut self, i: usize) {
+        let step = self.step(i);
+        let Fds::Pair { arg } = step.sig().fds else {
+            unreachable!("pair_atoms marks only pair calls")
+        };
+        // Validation refuses a raw pointer here: the value is an arena offset
+        // of a buffer that holds at least the 8 bytes of the `int[2]`.
+        debug_assert!(step.arena_args & (1 << arg) != 0);
+        let at = step.vals[arg as usize] as usize;
+        let sv: [u8; 8] = self.arena()[at..][..8].try_into().expect("8 bytes");
+        let extra = self
+            .extra
+            .as_mut()
+            .expect("a batch with pair atoms has extra");
+        for half in sv.chunks_exact(4) {
+            let fd = i32::from_le_bytes(half.try_into().expect("4 bytes"));
+            extra.pair_fds.push(crate::confine::validate::PairFd {
+                atom: i as u16,
+                fd,
+                released: false,
+            });
+        }
+    }
+
     /// Record `ret` as the return value of atom `i` (the atom at the cursor)
     /// and move the cursor to the next atom to run.
     #[inline(always)]
     pub(crate) fn record(&mut self, i: usize, ret: i64) {
         self.track_close(i, ret);
+        if self.pair_atoms & (1 << i) != 0 && ret == 0 {
+            self.track_pair(i);
+        }
         let step = *self.step(i);
         let end = self.len() as u16;
         let c = &mut self.storage.completion_mut().0;
@@ -258,15 +331,26 @@ impl ValidatedBatch<'_> {
     /// the descriptor number it was issued with, whichever atom's result (or
     /// value) named it: after `open → close → socket` reused the number, a
     /// second close of the open's result closes the socket.
+    ///
+    /// A [`Socketpair`](crate::opcode::Socketpair) atom lists both of its
+    /// descriptors, under its own [`AtomRef`], as the call wrote them (copied
+    /// when it returned: a later atom that overwrites its buffer changes
+    /// nothing here).
     pub fn unclosed_fds(&self) -> Vec<(AtomRef, i32)> {
         let c = &self.completion().0;
         let ran = |j: usize| c.ran_mask & (1 << j) != 0;
-        (0..self.len())
+        let mut fds: Vec<(AtomRef, i32)> = (0..self.len())
             .filter(|&i| ran(i) && c.results[i] >= 0)
             .filter(|&i| (self.fds_taken | self.fds_closed) & (1 << i) == 0)
             .filter(|&i| self.step(i).sig().returns_fd())
             .map(|i| (AtomRef(i as u16), c.results[i] as i32))
-            .collect()
+            .collect();
+        if let Some(extra) = self.extra.as_ref().filter(|x| !x.pair_fds.is_empty()) {
+            let pairs = extra.pair_fds.iter().filter(|p| !p.released);
+            fds.extend(pairs.map(|p| (AtomRef(p.atom), p.fd)));
+            fds.sort_by_key(|&(atom, _)| atom.index());
+        }
+        fds
     }
 
     /// Take ownership of the descriptors [`unclosed_fds`](Self::unclosed_fds)
@@ -276,14 +360,64 @@ impl ValidatedBatch<'_> {
         for (atom, _) in &fds {
             self.fds_taken |= 1 << atom.index();
         }
+        if let Some(extra) = &mut self.extra {
+            for p in &mut extra.pair_fds {
+                p.released = true;
+            }
+        }
         fds.into_iter()
             // SAFETY: the kernel returned `fd` as a new descriptor to an atom of
-            // this run; no later atom closed it (every close atom that released
+            // this run (as its result, or written into a pair atom's `int[2]`
+            // and copied into `pair_fds` as the call returned); no later atom closed it (every close atom that released
             // a descriptor marked the atom that had returned that number in
             // `fds_closed`, and no other allowed call closes descriptors), and
             // `fds_taken` makes sure it is handed out once, so this OwnedFd is
             // its only owner.
             .map(|(atom, fd)| (atom, unsafe { OwnedFd::from_raw_fd(fd) }))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsRawFd;
+
+    use crate::builder::opcode::{Getpid, Socketpair};
+    use crate::{Chain, Policy};
+
+    /// A close of one end of a pair releases that end only; a rerun starts
+    /// with a fresh pair.
+    #[test]
+    fn a_close_releases_one_end_of_a_pair() {
+        let mut chain = Chain::new();
+        let sv = chain.output::<[i32; 2]>();
+        chain.push(Socketpair::new(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            sv,
+        ));
+        chain.push(Getpid::new());
+        let mut batch = chain.prepare(&Policy::default()).unwrap();
+        batch.reset();
+        batch.run_one();
+        let [a, b] = batch.output(sv);
+        assert_eq!(batch.unclosed_fds().len(), 2);
+        // What track_close does for a close atom issued with `a` (the kernel
+        // close itself is left out: `a` is this test's to close).
+        batch.closed(a as u32);
+        let left = batch.unclosed_fds();
+        assert_eq!(left.iter().map(|&(_, fd)| fd).collect::<Vec<_>>(), [b]);
+        batch.closed(a as u32);
+        assert_eq!(batch.unclosed_fds(), left, "a number is released once");
+        batch.run_one();
+        let taken = batch.take_fds();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(taken[0].1.as_raw_fd(), b);
+        // SAFETY: `a` is the pair's other end, which nothing else owns.
+        drop(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(a) });
+        drop(taken);
+        batch.run();
+        assert_eq!(batch.unclosed_fds().len(), 2, "a rerun owns its new pair");
+        drop(batch.take_fds());
     }
 }

@@ -67,6 +67,9 @@ int main(void)
 	FIELD(syslet_buf_desc, len);
 	FIELD(syslet_buf_desc, flags);
 	FIELD(syslet_buf_desc, reserved);
+	STRUCT(syslet_iovec);
+	FIELD(syslet_iovec, base);
+	FIELD(syslet_iovec, len);
 
 	STRUCT(syslet_completion);
 	FIELD(syslet_completion, caller_data);
@@ -102,6 +105,8 @@ int main(void)
 	CONST(SYSLET_HEADER_SIZE);
 	CONST(SYSLET_ATOM_SIZE);
 	CONST(SYSLET_BUFDESC_SIZE);
+	CONST(SYSLET_IOVEC_SIZE);
+	CONST(SYSLET_MAX_IOVECS);
 	CONST(SYSLET_COMPLETION_SIZE);
 	CONST(SYSLET_RING_HEADER_SIZE);
 	CONST(SYSLET_RING_ENTRY_SIZE);
