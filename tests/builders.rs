@@ -53,6 +53,18 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
             chain.push(Unlinkat::new(libc::AT_FDCWD, path)),
         ),
         (
+            Linkat::NR,
+            chain.push(Linkat::new(libc::AT_FDCWD, path, libc::AT_FDCWD, path)),
+        ),
+        (
+            Symlinkat::NR,
+            chain.push(Symlinkat::new(path, libc::AT_FDCWD, path)),
+        ),
+        (
+            Renameat2::NR,
+            chain.push(Renameat2::new(libc::AT_FDCWD, path, libc::AT_FDCWD, path)),
+        ),
+        (
             Openat2::NR,
             chain.push(Openat2::new(libc::AT_FDCWD, path, how)),
         ),

@@ -111,3 +111,5 @@ const_assert_eq!(offset_of!(Statx, spare3), 160);
 pub const O_NOFOLLOW: u64 = 0o400000;
 /// `AT_SYMLINK_NOFOLLOW`.
 pub const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+/// `AT_SYMLINK_FOLLOW` (`linkat`: follow a final symlink of the old path).
+pub const AT_SYMLINK_FOLLOW: u64 = 0x400;

@@ -133,14 +133,23 @@ pub enum NoFollow {
         /// `O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`.
         bit: u64,
     },
-    /// The call never follows a final symlink (`mkdirat`, `unlinkat`).
+    /// The call follows one only when bit `bit` of argument `arg` is set
+    /// (`linkat`'s `AT_SYMLINK_FOLLOW`): the policy requires the bit clear.
+    FlagClear {
+        /// The flags argument.
+        arg: u8,
+        /// `AT_SYMLINK_FOLLOW`.
+        bit: u64,
+    },
+    /// The call never follows a final symlink (`mkdirat`, `unlinkat`,
+    /// `renameat2`, `readlinkat`, the new name of `linkat` and `symlinkat`).
     Never,
     /// The kernel resolves the path itself under `open_how.resolve`
     /// (`openat2`), which the policy checks.
     Resolve,
 }
 
-/// The path argument of a call: `(dirfd, path, …)`.
+/// A path argument of a call: a `(dirfd, path)` pair of its arguments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PathArg {
     /// The directory descriptor argument.
@@ -188,6 +197,15 @@ pub enum ArgRule {
         level: u8,
         /// The option value argument.
         value: u8,
+    },
+    /// Argument `arg` is the string a new symbolic link holds (`symlinkat`'s
+    /// target). The call does not resolve it, but whoever later follows the
+    /// link does, relative to the link's directory: under confinement it
+    /// must be a relative path free of `..` components, so that the link
+    /// cannot point out of the directory.
+    SymlinkTarget {
+        /// The target argument.
+        arg: u8,
     },
 }
 
@@ -338,8 +356,9 @@ pub struct Signature {
     pub blocking: Blocking,
     /// What it does with descriptors.
     pub fds: Fds,
-    /// Its path argument, if any.
-    pub path: Option<PathArg>,
+    /// Its path arguments (`renameat2` and `linkat` have two), each confined
+    /// by a confining policy.
+    pub paths: &'static [PathArg],
     /// Its argument-value rule, if any.
     pub rule: ArgRule,
     /// Whether it is a plain transfer through a buffer.
@@ -367,7 +386,7 @@ impl Signature {
         class: Class::Info,
         blocking: Blocking::Never,
         fds: Fds::None,
-        path: None,
+        paths: &[],
         rule: ArgRule::None,
         io: Io::None,
         nowait: Nowait::None,
@@ -400,19 +419,24 @@ const fn nullable(dir: Dir, len: Len) -> ArgType {
 }
 
 /// `(dirfd, path)` in arguments 0 and 1.
-const fn path(nofollow: NoFollow) -> Option<PathArg> {
-    Some(PathArg {
-        dirfd: 0,
-        path: 1,
+const fn path(nofollow: NoFollow) -> PathArg {
+    path_at(0, 1, nofollow)
+}
+
+/// `(dirfd, path)` in arguments `dirfd` and `path`.
+const fn path_at(dirfd: u8, path: u8, nofollow: NoFollow) -> PathArg {
+    PathArg {
+        dirfd,
+        path,
         nofollow,
-    })
+    }
 }
 
 const fn nofollow_flag(arg: u8, bit: u64) -> NoFollow {
     NoFollow::Flag { arg, bit }
 }
 
-use crate::kernel::{AT_SYMLINK_NOFOLLOW, O_NOFOLLOW};
+use crate::kernel::{AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, O_NOFOLLOW};
 use crate::sockopt::Access;
 use ArgMap::{Const, Pair, SiginfoIn, Stat64Out, Word};
 use ArgType::{Fd, Int, Off, Size, UInt};
@@ -614,7 +638,7 @@ mod tests {
                 // openat2 with RESOLVE_CACHED from (dirfd, path, flags, mode).
                 Nowait::Cached => {
                     assert_eq!(sig.rule, ArgRule::OpenFlags { arg: 2 }, "{name}");
-                    assert!(sig.path.is_some() && is(sig, 3, UInt), "{name}");
+                    assert!(!sig.paths.is_empty() && is(sig, 3, UInt), "{name}");
                 }
                 // MSG_DONTWAIT is or-ed into argument 3.
                 Nowait::DontWait => assert!(is(sig, 3, UInt), "{name}: flags in arg 3"),
@@ -622,12 +646,12 @@ mod tests {
             if let Fds::Closes { arg } = sig.fds {
                 assert!(is(sig, arg, Fd), "{name}: closes a non-fd");
             }
-            if let Some(p) = sig.path {
+            for p in sig.paths {
                 assert!(
                     is(sig, p.dirfd, Fd) && is(sig, p.path, PATH),
                     "{name}: path"
                 );
-                if let NoFollow::Flag { arg, .. } = p.nofollow {
+                if let NoFollow::Flag { arg, .. } | NoFollow::FlagClear { arg, .. } = p.nofollow {
                     assert!(is(sig, arg, UInt), "{name}: no-follow flag");
                 }
             }
@@ -635,6 +659,7 @@ mod tests {
                 ArgRule::None => {}
                 ArgRule::OpenFlags { arg } => assert!(is(sig, arg, UInt), "{name}"),
                 ArgRule::OpenHow { arg } => assert!(is_ptr(sig, arg, In), "{name}"),
+                ArgRule::SymlinkTarget { arg } => assert!(is(sig, arg, PATH), "{name}"),
                 ArgRule::SocketFamily { arg } | ArgRule::OwnProcess { arg } => {
                     assert!(is(sig, arg, Int), "{name}")
                 }

@@ -608,7 +608,7 @@ macro_rules! for_each_syscall {
                 class: Class::FileRead,
                 blocking: Blocking::Storage,
                 fds: Fds::Returns,
-                path: path(nofollow_flag(2, O_NOFOLLOW)),
+                paths: &[path(nofollow_flag(2, O_NOFOLLOW))],
                 rule: ArgRule::OpenFlags { arg: 2 },
                 nowait: Nowait::Cached,
             }
@@ -630,13 +630,13 @@ macro_rules! for_each_syscall {
                 args: &[Fd, PATH, UInt],
                 class: Class::FileWrite,
                 blocking: Blocking::Storage,
-                path: path(NoFollow::Never),
+                paths: &[path(NoFollow::Never)],
             }
             i386 [
                 MKDIRAT = 296, "mkdirat", 3, W0_2;
             ]
             socketcall []
-            builder Mkdirat("mkdir") {
+            builder Mkdirat("mkdirat") {
                 dirfd: Fd, path: BufRef;
                 /// Permission bits.
                 mode: u32 = 0o777,
@@ -648,7 +648,7 @@ macro_rules! for_each_syscall {
                 args: &[Fd, PATH, STAT_OUT, UInt],
                 class: Class::FileRead,
                 blocking: Blocking::Storage,
-                path: path(nofollow_flag(3, AT_SYMLINK_NOFOLLOW)),
+                paths: &[path(nofollow_flag(3, AT_SYMLINK_NOFOLLOW))],
             }
             i386 [
                 STAT64 = 195, "stat64", 2, &[Const(AT_FDCWD), Word(0), Stat64Out(1), Const(0)];
@@ -668,7 +668,7 @@ macro_rules! for_each_syscall {
                 args: &[Fd, PATH, UInt],
                 class: Class::FileWrite,
                 blocking: Blocking::Storage,
-                path: path(NoFollow::Never),
+                paths: &[path(NoFollow::Never)],
             }
             i386 [
                 UNLINKAT = 301, "unlinkat", 3, W0_2;
@@ -680,6 +680,52 @@ macro_rules! for_each_syscall {
                 flags: u32 = 0,
             }
             |s| [s.dirfd.into_arg(), s.path.into_arg(), s.flags.into_arg()];
+
+            /// Make a new name for a file (a hard link); `AT_SYMLINK_FOLLOW`
+            /// links what a final symlink of `oldpath` points to.
+            LINKAT = 265, "linkat" {
+                args: &[Fd, PATH, Fd, PATH, UInt],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+                paths: &[
+                    path(NoFollow::FlagClear { arg: 4, bit: AT_SYMLINK_FOLLOW }),
+                    path_at(2, 3, NoFollow::Never),
+                ],
+            }
+            i386 [
+                LINKAT = 303, "linkat", 5, W0_4;
+            ]
+            socketcall []
+            builder Linkat("linkat") {
+                olddirfd: Fd, oldpath: BufRef, newdirfd: Fd, newpath: BufRef;
+                /// `AT_SYMLINK_FOLLOW`, `AT_EMPTY_PATH` or 0.
+                flags: u32 = 0,
+            }
+            |s| [
+                s.olddirfd.into_arg(),
+                s.oldpath.into_arg(),
+                s.newdirfd.into_arg(),
+                s.newpath.into_arg(),
+                s.flags.into_arg(),
+            ];
+
+            /// Make a symbolic link `linkpath` holding `target`. Under
+            /// confinement the target must be relative and free of `..`
+            /// components: the link is created inside the directory and
+            /// whoever follows it later resolves the target from there.
+            SYMLINKAT = 266, "symlinkat" {
+                args: &[PATH, Fd, PATH],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+                paths: &[path_at(1, 2, NoFollow::Never)],
+                rule: ArgRule::SymlinkTarget { arg: 0 },
+            }
+            i386 [
+                SYMLINKAT = 304, "symlinkat", 3, W0_2;
+            ]
+            socketcall []
+            builder Symlinkat("symlinkat") { target: BufRef, newdirfd: Fd, linkpath: BufRef; }
+            |s| [s.target.into_arg(), s.newdirfd.into_arg(), s.linkpath.into_arg()];
 
             /// Allocate or punch file space.
             FALLOCATE = 285, "fallocate" {
@@ -743,12 +789,37 @@ macro_rules! for_each_syscall {
             }
             |s| [s.tgid.into_arg(), s.tid.into_arg(), s.sig.into_arg(), s.info.into_arg()];
 
+            /// Rename a file, atomically replacing `newpath` unless `flags`
+            /// hold `RENAME_NOREPLACE` (or swap both with `RENAME_EXCHANGE`).
+            RENAMEAT2 = 316, "renameat2" {
+                args: &[Fd, PATH, Fd, PATH, UInt],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+                paths: &[path(NoFollow::Never), path_at(2, 3, NoFollow::Never)],
+            }
+            i386 [
+                RENAMEAT2 = 353, "renameat2", 5, W0_4;
+            ]
+            socketcall []
+            builder Renameat2("renameat2") {
+                olddirfd: Fd, oldpath: BufRef, newdirfd: Fd, newpath: BufRef;
+                /// `RENAME_NOREPLACE`, `RENAME_EXCHANGE`, `RENAME_WHITEOUT` or 0.
+                flags: u32 = 0,
+            }
+            |s| [
+                s.olddirfd.into_arg(),
+                s.oldpath.into_arg(),
+                s.newdirfd.into_arg(),
+                s.newpath.into_arg(),
+                s.flags.into_arg(),
+            ];
+
             /// Get extended file status.
             STATX = 332, "statx" {
                 args: &[Fd, PATH, UInt, UInt, ptr(Out, Len::Fixed(STATX_SIZE as u32))],
                 class: Class::FileRead,
                 blocking: Blocking::Storage,
-                path: path(nofollow_flag(2, AT_SYMLINK_NOFOLLOW)),
+                paths: &[path(nofollow_flag(2, AT_SYMLINK_NOFOLLOW))],
             }
             i386 [
                 STATX = 383, "statx", 5, W0_4;
@@ -775,7 +846,7 @@ macro_rules! for_each_syscall {
                 class: Class::FileRead,
                 blocking: Blocking::Storage,
                 fds: Fds::Returns,
-                path: path(NoFollow::Resolve),
+                paths: &[path(NoFollow::Resolve)],
                 rule: ArgRule::OpenHow { arg: 2 },
             }
             i386 [

@@ -240,10 +240,14 @@ pub enum ConfineMode {
     /// symlinks and renames can never lead out (see
     /// [openat2(2)](https://man7.org/linux/man-pages/man2/openat2.2.html)). Calls
     /// that have no `RESOLVE_*` flags (`openat`, `newfstatat`, `statx`,
-    /// `mkdirat`, `unlinkat`) get only paths that cannot resolve through
-    /// anything: a single component, with the final symlink not followed
-    /// (`O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`; `mkdirat` and `unlinkat` never
-    /// follow it). Needs Linux 5.6 for `openat2`.
+    /// `mkdirat`, `unlinkat`, `renameat2`, `linkat`, `symlinkat`, …) get only
+    /// paths that cannot resolve through anything: a single component, with
+    /// the final symlink not followed (`O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`;
+    /// `linkat` without `AT_SYMLINK_FOLLOW`; `mkdirat`, `unlinkat`,
+    /// `renameat2` and `symlinkat` never follow it), and both paths of a
+    /// two-path call are checked. A `symlinkat` target must be relative and
+    /// free of `..` (it is resolved later, from the link's directory). Needs
+    /// Linux 5.6 for `openat2`.
     Beneath,
     /// Lexical checks only (relative, no `..` component): for kernels without
     /// `openat2`. **Racy**: a symlink inside the directory (present, or created
@@ -519,9 +523,10 @@ impl Policy {
             ArgRule::OpenFlags { .. } | ArgRule::OpenHow { .. } => self.open_forbidden != 0,
             ArgRule::SocketFamily { .. } => self.families.is_some(),
             ArgRule::OwnProcess { .. } | ArgRule::SocketOption { .. } => true,
+            ArgRule::SymlinkTarget { .. } => self.confine.is_some(),
         };
         // Confinement looks only at path calls.
-        rule || (self.confine.is_some() && sig.path.is_some())
+        rule || (self.confine.is_some() && !sig.paths.is_empty())
     }
 
     fn check_atom_rules(
@@ -575,6 +580,12 @@ impl Policy {
             // Checked against the socket-option table by the validator,
             // with the lengths it bounds.
             ArgRule::SocketOption { .. } => {}
+            ArgRule::SymlinkTarget { arg } => {
+                if self.confine.is_some() {
+                    let target = ctx.frozen_cstr(arg)?;
+                    lexically_inside(arg, target)?;
+                }
+            }
             ArgRule::OwnProcess { arg } => {
                 let tgid = ctx.imm(arg, "thread-group id of a signal must be an immediate")?;
                 if tgid != std::process::id() as u64 {
@@ -606,31 +617,28 @@ impl Policy {
         ctx: &Ctx<'_>,
         confine: Confinement,
     ) -> Result<(), ErrorKind> {
-        let Some(PathArg {
+        for path in sig.paths {
+            self.check_confined_path(*path, ctx, confine)?;
+        }
+        Ok(())
+    }
+
+    fn check_confined_path(
+        &self,
+        PathArg {
             dirfd,
             path: path_arg,
             nofollow,
-        }) = sig.path
-        else {
-            return Ok(());
-        };
+        }: PathArg,
+        ctx: &Ctx<'_>,
+        confine: Confinement,
+    ) -> Result<(), ErrorKind> {
         match ctx.args[dirfd as usize] {
             Src::Imm(fd) if fd as i32 == confine.dirfd => {}
             _ => return Err(ErrorKind::DirfdNotConfined { arg: dirfd }),
         }
         let path = ctx.frozen_cstr(path_arg)?;
-        if path.first() == Some(&b'/') {
-            return Err(ErrorKind::PathEscapes {
-                arg: path_arg,
-                reason: "absolute path",
-            });
-        }
-        if path.split(|&b| b == b'/').any(|c| c == b"..") {
-            return Err(ErrorKind::PathEscapes {
-                arg: path_arg,
-                reason: "`..` component",
-            });
-        }
+        lexically_inside(path_arg, path)?;
         if confine.mode == ConfineMode::Beneath && nofollow != NoFollow::Resolve {
             if path.contains(&b'/') {
                 return Err(ErrorKind::PathEscapes {
@@ -653,9 +661,42 @@ impl Policy {
                     });
                 }
             }
+            if let NoFollow::FlagClear {
+                arg: flags_arg,
+                bit,
+            } = nofollow
+            {
+                let flags = ctx.imm(flags_arg, "flags must be an immediate under confinement")?;
+                if flags & bit != 0 {
+                    return Err(ErrorKind::ArgRefused {
+                        arg: flags_arg,
+                        reason: "confinement refuses AT_SYMLINK_FOLLOW \
+                                 (a final symlink could lead out)",
+                    });
+                }
+            }
         }
         Ok(())
     }
+}
+
+/// Refuse a path (or symlink target) in argument `arg` that names something
+/// outside the directory it is resolved from before any symlink: an absolute
+/// one, or one with a `..` component.
+fn lexically_inside(arg: u8, path: &[u8]) -> Result<(), ErrorKind> {
+    if path.first() == Some(&b'/') {
+        return Err(ErrorKind::PathEscapes {
+            arg,
+            reason: "absolute path",
+        });
+    }
+    if path.split(|&b| b == b'/').any(|c| c == b"..") {
+        return Err(ErrorKind::PathEscapes {
+            arg,
+            reason: "`..` component",
+        });
+    }
+    Ok(())
 }
 
 /// One atom's decoded arguments and the batch memory they point into.
