@@ -23,7 +23,7 @@ use syslets_abi as abi;
 use syslets_abi::kernel;
 use syslets_abi::nr;
 
-use crate::handles::{AtomRef, BufRef, Mem, Out, SockAddr, SockAddrOut};
+use crate::handles::{AtomRef, BufRef, ChainId, Mem, Out, SockAddr, SockAddrOut};
 // The system-call table names the builders' length type `Len`.
 use ByteLen as Len;
 
@@ -117,7 +117,7 @@ impl std::ops::BitOr for Stop {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Arg {
     Imm(u64),
-    Result(u16),
+    Result(AtomRef),
     Buf(BufRef),
     Raw { addr: u64, len: u64 },
 }
@@ -131,7 +131,7 @@ impl IntoArg for Fd {
     fn into_arg(self) -> Arg {
         match self {
             Fd::Value(fd) => Arg::Imm(fd as i64 as u64),
-            Fd::ResultOf(a) => Arg::Result(a.0),
+            Fd::ResultOf(a) => Arg::Result(a),
         }
     }
 }
@@ -180,7 +180,7 @@ impl Len {
         match self {
             Len::Whole => Arg::Imm(mem.into().len()),
             Len::Bytes(n) => Arg::Imm(n),
-            Len::ResultOf(a) => Arg::Result(a.0),
+            Len::ResultOf(a) => Arg::Result(a),
         }
     }
 }
@@ -196,6 +196,8 @@ pub struct AtomSpec {
     /// Bit `i`: argument `i` is a raw pointer reaching `raw_len[i]` bytes.
     raw_args: u8,
     raw_len: [u64; abi::MAX_ARGS],
+    /// The atom each `RESULT` argument names (for the chain check).
+    results: [Option<AtomRef>; abi::MAX_ARGS],
 }
 
 impl AtomSpec {
@@ -208,10 +210,14 @@ impl AtomSpec {
             ..Default::default()
         };
         let (mut raw_args, mut raw_len) = (0u8, [0u64; abi::MAX_ARGS]);
+        let mut results = [None; abi::MAX_ARGS];
         for (i, arg) in args.iter().enumerate() {
             let (kind, value) = match *arg {
                 Arg::Imm(v) => (abi::ARG_IMM, v),
-                Arg::Result(a) => (abi::ARG_RESULT, a as u64),
+                Arg::Result(a) => {
+                    results[i] = Some(a);
+                    (abi::ARG_RESULT, a.0 as u64)
+                }
                 Arg::Buf(b) => (abi::ARG_BUF, abi::buf_arg(b.index, b.offset)),
                 Arg::Raw { addr, len } => {
                     raw_args |= 1 << i;
@@ -226,7 +232,17 @@ impl AtomSpec {
             atom,
             raw_args,
             raw_len,
+            results,
         }
+    }
+
+    /// The first `RESULT` argument naming an atom of another chain than
+    /// `chain`: `(argument, atom)`.
+    pub(crate) fn foreign_result(&self, chain: ChainId) -> Option<(u8, AtomRef)> {
+        self.results
+            .iter()
+            .enumerate()
+            .find_map(|(i, a)| a.filter(|a| !a.1.fits(chain)).map(|a| (i as u8, a)))
     }
 
     /// `(argument, length)` of every raw pointer argument.
@@ -270,6 +286,7 @@ impl Opcode for RawAtom {
             atom: self.0,
             raw_args: 0,
             raw_len: [0; abi::MAX_ARGS],
+            results: [None; abi::MAX_ARGS],
         }
     }
 }

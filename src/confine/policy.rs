@@ -257,6 +257,35 @@ pub enum ConfineMode {
     Lexical,
 }
 
+/// Why [`Policy::allow`] refused a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllowError {
+    /// The signature table does not describe this number: no batch can name it.
+    Unknown(u32),
+    /// The number is on the [`DENYLIST`]: no policy allows it.
+    Denied {
+        /// The number.
+        nr: u32,
+        /// Its name.
+        name: &'static str,
+    },
+}
+
+impl std::fmt::Display for AllowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AllowError::Unknown(nr) => {
+                write!(f, "system call {nr} is not in the signature table")
+            }
+            AllowError::Denied { nr, name } => {
+                write!(f, "system call {name} ({nr}) is on the fixed denylist")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AllowError {}
+
 /// Confinement of every path to one directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Confinement {
@@ -320,11 +349,7 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        let mut p = Policy::empty();
-        for sig in signature::SIGNATURES {
-            p = p.allow(sig.nr);
-        }
-        p
+        Policy::empty().allow_where(|_| true)
     }
 }
 
@@ -365,13 +390,32 @@ impl Policy {
             .socket_families(&[libc::AF_INET, libc::AF_INET6])
     }
 
-    /// Also allow the call with this native number. Ignored when the signature
-    /// table does not know it or it is on the [`DENYLIST`].
-    pub fn allow(mut self, nr: u32) -> Self {
-        if signature::lookup(nr).is_some() && denylist_entry(nr).is_none() {
-            self.allowed.insert(nr);
+    /// Also allow the call with this native number.
+    ///
+    /// A number the signature table does not describe, or one on the
+    /// [`DENYLIST`], can never run in a batch: asking for it is an error
+    /// ([`AllowError`]) rather than a silent no-op, so a typo or a call the
+    /// crate does not support yet shows at once.
+    ///
+    /// ```
+    /// use syslets::abi::nr;
+    /// use syslets::policy::{AllowError, Policy};
+    ///
+    /// let p = Policy::empty().allow(nr::READ)?.allow(nr::CLOSE)?;
+    /// assert!(p.allows(nr::READ));
+    /// assert_eq!(Policy::empty().allow(59).unwrap_err(), AllowError::Denied { nr: 59, name: "execve" });
+    /// assert_eq!(Policy::empty().allow(100_000).unwrap_err(), AllowError::Unknown(100_000));
+    /// # Ok::<(), AllowError>(())
+    /// ```
+    pub fn allow(mut self, nr: u32) -> Result<Self, AllowError> {
+        if let Some(d) = denylist_entry(nr) {
+            return Err(AllowError::Denied { nr, name: d.name });
         }
-        self
+        if signature::lookup(nr).is_none() {
+            return Err(AllowError::Unknown(nr));
+        }
+        self.allowed.insert(nr);
+        Ok(self)
     }
 
     /// No longer allow the call with this native number.
@@ -381,9 +425,17 @@ impl Policy {
     }
 
     /// Also allow every call of the signature table in `class`.
-    pub fn allow_class(mut self, class: Class) -> Self {
-        for sig in signature::SIGNATURES.iter().filter(|s| s.class == class) {
-            self = self.allow(sig.nr);
+    pub fn allow_class(self, class: Class) -> Self {
+        self.allow_where(|sig| sig.class == class)
+    }
+
+    /// Allow the calls of the signature table for which `pick` holds (and
+    /// that are not on the [`DENYLIST`]).
+    fn allow_where(mut self, pick: impl Fn(&Signature) -> bool) -> Self {
+        for sig in signature::SIGNATURES.iter().filter(|s| pick(s)) {
+            if denylist_entry(sig.nr).is_none() {
+                self.allowed.insert(sig.nr);
+            }
         }
         self
     }

@@ -265,7 +265,7 @@ impl ValidatedBatch<'_> {
             .filter(|&i| ran(i) && c.results[i] >= 0)
             .filter(|&i| (self.fds_taken | self.fds_closed) & (1 << i) == 0)
             .filter(|&i| self.step(i).sig().returns_fd())
-            .map(|i| (AtomRef(i as u16), c.results[i] as i32))
+            .map(|i| (AtomRef::from_index(i as u16), c.results[i] as i32))
             .collect()
     }
 
