@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use syslets::abi::{self, nr};
 use syslets::opcode::{Close, Fsync, Linkat, Openat, Renameat2, Symlinkat, Write};
-use syslets::{Chain, ErrorKind, Executor, Policy, Stop, Submitted};
+use syslets::{AtomRef, Chain, ErrorKind, Executor, Policy, Stop, Submitted};
 
 /// Tests that create workers run one at a time.
 static WORKERS: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -367,4 +367,40 @@ fn the_i386_calls_translate_and_run_under_confinement() {
     assert_eq!(fs::read(tmp.join("hard")).unwrap(), b"A");
     assert_eq!(fs::read_link(tmp.join("soft")).unwrap(), Path::new("a"));
     assert!(!tmp.join("a").exists());
+}
+
+#[test]
+fn pread64_and_pwrite64_at_the_offset_an_lseek_returned() {
+    use syslets::opcode::{Lseek, Pread64, Pwrite64};
+    use syslets::Offset;
+
+    let tmp = TempDir::new("offset");
+    let file = tmp.join("f");
+    fs::write(&file, b"0123456789").unwrap();
+    let mut chain = Chain::new();
+    let path = chain.path(&file);
+    let buf = chain.output_bytes(3);
+    let patch = chain.input(b"ab");
+    let fd = chain.push(
+        Openat::new(libc::AT_FDCWD, path)
+            .flags((libc::O_RDWR | libc::O_CLOEXEC) as u32)
+            .stop_on(Stop::NEGATIVE),
+    );
+    let end_minus_3 = chain.push(Lseek::new(fd, -3, libc::SEEK_END));
+    chain.push(Pread64::new(fd, buf, end_minus_3));
+    let two = chain.push(Lseek::new(fd, 2, libc::SEEK_SET));
+    chain.push(Pwrite64::new(fd, patch, Offset::ResultOf(two)));
+    chain.push(Close::new(fd));
+    let mut batch = chain.prepare(&Policy::default()).unwrap();
+    let results = batch.run().results().to_vec();
+    assert_eq!(&results[1..], &[7, 3, 2, 2, 0], "{results:?}");
+    assert_eq!(batch.bytes(buf), b"789");
+    assert_eq!(fs::read(&file).unwrap(), b"01ab456789");
+    // The offset is an ordinary RESULT argument: refused forward, like any.
+    let mut chain = Chain::new();
+    let buf = chain.output_bytes(3);
+    chain.push(Pread64::new(0, buf, AtomRef::from_index(1)));
+    chain.push(Lseek::new(0, 0, libc::SEEK_CUR));
+    let e = chain.prepare(&Policy::default()).unwrap_err();
+    assert_eq!(e.kind, ErrorKind::ResultRefersForward { arg: 3, target: 1 });
 }

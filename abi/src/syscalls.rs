@@ -254,7 +254,7 @@ macro_rules! for_each_syscall {
             ]
             socketcall []
             builder Pread64("pread64") {
-                fd: Fd, buf: Mem, offset: i64;
+                fd: Fd, buf: Mem, offset: Offset;
                 /// How many bytes.
                 len: Len = Len::Whole,
             }
@@ -273,7 +273,7 @@ macro_rules! for_each_syscall {
             ]
             socketcall []
             builder Pwrite64("pwrite64") {
-                fd: Fd, buf: Mem, offset: i64;
+                fd: Fd, buf: Mem, offset: Offset;
                 /// How many bytes.
                 len: Len = Len::Whole,
             }

@@ -54,6 +54,59 @@ impl From<BorrowedFd<'_>> for Fd {
     }
 }
 
+/// A 64-bit file offset argument: a value, or the result of an earlier atom
+/// (`pread64` at the offset an `lseek` returned).
+///
+/// ```
+/// use syslets::{Chain, Offset, Policy, opcode::{Lseek, Openat, Pread64}};
+/// let mut chain = Chain::new();
+/// let path = chain.path("/proc/self/exe");
+/// let buf = chain.output_bytes(4);
+/// let fd = chain.push(Openat::new(libc::AT_FDCWD, path));
+/// let at = chain.push(Lseek::new(fd, 1, libc::SEEK_SET));
+/// // Reads 4 bytes at offset 1, the offset lseek returned.
+/// chain.push(Pread64::new(fd, buf, at));
+/// # let mut batch = chain.prepare(&Policy::default()).unwrap();
+/// # let done = batch.run();
+/// # assert_eq!(done.results()[1], 1);
+/// # let _ = Offset::Value(0);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offset {
+    /// This offset.
+    Value(i64),
+    /// The (non-negative) result of an earlier atom; a negative one (an
+    /// error) reaches the call as an invalid offset, which it refuses.
+    ResultOf(AtomRef),
+}
+
+impl From<i64> for Offset {
+    fn from(offset: i64) -> Offset {
+        Offset::Value(offset)
+    }
+}
+
+impl From<i32> for Offset {
+    fn from(offset: i32) -> Offset {
+        Offset::Value(offset.into())
+    }
+}
+
+impl From<AtomRef> for Offset {
+    fn from(atom: AtomRef) -> Offset {
+        Offset::ResultOf(atom)
+    }
+}
+
+impl IntoArg for Offset {
+    fn into_arg(self) -> Arg {
+        match self {
+            Offset::Value(v) => Arg::Imm(v as u64),
+            Offset::ResultOf(a) => Arg::Result(a),
+        }
+    }
+}
+
 /// A length argument that goes with a pointer argument.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ByteLen {
