@@ -21,6 +21,9 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
     let optout = chain.scratch(4);
     let info = chain.input(&[0u8; 128]);
     let how = chain.input(&[0u8; 24]);
+    let times = chain.input(&[0u8; 32]);
+    let ts = chain.input(&[0u8; 16]);
+    let off = chain.scratch(8);
     let fd = chain.push(Openat::new(libc::AT_FDCWD, path));
     let pid = std::process::id() as i32;
 
@@ -60,6 +63,34 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
             Symlinkat::NR,
             chain.push(Symlinkat::new(path, libc::AT_FDCWD, path)),
         ),
+        (Readlinkat::NR, chain.push(Readlinkat::new(fd, path, data))),
+        (Fchmodat::NR, chain.push(Fchmodat::new(fd, path, 0o600u32))),
+        (
+            Fchownat::NR,
+            chain.push(Fchownat::new(fd, path, u32::MAX, u32::MAX)),
+        ),
+        (
+            Utimensat::NR,
+            chain.push(Utimensat::new(fd, path).times(Some(times))),
+        ),
+        (
+            Faccessat2::NR,
+            chain.push(Faccessat2::new(fd, path, libc::R_OK)),
+        ),
+        (Dup3::NR, chain.push(Dup3::new(fd, 100))),
+        (
+            Sendfile::NR,
+            chain.push(Sendfile::new(fd, fd, 8u64).offset(Some(off))),
+        ),
+        (
+            Splice::NR,
+            chain.push(Splice::new(fd, fd, 8u64).off_in(Some(off))),
+        ),
+        (
+            CopyFileRange::NR,
+            chain.push(CopyFileRange::new(fd, fd, 8u64).off_out(Some(off))),
+        ),
+        (ClockNanosleep::NR, chain.push(ClockNanosleep::new(ts))),
         (
             Renameat2::NR,
             chain.push(Renameat2::new(libc::AT_FDCWD, path, libc::AT_FDCWD, path)),

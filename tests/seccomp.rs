@@ -89,6 +89,8 @@ fn benign_args(nr: u32, policy: &Policy) -> [u64; 6] {
         nr::SOCKET => a[0] = libc::AF_INET as u64,
         // SOL_SOCKET / SO_REUSEADDR: in the socket-option table both ways.
         nr::SETSOCKOPT | nr::GETSOCKOPT => (a[1], a[2]) = (1, 2),
+        // A relative sleep on CLOCK_MONOTONIC.
+        nr::CLOCK_NANOSLEEP => (a[0], a[1]) = (libc::CLOCK_MONOTONIC as u64, 0),
         nr::WRITE if !policy.allows(nr::WRITE) => a[0] = 2,
         _ => {}
     }
@@ -561,6 +563,25 @@ fn argument_rules_in_bpf() {
     let linkat = [root, 0, root, 0, follow];
     assert_eq!(run(&confined, nr::LINKAT, &linkat), RET_EPERM);
     assert_eq!(run(&def, nr::LINKAT, &linkat), RET_ALLOW);
+
+    // clock_nanosleep: relative on REALTIME/MONOTONIC/BOOTTIME, absolute on
+    // MONOTONIC only.
+    let abs = libc::TIMER_ABSTIME as u64;
+    let (rt, mono, boot) = (0u64, 1u64, 7u64);
+    for (clock, flags) in [(mono, 0), (rt, 0), (boot, 0), (mono, abs)] {
+        assert_eq!(
+            run(&def, nr::CLOCK_NANOSLEEP, &[clock, flags]),
+            RET_ALLOW,
+            "clock {clock} flags {flags}"
+        );
+    }
+    for (clock, flags) in [(rt, abs), (2, 0), (3, 0), (mono, 2), (boot, abs)] {
+        assert_eq!(
+            run(&def, nr::CLOCK_NANOSLEEP, &[clock, flags]),
+            RET_EPERM,
+            "clock {clock} flags {flags}"
+        );
+    }
     // fd-based calls are not confined (see the threat model).
     assert_eq!(run(&confined, nr::FSTAT, &[root + 1]), RET_ALLOW);
 }

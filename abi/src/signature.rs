@@ -141,6 +141,10 @@ pub enum NoFollow {
         /// `AT_SYMLINK_FOLLOW`.
         bit: u64,
     },
+    /// The call always follows a final symlink (`fchmodat`): refused under
+    /// confinement by kernel resolution, where a final symlink could
+    /// lead out.
+    Always,
     /// The call never follows a final symlink (`mkdirat`, `unlinkat`,
     /// `renameat2`, `readlinkat`, the new name of `linkat` and `symlinkat`).
     Never,
@@ -198,6 +202,14 @@ pub enum ArgRule {
         /// The option value argument.
         value: u8,
     },
+    /// A sleep (`clock_nanosleep`): the `(clock, flags)` pair in arguments
+    /// `clock` and `flags` must be one of [`SLEEPS`].
+    Sleep {
+        /// The clock argument.
+        clock: u8,
+        /// The flags argument.
+        flags: u8,
+    },
     /// Argument `arg` is the string a new symbolic link holds (`symlinkat`'s
     /// target). The call does not resolve it, but whoever later follows the
     /// link does, relative to the link's directory: under confinement it
@@ -208,6 +220,17 @@ pub enum ArgRule {
         arg: u8,
     },
 }
+
+/// `TIMER_ABSTIME`: an absolute deadline for `clock_nanosleep`.
+pub const TIMER_ABSTIME: u32 = 1;
+
+/// The sleeps [`ArgRule::Sleep`] admits, as `(clock, flags allowed with it)`:
+/// relative sleeps on `CLOCK_REALTIME` (0), `CLOCK_MONOTONIC` (1) and
+/// `CLOCK_BOOTTIME` (7), and absolute deadlines on `CLOCK_MONOTONIC` only. An
+/// absolute wall-clock deadline moves whenever the clock is set, and the
+/// CPU-time clocks advance only while something runs, so neither bounds how
+/// long a worker sleeps.
+pub const SLEEPS: &[(u32, &[u32])] = &[(0, &[0]), (1, &[0, TIMER_ABSTIME]), (7, &[0])];
 
 /// A data transfer through a user buffer: the fast paths (re-aiming a
 /// validated one-atom batch at another buffer, recycling it) know these.
@@ -445,6 +468,10 @@ use Dir::{In, InOut, Out};
 const PATH: ArgType = ptr(In, Len::CStr);
 const SOCKLEN_PTR: ArgType = nullable(InOut, Len::Fixed(4));
 const STAT_OUT: ArgType = ptr(Out, Len::Fixed(STAT_SIZE as u32));
+/// A nullable 8-byte `loff_t *` the kernel reads and advances.
+const OFFSET_PTR: ArgType = nullable(InOut, Len::Fixed(8));
+/// `(fd_in, off_in, fd_out, off_out, len, flags)`: `splice`, `copy_file_range`.
+const OFFSET_PAIR_COPY: &[ArgType] = &[Fd, OFFSET_PTR, Fd, OFFSET_PTR, Size, UInt];
 
 const W0: &[ArgMap] = &[Word(0)];
 const W0_1: &[ArgMap] = &[Word(0), Word(1)];
@@ -660,6 +687,9 @@ mod tests {
                 ArgRule::OpenFlags { arg } => assert!(is(sig, arg, UInt), "{name}"),
                 ArgRule::OpenHow { arg } => assert!(is_ptr(sig, arg, In), "{name}"),
                 ArgRule::SymlinkTarget { arg } => assert!(is(sig, arg, PATH), "{name}"),
+                ArgRule::Sleep { clock, flags } => {
+                    assert!(is(sig, clock, Int) && is(sig, flags, Int), "{name}")
+                }
                 ArgRule::SocketFamily { arg } | ArgRule::OwnProcess { arg } => {
                     assert!(is(sig, arg, Int), "{name}")
                 }

@@ -292,6 +292,27 @@ macro_rules! for_each_syscall {
             builder Getpid("getpid") { ; }
             |_s| [];
 
+            /// Copy data between descriptors in the kernel, from `in_fd` at
+            /// `*offset` (which it advances), or at its file offset when
+            /// `offset` is `None`.
+            SENDFILE = 40, "sendfile" {
+                args: &[Fd, Fd, OFFSET_PTR, Size],
+                class: Class::FileWrite,
+                blocking: Blocking::Network,
+            }
+            i386 [
+                // sendfile64: a loff_t pointer, the native layout (i386
+                // sendfile's 32-bit off_t is not translated).
+                SENDFILE64 = 239, "sendfile64", 4, W0_3;
+            ]
+            socketcall []
+            builder Sendfile("sendfile") {
+                out_fd: Fd, in_fd: Fd, count: u64;
+                /// An 8-byte `loff_t` buffer (in and out) for the input offset.
+                offset: Option<BufRef> = None,
+            }
+            |s| [s.out_fd.into_arg(), s.in_fd.into_arg(), null_or(s.offset), s.count.into_arg()];
+
             /// Create a socket.
             SOCKET = 41, "socket" {
                 args: &[Int, Int, Int],
@@ -588,6 +609,35 @@ macro_rules! for_each_syscall {
             }
             |s| [s.fd.into_arg(), s.dirp.into_arg(), s.count.arg_for(s.dirp)];
 
+            /// Sleep on a clock: a timeout atom. Relative (`flags` 0) on
+            /// `CLOCK_REALTIME`, `CLOCK_MONOTONIC` or `CLOCK_BOOTTIME`, or until
+            /// an absolute `CLOCK_MONOTONIC` deadline (`TIMER_ABSTIME`); other
+            /// clocks and absolute wall-clock deadlines (which move when the
+            /// clock is set) are refused. `request` is a 16-byte
+            /// `struct timespec`, `remain` receives what is left when a signal
+            /// interrupts a relative sleep.
+            CLOCK_NANOSLEEP = 230, "clock_nanosleep" {
+                args: &[Int, Int, ptr(In, Len::Fixed(16)), nullable(Out, Len::Fixed(16))],
+                class: Class::Info,
+                blocking: Blocking::Network,
+                rule: ArgRule::Sleep { clock: 0, flags: 1 },
+            }
+            i386 [
+                // The time64 form takes the native 64-bit timespec.
+                CLOCK_NANOSLEEP_TIME64 = 407, "clock_nanosleep_time64", 4, W0_3;
+            ]
+            socketcall []
+            builder ClockNanosleep("clock_nanosleep") {
+                request: BufRef;
+                /// `CLOCK_MONOTONIC`, `CLOCK_REALTIME` or `CLOCK_BOOTTIME`.
+                clock: i32 = libc::CLOCK_MONOTONIC,
+                /// 0 (relative) or `TIMER_ABSTIME` (with `CLOCK_MONOTONIC`).
+                flags: i32 = 0,
+                /// Where the time left goes when a signal interrupts the sleep.
+                remain: Option<BufRef> = None,
+            }
+            |s| [s.clock.into_arg(), s.flags.into_arg(), s.request.into_arg(), null_or(s.remain)];
+
             /// Send a signal to a thread of a thread group.
             TGKILL = 234, "tgkill" {
                 args: &[Int, Int, Int],
@@ -642,6 +692,31 @@ macro_rules! for_each_syscall {
                 mode: u32 = 0o777,
             }
             |s| [s.dirfd.into_arg(), s.path.into_arg(), s.mode.into_arg()];
+
+            /// Change the owner and group of a file (`u32::MAX`: leave as is).
+            FCHOWNAT = 260, "fchownat" {
+                args: &[Fd, PATH, UInt, UInt, UInt],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+                paths: &[path(nofollow_flag(4, AT_SYMLINK_NOFOLLOW))],
+            }
+            i386 [
+                // uid_t and gid_t are 32 bits on i386 too (fchownat has no 16-bit form).
+                FCHOWNAT = 298, "fchownat", 5, W0_4;
+            ]
+            socketcall []
+            builder Fchownat("fchownat") {
+                dirfd: Fd, path: BufRef, owner: u32, group: u32;
+                /// `AT_SYMLINK_NOFOLLOW`, `AT_EMPTY_PATH` or 0.
+                flags: u32 = 0,
+            }
+            |s| [
+                s.dirfd.into_arg(),
+                s.path.into_arg(),
+                s.owner.into_arg(),
+                s.group.into_arg(),
+                s.flags.into_arg(),
+            ];
 
             /// Get file status by path (`AT_SYMLINK_NOFOLLOW` for lstat).
             NEWFSTATAT = 262, "newfstatat" {
@@ -727,6 +802,93 @@ macro_rules! for_each_syscall {
             builder Symlinkat("symlinkat") { target: BufRef, newdirfd: Fd, linkpath: BufRef; }
             |s| [s.target.into_arg(), s.newdirfd.into_arg(), s.linkpath.into_arg()];
 
+            /// Read the target of a symbolic link (not NUL-terminated; the
+            /// result is its length).
+            READLINKAT = 267, "readlinkat" {
+                args: &[Fd, PATH, ptr(Out, Len::Arg(3)), Size],
+                class: Class::FileRead,
+                blocking: Blocking::Storage,
+                paths: &[path(NoFollow::Never)],
+            }
+            i386 [
+                READLINKAT = 305, "readlinkat", 4, W0_3;
+            ]
+            socketcall []
+            builder Readlinkat("readlinkat") {
+                dirfd: Fd, path: BufRef, buf: Mem;
+                /// Bytes of room.
+                len: Len = Len::Whole,
+            }
+            |s| [s.dirfd.into_arg(), s.path.into_arg(), s.buf.into_arg(), s.len.arg_for(s.buf)];
+
+            /// Change the permission bits of a file. It always follows a
+            /// final symlink, so [`Policy::confine_to`](crate::Policy::confine_to)
+            /// refuses it (its lexical form does not).
+            FCHMODAT = 268, "fchmodat" {
+                args: &[Fd, PATH, UInt],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+                paths: &[path(NoFollow::Always)],
+            }
+            i386 [
+                FCHMODAT = 306, "fchmodat", 3, W0_2;
+            ]
+            socketcall []
+            builder Fchmodat("fchmodat") { dirfd: Fd, path: BufRef, mode: u32; }
+            |s| [s.dirfd.into_arg(), s.path.into_arg(), s.mode.into_arg()];
+
+            /// Move data between a pipe and another descriptor in the kernel;
+            /// the offsets are 8-byte `loff_t` buffers (in and out) or `None`.
+            SPLICE = 275, "splice" {
+                args: OFFSET_PAIR_COPY,
+                class: Class::FileWrite,
+                blocking: Blocking::Network,
+            }
+            i386 [
+                SPLICE = 313, "splice", 6, W0_5;
+            ]
+            socketcall []
+            builder Splice("splice") {
+                fd_in: Fd, fd_out: Fd, len: u64;
+                /// The input offset (not for a pipe).
+                off_in: Option<BufRef> = None,
+                /// The output offset (not for a pipe).
+                off_out: Option<BufRef> = None,
+                /// `SPLICE_F_*` flags.
+                flags: u32 = 0,
+            }
+            |s| [
+                s.fd_in.into_arg(),
+                null_or(s.off_in),
+                s.fd_out.into_arg(),
+                null_or(s.off_out),
+                s.len.into_arg(),
+                s.flags.into_arg(),
+            ];
+
+            /// Change file timestamps: `times` is two 16-byte `struct
+            /// timespec` (access, modification; `UTIME_NOW`, `UTIME_OMIT`), or
+            /// `None` for now.
+            UTIMENSAT = 280, "utimensat" {
+                args: &[Fd, PATH, nullable(In, Len::Fixed(32)), UInt],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+                paths: &[path(nofollow_flag(3, AT_SYMLINK_NOFOLLOW))],
+            }
+            i386 [
+                // The time64 form takes the native 64-bit timespecs.
+                UTIMENSAT_TIME64 = 412, "utimensat_time64", 4, W0_3;
+            ]
+            socketcall []
+            builder Utimensat("utimensat") {
+                dirfd: Fd, path: BufRef;
+                /// Two timespecs (32 bytes), or `None` for the current time.
+                times: Option<BufRef> = None,
+                /// `AT_SYMLINK_NOFOLLOW`, `AT_EMPTY_PATH` or 0.
+                flags: u32 = 0,
+            }
+            |s| [s.dirfd.into_arg(), s.path.into_arg(), null_or(s.times), s.flags.into_arg()];
+
             /// Allocate or punch file space.
             FALLOCATE = 285, "fallocate" {
                 args: &[Fd, Int, Off, Off],
@@ -773,6 +935,25 @@ macro_rules! for_each_syscall {
                 s.flags.into_arg(),
             ];
 
+            /// Duplicate `oldfd` onto the number `newfd` (closing what
+            /// `newfd` held). The number is the caller's choice, so its owner
+            /// stays who it was: the atom that returned it, or the caller.
+            DUP3 = 292, "dup3" {
+                args: &[Fd, Fd, UInt],
+                class: Class::Fd,
+                blocking: Blocking::Never,
+            }
+            i386 [
+                DUP3 = 330, "dup3", 3, W0_2;
+            ]
+            socketcall []
+            builder Dup3("dup3") {
+                oldfd: Fd, newfd: Fd;
+                /// `O_CLOEXEC` or 0.
+                flags: u32 = libc::O_CLOEXEC as u32,
+            }
+            |s| [s.oldfd.into_arg(), s.newfd.into_arg(), s.flags.into_arg()];
+
             /// Queue a signal with a `siginfo_t` (128 bytes in `info`) to a thread.
             RT_TGSIGQUEUEINFO = 297, "rt_tgsigqueueinfo" {
                 args: &[Int, Int, Int, ptr(In, Len::Fixed(SIGINFO_SIZE as u32))],
@@ -811,6 +992,36 @@ macro_rules! for_each_syscall {
                 s.oldpath.into_arg(),
                 s.newdirfd.into_arg(),
                 s.newpath.into_arg(),
+                s.flags.into_arg(),
+            ];
+
+            /// Copy a range of data from one file to another in the kernel;
+            /// the offsets are 8-byte `loff_t` buffers (in and out) or `None`
+            /// for the file offsets.
+            COPY_FILE_RANGE = 326, "copy_file_range" {
+                args: OFFSET_PAIR_COPY,
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+            }
+            i386 [
+                COPY_FILE_RANGE = 377, "copy_file_range", 6, W0_5;
+            ]
+            socketcall []
+            builder CopyFileRange("copy_file_range") {
+                fd_in: Fd, fd_out: Fd, len: u64;
+                /// The input offset, or the file offset.
+                off_in: Option<BufRef> = None,
+                /// The output offset, or the file offset.
+                off_out: Option<BufRef> = None,
+                /// Flags (0).
+                flags: u32 = 0,
+            }
+            |s| [
+                s.fd_in.into_arg(),
+                null_or(s.off_in),
+                s.fd_out.into_arg(),
+                null_or(s.off_out),
+                s.len.into_arg(),
                 s.flags.into_arg(),
             ];
 
@@ -857,6 +1068,27 @@ macro_rules! for_each_syscall {
                 dirfd: Fd, path: BufRef, how: BufRef;
             }
             |s| [s.dirfd.into_arg(), s.path.into_arg(), s.how.into_arg(), Arg::Imm(s.how.len() as u64)];
+
+            /// Check the caller's permissions for a file (`mode` is `F_OK` or
+            /// `R_OK | W_OK | X_OK`); `AT_EACCESS` checks with the effective ids.
+            FACCESSAT2 = 439, "faccessat2" {
+                args: &[Fd, PATH, Int, UInt],
+                class: Class::FileRead,
+                blocking: Blocking::Storage,
+                paths: &[path(nofollow_flag(3, AT_SYMLINK_NOFOLLOW))],
+            }
+            i386 [
+                // faccessat(dirfd, path, mode) is faccessat2(dirfd, path, mode, 0).
+                FACCESSAT = 307, "faccessat", 3, &[Word(0), Word(1), Word(2), Const(0)];
+                FACCESSAT2 = 439, "faccessat2", 4, W0_3;
+            ]
+            socketcall []
+            builder Faccessat2("faccessat2") {
+                dirfd: Fd, path: BufRef, mode: i32;
+                /// `AT_EACCESS`, `AT_SYMLINK_NOFOLLOW`, `AT_EMPTY_PATH` or 0.
+                flags: u32 = 0,
+            }
+            |s| [s.dirfd.into_arg(), s.path.into_arg(), s.mode.into_arg(), s.flags.into_arg()];
         }
     };
 }

@@ -201,6 +201,12 @@ impl IntoArg for u32 {
     }
 }
 
+impl IntoArg for u64 {
+    fn into_arg(self) -> Arg {
+        Arg::Imm(self)
+    }
+}
+
 impl IntoArg for i64 {
     fn into_arg(self) -> Arg {
         Arg::Imm(self as u64)

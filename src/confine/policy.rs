@@ -576,6 +576,7 @@ impl Policy {
             ArgRule::SocketFamily { .. } => self.families.is_some(),
             ArgRule::OwnProcess { .. } | ArgRule::SocketOption { .. } => true,
             ArgRule::SymlinkTarget { .. } => self.confine.is_some(),
+            ArgRule::Sleep { .. } => true,
         };
         // Confinement looks only at path calls.
         rule || (self.confine.is_some() && !sig.paths.is_empty())
@@ -632,6 +633,20 @@ impl Policy {
             // Checked against the socket-option table by the validator,
             // with the lengths it bounds.
             ArgRule::SocketOption { .. } => {}
+            ArgRule::Sleep { clock, flags } => {
+                let c = ctx.imm(clock, "the clock of a sleep must be an immediate")?;
+                let fl = ctx.imm(flags, "the flags of a sleep must be an immediate")?;
+                let admitted = signature::SLEEPS
+                    .iter()
+                    .any(|&(k, fs)| c == k as u64 && fs.iter().any(|&f| fl == f as u64));
+                if !admitted {
+                    return Err(ErrorKind::ArgRefused {
+                        arg: clock,
+                        reason: "only relative sleeps on CLOCK_REALTIME, CLOCK_MONOTONIC or \
+                                 CLOCK_BOOTTIME, or absolute CLOCK_MONOTONIC deadlines",
+                    });
+                }
+            }
             ArgRule::SymlinkTarget { arg } => {
                 if self.confine.is_some() {
                     let target = ctx.frozen_cstr(arg)?;
@@ -691,6 +706,12 @@ impl Policy {
         }
         let path = ctx.frozen_cstr(path_arg)?;
         lexically_inside(path_arg, path)?;
+        if confine.mode == ConfineMode::Beneath && nofollow == NoFollow::Always {
+            return Err(ErrorKind::PathEscapes {
+                arg: path_arg,
+                reason: "the call always follows a final symlink, which could lead out",
+            });
+        }
         if confine.mode == ConfineMode::Beneath && nofollow != NoFollow::Resolve {
             if path.contains(&b'/') {
                 return Err(ErrorKind::PathEscapes {

@@ -41,6 +41,10 @@
 //! * `setsockopt`, `getsockopt`: the level and option name must be a pair of
 //!   the socket-option table ([`syslets_abi::sockopt::SOCKOPTS`]) allowed for
 //!   that call; the value's memory is checked by validation alone.
+//! * `clock_nanosleep`, when the policy allows it: the clock and flags must be
+//!   a pair of [`SLEEPS`](syslets_abi::signature::SLEEPS) (when it does not,
+//!   the worker's own sleeps keep it, as one of the [`MACHINERY`] calls, and
+//!   validation alone refuses it in a batch).
 //! * `tgkill`, `rt_tgsigqueueinfo`: the thread group must be this process (its
 //!   pid when the filter was generated).
 //! * Under confinement, every path call (`openat`, `openat2`, `newfstatat`,
@@ -605,6 +609,14 @@ impl Policy {
                 ArgRule::SocketOption { access, level, .. } => {
                     rules.push(sockopt_rule(access, level))
                 }
+                ArgRule::Sleep { clock, flags } => rules.push(Rule::Pairs {
+                    first: clock,
+                    second: flags,
+                    groups: signature::SLEEPS
+                        .iter()
+                        .map(|&(c, fs)| (c, fs.to_vec()))
+                        .collect(),
+                }),
                 ArgRule::OwnProcess { arg } => rules.push(Rule::In {
                     arg,
                     values: vec![std::process::id()],
