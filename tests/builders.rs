@@ -24,6 +24,7 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
     let times = chain.input(&[0u8; 32]);
     let ts = chain.input(&[0u8; 16]);
     let off = chain.scratch(8);
+    let pipe_fds = chain.output::<[i32; 2]>();
     let fd = chain.push(Openat::new(libc::AT_FDCWD, path));
     let pid = std::process::id() as i32;
 
@@ -78,6 +79,7 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
             chain.push(Faccessat2::new(fd, path, libc::R_OK)),
         ),
         (Dup3::NR, chain.push(Dup3::new(fd, 100))),
+        (Pipe2::NR, chain.push(Pipe2::new(pipe_fds))),
         (
             Sendfile::NR,
             chain.push(Sendfile::new(fd, fd, 8u64).offset(Some(off))),

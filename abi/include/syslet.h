@@ -125,6 +125,7 @@ typedef int64_t syslet_s64 __attribute__((aligned(8)));
 #define SYSLET_NR_SPLICE 275
 #define SYSLET_NR_UTIMENSAT 280
 #define SYSLET_NR_DUP3 292
+#define SYSLET_NR_PIPE2 293
 #define SYSLET_NR_COPY_FILE_RANGE 326
 #define SYSLET_NR_FACCESSAT2 439
 #define SYSLET_NR_FALLOCATE 285

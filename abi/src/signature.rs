@@ -113,6 +113,14 @@ pub enum Fds {
     None,
     /// A non-negative result is a new descriptor, which the chain then owns.
     Returns,
+    /// On success (0), two new descriptors in the `int[2]` that argument
+    /// `arg` points to (`pipe2`), which the chain then owns. The memory must
+    /// be in the batch's arena: the run reads the pair right after the call,
+    /// before a later atom can overwrite it.
+    Pair {
+        /// The `int[2]` argument.
+        arg: u8,
+    },
     /// Closes the descriptor in argument `arg` (even when it reports an error
     /// other than `EBADF`).
     Closes {
@@ -672,6 +680,13 @@ mod tests {
             }
             if let Fds::Closes { arg } = sig.fds {
                 assert!(is(sig, arg, Fd), "{name}: closes a non-fd");
+            }
+            if let Fds::Pair { arg } = sig.fds {
+                assert_eq!(
+                    sig.args[arg as usize],
+                    ptr(Out, Len::Fixed(8)),
+                    "{name}: int[2]"
+                );
             }
             for p in sig.paths {
                 assert!(

@@ -954,6 +954,28 @@ macro_rules! for_each_syscall {
             }
             |s| [s.oldfd.into_arg(), s.newfd.into_arg(), s.flags.into_arg()];
 
+            /// Create a pipe: on success (0) its read and write ends are in
+            /// `fds` (an 8-byte `int[2]` in the batch), and the chain owns
+            /// both, like the descriptors other atoms return
+            /// ([`unclosed_fds`](crate::ValidatedBatch::unclosed_fds),
+            /// [`take_fds`](crate::ValidatedBatch::take_fds), closes).
+            PIPE2 = 293, "pipe2" {
+                args: &[ptr(Out, Len::Fixed(8)), UInt],
+                class: Class::Fd,
+                blocking: Blocking::Never,
+                fds: Fds::Pair { arg: 0 },
+            }
+            i386 [
+                PIPE2 = 331, "pipe2", 2, W0_1;
+            ]
+            socketcall []
+            builder Pipe2("pipe2") {
+                fds: Out<[i32; 2]>;
+                /// `O_CLOEXEC`, `O_NONBLOCK`, `O_DIRECT` or 0.
+                flags: u32 = libc::O_CLOEXEC as u32,
+            }
+            |s| [s.fds.into_arg(), s.flags.into_arg()];
+
             /// Queue a signal with a `siginfo_t` (128 bytes in `info`) to a thread.
             RT_TGSIGQUEUEINFO = 297, "rt_tgsigqueueinfo" {
                 args: &[Int, Int, Int, ptr(In, Len::Fixed(SIGINFO_SIZE as u32))],

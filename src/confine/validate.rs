@@ -43,7 +43,26 @@ pub struct ValidatedBatch<'a> {
     /// Bit `i`: the fd atom `i` returned was closed by a later close atom of
     /// the run (matched by descriptor number).
     pub(crate) fds_closed: u64,
+    /// Bit `i`: atom `i` returns two descriptors in memory
+    /// ([`signature::Fds::Pair`]).
+    pub(crate) pair_atoms: u64,
+    /// The descriptors pair atoms of the last run returned (empty, and not
+    /// allocated, unless the batch has a pair atom).
+    pub(crate) pair_fds: Vec<PairFd>,
     _borrows: PhantomData<&'a mut [u8]>,
+}
+
+/// One descriptor a pair atom (`pipe2`) returned in a run.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct PairFd {
+    /// The atom.
+    pub atom: u16,
+    /// The descriptor.
+    pub fd: i32,
+    /// A later close atom of the run closed it.
+    pub closed: bool,
+    /// `take_fds` handed it out.
+    pub taken: bool,
 }
 
 impl ValidatedBatch<'_> {
@@ -381,7 +400,7 @@ pub(crate) fn validate<'a>(
         regions: &raw_regions,
         allowed: raw_allowed,
     };
-    let (mut fd_atoms, mut close_atoms) = (0u64, 0u64);
+    let (mut fd_atoms, mut close_atoms, mut pair_atoms) = (0u64, 0u64, 0u64);
     for i in 0..natoms {
         let slot = &mut atom_words[step_at(i)..][..ATOM_WORDS];
         let atom: &[u64; ATOM_WORDS] = (&*slot).try_into().expect("exact size");
@@ -390,6 +409,7 @@ pub(crate) fn validate<'a>(
         let sig = step.sig();
         fd_atoms |= (sig.returns_fd() as u64) << i;
         close_atoms |= (matches!(sig.fds, signature::Fds::Closes { .. }) as u64) << i;
+        pair_atoms |= (matches!(sig.fds, signature::Fds::Pair { .. }) as u64) << i;
         step.compat_entry = crate::sys::compat32::routes(header.flags, sig) as u8;
         let slot: &mut [u64; STEP_WORDS] =
             (&mut slot[..STEP_WORDS]).try_into().expect("exact size");
@@ -405,6 +425,8 @@ pub(crate) fn validate<'a>(
         close_atoms,
         fds_taken: 0,
         fds_closed: 0,
+        pair_atoms,
+        pair_fds: Vec::new(),
         storage,
         _borrows: PhantomData,
     })
@@ -567,6 +589,13 @@ fn validate_atom(
                     return Err(err(E::NotABuffer {
                         arg,
                         found: "raw pointer (strings must be in the arena)",
+                    }));
+                }
+                if sig.fds == (signature::Fds::Pair { arg }) {
+                    return Err(err(E::NotABuffer {
+                        arg,
+                        found: "raw pointer (the descriptors a pair atom returns must \
+                                land in the arena, where the run reads them)",
                     }));
                 }
                 avail[a] = region.len;

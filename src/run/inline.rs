@@ -12,7 +12,7 @@ use syslets_abi::signature::Fds;
 
 use crate::batch::completion::Completion;
 use crate::batch::plan::Check;
-use crate::confine::validate::ValidatedBatch;
+use crate::confine::validate::{PairFd, ValidatedBatch};
 use crate::handles::AtomRef;
 use crate::sys::atfork;
 
@@ -58,6 +58,7 @@ impl ValidatedBatch<'_> {
         self.cursor = 0;
         self.fds_taken = 0;
         self.fds_closed = 0;
+        self.pair_fds.clear();
     }
 
     /// Whether the chain has ended (ran off its end or stopped).
@@ -198,6 +199,42 @@ impl ValidatedBatch<'_> {
                 return;
             }
         }
+        if let Some(p) = self
+            .pair_fds
+            .iter_mut()
+            .find(|p| !p.closed && p.fd as u32 == fd)
+        {
+            p.closed = true;
+        }
+    }
+
+    /// Atom `i`, a pair atom, returned `ret`: on success, record the two
+    /// descriptors it stored (in the arena; validation refuses other memory)
+    /// before any later atom can overwrite them.
+    #[cold]
+    fn track_pair(&mut self, i: usize, ret: i64) {
+        let step = self.step(i);
+        let Fds::Pair { arg } = step.sig().fds else {
+            unreachable!("pair_atoms marks only pair calls")
+        };
+        if ret != 0 {
+            return;
+        }
+        debug_assert!(step.arena_args & (1 << arg) != 0);
+        let at = step.vals[arg as usize] as usize;
+        let bytes = &self.arena()[at..at + 8];
+        let fds = [
+            i32::from_ne_bytes(bytes[..4].try_into().expect("4 bytes")),
+            i32::from_ne_bytes(bytes[4..].try_into().expect("4 bytes")),
+        ];
+        for fd in fds {
+            self.pair_fds.push(PairFd {
+                atom: i as u16,
+                fd,
+                closed: false,
+                taken: false,
+            });
+        }
     }
 
     /// If atom `i` is a close that was issued, release the number it closed.
@@ -207,7 +244,13 @@ impl ValidatedBatch<'_> {
     /// `unsigned int`.
     #[inline(always)]
     fn track_close(&mut self, i: usize, ret: i64) {
-        if self.close_atoms & (1 << i) == 0 || ret == -(libc::EBADF as i64) {
+        if (self.close_atoms | self.pair_atoms) & (1 << i) == 0 {
+            return;
+        }
+        if self.pair_atoms & (1 << i) != 0 {
+            return self.track_pair(i, ret);
+        }
+        if ret == -(libc::EBADF as i64) {
             return;
         }
         let step = self.step(i);
@@ -254,19 +297,30 @@ impl ValidatedBatch<'_> {
     }
 
     /// Descriptors that atoms of the last run opened (openat, openat2, socket,
-    /// accept4) and no later close atom of the run closed. A close counts for
+    /// accept4, and both ends of a pipe2, in atom order) and no later close
+    /// atom of the run closed. A close counts for
     /// the descriptor number it was issued with, whichever atom's result (or
     /// value) named it: after `open → close → socket` reused the number, a
     /// second close of the open's result closes the socket.
     pub fn unclosed_fds(&self) -> Vec<(AtomRef, i32)> {
         let c = &self.completion().0;
         let ran = |j: usize| c.ran_mask & (1 << j) != 0;
-        (0..self.len())
+        let mut fds: Vec<(AtomRef, i32)> = (0..self.len())
             .filter(|&i| ran(i) && c.results[i] >= 0)
             .filter(|&i| (self.fds_taken | self.fds_closed) & (1 << i) == 0)
             .filter(|&i| self.step(i).sig().returns_fd())
             .map(|i| (AtomRef::from_index(i as u16), c.results[i] as i32))
-            .collect()
+            .collect();
+        if !self.pair_fds.is_empty() {
+            fds.extend(
+                self.pair_fds
+                    .iter()
+                    .filter(|p| !p.closed && !p.taken)
+                    .map(|p| (AtomRef::from_index(p.atom), p.fd)),
+            );
+            fds.sort_by_key(|(atom, _)| *atom);
+        }
+        fds
     }
 
     /// Take ownership of the descriptors [`unclosed_fds`](Self::unclosed_fds)
@@ -276,13 +330,18 @@ impl ValidatedBatch<'_> {
         for (atom, _) in &fds {
             self.fds_taken |= 1 << atom.index();
         }
+        for p in &mut self.pair_fds {
+            p.taken |= !p.closed;
+        }
         fds.into_iter()
             // SAFETY: the kernel returned `fd` as a new descriptor to an atom of
-            // this run; no later atom closed it (every close atom that released
-            // a descriptor marked the atom that had returned that number in
-            // `fds_closed`, and no other allowed call closes descriptors), and
-            // `fds_taken` makes sure it is handed out once, so this OwnedFd is
-            // its only owner.
+            // this run (as its result, or in the int[2] of a pair atom, read
+            // right after the call); no later atom closed it (every close atom
+            // that released a descriptor marked the atom that had returned that
+            // number, in `fds_closed` or its `PairFd`, and no other allowed call
+            // closes a number: dup3 changes what one refers to but leaves it
+            // open), and `fds_taken`/`PairFd::taken` make sure it is handed out
+            // once, so this OwnedFd is its only owner.
             .map(|(atom, fd)| (atom, unsafe { OwnedFd::from_raw_fd(fd) }))
             .collect()
     }
