@@ -25,6 +25,7 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
     let ts = chain.input(&[0u8; 16]);
     let off = chain.scratch(8);
     let pipe_fds = chain.output::<[i32; 2]>();
+    let sfs = chain.output::<syslets::abi::kernel::Statfs>();
     let fd = chain.push(Openat::new(libc::AT_FDCWD, path));
     let pid = std::process::id() as i32;
 
@@ -37,6 +38,7 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
         (Pread64::NR, chain.push(Pread64::new(fd, data, 4096))),
         (Pwrite64::NR, chain.push(Pwrite64::new(fd, data, 0))),
         (Fstat::NR, chain.push(Fstat::new(fd, st))),
+        (Fstatfs::NR, chain.push(Fstatfs::new(fd, sfs))),
         (
             Newfstatat::NR,
             chain.push(Newfstatat::new(libc::AT_FDCWD, path, st)),

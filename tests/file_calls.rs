@@ -209,6 +209,10 @@ fn one_call(call: u32, d: BorrowedFd<'_>, rx: i32, tx: i32) -> Chain<'static> {
         nr::SENDFILE => c.push(Sendfile::new(tx, rx, 0u64)),
         nr::SPLICE => c.push(Splice::new(rx, tx, 0u64)),
         nr::CLOCK_NANOSLEEP => c.push(ClockNanosleep::new(ts)),
+        nr::FSTATFS => {
+            let out = c.output::<syslets::abi::kernel::Statfs>();
+            c.push(Fstatfs::new(d, out))
+        }
         nr::PIPE2 => {
             let fds = c.output::<[i32; 2]>();
             c.push(Pipe2::new(fds))
@@ -219,7 +223,7 @@ fn one_call(call: u32, d: BorrowedFd<'_>, rx: i32, tx: i32) -> Chain<'static> {
 }
 
 /// The calls of this file.
-const CALLS: [u32; 14] = [
+const CALLS: [u32; 15] = [
     nr::RENAMEAT2,
     nr::LINKAT,
     nr::SYMLINKAT,
@@ -234,6 +238,7 @@ const CALLS: [u32; 14] = [
     nr::SPLICE,
     nr::CLOCK_NANOSLEEP,
     nr::PIPE2,
+    nr::FSTATFS,
 ];
 
 /// A pipe `(read end, write end)`, closed on drop.
@@ -854,4 +859,77 @@ fn a_hand_built_pipe2_with_a_raw_pointer_is_refused() {
     let e = chain.prepare(&Policy::default()).unwrap_err();
     assert_eq!(e.atom, Some(0));
     assert_eq!(e.kind, ErrorKind::RawPointerInForeignBatch(0));
+}
+
+#[test]
+fn fstatfs_natively_and_through_compat_inline_and_on_a_worker() {
+    use syslets::abi::kernel::Statfs;
+    use syslets::compat::{self, nr32, CompatArg::*, CompatAtom, CompatWriter, Statfs64};
+    use syslets::opcode::Fstatfs;
+    use syslets::EncodedBatch;
+    use zerocopy::FromBytes;
+
+    let tmp = TempDir::new("statfs");
+    let dir = tmp.open();
+    // SAFETY: fstatfs writes the struct it is given; the fd is open.
+    let mut want: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::fstatfs(dir.as_raw_fd(), &mut want) }, 0);
+    for at in [Where::Inline, Where::Worker] {
+        let mut chain = Chain::new();
+        let out = chain.output::<Statfs>();
+        chain.push(Fstatfs::new(dir.as_raw_fd(), out));
+        let batch = run_batch(chain, &Policy::default(), at, Policy::default());
+        assert_eq!(batch.completion().results(), &[0], "{at:?}");
+        let got = batch.output(out);
+        assert_eq!(got.f_type, want.f_type, "{at:?}");
+        assert_eq!(got.f_bsize, want.f_bsize, "{at:?}");
+        assert_eq!(got.f_blocks, want.f_blocks, "{at:?}");
+        assert_eq!(got.f_namelen, want.f_namelen, "{at:?}");
+    }
+
+    // i386: fstatfs64(fd, 84, buf), converted back into the packed layout.
+    let mut w = CompatWriter::new();
+    let buf = w.zeroed(84, abi::BUF_OUT);
+    let fd = dir.as_raw_fd() as u32;
+    w.push(CompatAtom::new(
+        nr32::FSTATFS64,
+        &[
+            Imm(fd),
+            Imm(84),
+            Buf {
+                index: buf,
+                offset: 0,
+            },
+        ],
+    ));
+    let mut bytes = w.finish();
+    let norm = compat::normalize(&bytes).unwrap();
+    let mut batch = EncodedBatch::from_bytes(norm.native_bytes())
+        .validate(&Policy::default())
+        .unwrap();
+    let done = *batch.run().as_abi();
+    let seen = norm.write_back(batch.arena(), &done, &mut bytes).unwrap();
+    assert_eq!(seen.results[0], 0);
+    let st = Statfs64::read_from_bytes(&bytes[bytes.len() - 88..bytes.len() - 4]).unwrap();
+    assert_eq!(st.f_type as i64, want.f_type);
+    assert_eq!(st.f_bsize as i64, want.f_bsize);
+    assert_eq!(st.f_blocks.get(), want.f_blocks);
+    assert_eq!(st.f_namelen as i64, want.f_namelen);
+    // The kernel takes only sizeof(struct statfs64): so does the translator.
+    let mut w = CompatWriter::new();
+    let buf = w.zeroed(88, abi::BUF_OUT);
+    w.push(CompatAtom::new(
+        nr32::FSTATFS64,
+        &[
+            Imm(fd),
+            Imm(88),
+            Buf {
+                index: buf,
+                offset: 0,
+            },
+        ],
+    ));
+    let e = compat::normalize(&w.finish()).unwrap_err();
+    assert!(e.to_string().contains("84"), "{e}");
 }

@@ -118,6 +118,7 @@ typedef int64_t syslet_s64 __attribute__((aligned(8)));
 #define SYSLET_NR_SYMLINKAT 266
 #define SYSLET_NR_RENAMEAT2 316
 #define SYSLET_NR_SENDFILE 40
+#define SYSLET_NR_FSTATFS 138
 #define SYSLET_NR_CLOCK_NANOSLEEP 230
 #define SYSLET_NR_FCHOWNAT 260
 #define SYSLET_NR_READLINKAT 267

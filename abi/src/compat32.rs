@@ -133,7 +133,7 @@ pub fn lookup_socketcall(call: u32) -> Option<&'static SocketcallMap> {
 mod tests {
     use super::*;
     use crate::signature::ArgType;
-    use ArgMap::{Const, Pair, SiginfoIn, Stat64Out, Word};
+    use ArgMap::{Const, Pair, SiginfoIn, Stat64Out, Statfs64Out, Word};
 
     #[test]
     fn derived_tables_are_sorted_and_unique() {
@@ -210,6 +210,11 @@ mod tests {
                     Stat64Out(j) | SiginfoIn(j) => {
                         assert!(matches!(ty, ArgType::Ptr(_)), "{name}");
                         used[j as usize] = true;
+                    }
+                    Statfs64Out { size, buf } => {
+                        assert!(matches!(ty, ArgType::Ptr(_)), "{name}");
+                        used[size as usize] = true;
+                        used[buf as usize] = true;
                     }
                     Const(_) => {}
                 }

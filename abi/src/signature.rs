@@ -17,7 +17,7 @@
 //! The values of `setsockopt`/`getsockopt` are described by the table next to
 //! this one, [`crate::sockopt`]: only its options may be named.
 
-use crate::kernel::{SIGINFO_SIZE, STATX_SIZE, STAT_SIZE};
+use crate::kernel::{SIGINFO_SIZE, STATFS_SIZE, STATX_SIZE, STAT_SIZE};
 
 /// Direction of a pointer argument, from the kernel's point of view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -314,6 +314,17 @@ pub enum ArgMap {
     /// call writes a native `struct stat` into a buffer the translator appends,
     /// which write-back converts.
     Stat64Out(u8),
+    /// `fstatfs64(fd, sz, buf)`: compat word `buf` points to an i386
+    /// `struct statfs64` (84 bytes, packed) and word `size` must be an
+    /// immediate 84 (the kernel refuses other sizes). The native call writes a
+    /// native `struct statfs` into a buffer the translator appends, which
+    /// write-back converts.
+    Statfs64Out {
+        /// The word holding `sz`.
+        size: u8,
+        /// The word holding the pointer.
+        buf: u8,
+    },
     /// Compat word `j` points to an i386 `siginfo_t`; the translator appends its
     /// native translation and passes that.
     SiginfoIn(u8),
@@ -469,7 +480,7 @@ const fn nofollow_flag(arg: u8, bit: u64) -> NoFollow {
 
 use crate::kernel::{AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, O_NOFOLLOW};
 use crate::sockopt::Access;
-use ArgMap::{Const, Pair, SiginfoIn, Stat64Out, Word};
+use ArgMap::{Const, Pair, SiginfoIn, Stat64Out, Statfs64Out, Word};
 use ArgType::{Fd, Int, Off, Size, UInt};
 use Dir::{In, InOut, Out};
 

@@ -577,6 +577,21 @@ macro_rules! for_each_syscall {
             builder Ftruncate("ftruncate") { fd: Fd, length: i64; }
             |s| [s.fd.into_arg(), s.length.into_arg()];
 
+            /// Get file-system statistics by descriptor.
+            FSTATFS = 138, "fstatfs" {
+                args: &[Fd, ptr(Out, Len::Fixed(STATFS_SIZE as u32))],
+                class: Class::FileRead,
+                blocking: Blocking::Storage,
+            }
+            i386 [
+                // fstatfs64(fd, sizeof(struct statfs64), buf); i386 fstatfs's
+                // 32-bit struct statfs is not translated.
+                FSTATFS64 = 269, "fstatfs64", 3, &[Word(0), Statfs64Out { size: 1, buf: 2 }];
+            ]
+            socketcall []
+            builder Fstatfs("fstatfs") { fd: Fd, buf: Out<kernel::Statfs>; }
+            |s| [s.fd.into_arg(), s.buf.into_arg()];
+
             /// The thread id.
             GETTID = 186, "gettid" {
                 args: &[],
