@@ -64,6 +64,7 @@ impl ChainId {
     pub(crate) const ANY: ChainId = ChainId(0);
 
     /// Whether a reference carrying `self` may be used in chain `chain`.
+    #[inline]
     pub(crate) fn fits(self, chain: ChainId) -> bool {
         self == ChainId::ANY || self == chain
     }

@@ -245,7 +245,7 @@ impl<'a> Chain<'a> {
         if let Some((arg, atom)) = spec.foreign_result(self.id) {
             let kind = ErrorKind::ForeignAtomRef {
                 arg: Some(arg),
-                atom: atom.0,
+                atom,
             };
             let syscall = abi::signature::lookup(spec.atom.nr).map(|s| s.name);
             self.error

@@ -255,8 +255,10 @@ pub struct AtomSpec {
     /// Bit `i`: argument `i` is a raw pointer reaching `raw_len[i]` bytes.
     raw_args: u8,
     raw_len: [u64; abi::MAX_ARGS],
-    /// The atom each `RESULT` argument names (for the chain check).
-    results: [Option<AtomRef>; abi::MAX_ARGS],
+    /// Bit `i`: argument `i` is a `RESULT` of an atom of chain
+    /// `result_chain[i]` (for the chain check).
+    result_args: u8,
+    result_chain: [ChainId; abi::MAX_ARGS],
 }
 
 impl AtomSpec {
@@ -269,12 +271,13 @@ impl AtomSpec {
             ..Default::default()
         };
         let (mut raw_args, mut raw_len) = (0u8, [0u64; abi::MAX_ARGS]);
-        let mut results = [None; abi::MAX_ARGS];
+        let (mut result_args, mut result_chain) = (0u8, [ChainId::ANY; abi::MAX_ARGS]);
         for (i, arg) in args.iter().enumerate() {
             let (kind, value) = match *arg {
                 Arg::Imm(v) => (abi::ARG_IMM, v),
                 Arg::Result(a) => {
-                    results[i] = Some(a);
+                    result_args |= 1 << i;
+                    result_chain[i] = a.1;
                     (abi::ARG_RESULT, a.0 as u64)
                 }
                 Arg::Buf(b) => (abi::ARG_BUF, abi::buf_arg(b.index, b.offset)),
@@ -291,20 +294,26 @@ impl AtomSpec {
             atom,
             raw_args,
             raw_len,
-            results,
+            result_args,
+            result_chain,
         }
     }
 
     /// The first `RESULT` argument naming an atom of another chain than
-    /// `chain`: `(argument, atom)`.
-    pub(crate) fn foreign_result(&self, chain: ChainId) -> Option<(u8, AtomRef)> {
-        self.results
-            .iter()
-            .enumerate()
-            .find_map(|(i, a)| a.filter(|a| !a.1.fits(chain)).map(|a| (i as u8, a)))
+    /// `chain`: `(argument, the atom's index)`.
+    #[inline]
+    pub(crate) fn foreign_result(&self, chain: ChainId) -> Option<(u8, u16)> {
+        let mut left = self.result_args;
+        while left != 0 {
+            let i = left.trailing_zeros() as usize;
+            left &= left - 1;
+            if !self.result_chain[i].fits(chain) {
+                return Some((i as u8, self.atom.arg[i] as u16));
+            }
+        }
+        None
     }
 
-    /// `(argument, length)` of every raw pointer argument.
     pub(crate) fn raw_regions(&self) -> impl Iterator<Item = (u8, u64)> + '_ {
         // Only raw pointers the builders made (from a borrow or an unsafe
         // contract) carry a length; a RawAtom's raw pointers have none and are refused.
@@ -345,7 +354,8 @@ impl Opcode for RawAtom {
             atom: self.0,
             raw_args: 0,
             raw_len: [0; abi::MAX_ARGS],
-            results: [None; abi::MAX_ARGS],
+            result_args: 0,
+            result_chain: [ChainId::ANY; abi::MAX_ARGS],
         }
     }
 }
