@@ -630,7 +630,9 @@ macro_rules! for_each_syscall {
             /// clocks and absolute wall-clock deadlines (which move when the
             /// clock is set) are refused. `request` is a 16-byte
             /// `struct timespec`, `remain` receives what is left when a signal
-            /// interrupts a relative sleep.
+            /// interrupts a relative sleep. Like any blocking call, a sleep a
+            /// worker is in is not cut short by cancellation (the chain stops
+            /// after it): keep sleeps short.
             CLOCK_NANOSLEEP = 230, "clock_nanosleep" {
                 args: &[Int, Int, ptr(In, Len::Fixed(16)), nullable(Out, Len::Fixed(16))],
                 class: Class::Info,
