@@ -4,6 +4,8 @@
 //! Own binary: it creates executors whose workers it relies on.
 
 mod common;
+#[path = "common/rng.rs"]
+mod rng;
 
 use std::fs;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -932,4 +934,67 @@ fn fstatfs_natively_and_through_compat_inline_and_on_a_worker() {
     ));
     let e = compat::normalize(&w.finish()).unwrap_err();
     assert!(e.to_string().contains("84"), "{e}");
+}
+
+/// The open descriptors of this process.
+fn open_fds() -> Vec<i32> {
+    let mut fds: Vec<i32> = fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    fds.sort();
+    fds
+}
+
+/// Random chains of pipe2, openat and close (of numbers the chain's own
+/// descriptors take), run and then handed over with take_fds: every
+/// descriptor handed out is open and handed out once, and dropping them
+/// leaves the process with the descriptors it had. In a single-threaded
+/// child, so the numbers are the chain's alone.
+#[test]
+fn pipe2_open_and_close_chains_never_leak_or_double_close() {
+    use syslets::opcode::Pipe2;
+    let rounds = rng::setting("SYSLETS_PIPE_ROUNDS", 300);
+    let code = common::in_child(move || {
+        let mut rng = rng::Rng(0x5eed_f11e);
+        let baseline = open_fds();
+        // The lowest free number: chains' descriptors start there.
+        let base = fs::File::open("/dev/null").unwrap().as_raw_fd();
+        for round in 0..rounds {
+            let mut chain = Chain::new();
+            let null = chain.path("/dev/null");
+            for _ in 0..1 + rng.below(12) {
+                match rng.below(3) {
+                    0 => {
+                        let fds = chain.output::<[i32; 2]>();
+                        chain.push(Pipe2::new(fds));
+                    }
+                    1 => {
+                        chain.push(Openat::new(libc::AT_FDCWD, null));
+                    }
+                    _ => {
+                        let n = base + rng.below(6) as i32;
+                        chain.push(Close::new(n));
+                    }
+                }
+            }
+            let mut batch = chain.prepare(&Policy::default()).unwrap();
+            batch.run();
+            let taken = batch.take_fds();
+            let mut numbers: Vec<i32> = taken.iter().map(|(_, fd)| fd.as_raw_fd()).collect();
+            numbers.sort();
+            let before = numbers.len();
+            numbers.dedup();
+            assert_eq!(
+                numbers.len(),
+                before,
+                "round {round}: a number handed out twice"
+            );
+            assert!(numbers.iter().all(|&fd| is_open(fd)), "round {round}");
+            drop(taken);
+            assert_eq!(open_fds(), baseline, "round {round}: leaked");
+        }
+        0
+    });
+    assert_eq!(code, 0);
 }
