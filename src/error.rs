@@ -101,6 +101,16 @@ pub enum ErrorKind {
         /// The atom it names.
         target: u64,
     },
+    /// An [`AtomRef`](crate::AtomRef) of another chain was passed to this
+    /// chain: as argument `arg` of the atom, or (`arg: None`) to
+    /// [`Chain::jump`](crate::Chain::jump). Its index would name whatever
+    /// atom this chain has there.
+    ForeignAtomRef {
+        /// Argument index, or `None` for a jump.
+        arg: Option<u8>,
+        /// The index the reference holds (an atom of the other chain).
+        atom: u16,
+    },
     /// A pointer argument is an immediate (other than NULL where NULL is allowed)
     /// or the result of an earlier atom: it would let a value become a pointer.
     NotABuffer {
@@ -316,6 +326,13 @@ impl fmt::Display for ErrorKind {
                     f,
                     "argument {arg}: RESULT names atom {target}, which is not earlier"
                 )
+            }
+            ForeignAtomRef { arg: Some(arg), atom } => write!(
+                f,
+                "argument {arg}: RESULT of atom {atom} of another chain"
+            ),
+            ForeignAtomRef { arg: None, atom } => {
+                write!(f, "jump names atom {atom} of another chain")
             }
             NotABuffer { arg, found } => {
                 write!(

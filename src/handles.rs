@@ -7,8 +7,13 @@ use std::marker::PhantomData;
 
 /// Names an atom of a chain; used to pass its result to later atoms
 /// (`Fd::from(open)`) and to read its result from the completion.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AtomRef(pub(crate) u16);
+///
+/// An `AtomRef` that [`Chain::push`](crate::Chain::push) returned remembers
+/// its chain: passing it to an atom of another chain is refused when that
+/// chain is encoded ([`ErrorKind::ForeignAtomRef`](crate::ErrorKind::ForeignAtomRef)).
+/// Comparison, ordering and hashing look at the index alone.
+#[derive(Clone, Copy, Debug)]
+pub struct AtomRef(pub(crate) u16, pub(crate) ChainId);
 
 impl AtomRef {
     /// The atom's index in its chain.
@@ -16,9 +21,68 @@ impl AtomRef {
         self.0 as usize
     }
 
-    /// Refer to atom `index` of a chain (for chains built by hand).
+    /// Refer to atom `index` of a chain (for chains built by hand): such a
+    /// reference names no chain and is accepted by any.
     pub const fn from_index(index: u16) -> Self {
-        AtomRef(index)
+        AtomRef(index, ChainId::ANY)
+    }
+}
+
+impl PartialEq for AtomRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for AtomRef {}
+
+impl PartialOrd for AtomRef {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for AtomRef {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+impl std::hash::Hash for AtomRef {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+/// The identity of a [`Chain`](crate::Chain), unique in the process, that
+/// its [`AtomRef`]s carry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ChainId(u32);
+
+impl ChainId {
+    /// Names no chain: accepted by every chain.
+    pub(crate) const ANY: ChainId = ChainId(0);
+
+    /// Whether a reference carrying `self` may be used in chain `chain`.
+    #[inline]
+    pub(crate) fn fits(self, chain: ChainId) -> bool {
+        self == ChainId::ANY || self == chain
+    }
+}
+
+impl Default for ChainId {
+    /// A fresh identity (never [`ChainId::ANY`]).
+    fn default() -> Self {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(1);
+        // Wrapping past u32::MAX chains skips ANY; identities are then
+        // reused, which only weakens the check, never breaks a chain.
+        loop {
+            let id = NEXT.fetch_add(1, Ordering::Relaxed);
+            if id != 0 {
+                return ChainId(id);
+            }
+        }
     }
 }
 

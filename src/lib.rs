@@ -186,7 +186,7 @@ pub use executor::{
     InlineCompletions, ShutdownMode, SubmitError, Submitted, Ticket,
 };
 pub use handles::{AtomRef, BufRef, Iovecs, Mem, Out, SockAddr, SockAddrOut};
-pub use opcode::{ByteLen, Fd, Stop};
+pub use opcode::{ByteLen, Fd, Offset, Stop};
 
 /// Former name of [`ByteLen`].
 #[deprecated(note = "renamed `ByteLen`: `Len` is also the signature table's `abi::signature::Len`")]

@@ -29,6 +29,11 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
     let event = chain.input(&[0u8; 12]);
     let events = chain.output_bytes(12 * 4);
     let sigmask = chain.input(&[0u8; 8]);
+    let times = chain.input(&[0u8; 32]);
+    let ts = chain.input(&[0u8; 16]);
+    let off = chain.scratch(8);
+    let pipe_fds = chain.output::<[i32; 2]>();
+    let sfs = chain.output::<syslets::abi::kernel::Statfs>();
     let fd = chain.push(Openat::new(libc::AT_FDCWD, path));
     let pid = std::process::id() as i32;
 
@@ -41,6 +46,7 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
         (Pread64::NR, chain.push(Pread64::new(fd, data, 4096))),
         (Pwrite64::NR, chain.push(Pwrite64::new(fd, data, 0))),
         (Fstat::NR, chain.push(Fstat::new(fd, st))),
+        (Fstatfs::NR, chain.push(Fstatfs::new(fd, sfs))),
         (
             Newfstatat::NR,
             chain.push(Newfstatat::new(libc::AT_FDCWD, path, st)),
@@ -59,6 +65,47 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
         (
             Unlinkat::NR,
             chain.push(Unlinkat::new(libc::AT_FDCWD, path)),
+        ),
+        (
+            Linkat::NR,
+            chain.push(Linkat::new(libc::AT_FDCWD, path, libc::AT_FDCWD, path)),
+        ),
+        (
+            Symlinkat::NR,
+            chain.push(Symlinkat::new(path, libc::AT_FDCWD, path)),
+        ),
+        (Readlinkat::NR, chain.push(Readlinkat::new(fd, path, data))),
+        (Fchmodat::NR, chain.push(Fchmodat::new(fd, path, 0o600u32))),
+        (
+            Fchownat::NR,
+            chain.push(Fchownat::new(fd, path, u32::MAX, u32::MAX)),
+        ),
+        (
+            Utimensat::NR,
+            chain.push(Utimensat::new(fd, path).times(Some(times))),
+        ),
+        (
+            Faccessat2::NR,
+            chain.push(Faccessat2::new(fd, path, libc::R_OK)),
+        ),
+        (Dup3::NR, chain.push(Dup3::new(fd, 100))),
+        (Pipe2::NR, chain.push(Pipe2::new(pipe_fds))),
+        (
+            Sendfile::NR,
+            chain.push(Sendfile::new(fd, fd, 8u64).offset(Some(off))),
+        ),
+        (
+            Splice::NR,
+            chain.push(Splice::new(fd, fd, 8u64).off_in(Some(off))),
+        ),
+        (
+            CopyFileRange::NR,
+            chain.push(CopyFileRange::new(fd, fd, 8u64).off_out(Some(off))),
+        ),
+        (ClockNanosleep::NR, chain.push(ClockNanosleep::new(ts))),
+        (
+            Renameat2::NR,
+            chain.push(Renameat2::new(libc::AT_FDCWD, path, libc::AT_FDCWD, path)),
         ),
         (
             Openat2::NR,

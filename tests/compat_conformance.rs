@@ -489,7 +489,8 @@ fn c_header_layout_and_i386_numbers_match_rust() {
     let dir = scratch("layout");
     let mut src = String::from(
         "#define _GNU_SOURCE\n#include <stdio.h>\n#include <stddef.h>\n\
-         #include <sys/syscall.h>\n#include \"syslet_compat.h\"\nint main(void) {\n",
+         #include <sys/syscall.h>\n#include <sys/statfs.h>\n#include \"syslet_compat.h\"\n\
+         int main(void) {\n",
     );
     let fields = [
         ("syslet_compat_atom", "flags"),
@@ -521,6 +522,20 @@ fn c_header_layout_and_i386_numbers_match_rust() {
     ] {
         src += &format!("printf(\"sizeof {s} %zu\\n\", sizeof(struct {s}));\n");
     }
+    // glibc's i386 struct statfs64 is the kernel's compat_statfs64 (its
+    // fstatfs64 passes sizeof it to the kernel).
+    for f in [
+        "f_bsize",
+        "f_blocks",
+        "f_ffree",
+        "f_fsid",
+        "f_namelen",
+        "f_flags",
+        "f_spare",
+    ] {
+        src += &format!("printf(\"statfs64.{f} %zu\\n\", offsetof(struct statfs64, {f}));\n");
+    }
+    src += "printf(\"sizeof statfs64 %zu\\n\", sizeof(struct statfs64));\n";
     src += "printf(\"magic %u\\n\", SYSLET_COMPAT_MAGIC);\n";
     src += "printf(\"buf %u\\n\", SYSLET_COMPAT_BUF_ARG(3, 0x10));\n";
     src += "printf(\"atoms_len %u\\n\", SYSLET_COMPAT_ATOMS_LEN(3));\n";
@@ -591,6 +606,19 @@ fn c_header_layout_and_i386_numbers_match_rust() {
         got("sizeof syslet_compat_stat64"),
         compat::STAT64_SIZE as u64
     );
+    let statfs64 = [
+        ("f_bsize", offset_of!(compat::Statfs64, f_bsize)),
+        ("f_blocks", offset_of!(compat::Statfs64, f_blocks)),
+        ("f_ffree", offset_of!(compat::Statfs64, f_ffree)),
+        ("f_fsid", offset_of!(compat::Statfs64, f_fsid)),
+        ("f_namelen", offset_of!(compat::Statfs64, f_namelen)),
+        ("f_flags", offset_of!(compat::Statfs64, f_flags)),
+        ("f_spare", offset_of!(compat::Statfs64, f_spare)),
+    ];
+    for (f, off) in statfs64 {
+        assert_eq!(got(&format!("statfs64.{f}")), off as u64, "statfs64.{f}");
+    }
+    assert_eq!(got("sizeof statfs64"), compat::STATFS64_SIZE as u64);
     assert_eq!(got("magic"), compat::COMPAT_MAGIC as u64);
     assert_eq!(got("buf"), compat::compat_buf_arg(3, 0x10).unwrap() as u64);
     assert_eq!(got("atoms_len"), compat::compat_atoms_len(3) as u64);

@@ -13,7 +13,7 @@ use syslets::opcode::{
     Close, Fstat, Mkdirat, Newfstatat, Openat, Openat2, RawAtom, Read, Socket, Statx, Tgkill,
     Unlinkat,
 };
-use syslets::policy::{ConfineMode, DENYLIST, WRITE_OPEN_FLAGS};
+use syslets::policy::{AllowError, ConfineMode, DENYLIST, WRITE_OPEN_FLAGS};
 use syslets::{
     AtomRef, Chain, EncodedBatch, Errno, ErrorKind, OpenHow, Policy, Stat, Statx as StatxBuf,
     ValidationError,
@@ -58,13 +58,27 @@ fn default_allows_the_whole_table_and_the_table_holds_no_denied_call() {
 #[test]
 fn no_builder_admits_a_denied_or_unknown_number() {
     for d in DENYLIST {
-        assert!(!Policy::empty().allow(d.nr).allows(d.nr), "{}", d.name);
-        assert!(!Policy::default().allow(d.nr).allows(d.nr), "{}", d.name);
+        let e = AllowError::Denied {
+            nr: d.nr,
+            name: d.name,
+        };
+        assert_eq!(Policy::empty().allow(d.nr), Err(e), "{}", d.name);
+        assert_eq!(Policy::default().allow(d.nr), Err(e), "{}", d.name);
+        assert!(!Policy::default().allows(d.nr), "{}", d.name);
     }
-    for unknown in [2, 59, 100, 511, 512, 100_000] {
-        assert!(!Policy::empty().allow(unknown).allows(unknown), "{unknown}");
+    for unknown in [2, 100, 511, 512, 100_000] {
+        assert_eq!(
+            Policy::empty().allow(unknown),
+            Err(AllowError::Unknown(unknown)),
+            "{unknown}"
+        );
     }
-    assert!(Policy::empty().allow(nr::READ).allows(nr::READ));
+    let e = Policy::empty().allow(100_000).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "system call 100000 is not in the signature table"
+    );
+    assert!(Policy::empty().allow(nr::READ).unwrap().allows(nr::READ));
     assert!(!Policy::default().deny(nr::READ).allows(nr::READ));
 }
 

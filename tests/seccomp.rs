@@ -10,7 +10,7 @@ use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use syslets::abi::nr;
-use syslets::abi::signature::SIGNATURES;
+use syslets::abi::signature::{self, SIGNATURES};
 use syslets::abi::sockopt::{self, Access};
 use syslets::opcode::{Close, Fstat, Openat, Read};
 use syslets::policy::{DenyWhen, DENYLIST, WRITE_OPEN_FLAGS};
@@ -89,18 +89,16 @@ fn benign_args(nr: u32, policy: &Policy) -> [u64; 6] {
         nr::SOCKET | nr::SOCKETPAIR => a[0] = libc::AF_INET as u64,
         // SOL_SOCKET / SO_REUSEADDR: in the socket-option table both ways.
         nr::SETSOCKOPT | nr::GETSOCKOPT => (a[1], a[2]) = (1, 2),
+        // A relative sleep on CLOCK_MONOTONIC.
+        nr::CLOCK_NANOSLEEP => (a[0], a[1]) = (libc::CLOCK_MONOTONIC as u64, 0),
         nr::WRITE if !policy.allows(nr::WRITE) => a[0] = 2,
         _ => {}
     }
-    if let Some(c) = policy.confinement() {
-        a[0] = if matches!(
-            nr,
-            nr::OPENAT | nr::OPENAT2 | nr::NEWFSTATAT | nr::STATX | nr::MKDIRAT | nr::UNLINKAT
-        ) {
-            c.dirfd as u64
-        } else {
-            a[0]
-        };
+    if let (Some(c), Some(sig)) = (policy.confinement(), signature::lookup(nr)) {
+        // Every dirfd of a path call is the directory.
+        for path in sig.paths {
+            a[path.dirfd as usize] = c.dirfd as u64;
+        }
     }
     // mmap/mprotect: PROT_READ | PROT_WRITE in args[2].
     if nr == libc::SYS_mmap as u32 || nr == libc::SYS_mprotect as u32 {
@@ -527,25 +525,61 @@ fn argument_rules_in_bpf() {
         .confine_to(dir.as_fd())
         .seccomp_filter()
         .unwrap();
-    for call_nr in [
+    // Every dirfd of every path call (both of renameat2 and linkat).
+    let path_calls: Vec<_> = SIGNATURES.iter().filter(|s| !s.paths.is_empty()).collect();
+    for must in [
         nr::OPENAT,
-        nr::OPENAT2,
-        nr::NEWFSTATAT,
-        nr::STATX,
         nr::MKDIRAT,
-        nr::UNLINKAT,
+        nr::RENAMEAT2,
+        nr::LINKAT,
+        nr::SYMLINKAT,
     ] {
-        assert_eq!(run(&confined, call_nr, &[root]), RET_ALLOW, "nr {call_nr}");
-        let at_fdcwd = libc::AT_FDCWD as u32 as u64;
+        assert!(path_calls.iter().any(|s| s.nr == must), "nr {must}");
+    }
+    let at_fdcwd = libc::AT_FDCWD as u32 as u64;
+    for sig in path_calls {
+        let call_nr = sig.nr;
+        let mut good = [0u64; 6];
+        for p in sig.paths {
+            good[p.dirfd as usize] = root;
+        }
+        assert_eq!(run(&confined, call_nr, &good), RET_ALLOW, "{}", sig.name);
+        for p in sig.paths {
+            for bad in [at_fdcwd, root + 1] {
+                let mut args = good;
+                args[p.dirfd as usize] = bad;
+                assert_eq!(
+                    run(&confined, call_nr, &args),
+                    RET_EPERM,
+                    "{} dirfd arg {}",
+                    sig.name,
+                    p.dirfd
+                );
+            }
+        }
+    }
+    // linkat may not follow a final symlink of its old path under confinement.
+    let follow = libc::AT_SYMLINK_FOLLOW as u64;
+    let linkat = [root, 0, root, 0, follow];
+    assert_eq!(run(&confined, nr::LINKAT, &linkat), RET_EPERM);
+    assert_eq!(run(&def, nr::LINKAT, &linkat), RET_ALLOW);
+
+    // clock_nanosleep: relative on REALTIME/MONOTONIC/BOOTTIME, absolute on
+    // MONOTONIC only.
+    let abs = libc::TIMER_ABSTIME as u64;
+    let (rt, mono, boot) = (0u64, 1u64, 7u64);
+    for (clock, flags) in [(mono, 0), (rt, 0), (boot, 0), (mono, abs)] {
         assert_eq!(
-            run(&confined, call_nr, &[at_fdcwd]),
-            RET_EPERM,
-            "nr {call_nr}"
+            run(&def, nr::CLOCK_NANOSLEEP, &[clock, flags]),
+            RET_ALLOW,
+            "clock {clock} flags {flags}"
         );
+    }
+    for (clock, flags) in [(rt, abs), (2, 0), (3, 0), (mono, 2), (boot, abs)] {
         assert_eq!(
-            run(&confined, call_nr, &[root + 1]),
+            run(&def, nr::CLOCK_NANOSLEEP, &[clock, flags]),
             RET_EPERM,
-            "nr {call_nr}"
+            "clock {clock} flags {flags}"
         );
     }
     // fd-based calls are not confined (see the threat model).

@@ -673,3 +673,60 @@ fn backward_jumps_cannot_be_built() {
 fn atom_refs_round_trip() {
     assert_eq!(AtomRef::from_index(5).index(), 5);
 }
+
+#[test]
+fn an_atom_ref_of_another_chain_is_refused_naming_the_atom() {
+    let mut other = Chain::new();
+    let p = other.path("/proc/self/stat");
+    other.push(Getpid::new());
+    let foreign_open = other.push(Openat::new(libc::AT_FDCWD, p));
+
+    let mut chain = Chain::new();
+    let p = chain.path("/proc/self/stat");
+    let st = chain.output::<Stat>();
+    chain.push(Openat::new(libc::AT_FDCWD, p));
+    chain.push(Getpid::new());
+    // Index 1 exists in this chain too (a getpid): it would validate, and
+    // fstat would run on a pid. Refused instead, at the atom that used it.
+    chain.push(Fstat::new(foreign_open, st));
+    let e = chain.prepare(&Policy::default()).unwrap_err();
+    assert_eq!(e.atom, Some(2));
+    assert_eq!(e.syscall, Some("fstat"));
+    assert_eq!(
+        e.kind,
+        ErrorKind::ForeignAtomRef {
+            arg: Some(0),
+            atom: 1
+        }
+    );
+    assert!(e.to_string().contains("another chain"), "{e}");
+
+    // As a length, and in a jump.
+    let mut chain = Chain::new();
+    let buf = chain.scratch(8);
+    chain.push(Getpid::new());
+    chain.push(Write::new(1, buf).len(ByteLen::ResultOf(foreign_open)));
+    assert_eq!(
+        chain.encode().unwrap_err().kind,
+        ErrorKind::ForeignAtomRef {
+            arg: Some(2),
+            atom: 1
+        }
+    );
+    let mut chain = Chain::new();
+    let first2 = chain.push(Getpid::new());
+    chain.push(Getpid::new());
+    chain.push(Getpid::new());
+    chain.jump(first2, AtomRef::from_index(2));
+    assert!(chain.encode().is_ok(), "from_index names no chain");
+    let mut chain = Chain::new();
+    let a = chain.push(Getpid::new());
+    chain.push(Getpid::new());
+    chain.jump(a, foreign_open);
+    assert_eq!(
+        chain.encode().unwrap_err().kind,
+        ErrorKind::ForeignAtomRef { arg: None, atom: 1 }
+    );
+    // The chain's own references still work, and compare by index.
+    assert_eq!(foreign_open, AtomRef::from_index(1));
+}

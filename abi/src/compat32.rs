@@ -127,7 +127,7 @@ pub fn lookup_socketcall(call: u32) -> Option<&'static SocketcallMap> {
 mod tests {
     use super::*;
     use crate::signature::ArgType;
-    use ArgMap::{Const, Pair, SiginfoIn, Stat64Out, Word};
+    use ArgMap::{Const, Pair, SiginfoIn, Stat64Out, Statfs64Out, Word};
 
     #[test]
     fn derived_tables_are_sorted_and_unique() {
@@ -212,6 +212,11 @@ mod tests {
                         // The native count is the same word, widened.
                         assert_eq!(args[native as usize], Word(count), "{name}: iovec count");
                         used[iov as usize] = true;
+                    }
+                    Statfs64Out { size, buf } => {
+                        assert!(matches!(ty, ArgType::Ptr(_)), "{name}");
+                        used[size as usize] = true;
+                        used[buf as usize] = true;
                     }
                     Const(_) => {}
                 }

@@ -111,3 +111,32 @@ const_assert_eq!(offset_of!(Statx, spare3), 160);
 pub const O_NOFOLLOW: u64 = 0o400000;
 /// `AT_SYMLINK_NOFOLLOW`.
 pub const AT_SYMLINK_NOFOLLOW: u64 = 0x100;
+/// `AT_SYMLINK_FOLLOW` (`linkat`: follow a final symlink of the old path).
+pub const AT_SYMLINK_FOLLOW: u64 = 0x400;
+
+/// x86_64 `struct statfs`, as written by `fstatfs` (120 bytes).
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[allow(missing_docs)]
+pub struct Statfs {
+    pub f_type: i64,
+    pub f_bsize: i64,
+    pub f_blocks: u64,
+    pub f_bfree: u64,
+    pub f_bavail: u64,
+    pub f_files: u64,
+    pub f_ffree: u64,
+    pub f_fsid: [i32; 2],
+    pub f_namelen: i64,
+    pub f_frsize: i64,
+    pub f_flags: i64,
+    pub f_spare: [i64; 4],
+}
+
+/// Size of [`Statfs`].
+pub const STATFS_SIZE: usize = 120;
+const_assert_eq!(size_of::<Statfs>(), STATFS_SIZE);
+const_assert_eq!(offset_of!(Statfs, f_fsid), 56);
+const_assert_eq!(offset_of!(Statfs, f_namelen), 64);

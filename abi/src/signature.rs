@@ -17,7 +17,7 @@
 //! The values of `setsockopt`/`getsockopt` are described by the table next to
 //! this one, [`crate::sockopt`]: only its options may be named.
 
-use crate::kernel::{SIGINFO_SIZE, STATX_SIZE, STAT_SIZE};
+use crate::kernel::{SIGINFO_SIZE, STATFS_SIZE, STATX_SIZE, STAT_SIZE};
 
 /// Direction of a pointer argument, from the kernel's point of view.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,7 +138,7 @@ pub enum Fds {
         arg: u8,
     },
     /// A zero result means the call wrote two new descriptors into the
-    /// `int[2]` argument `arg` points to (`socketpair`), which the chain then
+    /// `int[2]` argument `arg` points to (`socketpair`, `pipe2`), which the chain then
     /// owns. The run copies them out of the arena as soon as the call returns,
     /// so a later atom that writes the buffer cannot change what
     /// `take_fds` hands out; the buffer must lie in the arena.
@@ -160,14 +160,27 @@ pub enum NoFollow {
         /// `O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`.
         bit: u64,
     },
-    /// The call never follows a final symlink (`mkdirat`, `unlinkat`).
+    /// The call follows one only when bit `bit` of argument `arg` is set
+    /// (`linkat`'s `AT_SYMLINK_FOLLOW`): the policy requires the bit clear.
+    FlagClear {
+        /// The flags argument.
+        arg: u8,
+        /// `AT_SYMLINK_FOLLOW`.
+        bit: u64,
+    },
+    /// The call always follows a final symlink (`fchmodat`): refused under
+    /// confinement by kernel resolution, where a final symlink could
+    /// lead out.
+    Always,
+    /// The call never follows a final symlink (`mkdirat`, `unlinkat`,
+    /// `renameat2`, `readlinkat`, the new name of `linkat` and `symlinkat`).
     Never,
     /// The kernel resolves the path itself under `open_how.resolve`
     /// (`openat2`), which the policy checks.
     Resolve,
 }
 
-/// The path argument of a call: `(dirfd, path, …)`.
+/// A path argument of a call: a `(dirfd, path)` pair of its arguments.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PathArg {
     /// The directory descriptor argument.
@@ -216,7 +229,35 @@ pub enum ArgRule {
         /// The option value argument.
         value: u8,
     },
+    /// A sleep (`clock_nanosleep`): the `(clock, flags)` pair in arguments
+    /// `clock` and `flags` must be one of [`SLEEPS`].
+    Sleep {
+        /// The clock argument.
+        clock: u8,
+        /// The flags argument.
+        flags: u8,
+    },
+    /// Argument `arg` is the string a new symbolic link holds (`symlinkat`'s
+    /// target). The call does not resolve it, but whoever later follows the
+    /// link does, relative to the link's directory: under confinement it
+    /// must be a relative path free of `..` components, so that the link
+    /// cannot point out of the directory.
+    SymlinkTarget {
+        /// The target argument.
+        arg: u8,
+    },
 }
+
+/// `TIMER_ABSTIME`: an absolute deadline for `clock_nanosleep`.
+pub const TIMER_ABSTIME: u32 = 1;
+
+/// The sleeps [`ArgRule::Sleep`] admits, as `(clock, flags allowed with it)`:
+/// relative sleeps on `CLOCK_REALTIME` (0), `CLOCK_MONOTONIC` (1) and
+/// `CLOCK_BOOTTIME` (7), and absolute deadlines on `CLOCK_MONOTONIC` only. An
+/// absolute wall-clock deadline moves whenever the clock is set, and the
+/// CPU-time clocks advance only while something runs, so neither bounds how
+/// long a worker sleeps.
+pub const SLEEPS: &[(u32, &[u32])] = &[(0, &[0]), (1, &[0, TIMER_ABSTIME]), (7, &[0])];
 
 /// A data transfer through a user buffer: the fast paths (re-aiming a
 /// validated one-atom batch at another buffer, recycling it) know these.
@@ -292,6 +333,17 @@ pub enum ArgMap {
     /// call writes a native `struct stat` into a buffer the translator appends,
     /// which write-back converts.
     Stat64Out(u8),
+    /// `fstatfs64(fd, sz, buf)`: compat word `buf` points to an i386
+    /// `struct statfs64` (84 bytes, packed) and word `size` must be an
+    /// immediate 84 (the kernel refuses other sizes). The native call writes a
+    /// native `struct statfs` into a buffer the translator appends, which
+    /// write-back converts.
+    Statfs64Out {
+        /// The word holding `sz`.
+        size: u8,
+        /// The word holding the pointer.
+        buf: u8,
+    },
     /// Compat word `j` points to an i386 `siginfo_t`; the translator appends its
     /// native translation and passes that.
     SiginfoIn(u8),
@@ -375,8 +427,9 @@ pub struct Signature {
     pub blocking: Blocking,
     /// What it does with descriptors.
     pub fds: Fds,
-    /// Its path argument, if any.
-    pub path: Option<PathArg>,
+    /// Its path arguments (`renameat2` and `linkat` have two), each confined
+    /// by a confining policy.
+    pub paths: &'static [PathArg],
     /// Its argument-value rule, if any.
     pub rule: ArgRule,
     /// Whether it is a plain transfer through a buffer.
@@ -404,7 +457,7 @@ impl Signature {
         class: Class::Info,
         blocking: Blocking::Never,
         fds: Fds::None,
-        path: None,
+        paths: &[],
         rule: ArgRule::None,
         io: Io::None,
         nowait: Nowait::None,
@@ -437,21 +490,26 @@ const fn nullable(dir: Dir, len: Len) -> ArgType {
 }
 
 /// `(dirfd, path)` in arguments 0 and 1.
-const fn path(nofollow: NoFollow) -> Option<PathArg> {
-    Some(PathArg {
-        dirfd: 0,
-        path: 1,
+const fn path(nofollow: NoFollow) -> PathArg {
+    path_at(0, 1, nofollow)
+}
+
+/// `(dirfd, path)` in arguments `dirfd` and `path`.
+const fn path_at(dirfd: u8, path: u8, nofollow: NoFollow) -> PathArg {
+    PathArg {
+        dirfd,
+        path,
         nofollow,
-    })
+    }
 }
 
 const fn nofollow_flag(arg: u8, bit: u64) -> NoFollow {
     NoFollow::Flag { arg, bit }
 }
 
-use crate::kernel::{AT_SYMLINK_NOFOLLOW, O_NOFOLLOW};
+use crate::kernel::{AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, O_NOFOLLOW};
 use crate::sockopt::Access;
-use ArgMap::{Const, Pair, SiginfoIn, Stat64Out, Word};
+use ArgMap::{Const, Pair, SiginfoIn, Stat64Out, Statfs64Out, Word};
 
 /// An iovec array the kernel reads (`writev`) or writes (`readv`), counted
 /// by argument 2.
@@ -468,6 +526,10 @@ const SOCKLEN_PTR: ArgType = nullable(InOut, Len::Fixed(4));
 /// `struct epoll_event` on x86_64 and i386: packed, 12 bytes.
 const EPOLL_EVENT_SIZE: u32 = 12;
 const STAT_OUT: ArgType = ptr(Out, Len::Fixed(STAT_SIZE as u32));
+/// A nullable 8-byte `loff_t *` the kernel reads and advances.
+const OFFSET_PTR: ArgType = nullable(InOut, Len::Fixed(8));
+/// `(fd_in, off_in, fd_out, off_out, len, flags)`: `splice`, `copy_file_range`.
+const OFFSET_PAIR_COPY: &[ArgType] = &[Fd, OFFSET_PTR, Fd, OFFSET_PTR, Size, UInt];
 
 const W0: &[ArgMap] = &[Word(0)];
 const W0_1: &[ArgMap] = &[Word(0), Word(1)];
@@ -696,7 +758,7 @@ mod tests {
                 // openat2 with RESOLVE_CACHED from (dirfd, path, flags, mode).
                 Nowait::Cached => {
                     assert_eq!(sig.rule, ArgRule::OpenFlags { arg: 2 }, "{name}");
-                    assert!(sig.path.is_some() && is(sig, 3, UInt), "{name}");
+                    assert!(!sig.paths.is_empty() && is(sig, 3, UInt), "{name}");
                 }
                 // MSG_DONTWAIT is or-ed into argument 3.
                 Nowait::DontWait => assert!(is(sig, 3, UInt), "{name}: flags in arg 3"),
@@ -712,12 +774,12 @@ mod tests {
                     )
                 }
             }
-            if let Some(p) = sig.path {
+            for p in sig.paths {
                 assert!(
                     is(sig, p.dirfd, Fd) && is(sig, p.path, PATH),
                     "{name}: path"
                 );
-                if let NoFollow::Flag { arg, .. } = p.nofollow {
+                if let NoFollow::Flag { arg, .. } | NoFollow::FlagClear { arg, .. } = p.nofollow {
                     assert!(is(sig, arg, UInt), "{name}: no-follow flag");
                 }
             }
@@ -725,6 +787,10 @@ mod tests {
                 ArgRule::None => {}
                 ArgRule::OpenFlags { arg } => assert!(is(sig, arg, UInt), "{name}"),
                 ArgRule::OpenHow { arg } => assert!(is_ptr(sig, arg, In), "{name}"),
+                ArgRule::SymlinkTarget { arg } => assert!(is(sig, arg, PATH), "{name}"),
+                ArgRule::Sleep { clock, flags } => {
+                    assert!(is(sig, clock, Int) && is(sig, flags, Int), "{name}")
+                }
                 ArgRule::SocketFamily { arg } | ArgRule::OwnProcess { arg } => {
                     assert!(is(sig, arg, Int), "{name}")
                 }

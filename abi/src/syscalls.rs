@@ -255,7 +255,7 @@ macro_rules! for_each_syscall {
             ]
             socketcall []
             builder Pread64("pread64") {
-                fd: Fd, buf: Mem, offset: i64;
+                fd: Fd, buf: Mem, offset: Offset;
                 /// How many bytes.
                 len: Len = Len::Whole,
             }
@@ -274,7 +274,7 @@ macro_rules! for_each_syscall {
             ]
             socketcall []
             builder Pwrite64("pwrite64") {
-                fd: Fd, buf: Mem, offset: i64;
+                fd: Fd, buf: Mem, offset: Offset;
                 /// How many bytes.
                 len: Len = Len::Whole,
             }
@@ -292,6 +292,27 @@ macro_rules! for_each_syscall {
             socketcall []
             builder Getpid("getpid") { ; }
             |_s| [];
+
+            /// Copy data between descriptors in the kernel, from `in_fd` at
+            /// `*offset` (which it advances), or at its file offset when
+            /// `offset` is `None`.
+            SENDFILE = 40, "sendfile" {
+                args: &[Fd, Fd, OFFSET_PTR, Size],
+                class: Class::FileWrite,
+                blocking: Blocking::Network,
+            }
+            i386 [
+                // sendfile64: a loff_t pointer, the native layout (i386
+                // sendfile's 32-bit off_t is not translated).
+                SENDFILE64 = 239, "sendfile64", 4, W0_3;
+            ]
+            socketcall []
+            builder Sendfile("sendfile") {
+                out_fd: Fd, in_fd: Fd, count: u64;
+                /// An 8-byte `loff_t` buffer (in and out) for the input offset.
+                offset: Option<BufRef> = None,
+            }
+            |s| [s.out_fd.into_arg(), s.in_fd.into_arg(), null_or(s.offset), s.count.into_arg()];
 
             /// Create a socket.
             SOCKET = 41, "socket" {
@@ -557,6 +578,21 @@ macro_rules! for_each_syscall {
             builder Ftruncate("ftruncate") { fd: Fd, length: i64; }
             |s| [s.fd.into_arg(), s.length.into_arg()];
 
+            /// Get file-system statistics by descriptor.
+            FSTATFS = 138, "fstatfs" {
+                args: &[Fd, ptr(Out, Len::Fixed(STATFS_SIZE as u32))],
+                class: Class::FileRead,
+                blocking: Blocking::Storage,
+            }
+            i386 [
+                // fstatfs64(fd, sizeof(struct statfs64), buf); i386 fstatfs's
+                // 32-bit struct statfs is not translated.
+                FSTATFS64 = 269, "fstatfs64", 3, &[Word(0), Statfs64Out { size: 1, buf: 2 }];
+            ]
+            socketcall []
+            builder Fstatfs("fstatfs") { fd: Fd, buf: Out<kernel::Statfs>; }
+            |s| [s.fd.into_arg(), s.buf.into_arg()];
+
             /// The thread id.
             GETTID = 186, "gettid" {
                 args: &[],
@@ -589,6 +625,37 @@ macro_rules! for_each_syscall {
             }
             |s| [s.fd.into_arg(), s.dirp.into_arg(), s.count.arg_for(s.dirp)];
 
+            /// Sleep on a clock: a timeout atom. Relative (`flags` 0) on
+            /// `CLOCK_REALTIME`, `CLOCK_MONOTONIC` or `CLOCK_BOOTTIME`, or until
+            /// an absolute `CLOCK_MONOTONIC` deadline (`TIMER_ABSTIME`); other
+            /// clocks and absolute wall-clock deadlines (which move when the
+            /// clock is set) are refused. `request` is a 16-byte
+            /// `struct timespec`, `remain` receives what is left when a signal
+            /// interrupts a relative sleep. Like any blocking call, a sleep a
+            /// worker is in is not cut short by cancellation (the chain stops
+            /// after it): keep sleeps short.
+            CLOCK_NANOSLEEP = 230, "clock_nanosleep" {
+                args: &[Int, Int, ptr(In, Len::Fixed(16)), nullable(Out, Len::Fixed(16))],
+                class: Class::Info,
+                blocking: Blocking::Network,
+                rule: ArgRule::Sleep { clock: 0, flags: 1 },
+            }
+            i386 [
+                // The time64 form takes the native 64-bit timespec.
+                CLOCK_NANOSLEEP_TIME64 = 407, "clock_nanosleep_time64", 4, W0_3;
+            ]
+            socketcall []
+            builder ClockNanosleep("clock_nanosleep") {
+                request: BufRef;
+                /// `CLOCK_MONOTONIC`, `CLOCK_REALTIME` or `CLOCK_BOOTTIME`.
+                clock: i32 = libc::CLOCK_MONOTONIC,
+                /// 0 (relative) or `TIMER_ABSTIME` (with `CLOCK_MONOTONIC`).
+                flags: i32 = 0,
+                /// Where the time left goes when a signal interrupts the sleep.
+                remain: Option<BufRef> = None,
+            }
+            |s| [s.clock.into_arg(), s.flags.into_arg(), s.request.into_arg(), null_or(s.remain)];
+
             /// Send a signal to a thread of a thread group.
             TGKILL = 234, "tgkill" {
                 args: &[Int, Int, Int],
@@ -609,7 +676,7 @@ macro_rules! for_each_syscall {
                 class: Class::FileRead,
                 blocking: Blocking::Storage,
                 fds: Fds::Returns,
-                path: path(nofollow_flag(2, O_NOFOLLOW)),
+                paths: &[path(nofollow_flag(2, O_NOFOLLOW))],
                 rule: ArgRule::OpenFlags { arg: 2 },
                 nowait: Nowait::Cached,
             }
@@ -631,7 +698,7 @@ macro_rules! for_each_syscall {
                 args: &[Fd, PATH, UInt],
                 class: Class::FileWrite,
                 blocking: Blocking::Storage,
-                path: path(NoFollow::Never),
+                paths: &[path(NoFollow::Never)],
             }
             i386 [
                 MKDIRAT = 296, "mkdirat", 3, W0_2;
@@ -644,12 +711,37 @@ macro_rules! for_each_syscall {
             }
             |s| [s.dirfd.into_arg(), s.path.into_arg(), s.mode.into_arg()];
 
+            /// Change the owner and group of a file (`u32::MAX`: leave as is).
+            FCHOWNAT = 260, "fchownat" {
+                args: &[Fd, PATH, UInt, UInt, UInt],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+                paths: &[path(nofollow_flag(4, AT_SYMLINK_NOFOLLOW))],
+            }
+            i386 [
+                // uid_t and gid_t are 32 bits on i386 too (fchownat has no 16-bit form).
+                FCHOWNAT = 298, "fchownat", 5, W0_4;
+            ]
+            socketcall []
+            builder Fchownat("fchownat") {
+                dirfd: Fd, path: BufRef, owner: u32, group: u32;
+                /// `AT_SYMLINK_NOFOLLOW`, `AT_EMPTY_PATH` or 0.
+                flags: u32 = 0,
+            }
+            |s| [
+                s.dirfd.into_arg(),
+                s.path.into_arg(),
+                s.owner.into_arg(),
+                s.group.into_arg(),
+                s.flags.into_arg(),
+            ];
+
             /// Get file status by path (`AT_SYMLINK_NOFOLLOW` for lstat).
             NEWFSTATAT = 262, "newfstatat" {
                 args: &[Fd, PATH, STAT_OUT, UInt],
                 class: Class::FileRead,
                 blocking: Blocking::Storage,
-                path: path(nofollow_flag(3, AT_SYMLINK_NOFOLLOW)),
+                paths: &[path(nofollow_flag(3, AT_SYMLINK_NOFOLLOW))],
             }
             i386 [
                 STAT64 = 195, "stat64", 2, &[Const(AT_FDCWD), Word(0), Stat64Out(1), Const(0)];
@@ -669,7 +761,7 @@ macro_rules! for_each_syscall {
                 args: &[Fd, PATH, UInt],
                 class: Class::FileWrite,
                 blocking: Blocking::Storage,
-                path: path(NoFollow::Never),
+                paths: &[path(NoFollow::Never)],
             }
             i386 [
                 UNLINKAT = 301, "unlinkat", 3, W0_2;
@@ -681,6 +773,139 @@ macro_rules! for_each_syscall {
                 flags: u32 = 0,
             }
             |s| [s.dirfd.into_arg(), s.path.into_arg(), s.flags.into_arg()];
+
+            /// Make a new name for a file (a hard link); `AT_SYMLINK_FOLLOW`
+            /// links what a final symlink of `oldpath` points to.
+            LINKAT = 265, "linkat" {
+                args: &[Fd, PATH, Fd, PATH, UInt],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+                paths: &[
+                    path(NoFollow::FlagClear { arg: 4, bit: AT_SYMLINK_FOLLOW }),
+                    path_at(2, 3, NoFollow::Never),
+                ],
+            }
+            i386 [
+                LINKAT = 303, "linkat", 5, W0_4;
+            ]
+            socketcall []
+            builder Linkat("linkat") {
+                olddirfd: Fd, oldpath: BufRef, newdirfd: Fd, newpath: BufRef;
+                /// `AT_SYMLINK_FOLLOW`, `AT_EMPTY_PATH` or 0.
+                flags: u32 = 0,
+            }
+            |s| [
+                s.olddirfd.into_arg(),
+                s.oldpath.into_arg(),
+                s.newdirfd.into_arg(),
+                s.newpath.into_arg(),
+                s.flags.into_arg(),
+            ];
+
+            /// Make a symbolic link `linkpath` holding `target`. Under
+            /// confinement the target must be relative and free of `..`
+            /// components: the link is created inside the directory and
+            /// whoever follows it later resolves the target from there.
+            SYMLINKAT = 266, "symlinkat" {
+                args: &[PATH, Fd, PATH],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+                paths: &[path_at(1, 2, NoFollow::Never)],
+                rule: ArgRule::SymlinkTarget { arg: 0 },
+            }
+            i386 [
+                SYMLINKAT = 304, "symlinkat", 3, W0_2;
+            ]
+            socketcall []
+            builder Symlinkat("symlinkat") { target: BufRef, newdirfd: Fd, linkpath: BufRef; }
+            |s| [s.target.into_arg(), s.newdirfd.into_arg(), s.linkpath.into_arg()];
+
+            /// Read the target of a symbolic link (not NUL-terminated; the
+            /// result is its length).
+            READLINKAT = 267, "readlinkat" {
+                args: &[Fd, PATH, ptr(Out, Len::Arg(3)), Size],
+                class: Class::FileRead,
+                blocking: Blocking::Storage,
+                paths: &[path(NoFollow::Never)],
+            }
+            i386 [
+                READLINKAT = 305, "readlinkat", 4, W0_3;
+            ]
+            socketcall []
+            builder Readlinkat("readlinkat") {
+                dirfd: Fd, path: BufRef, buf: Mem;
+                /// Bytes of room.
+                len: Len = Len::Whole,
+            }
+            |s| [s.dirfd.into_arg(), s.path.into_arg(), s.buf.into_arg(), s.len.arg_for(s.buf)];
+
+            /// Change the permission bits of a file. It always follows a
+            /// final symlink, so [`Policy::confine_to`](crate::Policy::confine_to)
+            /// refuses it (its lexical form does not).
+            FCHMODAT = 268, "fchmodat" {
+                args: &[Fd, PATH, UInt],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+                paths: &[path(NoFollow::Always)],
+            }
+            i386 [
+                FCHMODAT = 306, "fchmodat", 3, W0_2;
+            ]
+            socketcall []
+            builder Fchmodat("fchmodat") { dirfd: Fd, path: BufRef, mode: u32; }
+            |s| [s.dirfd.into_arg(), s.path.into_arg(), s.mode.into_arg()];
+
+            /// Move data between a pipe and another descriptor in the kernel;
+            /// the offsets are 8-byte `loff_t` buffers (in and out) or `None`.
+            SPLICE = 275, "splice" {
+                args: OFFSET_PAIR_COPY,
+                class: Class::FileWrite,
+                blocking: Blocking::Network,
+            }
+            i386 [
+                SPLICE = 313, "splice", 6, W0_5;
+            ]
+            socketcall []
+            builder Splice("splice") {
+                fd_in: Fd, fd_out: Fd, len: u64;
+                /// The input offset (not for a pipe).
+                off_in: Option<BufRef> = None,
+                /// The output offset (not for a pipe).
+                off_out: Option<BufRef> = None,
+                /// `SPLICE_F_*` flags.
+                flags: u32 = 0,
+            }
+            |s| [
+                s.fd_in.into_arg(),
+                null_or(s.off_in),
+                s.fd_out.into_arg(),
+                null_or(s.off_out),
+                s.len.into_arg(),
+                s.flags.into_arg(),
+            ];
+
+            /// Change file timestamps: `times` is two 16-byte `struct
+            /// timespec` (access, modification; `UTIME_NOW`, `UTIME_OMIT`), or
+            /// `None` for now.
+            UTIMENSAT = 280, "utimensat" {
+                args: &[Fd, PATH, nullable(In, Len::Fixed(32)), UInt],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+                paths: &[path(nofollow_flag(3, AT_SYMLINK_NOFOLLOW))],
+            }
+            i386 [
+                // The time64 form takes the native 64-bit timespecs.
+                UTIMENSAT_TIME64 = 412, "utimensat_time64", 4, W0_3;
+            ]
+            socketcall []
+            builder Utimensat("utimensat") {
+                dirfd: Fd, path: BufRef;
+                /// Two timespecs (32 bytes), or `None` for the current time.
+                times: Option<BufRef> = None,
+                /// `AT_SYMLINK_NOFOLLOW`, `AT_EMPTY_PATH` or 0.
+                flags: u32 = 0,
+            }
+            |s| [s.dirfd.into_arg(), s.path.into_arg(), null_or(s.times), s.flags.into_arg()];
 
             /// Allocate or punch file space.
             FALLOCATE = 285, "fallocate" {
@@ -728,6 +953,47 @@ macro_rules! for_each_syscall {
                 s.flags.into_arg(),
             ];
 
+            /// Duplicate `oldfd` onto the number `newfd` (closing what
+            /// `newfd` held). The number is the caller's choice, so its owner
+            /// stays who it was: the atom that returned it, or the caller.
+            DUP3 = 292, "dup3" {
+                args: &[Fd, Fd, UInt],
+                class: Class::Fd,
+                blocking: Blocking::Never,
+            }
+            i386 [
+                DUP3 = 330, "dup3", 3, W0_2;
+            ]
+            socketcall []
+            builder Dup3("dup3") {
+                oldfd: Fd, newfd: Fd;
+                /// `O_CLOEXEC` or 0.
+                flags: u32 = libc::O_CLOEXEC as u32,
+            }
+            |s| [s.oldfd.into_arg(), s.newfd.into_arg(), s.flags.into_arg()];
+
+            /// Create a pipe: on success (0) its read and write ends are in
+            /// `fds` (an 8-byte `int[2]` in the batch), and the chain owns
+            /// both, like the descriptors other atoms return
+            /// ([`unclosed_fds`](crate::ValidatedBatch::unclosed_fds),
+            /// [`take_fds`](crate::ValidatedBatch::take_fds), closes).
+            PIPE2 = 293, "pipe2" {
+                args: &[ptr(Out, Len::Fixed(8)), UInt],
+                class: Class::Fd,
+                blocking: Blocking::Never,
+                fds: Fds::Pair { arg: 0 },
+            }
+            i386 [
+                PIPE2 = 331, "pipe2", 2, W0_1;
+            ]
+            socketcall []
+            builder Pipe2("pipe2") {
+                fds: Out<[i32; 2]>;
+                /// `O_CLOEXEC`, `O_NONBLOCK`, `O_DIRECT` or 0.
+                flags: u32 = libc::O_CLOEXEC as u32,
+            }
+            |s| [s.fds.into_arg(), s.flags.into_arg()];
+
             /// Queue a signal with a `siginfo_t` (128 bytes in `info`) to a thread.
             RT_TGSIGQUEUEINFO = 297, "rt_tgsigqueueinfo" {
                 args: &[Int, Int, Int, ptr(In, Len::Fixed(SIGINFO_SIZE as u32))],
@@ -744,12 +1010,67 @@ macro_rules! for_each_syscall {
             }
             |s| [s.tgid.into_arg(), s.tid.into_arg(), s.sig.into_arg(), s.info.into_arg()];
 
+            /// Rename a file, atomically replacing `newpath` unless `flags`
+            /// hold `RENAME_NOREPLACE` (or swap both with `RENAME_EXCHANGE`).
+            RENAMEAT2 = 316, "renameat2" {
+                args: &[Fd, PATH, Fd, PATH, UInt],
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+                paths: &[path(NoFollow::Never), path_at(2, 3, NoFollow::Never)],
+            }
+            i386 [
+                RENAMEAT2 = 353, "renameat2", 5, W0_4;
+            ]
+            socketcall []
+            builder Renameat2("renameat2") {
+                olddirfd: Fd, oldpath: BufRef, newdirfd: Fd, newpath: BufRef;
+                /// `RENAME_NOREPLACE`, `RENAME_EXCHANGE`, `RENAME_WHITEOUT` or 0.
+                flags: u32 = 0,
+            }
+            |s| [
+                s.olddirfd.into_arg(),
+                s.oldpath.into_arg(),
+                s.newdirfd.into_arg(),
+                s.newpath.into_arg(),
+                s.flags.into_arg(),
+            ];
+
+            /// Copy a range of data from one file to another in the kernel;
+            /// the offsets are 8-byte `loff_t` buffers (in and out) or `None`
+            /// for the file offsets.
+            COPY_FILE_RANGE = 326, "copy_file_range" {
+                args: OFFSET_PAIR_COPY,
+                class: Class::FileWrite,
+                blocking: Blocking::Storage,
+            }
+            i386 [
+                COPY_FILE_RANGE = 377, "copy_file_range", 6, W0_5;
+            ]
+            socketcall []
+            builder CopyFileRange("copy_file_range") {
+                fd_in: Fd, fd_out: Fd, len: u64;
+                /// The input offset, or the file offset.
+                off_in: Option<BufRef> = None,
+                /// The output offset, or the file offset.
+                off_out: Option<BufRef> = None,
+                /// Flags (0).
+                flags: u32 = 0,
+            }
+            |s| [
+                s.fd_in.into_arg(),
+                null_or(s.off_in),
+                s.fd_out.into_arg(),
+                null_or(s.off_out),
+                s.len.into_arg(),
+                s.flags.into_arg(),
+            ];
+
             /// Get extended file status.
             STATX = 332, "statx" {
                 args: &[Fd, PATH, UInt, UInt, ptr(Out, Len::Fixed(STATX_SIZE as u32))],
                 class: Class::FileRead,
                 blocking: Blocking::Storage,
-                path: path(nofollow_flag(2, AT_SYMLINK_NOFOLLOW)),
+                paths: &[path(nofollow_flag(2, AT_SYMLINK_NOFOLLOW))],
             }
             i386 [
                 STATX = 383, "statx", 5, W0_4;
@@ -776,7 +1097,7 @@ macro_rules! for_each_syscall {
                 class: Class::FileRead,
                 blocking: Blocking::Storage,
                 fds: Fds::Returns,
-                path: path(NoFollow::Resolve),
+                paths: &[path(NoFollow::Resolve)],
                 rule: ArgRule::OpenHow { arg: 2 },
             }
             i386 [
@@ -954,6 +1275,26 @@ macro_rules! for_each_syscall {
                 null_or(s.sigmask),
                 Arg::Imm(s.sigmask.map_or(0, |m| m.len() as u64)),
             ];
+            /// Check the caller's permissions for a file (`mode` is `F_OK` or
+            /// `R_OK | W_OK | X_OK`); `AT_EACCESS` checks with the effective ids.
+            FACCESSAT2 = 439, "faccessat2" {
+                args: &[Fd, PATH, Int, UInt],
+                class: Class::FileRead,
+                blocking: Blocking::Storage,
+                paths: &[path(nofollow_flag(3, AT_SYMLINK_NOFOLLOW))],
+            }
+            i386 [
+                // faccessat(dirfd, path, mode) is faccessat2(dirfd, path, mode, 0).
+                FACCESSAT = 307, "faccessat", 3, &[Word(0), Word(1), Word(2), Const(0)];
+                FACCESSAT2 = 439, "faccessat2", 4, W0_3;
+            ]
+            socketcall []
+            builder Faccessat2("faccessat2") {
+                dirfd: Fd, path: BufRef, mode: i32;
+                /// `AT_EACCESS`, `AT_SYMLINK_NOFOLLOW`, `AT_EMPTY_PATH` or 0.
+                flags: u32 = 0,
+            }
+            |s| [s.dirfd.into_arg(), s.path.into_arg(), s.mode.into_arg(), s.flags.into_arg()];
         }
     };
 }

@@ -125,12 +125,11 @@ unsafe fn edit(policy: *mut SysletPolicy, f: impl FnOnce(Policy) -> Policy) -> c
 #[no_mangle]
 pub unsafe extern "C" fn syslet_policy_allow(policy: *mut SysletPolicy, nr: u32) -> c_int {
     // SAFETY: forwarded from the caller.
-    let allowed = unsafe { policy.as_ref() }.is_some_and(|p| p.0.clone().allow(nr).allows(nr));
-    if !allowed {
+    let Some(allowed) = unsafe { policy.as_ref() }.and_then(|p| p.0.clone().allow(nr).ok()) else {
         return -1;
-    }
+    };
     // SAFETY: forwarded from the caller.
-    unsafe { edit(policy, |p| p.allow(nr)) }
+    unsafe { edit(policy, |_| allowed) }
 }
 
 /// `int syslet_policy_deny(syslet_policy *, uint32_t nr)`: no longer allow `nr`.

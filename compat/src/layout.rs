@@ -27,6 +27,8 @@ pub const SOCKETCALL_ARG_SIZE: usize = 8;
 pub const COMPAT_IOVEC_SIZE: usize = 8;
 /// Size of the i386 kernel's `struct stat64` ([`Stat64`]).
 pub const STAT64_SIZE: usize = 96;
+/// Size of the i386 kernel's `struct statfs64` ([`Statfs64`]).
+pub const STATFS64_SIZE: usize = 84;
 /// Size of the `loff_t` that `_llseek` stores through its `result` pointer.
 pub const LLSEEK_RESULT_SIZE: usize = 8;
 /// Size of the i386 `siginfo_t` (`compat_siginfo_t`), as `rt_tgsigqueueinfo` reads it.
@@ -170,6 +172,35 @@ pub struct Stat64 {
     pub st_ctime_nsec: u32,
     pub st_ino: U64,
 }
+
+/// The i386 kernel's `struct statfs64` (`struct compat_statfs64`, packed to 4
+/// bytes on x86), as `fstatfs64` writes it: the 64-bit counts sit at offsets
+/// that are not multiples of 8, declared as unaligned little-endian integers.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[allow(missing_docs)]
+pub struct Statfs64 {
+    pub f_type: u32,
+    pub f_bsize: u32,
+    pub f_blocks: U64,
+    pub f_bfree: U64,
+    pub f_bavail: U64,
+    pub f_files: U64,
+    pub f_ffree: U64,
+    pub f_fsid: [i32; 2],
+    pub f_namelen: u32,
+    pub f_frsize: u32,
+    pub f_flags: u32,
+    pub f_spare: [u32; 4],
+}
+
+const_assert_eq!(size_of::<Statfs64>(), STATFS64_SIZE);
+const_assert_eq!(offset_of!(Statfs64, f_blocks), 8);
+const_assert_eq!(offset_of!(Statfs64, f_fsid), 48);
+const_assert_eq!(offset_of!(Statfs64, f_namelen), 56);
+const_assert_eq!(offset_of!(Statfs64, f_spare), 68);
 
 const_assert_eq!(size_of::<CompatAtom>(), COMPAT_ATOM_SIZE);
 const_assert_eq!(align_of::<CompatAtom>(), 4);

@@ -82,6 +82,9 @@
 //!   converts it as the kernel's `cp_stat64` does (the padding stays as the
 //!   producer had it; 32-bit fields take the low bits). The `stat64` buffer must be
 //!   `OUT`, at least 96 bytes from the offset, and used by no other argument.
+//! * **`fstatfs64`** (size an immediate 84) becomes `fstatfs`, its native
+//!   `struct statfs` converted into the packed i386 `struct statfs64`
+//!   ([`Statfs64`], 84 bytes) the same way.
 //! * **`statx`** and **`getdents64`** write the same layout on both; they pass
 //!   through. `openat2`'s `open_how` is also identical.
 //! * **Directory offsets**: ext4 gives a 32-bit caller 31-bit `d_off` cookies
@@ -162,9 +165,9 @@ mod writer;
 pub use error::{ArgPos, CompatError, CompatErrorKind};
 pub use layout::{
     compat_atoms_len, compat_batch_size, compat_buf_arg, split_compat_buf_arg, CompatAtom,
-    CompatIoVec, SocketcallArg, Stat64, COMPAT_ATOM_SIZE, COMPAT_BUF_INDEX_SHIFT,
+    CompatIoVec, SocketcallArg, Stat64, Statfs64, COMPAT_ATOM_SIZE, COMPAT_BUF_INDEX_SHIFT,
     COMPAT_BUF_OFFSET_MASK, COMPAT_IOVEC_SIZE, COMPAT_MAGIC, COMPAT_MAX_BUF_OFFSET,
-    COMPAT_SIGINFO_SIZE, LLSEEK_RESULT_SIZE, SOCKETCALL_ARG_SIZE, STAT64_SIZE,
+    COMPAT_SIGINFO_SIZE, LLSEEK_RESULT_SIZE, SOCKETCALL_ARG_SIZE, STAT64_SIZE, STATFS64_SIZE,
 };
 pub use normalize::{normalize, Normalized};
 pub use syslets_abi as abi;

@@ -4,7 +4,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use syslets_abi::kernel::{Stat, SIGINFO_SIZE, STAT_SIZE};
+use syslets_abi::kernel::{Stat, Statfs, SIGINFO_SIZE, STATFS_SIZE, STAT_SIZE};
 use syslets_abi::signature::{self, ArgRule, ArgType, Signature};
 use syslets_abi::{self as abi, Atom, BatchHeader, BufDesc, Completion};
 use zerocopy::{FromBytes, IntoBytes};
@@ -12,8 +12,8 @@ use zerocopy::{FromBytes, IntoBytes};
 use crate::error::{ArgPos, CompatError, CompatErrorKind as E};
 use crate::layout::{
     compat_atoms_len, compat_batch_size, split_compat_buf_arg, CompatAtom, CompatIoVec,
-    SocketcallArg, Stat64, COMPAT_ATOM_SIZE, COMPAT_IOVEC_SIZE, COMPAT_MAGIC, COMPAT_SIGINFO_SIZE,
-    LLSEEK_RESULT_SIZE, SOCKETCALL_ARG_SIZE, STAT64_SIZE,
+    SocketcallArg, Stat64, Statfs64, COMPAT_ATOM_SIZE, COMPAT_IOVEC_SIZE, COMPAT_MAGIC,
+    COMPAT_SIGINFO_SIZE, LLSEEK_RESULT_SIZE, SOCKETCALL_ARG_SIZE, STAT64_SIZE, STATFS64_SIZE,
 };
 use crate::table::{self, ArgMap, CompatCall, Convention};
 
@@ -29,15 +29,38 @@ enum ResultConv {
 /// A conversion [`Normalized::write_back`] makes after the chain ran.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Fixup {
-    /// Convert the native `struct stat` at `native_at` of the native arena into
-    /// the i386 `struct stat64` at `compat_at` of the compat arena.
-    Stat64 {
+    /// Convert the native struct at `native_at` of the native arena into the
+    /// i386 one at `compat_at` of the compat arena.
+    Output {
+        kind: OutStruct,
         atom: u16,
         native_at: u32,
         compat_at: u32,
     },
     /// Store the native `lseek` result as a `loff_t` at `compat_at`.
     Llseek { atom: u16, compat_at: u32 },
+}
+
+/// An output struct whose i386 layout differs from the native one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum OutStruct {
+    /// `struct stat` → `struct stat64`.
+    Stat64,
+    /// `struct statfs` → `struct statfs64`.
+    Statfs64,
+}
+
+// The zeros `output_struct` appends come from one array.
+static_assertions::const_assert!(STATFS_SIZE <= STAT_SIZE);
+
+impl OutStruct {
+    /// `(native size, i386 size)`.
+    const fn sizes(self) -> (usize, usize) {
+        match self {
+            OutStruct::Stat64 => (STAT_SIZE, STAT64_SIZE),
+            OutStruct::Statfs64 => (STATFS_SIZE, STATFS64_SIZE),
+        }
+    }
 }
 
 /// A compat batch translated to the native layout, plus what is needed to
@@ -350,17 +373,19 @@ impl Ctx<'_> {
                 }
                 (abi::ARG_IMM, ((hi.value as u64) << 32) | lo.value as u64)
             }
-            ArgMap::Stat64Out(j) => {
-                let w = words[j as usize];
-                let compat_at = self.translated_region(w, STAT64_SIZE, true)?;
-                self.exclusive.push((self.buf_of(w), i as u16));
-                let (index, native_at) = self.append(&[0; STAT_SIZE], abi::BUF_OUT);
-                self.fixups.push(Fixup::Stat64 {
-                    atom: i as u16,
-                    native_at,
-                    compat_at,
-                });
-                (abi::ARG_BUF, abi::buf_arg(index, 0))
+            ArgMap::Stat64Out(j) => self.output_struct(i, words[j as usize], OutStruct::Stat64)?,
+            ArgMap::Statfs64Out { size, buf } => {
+                let sz = words[size as usize];
+                if sz.kind != abi::ARG_IMM as u32 {
+                    return Err(E::NeedsImmediate { arg: sz.pos });
+                }
+                if sz.value as usize != STATFS64_SIZE {
+                    return Err(E::BadTranslatedBuffer {
+                        arg: sz.pos,
+                        reason: "fstatfs64 takes sizeof(struct statfs64), 84",
+                    });
+                }
+                self.output_struct(i, words[buf as usize], OutStruct::Statfs64)?
             }
             ArgMap::Iovecs { iov, count } => {
                 let (w, n) = (words[iov as usize], words[count as usize]);
@@ -500,6 +525,24 @@ impl Ctx<'_> {
         Ok(d.offset + offset)
     }
 
+    /// Compat word `w` of atom `i` points to an i386 output struct of `kind`:
+    /// the native call writes the native struct into a buffer appended for
+    /// it, which write-back converts. Returns the native argument.
+    fn output_struct(&mut self, i: usize, w: Word, kind: OutStruct) -> Result<(u8, u64), E> {
+        let (native_size, compat_size) = kind.sizes();
+        let compat_at = self.translated_region(w, compat_size, true)?;
+        self.exclusive.push((self.buf_of(w), i as u16));
+        const ZEROS: [u8; STAT_SIZE] = [0; STAT_SIZE];
+        let (index, native_at) = self.append(&ZEROS[..native_size], abi::BUF_OUT);
+        self.fixups.push(Fixup::Output {
+            kind,
+            atom: i as u16,
+            native_at,
+            compat_at,
+        });
+        Ok((abi::ARG_BUF, abi::buf_arg(index, 0)))
+    }
+
     /// Append a buffer to the native batch; returns `(index, arena offset)`.
     fn append(&mut self, bytes: &[u8], flags: u32) -> (u16, u32) {
         let offset = (self.extra_base + self.extra_arena.len()) as u32;
@@ -625,6 +668,27 @@ pub(crate) fn siginfo_to_native(c: &[u8]) -> Result<[u8; SIGINFO_SIZE], i32> {
     Ok(n)
 }
 
+/// Convert the native `struct statfs` into the i386 `struct statfs64` as
+/// `put_compat_statfs64` (`fs/statfs.c`) fills it: 32-bit fields take the low
+/// 32 bits (the kernel refuses with `EOVERFLOW` only block sizes over 32 bits,
+/// which no file system has).
+pub(crate) fn statfs_to_statfs64(st: &Statfs) -> Statfs64 {
+    Statfs64 {
+        f_type: st.f_type as u32,
+        f_bsize: st.f_bsize as u32,
+        f_blocks: st.f_blocks.into(),
+        f_bfree: st.f_bfree.into(),
+        f_bavail: st.f_bavail.into(),
+        f_files: st.f_files.into(),
+        f_ffree: st.f_ffree.into(),
+        f_fsid: st.f_fsid,
+        f_namelen: st.f_namelen as u32,
+        f_frsize: st.f_frsize as u32,
+        f_flags: st.f_flags as u32,
+        f_spare: [0; 4],
+    }
+}
+
 /// Convert the native `struct stat` into the i386 `struct stat64` as
 /// `cp_stat64` (`arch/x86/kernel/sys_ia32.c`) fills it: every field but the two
 /// pads, which keep the bytes `old` had; 32-bit fields take the low 32 bits.
@@ -733,17 +797,27 @@ impl Normalized {
             |atom: u16| native.ran_mask & (1 << atom) != 0 && native.results[atom as usize] >= 0;
         for fixup in &self.fixups {
             match *fixup {
-                Fixup::Stat64 {
+                Fixup::Output {
+                    kind,
                     atom,
                     native_at,
                     compat_at,
                 } if ok(atom) => {
+                    let (native_size, compat_size) = kind.sizes();
                     let (n, c) = (native_at as usize, compat_at as usize);
-                    let st = Stat::read_from_bytes(&native_arena[n..n + STAT_SIZE])
-                        .expect("the appended buffer holds a struct stat");
-                    let out = &mut arena[c..c + STAT64_SIZE];
-                    let old = Stat64::read_from_bytes(out).expect("96 bytes");
-                    out.copy_from_slice(stat_to_stat64(&st, &old).as_bytes());
+                    let written = &native_arena[n..n + native_size];
+                    let out = &mut arena[c..c + compat_size];
+                    match kind {
+                        OutStruct::Stat64 => {
+                            let st = Stat::read_from_bytes(written).expect("a struct stat");
+                            let old = Stat64::read_from_bytes(out).expect("96 bytes");
+                            out.copy_from_slice(stat_to_stat64(&st, &old).as_bytes());
+                        }
+                        OutStruct::Statfs64 => {
+                            let st = Statfs::read_from_bytes(written).expect("a struct statfs");
+                            out.copy_from_slice(statfs_to_statfs64(&st).as_bytes());
+                        }
+                    }
                 }
                 Fixup::Llseek { atom, compat_at } if ok(atom) => {
                     let c = compat_at as usize;

@@ -12,7 +12,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 use crate::builder::inline_vec::InlineVec;
 use crate::builder::opcode::{AtomSpec, Opcode};
 use crate::error::{ErrorKind, ValidationError};
-use crate::handles::{AtomRef, BufRef, Iovecs, Mem, Out, SockAddr, SockAddrOut};
+use crate::handles::{AtomRef, BufRef, ChainId, Iovecs, Mem, Out, SockAddr, SockAddrOut};
 
 /// A raw pointer argument of an in-process chain, with the bytes it may reach.
 /// The validator checks lengths against it just as against arena buffers.
@@ -57,6 +57,8 @@ pub struct Chain<'a> {
     pub(crate) flags: u16,
     pub(crate) caller_data: u64,
     pub(crate) error: Option<ValidationError>,
+    /// What this chain's [`AtomRef`]s carry.
+    id: ChainId,
     _borrows: PhantomData<&'a mut [u8]>,
 }
 
@@ -273,8 +275,17 @@ impl<'a> Chain<'a> {
                 });
             }
         }
+        if let Some((arg, atom)) = spec.foreign_result(self.id) {
+            let kind = ErrorKind::ForeignAtomRef {
+                arg: Some(arg),
+                atom,
+            };
+            let syscall = abi::signature::lookup(spec.atom.nr).map(|s| s.name);
+            self.error
+                .get_or_insert(ValidationError::atom(index as usize, syscall, kind));
+        }
         self.atoms.push(spec.atom);
-        AtomRef(index)
+        AtomRef(index, self.id)
     }
 
     /// Make normal flow (no stop) after `from` continue at `to` instead of the
@@ -290,6 +301,17 @@ impl<'a> Chain<'a> {
             to.0 > from.0 && to.0 <= u8::MAX as u16,
             "jump targets must be later atoms"
         );
+        for atom in [from, to] {
+            if !atom.1.fits(self.id) {
+                let kind = ErrorKind::ForeignAtomRef {
+                    arg: None,
+                    atom: atom.0,
+                };
+                self.error
+                    .get_or_insert(ValidationError::atom(from.index(), None, kind));
+                return self;
+            }
+        }
         let atom = &mut self.atoms[from.index()];
         atom.flags = (atom.flags & !abi::NEXT_MASK) | abi::next_field(to.0 as u8);
         self
@@ -299,6 +321,6 @@ impl<'a> Chain<'a> {
     /// Must be called after the last atom was pushed.
     pub fn end_after(&mut self, atom: AtomRef) -> &mut Self {
         let end = self.atoms.len() as u16;
-        self.jump(atom, AtomRef(end))
+        self.jump(atom, AtomRef(end, self.id))
     }
 }

@@ -23,7 +23,7 @@ use syslets_abi as abi;
 use syslets_abi::kernel;
 use syslets_abi::nr;
 
-use crate::handles::{AtomRef, BufRef, Iovecs, Mem, Out, SockAddr, SockAddrOut};
+use crate::handles::{AtomRef, BufRef, ChainId, Iovecs, Mem, Out, SockAddr, SockAddrOut};
 // The system-call table names the builders' length type `Len`.
 use ByteLen as Len;
 
@@ -51,6 +51,59 @@ impl From<AtomRef> for Fd {
 impl From<BorrowedFd<'_>> for Fd {
     fn from(fd: BorrowedFd<'_>) -> Fd {
         Fd::Value(fd.as_raw_fd())
+    }
+}
+
+/// A 64-bit file offset argument: a value, or the result of an earlier atom
+/// (`pread64` at the offset an `lseek` returned).
+///
+/// ```
+/// use syslets::{Chain, Offset, Policy, opcode::{Lseek, Openat, Pread64}};
+/// let mut chain = Chain::new();
+/// let path = chain.path("/proc/self/exe");
+/// let buf = chain.output_bytes(4);
+/// let fd = chain.push(Openat::new(libc::AT_FDCWD, path));
+/// let at = chain.push(Lseek::new(fd, 1, libc::SEEK_SET));
+/// // Reads 4 bytes at offset 1, the offset lseek returned.
+/// chain.push(Pread64::new(fd, buf, at));
+/// # let mut batch = chain.prepare(&Policy::default()).unwrap();
+/// # let done = batch.run();
+/// # assert_eq!(done.results()[1], 1);
+/// # let _ = Offset::Value(0);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offset {
+    /// This offset.
+    Value(i64),
+    /// The (non-negative) result of an earlier atom; a negative one (an
+    /// error) reaches the call as an invalid offset, which it refuses.
+    ResultOf(AtomRef),
+}
+
+impl From<i64> for Offset {
+    fn from(offset: i64) -> Offset {
+        Offset::Value(offset)
+    }
+}
+
+impl From<i32> for Offset {
+    fn from(offset: i32) -> Offset {
+        Offset::Value(offset.into())
+    }
+}
+
+impl From<AtomRef> for Offset {
+    fn from(atom: AtomRef) -> Offset {
+        Offset::ResultOf(atom)
+    }
+}
+
+impl IntoArg for Offset {
+    fn into_arg(self) -> Arg {
+        match self {
+            Offset::Value(v) => Arg::Imm(v as u64),
+            Offset::ResultOf(a) => Arg::Result(a),
+        }
     }
 }
 
@@ -117,7 +170,7 @@ impl std::ops::BitOr for Stop {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Arg {
     Imm(u64),
-    Result(u16),
+    Result(AtomRef),
     Buf(BufRef),
     Raw { addr: u64, len: u64 },
 }
@@ -131,7 +184,7 @@ impl IntoArg for Fd {
     fn into_arg(self) -> Arg {
         match self {
             Fd::Value(fd) => Arg::Imm(fd as i64 as u64),
-            Fd::ResultOf(a) => Arg::Result(a.0),
+            Fd::ResultOf(a) => Arg::Result(a),
         }
     }
 }
@@ -145,6 +198,12 @@ impl IntoArg for i32 {
 impl IntoArg for u32 {
     fn into_arg(self) -> Arg {
         Arg::Imm(self as u64)
+    }
+}
+
+impl IntoArg for u64 {
+    fn into_arg(self) -> Arg {
+        Arg::Imm(self)
     }
 }
 
@@ -192,7 +251,7 @@ impl Len {
         match self {
             Len::Whole => Arg::Imm(mem.into().len()),
             Len::Bytes(n) => Arg::Imm(n),
-            Len::ResultOf(a) => Arg::Result(a.0),
+            Len::ResultOf(a) => Arg::Result(a),
         }
     }
 }
@@ -208,6 +267,10 @@ pub struct AtomSpec {
     /// Bit `i`: argument `i` is a raw pointer reaching `raw_len[i]` bytes.
     raw_args: u8,
     raw_len: [u64; abi::MAX_ARGS],
+    /// Bit `i`: argument `i` is a `RESULT` of an atom of chain
+    /// `result_chain[i]` (for the chain check).
+    result_args: u8,
+    result_chain: [ChainId; abi::MAX_ARGS],
 }
 
 impl AtomSpec {
@@ -220,10 +283,15 @@ impl AtomSpec {
             ..Default::default()
         };
         let (mut raw_args, mut raw_len) = (0u8, [0u64; abi::MAX_ARGS]);
+        let (mut result_args, mut result_chain) = (0u8, [ChainId::ANY; abi::MAX_ARGS]);
         for (i, arg) in args.iter().enumerate() {
             let (kind, value) = match *arg {
                 Arg::Imm(v) => (abi::ARG_IMM, v),
-                Arg::Result(a) => (abi::ARG_RESULT, a as u64),
+                Arg::Result(a) => {
+                    result_args |= 1 << i;
+                    result_chain[i] = a.1;
+                    (abi::ARG_RESULT, a.0 as u64)
+                }
                 Arg::Buf(b) => (abi::ARG_BUF, abi::buf_arg(b.index, b.offset)),
                 Arg::Raw { addr, len } => {
                     raw_args |= 1 << i;
@@ -238,10 +306,26 @@ impl AtomSpec {
             atom,
             raw_args,
             raw_len,
+            result_args,
+            result_chain,
         }
     }
 
-    /// `(argument, length)` of every raw pointer argument.
+    /// The first `RESULT` argument naming an atom of another chain than
+    /// `chain`: `(argument, the atom's index)`.
+    #[inline]
+    pub(crate) fn foreign_result(&self, chain: ChainId) -> Option<(u8, u16)> {
+        let mut left = self.result_args;
+        while left != 0 {
+            let i = left.trailing_zeros() as usize;
+            left &= left - 1;
+            if !self.result_chain[i].fits(chain) {
+                return Some((i as u8, self.atom.arg[i] as u16));
+            }
+        }
+        None
+    }
+
     pub(crate) fn raw_regions(&self) -> impl Iterator<Item = (u8, u64)> + '_ {
         // Only raw pointers the builders made (from a borrow or an unsafe
         // contract) carry a length; a RawAtom's raw pointers have none and are refused.
@@ -282,6 +366,8 @@ impl Opcode for RawAtom {
             atom: self.0,
             raw_args: 0,
             raw_len: [0; abi::MAX_ARGS],
+            result_args: 0,
+            result_chain: [ChainId::ANY; abi::MAX_ARGS],
         }
     }
 }

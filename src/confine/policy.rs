@@ -240,10 +240,14 @@ pub enum ConfineMode {
     /// symlinks and renames can never lead out (see
     /// [openat2(2)](https://man7.org/linux/man-pages/man2/openat2.2.html)). Calls
     /// that have no `RESOLVE_*` flags (`openat`, `newfstatat`, `statx`,
-    /// `mkdirat`, `unlinkat`) get only paths that cannot resolve through
-    /// anything: a single component, with the final symlink not followed
-    /// (`O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`; `mkdirat` and `unlinkat` never
-    /// follow it). Needs Linux 5.6 for `openat2`.
+    /// `mkdirat`, `unlinkat`, `renameat2`, `linkat`, `symlinkat`, …) get only
+    /// paths that cannot resolve through anything: a single component, with
+    /// the final symlink not followed (`O_NOFOLLOW`, `AT_SYMLINK_NOFOLLOW`;
+    /// `linkat` without `AT_SYMLINK_FOLLOW`; `mkdirat`, `unlinkat`,
+    /// `renameat2` and `symlinkat` never follow it), and both paths of a
+    /// two-path call are checked. A `symlinkat` target must be relative and
+    /// free of `..` (it is resolved later, from the link's directory). Needs
+    /// Linux 5.6 for `openat2`.
     Beneath,
     /// Lexical checks only (relative, no `..` component): for kernels without
     /// `openat2`. **Racy**: a symlink inside the directory (present, or created
@@ -252,6 +256,35 @@ pub enum ConfineMode {
     /// takes the lookup with it.
     Lexical,
 }
+
+/// Why [`Policy::allow`] refused a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AllowError {
+    /// The signature table does not describe this number: no batch can name it.
+    Unknown(u32),
+    /// The number is on the [`DENYLIST`]: no policy allows it.
+    Denied {
+        /// The number.
+        nr: u32,
+        /// Its name.
+        name: &'static str,
+    },
+}
+
+impl std::fmt::Display for AllowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AllowError::Unknown(nr) => {
+                write!(f, "system call {nr} is not in the signature table")
+            }
+            AllowError::Denied { nr, name } => {
+                write!(f, "system call {name} ({nr}) is on the fixed denylist")
+            }
+        }
+    }
+}
+
+impl std::error::Error for AllowError {}
 
 /// Confinement of every path to one directory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -316,11 +349,7 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Self {
-        let mut p = Policy::empty();
-        for sig in signature::SIGNATURES {
-            p = p.allow(sig.nr);
-        }
-        p
+        Policy::empty().allow_where(|_| true)
     }
 }
 
@@ -361,13 +390,32 @@ impl Policy {
             .socket_families(&[libc::AF_INET, libc::AF_INET6])
     }
 
-    /// Also allow the call with this native number. Ignored when the signature
-    /// table does not know it or it is on the [`DENYLIST`].
-    pub fn allow(mut self, nr: u32) -> Self {
-        if signature::lookup(nr).is_some() && denylist_entry(nr).is_none() {
-            self.allowed.insert(nr);
+    /// Also allow the call with this native number.
+    ///
+    /// A number the signature table does not describe, or one on the
+    /// [`DENYLIST`], can never run in a batch: asking for it is an error
+    /// ([`AllowError`]) rather than a silent no-op, so a typo or a call the
+    /// crate does not support yet shows at once.
+    ///
+    /// ```
+    /// use syslets::abi::nr;
+    /// use syslets::policy::{AllowError, Policy};
+    ///
+    /// let p = Policy::empty().allow(nr::READ)?.allow(nr::CLOSE)?;
+    /// assert!(p.allows(nr::READ));
+    /// assert_eq!(Policy::empty().allow(59).unwrap_err(), AllowError::Denied { nr: 59, name: "execve" });
+    /// assert_eq!(Policy::empty().allow(100_000).unwrap_err(), AllowError::Unknown(100_000));
+    /// # Ok::<(), AllowError>(())
+    /// ```
+    pub fn allow(mut self, nr: u32) -> Result<Self, AllowError> {
+        if let Some(d) = denylist_entry(nr) {
+            return Err(AllowError::Denied { nr, name: d.name });
         }
-        self
+        if signature::lookup(nr).is_none() {
+            return Err(AllowError::Unknown(nr));
+        }
+        self.allowed.insert(nr);
+        Ok(self)
     }
 
     /// No longer allow the call with this native number.
@@ -377,9 +425,17 @@ impl Policy {
     }
 
     /// Also allow every call of the signature table in `class`.
-    pub fn allow_class(mut self, class: Class) -> Self {
-        for sig in signature::SIGNATURES.iter().filter(|s| s.class == class) {
-            self = self.allow(sig.nr);
+    pub fn allow_class(self, class: Class) -> Self {
+        self.allow_where(|sig| sig.class == class)
+    }
+
+    /// Allow the calls of the signature table for which `pick` holds (and
+    /// that are not on the [`DENYLIST`]).
+    fn allow_where(mut self, pick: impl Fn(&Signature) -> bool) -> Self {
+        for sig in signature::SIGNATURES.iter().filter(|s| pick(s)) {
+            if denylist_entry(sig.nr).is_none() {
+                self.allowed.insert(sig.nr);
+            }
         }
         self
     }
@@ -519,9 +575,11 @@ impl Policy {
             ArgRule::OpenFlags { .. } | ArgRule::OpenHow { .. } => self.open_forbidden != 0,
             ArgRule::SocketFamily { .. } => self.families.is_some(),
             ArgRule::OwnProcess { .. } | ArgRule::SocketOption { .. } => true,
+            ArgRule::SymlinkTarget { .. } => self.confine.is_some(),
+            ArgRule::Sleep { .. } => true,
         };
         // Confinement looks only at path calls.
-        rule || (self.confine.is_some() && sig.path.is_some())
+        rule || (self.confine.is_some() && !sig.paths.is_empty())
     }
 
     fn check_atom_rules(&self, sig: &Signature, ctx: Ctx<'_>) -> Result<(), ErrorKind> {
@@ -568,6 +626,26 @@ impl Policy {
             // Checked against the socket-option table by the validator,
             // with the lengths it bounds.
             ArgRule::SocketOption { .. } => {}
+            ArgRule::Sleep { clock, flags } => {
+                let c = ctx.imm(clock, "the clock of a sleep must be an immediate")?;
+                let fl = ctx.imm(flags, "the flags of a sleep must be an immediate")?;
+                let admitted = signature::SLEEPS
+                    .iter()
+                    .any(|&(k, fs)| c == k as u64 && fs.iter().any(|&f| fl == f as u64));
+                if !admitted {
+                    return Err(ErrorKind::ArgRefused {
+                        arg: clock,
+                        reason: "only relative sleeps on CLOCK_REALTIME, CLOCK_MONOTONIC or \
+                                 CLOCK_BOOTTIME, or absolute CLOCK_MONOTONIC deadlines",
+                    });
+                }
+            }
+            ArgRule::SymlinkTarget { arg } => {
+                if self.confine.is_some() {
+                    let target = ctx.frozen_cstr(arg)?;
+                    lexically_inside(arg, target)?;
+                }
+            }
             ArgRule::OwnProcess { arg } => {
                 let tgid = ctx.imm(arg, "thread-group id of a signal must be an immediate")?;
                 if tgid != std::process::id() as u64 {
@@ -599,29 +677,32 @@ impl Policy {
         ctx: &Ctx<'_>,
         confine: Confinement,
     ) -> Result<(), ErrorKind> {
-        let Some(PathArg {
+        for path in sig.paths {
+            self.check_confined_path(*path, ctx, confine)?;
+        }
+        Ok(())
+    }
+
+    fn check_confined_path(
+        &self,
+        PathArg {
             dirfd,
             path: path_arg,
             nofollow,
-        }) = sig.path
-        else {
-            return Ok(());
-        };
+        }: PathArg,
+        ctx: &Ctx<'_>,
+        confine: Confinement,
+    ) -> Result<(), ErrorKind> {
         match ctx.args[dirfd as usize] {
             Src::Imm(fd) if fd as i32 == confine.dirfd => {}
             _ => return Err(ErrorKind::DirfdNotConfined { arg: dirfd }),
         }
         let path = ctx.frozen_cstr(path_arg)?;
-        if path.first() == Some(&b'/') {
+        lexically_inside(path_arg, path)?;
+        if confine.mode == ConfineMode::Beneath && nofollow == NoFollow::Always {
             return Err(ErrorKind::PathEscapes {
                 arg: path_arg,
-                reason: "absolute path",
-            });
-        }
-        if path.split(|&b| b == b'/').any(|c| c == b"..") {
-            return Err(ErrorKind::PathEscapes {
-                arg: path_arg,
-                reason: "`..` component",
+                reason: "the call always follows a final symlink, which could lead out",
             });
         }
         if confine.mode == ConfineMode::Beneath && nofollow != NoFollow::Resolve {
@@ -646,9 +727,42 @@ impl Policy {
                     });
                 }
             }
+            if let NoFollow::FlagClear {
+                arg: flags_arg,
+                bit,
+            } = nofollow
+            {
+                let flags = ctx.imm(flags_arg, "flags must be an immediate under confinement")?;
+                if flags & bit != 0 {
+                    return Err(ErrorKind::ArgRefused {
+                        arg: flags_arg,
+                        reason: "confinement refuses AT_SYMLINK_FOLLOW \
+                                 (a final symlink could lead out)",
+                    });
+                }
+            }
         }
         Ok(())
     }
+}
+
+/// Refuse a path (or symlink target) in argument `arg` that names something
+/// outside the directory it is resolved from before any symlink: an absolute
+/// one, or one with a `..` component.
+fn lexically_inside(arg: u8, path: &[u8]) -> Result<(), ErrorKind> {
+    if path.first() == Some(&b'/') {
+        return Err(ErrorKind::PathEscapes {
+            arg,
+            reason: "absolute path",
+        });
+    }
+    if path.split(|&b| b == b'/').any(|c| c == b"..") {
+        return Err(ErrorKind::PathEscapes {
+            arg,
+            reason: "`..` component",
+        });
+    }
+    Ok(())
 }
 
 /// One atom's decoded arguments and the batch memory they point into.

@@ -41,10 +41,16 @@
 //! * `setsockopt`, `getsockopt`: the level and option name must be a pair of
 //!   the socket-option table ([`syslets_abi::sockopt::SOCKOPTS`]) allowed for
 //!   that call; the value's memory is checked by validation alone.
+//! * `clock_nanosleep`, when the policy allows it: the clock and flags must be
+//!   a pair of [`SLEEPS`](syslets_abi::signature::SLEEPS) (when it does not,
+//!   the worker's own sleeps keep it, as one of the [`MACHINERY`] calls, and
+//!   validation alone refuses it in a batch).
 //! * `tgkill`, `rt_tgsigqueueinfo`: the thread group must be this process (its
 //!   pid when the filter was generated).
 //! * Under confinement, every path call (`openat`, `openat2`, `newfstatat`,
-//!   `statx`, `mkdirat`, `unlinkat`): `dirfd` must be the policy's directory.
+//!   `statx`, `mkdirat`, `unlinkat`, `linkat`, `symlinkat`, `renameat2`, …):
+//!   each `dirfd` must be the policy's directory, and `linkat`'s flags must
+//!   not hold `AT_SYMLINK_FOLLOW`.
 //!
 //! 32-bit arguments (`int` fds, flags, families) are compared on their low 32
 //! bits, which is all the kernel reads of them.
@@ -61,7 +67,7 @@ use std::os::fd::RawFd;
 
 use libc::sock_filter;
 use syslets_abi::nr;
-use syslets_abi::signature::{self, ArgRule};
+use syslets_abi::signature::{self, ArgRule, NoFollow};
 use syslets_abi::sockopt::{self, Access};
 
 use crate::confine::policy::{denylist_entry, DenyWhen, Policy};
@@ -566,11 +572,21 @@ impl Policy {
         let confined_dirfd = self.confine.map(|c| c.dirfd as u32);
         for sig in self.allowed() {
             let mut rules = Vec::new();
-            if let (Some(path), Some(fd)) = (sig.path, confined_dirfd) {
-                rules.push(Rule::In {
-                    arg: path.dirfd,
-                    values: vec![fd],
-                });
+            if let Some(fd) = confined_dirfd {
+                for path in sig.paths {
+                    rules.push(Rule::In {
+                        arg: path.dirfd,
+                        values: vec![fd],
+                    });
+                    // linkat's AT_SYMLINK_FOLLOW is a register bit: refuse it
+                    // here too (the bits a call needs set are the validator's).
+                    if let NoFollow::FlagClear { arg, bit } = path.nofollow {
+                        rules.push(Rule::NoBits {
+                            arg,
+                            mask: bit as u32,
+                        });
+                    }
+                }
             }
             match sig.rule {
                 ArgRule::OpenFlags { arg } if self.open_forbidden != 0 => {
@@ -593,12 +609,24 @@ impl Policy {
                 ArgRule::SocketOption { access, level, .. } => {
                     rules.push(sockopt_rule(access, level))
                 }
+                ArgRule::Sleep { clock, flags } => rules.push(Rule::Pairs {
+                    first: clock,
+                    second: flags,
+                    groups: signature::SLEEPS
+                        .iter()
+                        .map(|&(c, fs)| (c, fs.to_vec()))
+                        .collect(),
+                }),
                 ArgRule::OwnProcess { arg } => rules.push(Rule::In {
                     arg,
                     values: vec![std::process::id()],
                 }),
                 // openat2's flags are in memory: the validator checks them.
-                ArgRule::OpenFlags { .. } | ArgRule::OpenHow { .. } | ArgRule::None => {}
+                // As the symlink target, which only validation sees.
+                ArgRule::OpenFlags { .. }
+                | ArgRule::OpenHow { .. }
+                | ArgRule::SymlinkTarget { .. }
+                | ArgRule::None => {}
             }
             allowed.insert(sig.nr, rules);
         }

@@ -70,9 +70,13 @@
 //!   `openat2` with `RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS` (the kernel then
 //!   keeps the whole resolution beneath the directory, see
 //!   [openat2(2)](https://man7.org/linux/man-pages/man2/openat2.2.html)) or a
-//!   single component whose final symlink is not followed. Everything a rule
-//!   reads from the arena (paths, `open_how`; no rule reads socket addresses
-//!   today) lies in memory no atom may write
+//!   single component whose final symlink is not followed (each path of a
+//!   two-path call such as `renameat2` or `linkat`; `fchmodat`, which always
+//!   follows one, is refused). A `symlinkat` target must be relative and free
+//!   of `..`: it is resolved later, from the link's directory, by whoever
+//!   follows the link. Everything a rule
+//!   reads from the arena (paths, symlink targets, `open_how`; no rule reads
+//!   socket addresses today) lies in memory no atom may write
 //!   ([`ErrorKind::CheckedMemoryWritable`](crate::ErrorKind::CheckedMemoryWritable)
 //!   otherwise), so an earlier atom cannot rewrite what a rule checked.
 //!
@@ -204,7 +208,12 @@
 //!   may rename inside the tree can do that). Mount points inside the
 //!   directory are crossed (a bind mount of `/` there is "beneath";
 //!   `RESOLVE_NO_XDEV` is not required), and a hard link inside the directory
-//!   is the file it links to, wherever else that lives. The single-component
+//!   is the file it links to, wherever else that lives (`linkat` can only
+//!   link names inside the directory, but a file that already has a link
+//!   outside is shared). A relative `symlinkat` target may still name a
+//!   symlink inside the directory that someone else pointed outside; only
+//!   kernel resolution (`openat2` with `RESOLVE_BENEATH`) keeps following it
+//!   inside. The single-component
 //!   calls of `Beneath` mode resolve nothing but their last name, but that
 //!   name may be swapped between two atoms of a chain (a `newfstatat` and a
 //!   later `openat` may see different files). The policy records the

@@ -327,7 +327,8 @@ impl ValidatedBatch<'_> {
     }
 
     /// Descriptors that atoms of the last run opened (openat, openat2, socket,
-    /// accept4) and no later close atom of the run closed. A close counts for
+    /// accept4, and both ends of a pipe2, in atom order) and no later close
+    /// atom of the run closed. A close counts for
     /// the descriptor number it was issued with, whichever atom's result (or
     /// value) named it: after `open → close → socket` reused the number, a
     /// second close of the open's result closes the socket.
@@ -343,11 +344,11 @@ impl ValidatedBatch<'_> {
             .filter(|&i| ran(i) && c.results[i] >= 0)
             .filter(|&i| (self.fds_taken | self.fds_closed) & (1 << i) == 0)
             .filter(|&i| self.step(i).sig().returns_fd())
-            .map(|i| (AtomRef(i as u16), c.results[i] as i32))
+            .map(|i| (AtomRef::from_index(i as u16), c.results[i] as i32))
             .collect();
         if let Some(extra) = self.extra.as_ref().filter(|x| !x.pair_fds.is_empty()) {
             let pairs = extra.pair_fds.iter().filter(|p| !p.released);
-            fds.extend(pairs.map(|p| (AtomRef(p.atom), p.fd)));
+            fds.extend(pairs.map(|p| (AtomRef::from_index(p.atom), p.fd)));
             fds.sort_by_key(|&(atom, _)| atom.index());
         }
         fds
@@ -368,9 +369,11 @@ impl ValidatedBatch<'_> {
         fds.into_iter()
             // SAFETY: the kernel returned `fd` as a new descriptor to an atom of
             // this run (as its result, or written into a pair atom's `int[2]`
-            // and copied into `pair_fds` as the call returned); no later atom closed it (every close atom that released
-            // a descriptor marked the atom that had returned that number in
-            // `fds_closed`, and no other allowed call closes descriptors), and
+            // and copied into `pair_fds` as the call returned); no later atom
+            // closed it (every close atom that released a descriptor marked the
+            // atom that had returned that number, in `fds_closed` or its
+            // `PairFd`, and no other allowed call closes a number: dup3 changes
+            // what one refers to but leaves it open), and
             // `fds_taken` makes sure it is handed out once, so this OwnedFd is
             // its only owner.
             .map(|(atom, fd)| (atom, unsafe { OwnedFd::from_raw_fd(fd) }))
