@@ -49,7 +49,7 @@ fn main() {
         rng ^= rng << 17;
         rng
     };
-    let mut seen = 0u64;
+    let mut seen = 0u128;
     let mut kept: Vec<Vec<u8>> = Vec::new();
     let mut candidates: Vec<Vec<u8>> = std::env::args()
         .skip(2)

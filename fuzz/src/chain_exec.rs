@@ -1169,10 +1169,22 @@ fn check_tree(dir: &Path, depth: usize) {
     }
 }
 
+/// Bit of [`features`]: validation refused the chain as the plan expected.
+pub const FEATURE_REFUSED: u128 = 1;
+/// Bit of [`features`]: data was moved (a read or write returned > 0).
+pub const FEATURE_DATA: u128 = 1 << 2;
+/// Bit of [`features`] of the first row of the signature table; row `i` is
+/// this bit shifted by `i`.
+const FEATURE_FIRST_CALL: u32 = 16;
+const _: () = assert!(
+    FEATURE_FIRST_CALL as usize + abi::signature::SIGNATURES.len() <= 128,
+    "every row of the table has a feature bit"
+);
+
 /// For the seed generator: the features a spec exercises when run, as a
 /// bit set (which syscalls ran, stops, skips, jumps, result lengths, data
 /// moved, the arena changed, a read brought non-zero data, 8+ atoms run).
-pub fn features(spec: &ChainSpec) -> u64 {
+pub fn features(spec: &ChainSpec) -> u128 {
     let mut backing = backing_for(&pool_specs(&spec.bufs));
     let scratch = Scratch::new();
     let dir = scratch.open_dir();
@@ -1183,15 +1195,21 @@ pub fn features(spec: &ChainSpec) -> u64 {
     } = build(spec, dir.as_raw_fd(), &mut backing);
     let mut batch = match chain.prepare(&Policy::default()) {
         Ok(b) => b,
-        Err(_) => return u64::from(expected_error.is_some()),
+        Err(_) => {
+            return if expected_error.is_some() {
+                FEATURE_REFUSED
+            } else {
+                0
+            }
+        }
     };
     let arena = batch.arena().to_vec();
     let done = *batch.run();
     drop(batch.take_fds());
     let c = done.as_abi();
-    let mut f = 0u64;
+    let mut f = 0u128;
     if batch.arena() != arena {
-        f |= 1 << 47;
+        f |= 1 << 1;
     }
     for (i, p) in plans.iter().enumerate() {
         if c.ran_mask & (1 << i) == 0 {
@@ -1202,36 +1220,36 @@ pub fn features(spec: &ChainSpec) -> u64 {
             .iter()
             .position(|s| s.name == name)
             .unwrap_or(0);
-        f |= 1 << (2 + slot);
+        f |= 1 << (FEATURE_FIRST_CALL as usize + slot);
         if c.results[i] >= 0 && p.what == What::OpensFd {
-            f |= 1 << 40;
+            f |= 1 << 3;
         }
         if c.results[i] > 0 && p.what == What::Data {
-            f |= 1 << 41;
+            f |= FEATURE_DATA;
             if let Some((buf, offset)) = p.window {
                 let d = batch.buf_descs()[buf as usize];
                 let start = (d.offset + offset) as usize;
                 let got = &batch.arena()[start..start + c.results[i] as usize];
                 if got.iter().any(|&b| b != 0) {
-                    f |= 1 << 48;
+                    f |= 1 << 4;
                 }
             }
         }
         if p.len_ref.is_some() {
-            f |= 1 << 42;
+            f |= 1 << 5;
         }
         if p.next != i + 1 {
-            f |= 1 << 43;
+            f |= 1 << 6;
         }
         if p.skip && p.stop.holds(c.results[i]) {
-            f |= 1 << 44;
+            f |= 1 << 7;
         }
     }
     if done.stopped() {
-        f |= 1 << 45;
+        f |= 1 << 8;
     }
     if c.atoms_run >= 8 {
-        f |= 1 << 46;
+        f |= 1 << 9;
     }
     f
 }
@@ -1309,7 +1327,7 @@ mod tests {
         };
         // 64 bytes written, 61 read back (the view skips 3), 7 into the
         // borrowed buffer: features() sees data moved, check() passes.
-        assert_ne!(features(&spec) & 1 << 41, 0);
+        assert_ne!(features(&spec) & FEATURE_DATA, 0);
         check(&spec);
     }
 }
