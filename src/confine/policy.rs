@@ -713,31 +713,31 @@ impl Policy {
                              (an intermediate symlink could lead out)",
                 });
             }
-            if let NoFollow::Flag {
-                arg: flags_arg,
-                bit,
-            } = nofollow
-            {
+            // The flag bit confinement requires set (`Flag`) or clear
+            // (`FlagClear`), and why.
+            let required = match nofollow {
+                NoFollow::Flag { arg, bit } => Some((
+                    arg,
+                    bit,
+                    true,
+                    "confinement requires O_NOFOLLOW / AT_SYMLINK_NOFOLLOW \
+                     (a final symlink could lead out)",
+                )),
+                NoFollow::FlagClear { arg, bit } => Some((
+                    arg,
+                    bit,
+                    false,
+                    "confinement refuses AT_SYMLINK_FOLLOW \
+                     (a final symlink could lead out)",
+                )),
+                _ => None,
+            };
+            if let Some((flags_arg, bit, set, reason)) = required {
                 let flags = ctx.imm(flags_arg, "flags must be an immediate under confinement")?;
-                if flags & bit == 0 {
+                if (flags & bit != 0) != set {
                     return Err(ErrorKind::ArgRefused {
                         arg: flags_arg,
-                        reason: "confinement requires O_NOFOLLOW / AT_SYMLINK_NOFOLLOW \
-                                 (a final symlink could lead out)",
-                    });
-                }
-            }
-            if let NoFollow::FlagClear {
-                arg: flags_arg,
-                bit,
-            } = nofollow
-            {
-                let flags = ctx.imm(flags_arg, "flags must be an immediate under confinement")?;
-                if flags & bit != 0 {
-                    return Err(ErrorKind::ArgRefused {
-                        arg: flags_arg,
-                        reason: "confinement refuses AT_SYMLINK_FOLLOW \
-                                 (a final symlink could lead out)",
+                        reason,
                     });
                 }
             }
