@@ -13,6 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
+#[path = "common/compat_run.rs"]
+mod compat_run;
+use compat_run::run_compat;
+
 use syslets::abi::{self, nr};
 use syslets::opcode::{Close, Fsync, Linkat, Openat, Renameat2, Symlinkat, Write};
 use syslets::seccomp::MACHINERY;
@@ -447,8 +451,7 @@ fn confinement_checks_both_paths_and_the_symlink_target() {
 
 #[test]
 fn the_i386_calls_translate_and_run() {
-    use syslets::compat::{self, nr32, CompatArg::*, CompatAtom, CompatWriter};
-    use syslets::EncodedBatch;
+    use syslets::compat::{nr32, CompatArg::*, CompatAtom, CompatWriter};
 
     let tmp = TempDir::new("compat");
     fs::write(tmp.join("a"), b"A").unwrap();
@@ -508,14 +511,7 @@ fn the_i386_calls_translate_and_run() {
         nr32::CLOCK_NANOSLEEP_TIME64,
         &[Imm(libc::CLOCK_MONOTONIC as u32), Imm(0), at(ts), Imm(0)],
     ));
-    let mut bytes = w.finish();
-    let norm = compat::normalize(&bytes).unwrap();
-    let policy = Policy::default();
-    let mut batch = EncodedBatch::from_bytes(norm.native_bytes())
-        .validate(&policy)
-        .unwrap();
-    let done = *batch.run().as_abi();
-    let seen = norm.write_back(batch.arena(), &done, &mut bytes).unwrap();
+    let (mut batch, _, seen) = run_compat(&w);
     assert_eq!(
         &seen.results[..9],
         &[0, 0, 0, 1, 0, 0, -(libc::EINVAL as i64), 0, 0]
@@ -868,7 +864,6 @@ fn fstatfs_natively_and_through_compat_inline_and_on_a_worker() {
     use syslets::abi::kernel::Statfs;
     use syslets::compat::{self, nr32, CompatArg::*, CompatAtom, CompatWriter, Statfs64};
     use syslets::opcode::Fstatfs;
-    use syslets::EncodedBatch;
     use zerocopy::FromBytes;
 
     let tmp = TempDir::new("statfs");
@@ -905,13 +900,7 @@ fn fstatfs_natively_and_through_compat_inline_and_on_a_worker() {
             },
         ],
     ));
-    let mut bytes = w.finish();
-    let norm = compat::normalize(&bytes).unwrap();
-    let mut batch = EncodedBatch::from_bytes(norm.native_bytes())
-        .validate(&Policy::default())
-        .unwrap();
-    let done = *batch.run().as_abi();
-    let seen = norm.write_back(batch.arena(), &done, &mut bytes).unwrap();
+    let (_batch, bytes, seen) = run_compat(&w);
     assert_eq!(seen.results[0], 0);
     let st = Statfs64::read_from_bytes(&bytes[bytes.len() - 88..bytes.len() - 4]).unwrap();
     assert_eq!(st.f_type as i64, want.f_type);

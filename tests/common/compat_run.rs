@@ -1,4 +1,5 @@
 //! Run a compat batch the way a 64-bit host does for a 32-bit producer.
+#![allow(dead_code)] // each test binary uses its own subset
 
 use syslets::abi;
 use syslets::compat::{self, CompatWriter};
