@@ -155,6 +155,14 @@ pub enum CompatErrorKind {
         /// `optname`.
         optname: u32,
     },
+    /// A `sendmsg`/`recvmsg` whose i386 `msghdr` names control data
+    /// (`msg_control`, `msg_controllen`): i386 `cmsghdr`s (12 bytes, 4-byte
+    /// aligned) are not translated, so 32-bit producers cannot pass
+    /// descriptors or other control messages.
+    UntranslatedControl {
+        /// Where.
+        arg: ArgPos,
+    },
     /// A `siginfo_t` whose layout depends on a kernel-generated `si_code`.
     UnsupportedSiginfo {
         /// The `si_code`.
@@ -259,6 +267,10 @@ impl fmt::Display for CompatErrorKind {
             UnsupportedSockopt { level, optname } => write!(
                 f,
                 "socket option ({level}, {optname}) has an i386 layout the translator does not convert"
+            ),
+            UntranslatedControl { arg } => write!(
+                f,
+                "{arg}: a msghdr with control data (i386 cmsghdrs are not translated)"
             ),
             UnsupportedSiginfo { si_code } => write!(
                 f,

@@ -12,8 +12,9 @@ use zerocopy::{FromBytes, IntoBytes};
 use crate::error::{ArgPos, CompatError, CompatErrorKind as E};
 use crate::layout::{
     compat_atoms_len, compat_batch_size, split_compat_buf_arg, CompatAtom, CompatIoVec,
-    SocketcallArg, Stat64, Statfs64, COMPAT_ATOM_SIZE, COMPAT_IOVEC_SIZE, COMPAT_MAGIC,
-    COMPAT_SIGINFO_SIZE, LLSEEK_RESULT_SIZE, SOCKETCALL_ARG_SIZE, STAT64_SIZE, STATFS64_SIZE,
+    CompatMsgHdr, SocketcallArg, Stat64, Statfs64, COMPAT_ATOM_SIZE, COMPAT_IOVEC_SIZE,
+    COMPAT_MAGIC, COMPAT_MSGHDR_SIZE, COMPAT_SIGINFO_SIZE, LLSEEK_RESULT_SIZE, SOCKETCALL_ARG_SIZE,
+    STAT64_SIZE, STATFS64_SIZE,
 };
 use crate::table::{self, ArgMap, CompatCall, Convention};
 
@@ -39,6 +40,14 @@ enum Fixup {
     },
     /// Store the native `lseek` result as a `loff_t` at `compat_at`.
     Llseek { atom: u16, compat_at: u32 },
+    /// Copy the `msg_namelen`, `msg_controllen` and `msg_flags` the native
+    /// `recvmsg` left in its msghdr at `native_at` into the i386 one at
+    /// `compat_at`.
+    Msghdr {
+        atom: u16,
+        native_at: u32,
+        compat_at: u32,
+    },
 }
 
 /// An output struct whose i386 layout differs from the native one.
@@ -392,39 +401,10 @@ impl Ctx<'_> {
                 if n.kind != abi::ARG_IMM as u32 {
                     return Err(E::NeedsImmediate { arg: n.pos });
                 }
-                if n.value as usize > abi::MAX_IOVECS {
-                    return Err(E::DoesNotFit {
-                        arg: n.pos,
-                        value: n.value,
-                        what: "an iovec count (MAX_IOVECS)",
-                    });
-                }
-                let len = n.value as usize * COMPAT_IOVEC_SIZE;
-                let at = self.translated_region(w, len, false)? as usize;
-                // Copied out element by element: the producer may place the
-                // array at any offset.
-                let array = self.arena[at..at + len]
-                    .chunks_exact(COMPAT_IOVEC_SIZE)
-                    .map(|e| CompatIoVec::read_from_bytes(e).expect("8 bytes"));
-                let mut native = Vec::with_capacity(n.value as usize * abi::IOVEC_SIZE);
-                for e in array {
-                    // The element names a buffer like a BUF argument; the
-                    // native validator checks it against that buffer.
-                    let (index, offset) = self.buf_word(Word {
-                        kind: abi::ARG_BUF as u32,
-                        value: e.base,
-                        pos: w.pos,
-                    })?;
-                    self.uses[index as usize] += 1;
-                    let element = abi::IoVec {
-                        base: abi::buf_arg(index, offset),
-                        len: e.len as u64,
-                    };
-                    native.extend_from_slice(element.as_bytes());
-                }
-                let (index, _) = self.append(&native, abi::BUF_IN);
+                let index = self.iovecs(w, n.value, n.pos)?;
                 (abi::ARG_BUF, abi::buf_arg(index, 0))
             }
+            ArgMap::Msghdr(j) => self.msghdr(i, sig, k, words[j as usize])?,
             ArgMap::SiginfoIn(j) => {
                 let w = words[j as usize];
                 let at = self.translated_region(w, COMPAT_SIGINFO_SIZE, false)? as usize;
@@ -434,6 +414,101 @@ impl Ctx<'_> {
                 (abi::ARG_BUF, abi::buf_arg(index, 0))
             }
         })
+    }
+
+    /// The i386 iovec array compat word `w` points to, `n` elements (the
+    /// count at `count_pos`), appended as a native [`abi::IoVec`] array;
+    /// returns the index of the appended buffer.
+    fn iovecs(&mut self, w: Word, n: u32, count_pos: ArgPos) -> Result<u16, E> {
+        if n as usize > abi::MAX_IOVECS {
+            return Err(E::DoesNotFit {
+                arg: count_pos,
+                value: n,
+                what: "an iovec count (MAX_IOVECS)",
+            });
+        }
+        let len = n as usize * COMPAT_IOVEC_SIZE;
+        let at = self.translated_region(w, len, false)? as usize;
+        // Copied out element by element: the producer may place the
+        // array at any offset.
+        let array = self.arena[at..at + len]
+            .chunks_exact(COMPAT_IOVEC_SIZE)
+            .map(|e| CompatIoVec::read_from_bytes(e).expect("8 bytes"));
+        let mut native = Vec::with_capacity(n as usize * abi::IOVEC_SIZE);
+        for e in array {
+            // The element names a buffer like a BUF argument; the
+            // native validator checks it against that buffer.
+            let (index, offset) = self.buf_word(Word {
+                kind: abi::ARG_BUF as u32,
+                value: e.base,
+                pos: w.pos,
+            })?;
+            self.uses[index as usize] += 1;
+            let element = abi::IoVec {
+                base: abi::buf_arg(index, offset),
+                len: e.len as u64,
+            };
+            native.extend_from_slice(element.as_bytes());
+        }
+        let (index, _) = self.append(&native, abi::BUF_IN);
+        Ok(index)
+    }
+
+    /// Compat word `w` of atom `i` points to the i386 msghdr of the native
+    /// argument `k` of `sig` (`sendmsg`, `recvmsg`): append its native
+    /// translation (and its iovec array's); a `recvmsg` gets its out fields
+    /// written back. Control data is refused ([`E::UntranslatedControl`]).
+    fn msghdr(&mut self, i: usize, sig: &Signature, k: usize, w: Word) -> Result<(u8, u64), E> {
+        let recv = matches!(sig.args[k], ArgType::Ptr(p) if p.dir != signature::Dir::In);
+        let compat_at = self.translated_region(w, COMPAT_MSGHDR_SIZE, recv)?;
+        if recv {
+            self.exclusive.push((self.buf_of(w), i as u16));
+        }
+        let c = compat_at as usize;
+        let hdr = CompatMsgHdr::read_from_bytes(&self.arena[c..c + COMPAT_MSGHDR_SIZE])
+            .expect("28 bytes");
+        // A field whose length is 0 names nothing (as natively).
+        if hdr.controllen != 0 {
+            return Err(E::UntranslatedControl { arg: w.pos });
+        }
+        let buf = |value: u32| Word {
+            kind: abi::ARG_BUF as u32,
+            value,
+            pos: w.pos,
+        };
+        let name = match hdr.namelen {
+            0 => 0,
+            _ => {
+                let (index, offset) = self.buf_word(buf(hdr.name))?;
+                self.uses[index as usize] += 1;
+                abi::buf_arg(index, offset)
+            }
+        };
+        let iov = match hdr.iovlen {
+            0 => 0,
+            n => abi::buf_arg(self.iovecs(buf(hdr.iov), n, w.pos)?, 0),
+        };
+        let native = abi::MsgHdr {
+            name,
+            namelen: hdr.namelen,
+            iov,
+            iovlen: hdr.iovlen as u64,
+            ..Default::default()
+        };
+        let flags = if recv {
+            abi::BUF_IN | abi::BUF_OUT
+        } else {
+            abi::BUF_IN
+        };
+        let (index, native_at) = self.append(native.as_bytes(), flags);
+        if recv {
+            self.fixups.push(Fixup::Msghdr {
+                atom: i as u16,
+                native_at,
+                compat_at,
+            });
+        }
+        Ok((abi::ARG_BUF, abi::buf_arg(index, 0)))
     }
 
     /// Widen one 32-bit argument by the native argument's type.
@@ -818,6 +893,19 @@ impl Normalized {
                             out.copy_from_slice(statfs_to_statfs64(&st).as_bytes());
                         }
                     }
+                }
+                Fixup::Msghdr {
+                    atom,
+                    native_at,
+                    compat_at,
+                } if ok(atom) => {
+                    let (n, c) = (native_at as usize, compat_at as usize);
+                    let hdr = abi::MsgHdr::read_from_bytes(&native_arena[n..n + abi::MSGHDR_SIZE])
+                        .expect("56 bytes");
+                    let out = &mut arena[c..c + COMPAT_MSGHDR_SIZE];
+                    out[4..8].copy_from_slice(&hdr.namelen.to_le_bytes());
+                    out[20..24].copy_from_slice(&(hdr.controllen as u32).to_le_bytes());
+                    out[24..28].copy_from_slice(&hdr.flags.to_le_bytes());
                 }
                 Fixup::Llseek { atom, compat_at } if ok(atom) => {
                     let c = compat_at as usize;

@@ -730,8 +730,8 @@ fn translated_buffers_are_checked() {
 fn socketcall_refusals_name_the_entry() {
     let mut w = CompatWriter::new();
     let args = w.zeroed(48, BUF_IN);
-    w.push(CompatAtom::new(nr32::SOCKETCALL, &[Imm(16), buf(args)]));
-    assert_eq!(refuse(&w).kind, E::UnsupportedSocketcall(16), "sendmsg");
+    w.push(CompatAtom::new(nr32::SOCKETCALL, &[Imm(19), buf(args)]));
+    assert_eq!(refuse(&w).kind, E::UnsupportedSocketcall(19), "recvmmsg");
 
     let mut w = CompatWriter::new();
     let args = w.zeroed(48, BUF_IN);
