@@ -262,6 +262,9 @@ fn recvmsg_requires_msg_cmsg_cloexec() {
     drop(tx);
 }
 
+/// Makes the address and control buffers of a receive.
+type Pick = dyn Fn(&mut Chain<'_>) -> (Option<BufRef>, Option<BufRef>);
+
 /// A msghdr for a receive, hand-made: `name`, `iov` and `control` words
 /// and lengths as given.
 fn raw_hdr(name: (u64, u32), iov: (u64, u64), control: (u64, u64)) -> MsgHdr {
@@ -338,7 +341,7 @@ fn memory_outside_the_arena_or_overlapping_writes_are_refused() {
 
     // A receive of 4 bytes, with the address and control buffers `pick`
     // makes, and what validation says of it.
-    let receive = |pick: &dyn Fn(&mut Chain<'_>) -> (Option<BufRef>, Option<BufRef>)| {
+    let receive = |pick: &Pick| {
         let mut chain = Chain::new();
         let x = chain.output_bytes(4);
         let iov = chain.iovecs(&[x]);
