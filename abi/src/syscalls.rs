@@ -457,9 +457,8 @@ macro_rules! for_each_syscall {
             /// Receive a message into the buffers of an iovec array, with
             /// the sender's address and control messages. Descriptors
             /// received in `SCM_RIGHTS` messages are the chain's, like
-            /// those other atoms open
-            /// ([`unclosed_fds`](crate::ValidatedBatch::unclosed_fds),
-            /// [`take_fds`](crate::ValidatedBatch::take_fds)); `flags` must
+            /// those other atoms open (`ValidatedBatch::unclosed_fds`,
+            /// `take_fds`); `flags` must
             /// hold `MSG_CMSG_CLOEXEC`. After the call the `MsgHdr` holds
             /// the kernel's `msg_namelen`, `msg_controllen` and `msg_flags`
             /// (`MSG_CTRUNC`: control data was lost, and with it any

@@ -74,7 +74,14 @@
 //!   entry, e.g. `connect`'s `sockaddr`); NULL is `IMM` 0. `accept` becomes
 //!   `accept4(.., 0)`, `send`/`recv` become `sendto`/`recvfrom` with NULL
 //!   addresses; calls without a native counterpart in the signature table
-//!   (`sendmsg`, `socketpair`, …) are refused.
+//!   (`recvmmsg`, `sendmmsg`) are refused.
+//! * **`sendmsg`, `recvmsg`** (direct and through `socketcall`) take the
+//!   28-byte i386 `msghdr` ([`CompatMsgHdr`]) with 8-byte iovecs; the
+//!   translator appends the native header and array, and write-back copies a
+//!   `recvmsg`'s `msg_namelen`, `msg_controllen` and `msg_flags` into the i386
+//!   header. A non-empty control buffer is refused
+//!   ([`CompatErrorKind::UntranslatedControl`]): i386 `cmsghdr`s are not
+//!   translated.
 //! * **`fstat64`, `stat64`, `lstat64`, `fstatat64`** write the i386 `struct
 //!   stat64` ([`Stat64`], 96 bytes). They become `fstat`/`newfstatat` (`stat64`
 //!   with `AT_FDCWD`, `lstat64` also with `AT_SYMLINK_NOFOLLOW`) writing a native

@@ -38,10 +38,11 @@ pub struct ValidatedBatch<'a> {
     /// Bit `i`: atom `i`'s syscall closes a descriptor ([`signature::Fds::Closes`]),
     /// so the run tracks it without a table lookup per atom.
     pub(crate) close_atoms: u64,
-    /// Bit `i`: atom `i`'s syscall writes two new descriptors into an arena
-    /// `int[2]` ([`signature::Fds::Pair`]).
+    /// Bit `i`: atom `i`'s syscall writes new descriptors into the arena: two
+    /// into an `int[2]` ([`signature::Fds::Pair`]), or those it received into
+    /// a control buffer ([`signature::Fds::Received`]).
     pub(crate) pair_atoms: u64,
-    /// What only batches with pair atoms or iovec arrays need (`None`, and
+    /// What only batches with pair or receiving atoms, iovec arrays or msghdrs need (`None`, and
     /// nothing allocated, for every other batch).
     pub(crate) extra: Option<Box<Extra>>,
     /// Bit `i`: the fd atom `i` returned was handed out by `take_fds`.
@@ -55,8 +56,8 @@ pub struct ValidatedBatch<'a> {
 /// The state of a [`ValidatedBatch`] with pair atoms or iovec arrays.
 #[derive(Debug, Default)]
 pub(crate) struct Extra {
-    /// The descriptors the pair atoms of the last run wrote, copied out of the
-    /// arena right after each call.
+    /// The descriptors the pair and receiving atoms of the last run wrote,
+    /// copied out of the arena right after each call.
     pub(crate) pair_fds: Vec<PairFd>,
     /// The elements of every iovec array argument, as validation found them:
     /// `[arena offset, length]`.
@@ -97,7 +98,7 @@ pub(crate) struct MsgPlan {
     pub(crate) recv: bool,
 }
 
-/// One descriptor a [`signature::Fds::Pair`] atom of the last run wrote.
+/// One descriptor a [`signature::Fds::Pair`] or [`signature::Fds::Received`] atom of the last run wrote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PairFd {
     /// The atom that wrote it.

@@ -88,7 +88,11 @@ impl ValidatedBatch<'_> {
                     // earlier atom could have changed the length), an iovec
                     // array (the batch's own `extra.iovecs_live`, whose every element
                     // validation checked against a buffer of the arena, set by
-                    // `prepare_current` for this call), NULL where the
+                    // `prepare_current` for this call), a msghdr (the batch's
+                    // own `extra.msgs_live`, whose address, iovec array and
+                    // control pointers are arena buffers validation checked,
+                    // that array and the validated copy of a sendmsg's control
+                    // data, set the same way), NULL where the
                     // signature allows it, or a raw pointer whose region a Rust
                     // borrow or an `unsafe` contract keeps valid for the length
                     // the validator checked. The arena is owned by
@@ -400,7 +404,8 @@ impl ValidatedBatch<'_> {
     }
 
     /// Descriptors that atoms of the last run opened (openat, openat2, socket,
-    /// accept4, and both ends of a pipe2, in atom order) and no later close
+    /// accept4, both ends of a pipe2, and those a recvmsg received in
+    /// `SCM_RIGHTS` messages, in atom order) and no later close
     /// atom of the run closed. A close counts for
     /// the descriptor number it was issued with, whichever atom's result (or
     /// value) named it: after `open → close → socket` reused the number, a
@@ -441,8 +446,9 @@ impl ValidatedBatch<'_> {
         }
         fds.into_iter()
             // SAFETY: the kernel returned `fd` as a new descriptor to an atom of
-            // this run (as its result, or written into a pair atom's `int[2]`
-            // and copied into `pair_fds` as the call returned); no later atom
+            // this run (as its result, written into a pair atom's `int[2]`, or
+            // installed by a recvmsg and listed in its SCM_RIGHTS control data,
+            // copied into `pair_fds` as the call returned); no later atom
             // closed it (every close atom that released a descriptor marked the
             // atom that had returned that number, in `fds_closed` or its
             // `PairFd`, and no other allowed call closes a number: dup3 changes
