@@ -245,6 +245,128 @@ fn scm_rights_needs_the_policy_knob_and_other_control_messages_are_refused() {
 }
 
 #[test]
+fn addresses_go_out_and_come_back_through_the_msghdr() {
+    let _g = lock();
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut chain = Chain::new();
+    let dest = chain.sockaddr(rx.local_addr().unwrap());
+    let data = chain.input(b"datagram");
+    let iov = chain.iovecs(&[data]);
+    let out = chain.msghdr_send(Some(dest), iov, None);
+    let (name, x) = (chain.output_bytes(128), chain.output_bytes(16));
+    let iov = chain.iovecs(&[x]);
+    let inp = chain.msghdr_recv(Some(name), iov, None);
+    chain.push(Sendmsg::new(tx.as_raw_fd(), out).stop_on(Stop::NEGATIVE));
+    chain.push(Recvmsg::new(rx.as_raw_fd(), inp));
+    let mut batch = chain.prepare(&Policy::default()).unwrap();
+    assert_eq!(batch.run().results(), [8, 8]);
+    assert_eq!(&batch.bytes(x)[..8], b"datagram");
+    let got: MsgHdr = batch.output(inp.out());
+    assert_eq!(got.namelen, 16, "a sockaddr_in");
+    let from = syslets::net::decode_sockaddr(&batch.bytes(name)[..got.namelen as usize]);
+    assert_eq!(from, tx.local_addr().ok());
+    // A datagram longer than the buffers: MSG_TRUNC, as the kernel says.
+    let mut chain = Chain::new();
+    let data = chain.input(&[7u8; 40]);
+    let iov = chain.iovecs(&[data]);
+    let dest = chain.sockaddr(rx.local_addr().unwrap());
+    let out = chain.msghdr_send(Some(dest), iov, None);
+    let x = chain.output_bytes(16);
+    let iov = chain.iovecs(&[x]);
+    let inp = chain.msghdr_recv(None, iov, None);
+    chain.push(Sendmsg::new(tx.as_raw_fd(), out).stop_on(Stop::NEGATIVE));
+    chain.push(Recvmsg::new(rx.as_raw_fd(), inp));
+    let mut batch = chain.prepare(&Policy::default()).unwrap();
+    assert_eq!(batch.run().results(), [40, 16]);
+    let got: MsgHdr = batch.output(inp.out());
+    assert_ne!(got.flags & libc::MSG_TRUNC, 0, "MSG_TRUNC");
+}
+
+#[test]
+fn malformed_or_negative_rights_are_refused() {
+    let _g = lock();
+    let (tx, rx) = UnixStream::pair().unwrap();
+    let policy = Policy::default().allow_fd_passing();
+    let send = |control: &[u8]| {
+        let mut chain = Chain::new();
+        let data = chain.input(b"x");
+        let iov = chain.iovecs(&[data]);
+        let control = chain.input(control);
+        let hdr = chain.msghdr_send(None, iov, Some(control));
+        chain.push(Sendmsg::new(tx.as_raw_fd(), hdr));
+        refusal(chain, &policy).kind
+    };
+    assert_eq!(
+        send(&rights_bytes(-1)),
+        ErrorKind::FdPassingRefused { arg: 1, fd: -1 }
+    );
+    // cmsg_len past msg_controllen, and shorter than its header.
+    let mut long = rights_bytes(0);
+    long[..8].copy_from_slice(&64u64.to_le_bytes());
+    let mut short = rights_bytes(0);
+    short[..8].copy_from_slice(&8u64.to_le_bytes());
+    for bytes in [long, short] {
+        assert!(
+            matches!(
+                send(&bytes),
+                ErrorKind::BadMsghdr {
+                    arg: 1,
+                    field: "msg_control",
+                    ..
+                }
+            ),
+            "{bytes:?}"
+        );
+    }
+    assert!(nothing_arrived(&rx));
+}
+
+/// `SO_PASSPIDFD` (Linux 6.5): the kernel installs the sender's pidfd with
+/// every message.
+const SO_PASSPIDFD: libc::c_int = 76;
+
+#[test]
+fn a_pidfd_the_kernel_installs_is_owned_too() {
+    let _g = lock();
+    let (tx, rx) = UnixStream::pair().unwrap();
+    let on: libc::c_int = 1;
+    // SAFETY: setsockopt reads one int from `on`.
+    let set = unsafe {
+        libc::setsockopt(
+            rx.as_raw_fd(),
+            libc::SOL_SOCKET,
+            SO_PASSPIDFD,
+            (&on as *const libc::c_int).cast(),
+            4,
+        )
+    };
+    if set != 0 {
+        // Older kernels: nothing to own. CI runs on one that has it.
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "SO_PASSPIDFD: {}",
+            std::io::Error::last_os_error()
+        );
+        eprintln!("SO_PASSPIDFD is not supported: the pidfd case is not exercised");
+        return;
+    }
+    let before = open_fds();
+    let (chain, _, _, [_, recv]) = message_chain(tx.as_fd(), rx.as_fd(), &[], 1);
+    let mut batch = chain.prepare(&Policy::default()).unwrap();
+    assert_eq!(batch.run().results(), [12, 12]);
+    let taken = batch.take_fds();
+    assert_eq!(taken.len(), 1, "the pidfd");
+    assert_eq!(taken[0].0, recv);
+    assert!(cloexec(taken[0].1.as_fd()));
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", taken[0].1.as_raw_fd())).unwrap();
+    assert_eq!(link.to_str(), Some("anon_inode:[pidfd]"));
+    drop(taken);
+    drop(batch);
+    assert_eq!(open_fds(), before);
+}
+
+#[test]
 fn recvmsg_requires_msg_cmsg_cloexec() {
     let _g = lock();
     let (tx, rx) = UnixStream::pair().unwrap();

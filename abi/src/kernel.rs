@@ -145,6 +145,9 @@ const_assert_eq!(offset_of!(Statfs, f_namelen), 64);
 pub const SOL_SOCKET: i32 = 1;
 /// `SCM_RIGHTS`: a control message carrying descriptors (`int`s).
 pub const SCM_RIGHTS: i32 = 1;
+/// `SCM_PIDFD` (Linux 6.5): a control message carrying one pidfd, which
+/// `recvmsg` installs when the socket has `SO_PASSPIDFD`.
+pub const SCM_PIDFD: i32 = 4;
 /// `MSG_CTRUNC`: `recvmsg` found more control data than its buffer held.
 pub const MSG_CTRUNC: u32 = 0x8;
 /// `MSG_CMSG_CLOEXEC`: descriptors `recvmsg` installs get `FD_CLOEXEC`.

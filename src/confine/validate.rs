@@ -1180,12 +1180,15 @@ pub(crate) fn cmsgs(
     })
 }
 
-/// The descriptors the `SCM_RIGHTS` messages of `data` carry.
+/// The descriptors the kernel installed for the control messages of `data`
+/// (a `recvmsg`'s): those of `SCM_RIGHTS` messages, and the pidfd of an
+/// `SCM_PIDFD` one (a socket the caller gave `SO_PASSPIDFD`, which no batch
+/// can set), so that none is left without an owner.
 pub(crate) fn received_fds(data: &[u8]) -> impl Iterator<Item = i32> + '_ {
-    use abi::kernel::{SCM_RIGHTS, SOL_SOCKET};
+    use abi::kernel::{SCM_PIDFD, SCM_RIGHTS, SOL_SOCKET};
     cmsgs(data)
         .map_while(Result::ok)
-        .filter(|&(level, ty, _)| (level, ty) == (SOL_SOCKET, SCM_RIGHTS))
+        .filter(|&(level, ty, _)| level == SOL_SOCKET && (ty == SCM_RIGHTS || ty == SCM_PIDFD))
         .flat_map(|(_, _, fds)| fds.chunks_exact(4))
         .map(|fd| i32::from_le_bytes(fd.try_into().expect("4 bytes")))
 }
