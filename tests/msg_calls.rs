@@ -30,7 +30,7 @@ use zerocopy::{FromBytes, IntoBytes};
 
 #[path = "common/compat_run.rs"]
 mod compat_run;
-use compat_run::{native_buffer, run_compat};
+use compat_run::{native_buffer, run_compat, run_compat_with};
 
 static FD_TABLE: Mutex<()> = Mutex::new(());
 
@@ -523,15 +523,21 @@ fn overlaid(chain: Chain<'_>, index: u16, over: u16) -> EncodedBatch<'static> {
     EncodedBatch::from_bytes(&bytes)
 }
 
-/// An `SCM_RIGHTS` control message carrying `fd`, as the kernel reads it.
-fn rights_bytes(fd: i32) -> Vec<u8> {
-    let mut b = Vec::new();
-    b.extend_from_slice(&20u64.to_le_bytes());
+/// An `SCM_RIGHTS` message carrying `fd`, whose `cmsg_len` field is `len`
+/// (8 bytes natively, 4 on i386), followed by `pad` zero bytes.
+fn rights(len: &[u8], fd: i32, pad: usize) -> Vec<u8> {
+    let mut b = len.to_vec();
     b.extend_from_slice(&SOL_SOCKET.to_le_bytes());
     b.extend_from_slice(&SCM_RIGHTS.to_le_bytes());
     b.extend_from_slice(&fd.to_le_bytes());
-    b.extend_from_slice(&[0u8; 4]);
+    b.resize(b.len() + pad, 0);
     b
+}
+
+/// An `SCM_RIGHTS` control message carrying `fd`, as the kernel reads it
+/// (`CMSG_SPACE(4)`).
+fn rights_bytes(fd: i32) -> Vec<u8> {
+    rights(&20u64.to_le_bytes(), fd, 4)
 }
 
 #[test]
@@ -732,29 +738,87 @@ fn i386_sendmsg_and_recvmsg_translate_and_run() {
     let got = CompatMsgHdr::read_from_bytes(compat_buffer(&bytes, recv)).unwrap();
     assert_eq!((got.flags, got.controllen), (MSG_CMSG_CLOEXEC, 0));
 
-    // Control data from an i386 producer is refused before anything runs.
+    // Malformed i386 control data is refused before anything runs.
     let mut w = CompatWriter::new();
     let data = w.buffer(b"x", abi::BUF_IN);
     let iov = compat_iov(&mut w, &[(data, 1)]);
-    let control = w.buffer(&[0u8; 16], abi::BUF_IN);
-    let hdr = CompatMsgHdr {
-        iov: compat::compat_buf_arg(iov, 0).unwrap(),
-        iovlen: 1,
-        control: compat::compat_buf_arg(control, 0).unwrap(),
-        controllen: 16,
-        ..Default::default()
-    };
+    let mut bad = compat_rights(3);
+    bad[..4].copy_from_slice(&40u32.to_le_bytes());
+    let control = w.buffer(&bad, abi::BUF_IN);
+    let hdr = compat_hdr(iov, 1, control, 16);
     let hdr = w.buffer(hdr.as_bytes(), abi::BUF_IN);
     w.push(CompatAtom::new(
         nr32::SENDMSG,
         &[Imm(tx_fd), buf(hdr), Imm(0)],
     ));
     let e = compat::normalize(&w.finish()).unwrap_err();
-    assert!(
-        matches!(e.kind, CompatErrorKind::UntranslatedControl { .. }),
-        "{e}"
-    );
+    assert!(matches!(e.kind, CompatErrorKind::BadControl { .. }), "{e}");
     assert!(nothing_arrived(&rx));
+}
+
+/// An i386 `SCM_RIGHTS` message carrying `fd` (`CMSG_COMPAT_SPACE(4)`).
+fn compat_rights(fd: i32) -> Vec<u8> {
+    rights(&16u32.to_le_bytes(), fd, 0)
+}
+
+fn compat_hdr(iov: u16, iovlen: u32, control: u16, controllen: u32) -> CompatMsgHdr {
+    CompatMsgHdr {
+        iov: compat::compat_buf_arg(iov, 0).unwrap(),
+        iovlen,
+        control: compat::compat_buf_arg(control, 0).unwrap(),
+        controllen,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn i386_scm_rights_translate_both_ways() {
+    let _g = lock();
+    let (tx, rx) = UnixStream::pair().unwrap();
+    let sent = File::open("/proc").unwrap();
+    let before = open_fds();
+    let (tx_fd, rx_fd) = (tx.as_raw_fd() as u32, rx.as_raw_fd() as u32);
+    let mut w = CompatWriter::new();
+    let data = w.buffer(b"fd", abi::BUF_IN);
+    let iov = compat_iov(&mut w, &[(data, 2)]);
+    let control = w.buffer(&compat_rights(sent.as_raw_fd()), abi::BUF_IN);
+    let send = w.buffer(compat_hdr(iov, 1, control, 16).as_bytes(), abi::BUF_IN);
+    let x = w.zeroed(2, abi::BUF_OUT);
+    let iov = compat_iov(&mut w, &[(x, 2)]);
+    // Room for one descriptor, as an i386 process counts it.
+    let room = w.zeroed(16, abi::BUF_OUT);
+    let recv = w.buffer(
+        compat_hdr(iov, 1, room, 16).as_bytes(),
+        abi::BUF_IN | abi::BUF_OUT,
+    );
+    let buf = |index| Buf { index, offset: 0 };
+    let args = w.socketcall_args(&[Imm(tx_fd), buf(send), Imm(0)]);
+    w.push(CompatAtom::new(nr32::SOCKETCALL, &[Imm(16), buf(args)]));
+    w.push(CompatAtom::new(
+        nr32::RECVMSG,
+        &[Imm(rx_fd), buf(recv), Imm(MSG_CMSG_CLOEXEC)],
+    ));
+    let policy = Policy::default().allow_fd_passing();
+    let (mut batch, bytes, done) = run_compat_with(&w, &policy);
+    assert_eq!(done.results[..2], [2, 2]);
+    let taken = batch.take_fds();
+    assert_eq!(taken.len(), 1);
+    let fd = taken[0].1.as_raw_fd();
+    assert_eq!(identity(taken[0].1.as_fd()), identity(sent.as_fd()));
+    // The producer sees an i386 message naming the same descriptor.
+    assert_eq!(compat_buffer(&bytes, room), &compat_rights(fd)[..]);
+    let got = CompatMsgHdr::read_from_bytes(compat_buffer(&bytes, recv)).unwrap();
+    assert_eq!((got.controllen, got.flags & MSG_CTRUNC), (16, 0));
+    drop(taken);
+    drop(batch);
+    assert_eq!(open_fds(), before);
+
+    // Without the knob the translated SCM_RIGHTS is refused like a native one.
+    let norm = compat::normalize(&w.finish()).unwrap();
+    let e = EncodedBatch::from_bytes(norm.native_bytes())
+        .validate(&Policy::default())
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::FdPassingRefused { arg: 1, fd: -1 });
 }
 
 /// The bytes of buffer `index` of a compat batch.

@@ -398,8 +398,9 @@ pub enum ArgMap {
     /// `u32` lengths and flags), whose iovec array is 8-byte i386 iovecs;
     /// the translator appends the native [`MsgHdr`](crate::MsgHdr) and
     /// array and passes that (and, after a `recvmsg`, writes the kernel's
-    /// `msg_namelen` and `msg_flags` back). A non-empty control buffer is
-    /// refused: i386 `cmsghdr`s are not translated.
+    /// `msg_namelen` and `msg_flags` back). Control data is translated too:
+    /// i386 `cmsghdr`s (12 bytes, 4-byte aligned) into native ones for a
+    /// `sendmsg`, and a `recvmsg`'s native messages back into i386 ones.
     Msghdr(u8),
 }
 

@@ -155,13 +155,14 @@ pub enum CompatErrorKind {
         /// `optname`.
         optname: u32,
     },
-    /// A `sendmsg`/`recvmsg` whose i386 `msghdr` names control data
-    /// (`msg_control`, `msg_controllen`): i386 `cmsghdr`s (12 bytes, 4-byte
-    /// aligned) are not translated, so 32-bit producers cannot pass
-    /// descriptors or other control messages.
-    UntranslatedControl {
-        /// Where.
+    /// The control data of a `sendmsg`'s i386 `msghdr` is malformed (a
+    /// `cmsg_len` shorter than its 12-byte header or past `msg_controllen`,
+    /// or no message at all), where the i386 kernel refuses it with `EINVAL`.
+    BadControl {
+        /// Where (the msghdr).
         arg: ArgPos,
+        /// What is wrong.
+        reason: &'static str,
     },
     /// A `siginfo_t` whose layout depends on a kernel-generated `si_code`.
     UnsupportedSiginfo {
@@ -268,10 +269,7 @@ impl fmt::Display for CompatErrorKind {
                 f,
                 "socket option ({level}, {optname}) has an i386 layout the translator does not convert"
             ),
-            UntranslatedControl { arg } => write!(
-                f,
-                "{arg}: a msghdr with control data (i386 cmsghdrs are not translated)"
-            ),
+            BadControl { arg, reason } => write!(f, "{arg}: msghdr control data: {reason}"),
             UnsupportedSiginfo { si_code } => write!(
                 f,
                 "siginfo with kernel si_code {si_code} has a signal-specific layout that is not translated"

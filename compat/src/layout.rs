@@ -27,6 +27,10 @@ pub const SOCKETCALL_ARG_SIZE: usize = 8;
 pub const COMPAT_IOVEC_SIZE: usize = 8;
 /// Size of [`CompatMsgHdr`].
 pub const COMPAT_MSGHDR_SIZE: usize = 28;
+/// Size of the i386 `struct cmsghdr` (`struct compat_cmsghdr`: `u32
+/// cmsg_len`, `int cmsg_level`, `int cmsg_type`); its data and the next
+/// message are 4-byte aligned.
+pub const COMPAT_CMSGHDR_SIZE: usize = 12;
 /// Size of the i386 kernel's `struct stat64` ([`Stat64`]).
 pub const STAT64_SIZE: usize = 96;
 /// Size of the i386 kernel's `struct statfs64` ([`Statfs64`]).
@@ -156,9 +160,10 @@ pub struct CompatMsgHdr {
     pub iov: u32,
     /// Its elements.
     pub iovlen: u32,
-    /// The control buffer (ignored: `controllen` must be 0).
+    /// The control buffer (ignored when `controllen` is 0), of i386
+    /// `cmsghdr`s ([`COMPAT_CMSGHDR_SIZE`]).
     pub control: u32,
-    /// Bytes of control data: must be 0 (i386 `cmsghdr`s are not translated).
+    /// Bytes of control data.
     pub controllen: u32,
     /// `MSG_*` flags the kernel reports (`recvmsg`).
     pub flags: u32,

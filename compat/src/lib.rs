@@ -79,9 +79,13 @@
 //!   28-byte i386 `msghdr` ([`CompatMsgHdr`]) with 8-byte iovecs; the
 //!   translator appends the native header and array, and write-back copies a
 //!   `recvmsg`'s `msg_namelen`, `msg_controllen` and `msg_flags` into the i386
-//!   header. A non-empty control buffer is refused
-//!   ([`CompatErrorKind::UntranslatedControl`]): i386 `cmsghdr`s are not
-//!   translated.
+//!   header. Control data is translated both ways: a `sendmsg`'s i386
+//!   `cmsghdr`s (12 bytes, 4-byte aligned) become native ones (16 bytes,
+//!   8-byte aligned) as the kernel's compat path makes them; a `recvmsg`
+//!   gets a native control buffer 4 bytes longer than its own (the room for
+//!   as many descriptors as an i386 process would get), whose messages
+//!   write-back converts into the i386 buffer (`msg_controllen` then counts
+//!   i386 bytes).
 //! * **`fstat64`, `stat64`, `lstat64`, `fstatat64`** write the i386 `struct
 //!   stat64` ([`Stat64`], 96 bytes). They become `fstat`/`newfstatat` (`stat64`
 //!   with `AT_FDCWD`, `lstat64` also with `AT_SYMLINK_NOFOLLOW`) writing a native
@@ -173,9 +177,9 @@ pub use error::{ArgPos, CompatError, CompatErrorKind};
 pub use layout::{
     compat_atoms_len, compat_batch_size, compat_buf_arg, split_compat_buf_arg, CompatAtom,
     CompatIoVec, CompatMsgHdr, SocketcallArg, Stat64, Statfs64, COMPAT_ATOM_SIZE,
-    COMPAT_BUF_INDEX_SHIFT, COMPAT_BUF_OFFSET_MASK, COMPAT_IOVEC_SIZE, COMPAT_MAGIC,
-    COMPAT_MAX_BUF_OFFSET, COMPAT_MSGHDR_SIZE, COMPAT_SIGINFO_SIZE, LLSEEK_RESULT_SIZE,
-    SOCKETCALL_ARG_SIZE, STAT64_SIZE, STATFS64_SIZE,
+    COMPAT_BUF_INDEX_SHIFT, COMPAT_BUF_OFFSET_MASK, COMPAT_CMSGHDR_SIZE, COMPAT_IOVEC_SIZE,
+    COMPAT_MAGIC, COMPAT_MAX_BUF_OFFSET, COMPAT_MSGHDR_SIZE, COMPAT_SIGINFO_SIZE,
+    LLSEEK_RESULT_SIZE, SOCKETCALL_ARG_SIZE, STAT64_SIZE, STATFS64_SIZE,
 };
 pub use normalize::{normalize, Normalized};
 pub use syslets_abi as abi;

@@ -139,7 +139,7 @@
 //! | `SCM_RIGHTS` in `sendmsg` | descriptors of this process, handed to the peer | refused unless [`Policy::allow_fd_passing`](crate::Policy::allow_fd_passing); then never a negative number or the confined directory (`FdPassingRefused`) |
 //! | other control messages in `sendmsg` (`SCM_CREDENTIALS`, `IP_PKTINFO`, …) | identities, routing | refused (`ControlMessageRefused`; [`SEND_CONTROL`](syslets_abi::signature::SEND_CONTROL) lists what passes) |
 //! | `SCM_RIGHTS` in `recvmsg` | descriptors the kernel installs in this process | `MSG_CMSG_CLOEXEC` required (validation and filter); owned by the batch (`unclosed_fds`, `take_fds`); with `MSG_CTRUNC` only those installed |
-//! | control data of an i386 producer | 12-byte `cmsghdr`s | refused by the translator (`UntranslatedControl`) |
+//! | control data of an i386 producer | 12-byte, 4-byte aligned `cmsghdr`s | converted by the translator (a malformed `cmsg_len` is `BadControl`), then checked as native control data; a `recvmsg`'s messages converted back at write-back, its descriptors owned by the native batch |
 //!
 //! The socket options' list is [`syslets_abi::sockopt::REFUSED`]; new table entries must be
 //! plain bytes of a known size.
