@@ -42,8 +42,8 @@ pub struct ValidatedBatch<'a> {
     /// into an `int[2]` ([`signature::Fds::Pair`]), or those it received into
     /// a control buffer ([`signature::Fds::Received`]).
     pub(crate) pair_atoms: u64,
-    /// What only batches with pair or receiving atoms, iovec arrays or msghdrs need (`None`, and
-    /// nothing allocated, for every other batch).
+    /// What only batches with pair or receiving atoms, iovec arrays or
+    /// msghdrs need (`None`, and nothing allocated, for every other batch).
     pub(crate) extra: Option<Box<Extra>>,
     /// Bit `i`: the fd atom `i` returned was handed out by `take_fds`.
     pub(crate) fds_taken: u64,
@@ -53,7 +53,8 @@ pub struct ValidatedBatch<'a> {
     _borrows: PhantomData<&'a mut [u8]>,
 }
 
-/// The state of a [`ValidatedBatch`] with pair atoms or iovec arrays.
+/// The state of a [`ValidatedBatch`] with pair or receiving atoms, iovec
+/// arrays or msghdrs.
 #[derive(Debug, Default)]
 pub(crate) struct Extra {
     /// The descriptors the pair and receiving atoms of the last run wrote,
@@ -98,7 +99,8 @@ pub(crate) struct MsgPlan {
     pub(crate) recv: bool,
 }
 
-/// One descriptor a [`signature::Fds::Pair`] or [`signature::Fds::Received`] atom of the last run wrote.
+/// One descriptor a [`signature::Fds::Pair`] or [`signature::Fds::Received`]
+/// atom of the last run wrote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PairFd {
     /// The atom that wrote it.
