@@ -147,6 +147,38 @@ pub enum ErrorKind {
         /// Why.
         reason: &'static str,
     },
+    /// A field of a `struct msghdr` argument (`sendmsg`, `recvmsg`: the
+    /// address, the iovec array or the control buffer) is not memory of the
+    /// batch the kernel may use as the call does, or a control message of a
+    /// `sendmsg` is malformed.
+    BadMsghdr {
+        /// The msghdr argument.
+        arg: u8,
+        /// The field: `msg_name`, `msg_iov`, `msg_control` or `msghdr`.
+        field: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A `sendmsg` control message carries descriptors (`SCM_RIGHTS`) and
+    /// the policy does not allow descriptor passing
+    /// ([`Policy::allow_fd_passing`](crate::Policy::allow_fd_passing)), or
+    /// allows it but refuses this descriptor.
+    FdPassingRefused {
+        /// The msghdr argument.
+        arg: u8,
+        /// The descriptor refused (-1: passing is not allowed at all).
+        fd: i32,
+    },
+    /// A `sendmsg` control message of a kind outside
+    /// [`SEND_CONTROL`](syslets_abi::signature::SEND_CONTROL).
+    ControlMessageRefused {
+        /// The msghdr argument.
+        arg: u8,
+        /// Its `cmsg_level`.
+        level: i32,
+        /// Its `cmsg_type`.
+        ty: i32,
+    },
     /// The kernel would write a buffer not marked `OUT`, or read one not marked `IN`.
     WrongDirection {
         /// Argument index.
@@ -355,6 +387,23 @@ impl fmt::Display for ErrorKind {
                 element,
                 reason,
             } => write!(f, "argument {arg}: iovec element {element}: {reason}"),
+            BadMsghdr { arg, field, reason } => {
+                write!(f, "argument {arg}: msghdr {field}: {reason}")
+            }
+            FdPassingRefused { arg, fd: -1 } => write!(
+                f,
+                "argument {arg}: SCM_RIGHTS sends descriptors to the peer, and the policy does \
+                 not allow descriptor passing (Policy::allow_fd_passing)"
+            ),
+            FdPassingRefused { arg, fd } => write!(
+                f,
+                "argument {arg}: SCM_RIGHTS descriptor {fd} is refused by the policy's descriptor rules"
+            ),
+            ControlMessageRefused { arg, level, ty } => write!(
+                f,
+                "argument {arg}: control message (level {level}, type {ty}) is not one sendmsg \
+                 may carry (only SOL_SOCKET/SCM_RIGHTS)"
+            ),
             WrongDirection { arg, buf } => write!(
                 f,
                 "argument {arg}: buffer {buf} is not marked for the direction the kernel uses"

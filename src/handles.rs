@@ -191,6 +191,27 @@ pub struct Iovecs {
     pub count: u32,
 }
 
+/// A `struct msghdr` ([`MsgHdr`](crate::abi::MsgHdr)) in the arena, for
+/// [`Sendmsg`](crate::opcode::Sendmsg) and [`Recvmsg`](crate::opcode::Recvmsg);
+/// made by [`Chain::msghdr_send`](crate::Chain::msghdr_send) or
+/// [`Chain::msghdr_recv`](crate::Chain::msghdr_recv).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Msghdr {
+    /// The 56-byte header (`IN` for a send; `IN | OUT` for a receive, whose
+    /// `msg_namelen`, `msg_controllen` and `msg_flags` the run writes back).
+    pub hdr: BufRef,
+}
+
+impl Msghdr {
+    /// The header as an output, to read back with
+    /// [`ValidatedBatch::output`](crate::ValidatedBatch::output) after a
+    /// receive: what the kernel reported in `namelen`, `controllen` and
+    /// `flags` (`MSG_CTRUNC`, `MSG_TRUNC`).
+    pub const fn out(self) -> Out<crate::abi::MsgHdr> {
+        Out::new(self.hdr)
+    }
+}
+
 /// Memory an atom's pointer argument refers to.
 ///
 /// Raw memory comes only from [`Chain::borrow_mut`](crate::Chain::borrow_mut) (a borrow keeps it alive)

@@ -185,7 +185,7 @@ pub use executor::{
     Backpressure, Canceled, CompletionFd, Done, Executor, ExecutorBuilder, ExecutorError,
     InlineCompletions, ShutdownMode, SubmitError, Submitted, Ticket,
 };
-pub use handles::{AtomRef, BufRef, Iovecs, Mem, Out, SockAddr, SockAddrOut};
+pub use handles::{AtomRef, BufRef, Iovecs, Mem, Msghdr, Out, SockAddr, SockAddrOut};
 pub use opcode::{ByteLen, Fd, Offset, Stop};
 
 /// Former name of [`ByteLen`].

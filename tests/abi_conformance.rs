@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use syslets::abi::{
-    self, nr, Atom, BatchHeader, BufDesc, Completion, IoVec, RingEntry, RingHeader,
+    self, nr, Atom, BatchHeader, BufDesc, Completion, IoVec, MsgHdr, RingEntry, RingHeader,
 };
 use syslets::opcode::{Close, Connect, Fstat, Openat, Sendto, Socket};
 use syslets::{Chain, EncodedBatch, Errno, ErrorKind, Policy, Stat, Stop};
@@ -285,6 +285,9 @@ fn rust_side() -> RustSide {
         }
         BufDesc => "syslet_buf_desc" { offset, len, flags, reserved }
         IoVec => "syslet_iovec" { base, len }
+        MsgHdr => "syslet_msghdr" {
+            name, namelen, pad0, iov, iovlen, control, controllen, flags, pad1
+        }
         Completion => "syslet_completion" {
             caller_data, status, ran_mask, last_atom, atoms_run, natoms, flags, results
         }
@@ -296,6 +299,7 @@ fn rust_side() -> RustSide {
 
     consts! { side, abi, "SYSLET_";
         MAGIC, VERSION, MAX_ATOMS, MAX_BUFS, MAX_ARENA_LEN, MAX_ARGS, BATCH_ALIGN, MAX_IOVECS,
+        MSGHDR_SIZE, CMSGHDR_SIZE, MAX_CONTROL_LEN,
         HEADER_SIZE, ATOM_SIZE, BUFDESC_SIZE, IOVEC_SIZE, COMPLETION_SIZE, RING_HEADER_SIZE,
         RING_ENTRY_SIZE,
         STOP_ON_NONZERO, STOP_ON_ZERO, STOP_ON_NEGATIVE, STOP_ON_NON_POSITIVE, STOP_MASK,

@@ -34,6 +34,11 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
     let off = chain.scratch(8);
     let pipe_fds = chain.output::<[i32; 2]>();
     let sfs = chain.output::<syslets::abi::kernel::Statfs>();
+    let msg_send = chain.msghdr_send(Some(sa), iov_in, None);
+    let (msg_name, msg_head) = (chain.output_bytes(128), chain.output_bytes(8));
+    let msg_iov = chain.iovecs(&[msg_head]);
+    let msg_control = chain.control_out(2);
+    let msg_recv = chain.msghdr_recv(Some(msg_name), msg_iov, Some(msg_control));
     let fd = chain.push(Openat::new(libc::AT_FDCWD, path));
     let pid = std::process::id() as i32;
 
@@ -144,6 +149,8 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
             Recvfrom::NR,
             chain.push(Recvfrom::new(fd, data).src(Some(peer))),
         ),
+        (Sendmsg::NR, chain.push(Sendmsg::new(fd, msg_send))),
+        (Recvmsg::NR, chain.push(Recvmsg::new(fd, msg_recv))),
         (Shutdown::NR, chain.push(Shutdown::new(fd, libc::SHUT_RDWR))),
         (Getpid::NR, chain.push(Getpid::new())),
         (Gettid::NR, chain.push(Gettid::new())),

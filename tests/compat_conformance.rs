@@ -489,7 +489,8 @@ fn c_header_layout_and_i386_numbers_match_rust() {
     let dir = scratch("layout");
     let mut src = String::from(
         "#define _GNU_SOURCE\n#include <stdio.h>\n#include <stddef.h>\n\
-         #include <sys/syscall.h>\n#include <sys/statfs.h>\n#include \"syslet_compat.h\"\n\
+         #include <sys/syscall.h>\n#include <sys/statfs.h>\n#include <sys/socket.h>\n\
+         #include \"syslet_compat.h\"\n\
          int main(void) {\n",
     );
     let fields = [
@@ -501,6 +502,9 @@ fn c_header_layout_and_i386_numbers_match_rust() {
         ("syslet_compat_atom", "private_data"),
         ("syslet_compat_sockarg", "value"),
         ("syslet_compat_iovec", "len"),
+        ("syslet_compat_msghdr", "iov"),
+        ("syslet_compat_msghdr", "controllen"),
+        ("syslet_compat_msghdr", "flags"),
         ("syslet_compat_stat64", "st_ino_lo"),
         ("syslet_compat_stat64", "st_rdev"),
         ("syslet_compat_stat64", "pad3"),
@@ -518,6 +522,7 @@ fn c_header_layout_and_i386_numbers_match_rust() {
         "syslet_compat_atom",
         "syslet_compat_sockarg",
         "syslet_compat_iovec",
+        "syslet_compat_msghdr",
         "syslet_compat_stat64",
     ] {
         src += &format!("printf(\"sizeof {s} %zu\\n\", sizeof(struct {s}));\n");
@@ -536,6 +541,13 @@ fn c_header_layout_and_i386_numbers_match_rust() {
         src += &format!("printf(\"statfs64.{f} %zu\\n\", offsetof(struct statfs64, {f}));\n");
     }
     src += "printf(\"sizeof statfs64 %zu\\n\", sizeof(struct statfs64));\n";
+    // glibc's i386 struct msghdr and struct cmsghdr are the kernel's compat ones.
+    for f in ["msg_iov", "msg_control", "msg_controllen", "msg_flags"] {
+        src += &format!("printf(\"msghdr.{f} %zu\\n\", offsetof(struct msghdr, {f}));\n");
+    }
+    src += "printf(\"sizeof msghdr %zu\\n\", sizeof(struct msghdr));\n";
+    src += "printf(\"sizeof cmsghdr %zu\\n\", sizeof(struct cmsghdr));\n";
+    src += "printf(\"cmsg_space4 %zu\\n\", (size_t)CMSG_SPACE(4));\n";
     src += "printf(\"magic %u\\n\", SYSLET_COMPAT_MAGIC);\n";
     src += "printf(\"buf %u\\n\", SYSLET_COMPAT_BUF_ARG(3, 0x10));\n";
     src += "printf(\"atoms_len %u\\n\", SYSLET_COMPAT_ATOMS_LEN(3));\n";
@@ -577,6 +589,9 @@ fn c_header_layout_and_i386_numbers_match_rust() {
         offset_of!(CompatAtom, private),
         offset_of!(compat::SocketcallArg, value),
         offset_of!(compat::CompatIoVec, len),
+        offset_of!(compat::CompatMsgHdr, iov),
+        offset_of!(compat::CompatMsgHdr, controllen),
+        offset_of!(compat::CompatMsgHdr, flags),
         offset_of!(Stat64, st_ino_lo),
         offset_of!(Stat64, st_rdev),
         offset_of!(Stat64, pad3),
@@ -606,6 +621,28 @@ fn c_header_layout_and_i386_numbers_match_rust() {
         got("sizeof syslet_compat_stat64"),
         compat::STAT64_SIZE as u64
     );
+    let msghdr = compat::COMPAT_MSGHDR_SIZE as u64;
+    assert_eq!(got("sizeof syslet_compat_msghdr"), msghdr);
+    assert_eq!(got("sizeof msghdr"), msghdr, "glibc's i386 struct msghdr");
+    let msghdr_fields = [
+        ("msg_iov", offset_of!(compat::CompatMsgHdr, iov)),
+        ("msg_control", offset_of!(compat::CompatMsgHdr, control)),
+        (
+            "msg_controllen",
+            offset_of!(compat::CompatMsgHdr, controllen),
+        ),
+        ("msg_flags", offset_of!(compat::CompatMsgHdr, flags)),
+    ];
+    for (f, off) in msghdr_fields {
+        assert_eq!(got(&format!("msghdr.{f}")), off as u64, "msghdr.{f}");
+    }
+    let cmsghdr = compat::COMPAT_CMSGHDR_SIZE as u64;
+    assert_eq!(
+        got("sizeof cmsghdr"),
+        cmsghdr,
+        "glibc's i386 struct cmsghdr"
+    );
+    assert_eq!(got("cmsg_space4"), cmsghdr + 4, "4-byte alignment");
     let statfs64 = [
         ("f_bsize", offset_of!(compat::Statfs64, f_bsize)),
         ("f_blocks", offset_of!(compat::Statfs64, f_blocks)),

@@ -4,7 +4,8 @@
 //! Random chains of allowed calls that write memory (`read`, `pread64`,
 //! `fstat`, `getsockopt` of options of the table, `recvfrom` with a source
 //! address, `readv` and `preadv2` through iovec arrays of random elements,
-//! `epoll_pwait` into a random number of 12-byte events)
+//! `epoll_pwait` into a random number of 12-byte events, `recvmsg` with a
+//! random address buffer, iovec elements and control buffer)
 //! get random buffer sizes and lengths, `IN` canary buffers of
 //! random bytes between and after their buffers, and sometimes a borrowed
 //! region with guard bytes on both sides. Half of the batches are then
@@ -31,7 +32,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use syslets::abi::sockopt::{self, Access, IPPROTO_UDP};
 use syslets::abi::{self, BatchHeader, BufDesc};
 use syslets::opcode::{
-    EpollPwait, Fstat, Getsockopt, Lseek, Pread64, Preadv2, Read, Readv, Recvfrom,
+    EpollPwait, Fstat, Getsockopt, Lseek, Pread64, Preadv2, Read, Readv, Recvfrom, Recvmsg,
 };
 use syslets::{AtomRef, ByteLen, Chain, EncodedBatch, Policy, SockAddrOut};
 use zerocopy::{FromBytes, IntoBytes};
@@ -151,7 +152,7 @@ fn random_chain<'a>(
     let mut last_read: Option<AtomRef> = None;
     for _ in 0..natoms {
         canary(&mut chain, rng);
-        match rng.below(9) {
+        match rng.below(10) {
             0 | 1 => {
                 let (buf, size) = match window.take() {
                     Some(w) if rng.below(2) == 0 => {
@@ -226,6 +227,24 @@ fn random_chain<'a>(
                     let at = rng.below(9000) as i64;
                     chain.push(Preadv2::new(file, iov, at));
                 }
+            }
+            9 => {
+                // A datagram into 0 to 3 OUT elements, with an address
+                // buffer and a control buffer of random sizes (the kernel
+                // writes both, and the run the header's out fields).
+                let mut elements = Vec::new();
+                for _ in 0..upto(rng, 3) {
+                    canary(&mut chain, rng);
+                    let size = upto(rng, 200);
+                    elements.push(chain.output_bytes(size));
+                }
+                let iov = chain.iovecs(&elements);
+                canary(&mut chain, rng);
+                let name = (rng.below(2) == 0).then(|| chain.output_bytes(upto(rng, 32)));
+                let control = (rng.below(2) == 0).then(|| chain.output_bytes(upto(rng, 64)));
+                let hdr = chain.msghdr_recv(name, iov, control);
+                let flags = (libc::MSG_DONTWAIT | libc::MSG_CMSG_CLOEXEC) as u32;
+                chain.push(Recvmsg::new(udp, hdr).flags(flags));
             }
             _ => {
                 chain.push(Lseek::new(file, rng.below(9000) as i64, libc::SEEK_SET));

@@ -92,6 +92,7 @@ fn benign_args(nr: u32, policy: &Policy) -> [u64; 6] {
         // A relative sleep on CLOCK_MONOTONIC.
         nr::CLOCK_NANOSLEEP => (a[0], a[1]) = (libc::CLOCK_MONOTONIC as u64, 0),
         nr::WRITE if !policy.allows(nr::WRITE) => a[0] = 2,
+        nr::RECVMSG => a[2] = libc::MSG_CMSG_CLOEXEC as u64,
         _ => {}
     }
     if let (Some(c), Some(sig)) = (policy.confinement(), signature::lookup(nr)) {
@@ -451,6 +452,18 @@ fn argument_rules_in_bpf() {
     );
     assert_eq!(run(&def, mprotect, &[0x1000, 4096, rw]), RET_ALLOW);
     assert_eq!(run(&def, mprotect, &[0x1000, 4096, rwx]), RET_EPERM);
+    // recvmsg only with MSG_CMSG_CLOEXEC (whatever else its flags hold);
+    // sendmsg's control messages are in memory: any flags.
+    let cloexec = libc::MSG_CMSG_CLOEXEC as u64;
+    for (flags, action) in [
+        (cloexec, RET_ALLOW),
+        (cloexec | libc::MSG_DONTWAIT as u64, RET_ALLOW),
+        (0, RET_EPERM),
+        (libc::MSG_DONTWAIT as u64, RET_EPERM),
+    ] {
+        assert_eq!(run(&def, nr::RECVMSG, &[3, 0, flags]), action, "{flags:#x}");
+    }
+    assert_eq!(run(&def, nr::SENDMSG, &[3, 0, 0]), RET_ALLOW);
     // The default policy allows write to any fd; sockets of its three families.
     assert_eq!(run(&def, nr::WRITE, &[1]), RET_ALLOW);
     for (family, action) in [

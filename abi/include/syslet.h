@@ -40,6 +40,9 @@ typedef int64_t syslet_s64 __attribute__((aligned(8)));
 #define SYSLET_BUFDESC_SIZE 16
 #define SYSLET_IOVEC_SIZE 16
 #define SYSLET_MAX_IOVECS 1024
+#define SYSLET_MSGHDR_SIZE 56
+#define SYSLET_CMSGHDR_SIZE 16
+#define SYSLET_MAX_CONTROL_LEN 4096
 #define SYSLET_COMPLETION_SIZE (32 + 8 * SYSLET_MAX_ATOMS)
 #define SYSLET_RING_HEADER_SIZE 16
 #define SYSLET_RING_ENTRY_SIZE 32
@@ -101,6 +104,8 @@ typedef int64_t syslet_s64 __attribute__((aligned(8)));
 #define SYSLET_NR_CONNECT 42
 #define SYSLET_NR_SENDTO 44
 #define SYSLET_NR_RECVFROM 45
+#define SYSLET_NR_SENDMSG 46
+#define SYSLET_NR_RECVMSG 47
 #define SYSLET_NR_SHUTDOWN 48
 #define SYSLET_NR_BIND 49
 #define SYSLET_NR_LISTEN 50
@@ -181,6 +186,23 @@ struct syslet_iovec {
 	syslet_u64 len;
 };
 
+/* A struct msghdr in the arena (sendmsg, recvmsg): name, iov and control are
+ * buffers named like BUF arguments, SYSLET_BUF_ARG(index, offset); one whose
+ * length is 0 names nothing. iov is an array of iovlen struct syslet_iovec;
+ * control holds x86_64 cmsghdrs (SYSLET_CMSGHDR_SIZE bytes, 8-byte aligned).
+ * After a recvmsg, namelen, controllen and flags hold what the kernel wrote. */
+struct syslet_msghdr {
+	syslet_u64 name;
+	uint32_t namelen;
+	uint32_t pad0;
+	syslet_u64 iov;
+	syslet_u64 iovlen;
+	syslet_u64 control;
+	syslet_u64 controllen;
+	int32_t flags;
+	uint32_t pad1;
+};
+
 struct syslet_completion {
 	syslet_u64 caller_data;
 	syslet_s64 status;
@@ -218,6 +240,7 @@ SYSLET_STATIC_ASSERT(sizeof(struct syslet_batch_header) == SYSLET_HEADER_SIZE, "
 SYSLET_STATIC_ASSERT(sizeof(struct syslet_atom) == SYSLET_ATOM_SIZE, "atom size");
 SYSLET_STATIC_ASSERT(sizeof(struct syslet_buf_desc) == SYSLET_BUFDESC_SIZE, "buf desc size");
 SYSLET_STATIC_ASSERT(sizeof(struct syslet_iovec) == SYSLET_IOVEC_SIZE, "iovec size");
+SYSLET_STATIC_ASSERT(sizeof(struct syslet_msghdr) == SYSLET_MSGHDR_SIZE, "msghdr size");
 SYSLET_STATIC_ASSERT(sizeof(struct syslet_completion) == SYSLET_COMPLETION_SIZE,
 		     "completion size");
 SYSLET_STATIC_ASSERT(sizeof(struct syslet_ring) == SYSLET_RING_HEADER_SIZE, "ring header size");

@@ -65,6 +65,23 @@ struct syslet_compat_iovec {
 	uint32_t len;
 };
 
+/* The i386 struct msghdr (sendmsg, recvmsg; the kernel's compat_msghdr):
+ * name, iov and control are BUF words (SYSLET_COMPAT_BUF_ARG), each ignored
+ * when its length is 0; iov is an array of iovlen struct syslet_compat_iovec;
+ * control holds i386 cmsghdrs (u32 cmsg_len, int level, int type: 12 bytes,
+ * messages 4-byte aligned), which the translator converts both ways. After a
+ * recvmsg, namelen, controllen (i386 bytes) and flags hold what the call
+ * reported. */
+struct syslet_compat_msghdr {
+	uint32_t name;
+	uint32_t namelen;
+	uint32_t iov;
+	uint32_t iovlen;
+	uint32_t control;
+	uint32_t controllen;
+	uint32_t flags;
+};
+
 /* The i386 kernel's struct stat64 (arch/x86/include/uapi/asm/stat.h). */
 struct syslet_compat_stat64 {
 	syslet_compat_u64 st_dev;
@@ -93,6 +110,7 @@ SYSLET_STATIC_ASSERT(__builtin_offsetof(struct syslet_compat_atom, arg) == 16, "
 SYSLET_STATIC_ASSERT(__builtin_offsetof(struct syslet_compat_atom, private_data) == 40,
 		     "compat atom private");
 SYSLET_STATIC_ASSERT(sizeof(struct syslet_compat_sockarg) == 8, "sockarg size");
+SYSLET_STATIC_ASSERT(sizeof(struct syslet_compat_msghdr) == 28, "compat msghdr size");
 SYSLET_STATIC_ASSERT(sizeof(struct syslet_compat_stat64) == 96, "stat64 size");
 SYSLET_STATIC_ASSERT(__builtin_offsetof(struct syslet_compat_stat64, st_size) == 44, "st_size");
 SYSLET_STATIC_ASSERT(__builtin_offsetof(struct syslet_compat_stat64, st_blocks) == 56, "st_blocks");

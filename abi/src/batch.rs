@@ -81,6 +81,43 @@ pub struct IoVec {
     pub len: u64,
 }
 
+/// A `struct msghdr` in the arena (56 bytes, the x86_64 layout), for
+/// `sendmsg` and `recvmsg`: its three pointers name buffers of the batch like
+/// `BUF` arguments ([`buf_arg`](crate::buf_arg)); one whose length is 0
+/// names nothing (the kernel gets NULL) whatever its word. Validation
+/// checks every one against its buffer and the call's direction, and the
+/// kernel gets a private copy with the pointers resolved (and the iovec array
+/// a private copy too), never the arena's bytes; after a `recvmsg` the run
+/// copies the kernel's `msg_namelen`, `msg_controllen` and `msg_flags` back
+/// here.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct MsgHdr {
+    /// The address buffer, as `buf_arg(index, offset)` (ignored when
+    /// `namelen` is 0).
+    pub name: u64,
+    /// Bytes of the address (`socklen_t`).
+    pub namelen: u32,
+    /// Padding: zero.
+    pub pad0: u32,
+    /// The [`IoVec`] array, as `buf_arg(index, offset)` (ignored when
+    /// `iovlen` is 0).
+    pub iov: u64,
+    /// Elements of the array (at most [`MAX_IOVECS`](crate::MAX_IOVECS)).
+    pub iovlen: u64,
+    /// The control (ancillary data) buffer, as `buf_arg(index, offset)`
+    /// (ignored when `controllen` is 0).
+    pub control: u64,
+    /// Bytes of control data (at most [`MAX_CONTROL_LEN`](crate::MAX_CONTROL_LEN)).
+    pub controllen: u64,
+    /// `MSG_*` flags the kernel reports (`recvmsg`).
+    pub flags: i32,
+    /// Padding: zero.
+    pub pad1: u32,
+}
+
 const_assert_eq!(size_of::<BatchHeader>(), crate::HEADER_SIZE);
 const_assert_eq!(align_of::<BatchHeader>(), 8);
 const_assert_eq!(offset_of!(BatchHeader, magic), 0);
@@ -112,3 +149,11 @@ const_assert_eq!(offset_of!(BufDesc, reserved), 12);
 const_assert_eq!(size_of::<IoVec>(), crate::IOVEC_SIZE);
 const_assert_eq!(offset_of!(IoVec, base), 0);
 const_assert_eq!(offset_of!(IoVec, len), 8);
+
+const_assert_eq!(size_of::<MsgHdr>(), crate::MSGHDR_SIZE);
+const_assert_eq!(offset_of!(MsgHdr, namelen), 8);
+const_assert_eq!(offset_of!(MsgHdr, iov), 16);
+const_assert_eq!(offset_of!(MsgHdr, iovlen), 24);
+const_assert_eq!(offset_of!(MsgHdr, control), 32);
+const_assert_eq!(offset_of!(MsgHdr, controllen), 40);
+const_assert_eq!(offset_of!(MsgHdr, flags), 48);

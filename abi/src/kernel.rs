@@ -140,3 +140,15 @@ pub const STATFS_SIZE: usize = 120;
 const_assert_eq!(size_of::<Statfs>(), STATFS_SIZE);
 const_assert_eq!(offset_of!(Statfs, f_fsid), 56);
 const_assert_eq!(offset_of!(Statfs, f_namelen), 64);
+
+/// `SOL_SOCKET`: the level of the socket's own control messages.
+pub const SOL_SOCKET: i32 = 1;
+/// `SCM_RIGHTS`: a control message carrying descriptors (`int`s).
+pub const SCM_RIGHTS: i32 = 1;
+/// `SCM_PIDFD` (Linux 6.5): a control message carrying one pidfd, which
+/// `recvmsg` installs when the socket has `SO_PASSPIDFD`.
+pub const SCM_PIDFD: i32 = 4;
+/// `MSG_CTRUNC`: `recvmsg` found more control data than its buffer held.
+pub const MSG_CTRUNC: u32 = 0x8;
+/// `MSG_CMSG_CLOEXEC`: descriptors `recvmsg` installs get `FD_CLOEXEC`.
+pub const MSG_CMSG_CLOEXEC: u32 = 0x4000_0000;

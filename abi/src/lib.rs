@@ -29,7 +29,7 @@ pub mod syscalls;
 
 pub use signature::nr;
 
-pub use batch::{Atom, BatchHeader, BufDesc, IoVec};
+pub use batch::{Atom, BatchHeader, BufDesc, IoVec, MsgHdr};
 pub use completion::{Completion, RingEntry, RingHeader};
 
 /// `"SYSL"` read as a little-endian `u32`: the first four bytes of every batch.
@@ -49,6 +49,8 @@ pub const MAX_ARGS: usize = 6;
 pub const BATCH_ALIGN: usize = 8;
 /// Most elements of one `struct iovec` array (the kernel's `IOV_MAX`).
 pub const MAX_IOVECS: usize = 1024;
+/// Most bytes of control data one `sendmsg`/`recvmsg` atom may name.
+pub const MAX_CONTROL_LEN: usize = 4096;
 
 /// Size of [`BatchHeader`].
 pub const HEADER_SIZE: usize = 32;
@@ -58,6 +60,11 @@ pub const ATOM_SIZE: usize = 80;
 pub const BUFDESC_SIZE: usize = 16;
 /// Size of [`IoVec`].
 pub const IOVEC_SIZE: usize = 16;
+/// Size of [`MsgHdr`] (the x86_64 `struct msghdr`).
+pub const MSGHDR_SIZE: usize = 56;
+/// Size of the x86_64 `struct cmsghdr` (`size_t cmsg_len`, `int cmsg_level`,
+/// `int cmsg_type`); its data is 8-byte aligned.
+pub const CMSGHDR_SIZE: usize = 16;
 /// Size of [`Completion`].
 pub const COMPLETION_SIZE: usize = 32 + 8 * MAX_ATOMS;
 /// Size of [`RingHeader`].

@@ -59,6 +59,15 @@ pub enum Len {
         /// What the kernel does with the elements' memory.
         dir: Dir,
     },
+    /// A [`MsgHdr`](crate::MsgHdr) (`sendmsg`, `recvmsg`; the pointer is `In`
+    /// for `sendmsg`, `InOut` for `recvmsg`, whose `msg_namelen`,
+    /// `msg_controllen` and `msg_flags` the kernel writes): its address, its
+    /// [`IoVec`](crate::IoVec) array's elements and its control buffer name
+    /// buffers of the batch that the kernel accesses in direction `dir`.
+    Msghdr {
+        /// What the kernel does with the name, iovec and control memory.
+        dir: Dir,
+    },
 }
 
 /// A pointer argument.
@@ -144,6 +153,15 @@ pub enum Fds {
     /// `take_fds` hands out; the buffer must lie in the arena.
     Pair {
         /// The `int[2]` pointer argument.
+        arg: u8,
+    },
+    /// A non-negative result means the call may have installed descriptors
+    /// it received in `SCM_RIGHTS` control messages (`recvmsg`), which the
+    /// chain then owns: the run parses them out of the control buffer of the
+    /// [`MsgHdr`](crate::MsgHdr) argument `arg` points to as soon as the
+    /// call returns, like [`Fds::Pair`].
+    Received {
+        /// The [`Len::Msghdr`] pointer argument.
         arg: u8,
     },
 }
@@ -246,7 +264,25 @@ pub enum ArgRule {
         /// The target argument.
         arg: u8,
     },
+    /// A message call (`sendmsg`, `recvmsg`) whose [`Len::Msghdr`] is
+    /// argument `msg` and whose `MSG_*` flags are argument `flags`: a
+    /// `recvmsg` must hold `MSG_CMSG_CLOEXEC` in its flags (descriptors it
+    /// receives never leak across `exec`); a `sendmsg` may carry only the
+    /// control messages of [`SEND_CONTROL`], and `SCM_RIGHTS` only when the
+    /// policy allows descriptor passing.
+    Msg {
+        /// The msghdr argument.
+        msg: u8,
+        /// The flags argument.
+        flags: u8,
+    },
 }
+
+/// The control messages a `sendmsg` atom may carry, as `(cmsg_level,
+/// cmsg_type)`: `SCM_RIGHTS` (descriptors, under the policy's descriptor
+/// passing knob) and nothing else. Credentials (`SCM_CREDENTIALS`) and the
+/// protocol options (`IP_PKTINFO`…) are refused.
+pub const SEND_CONTROL: &[(i32, i32)] = &[(crate::kernel::SOL_SOCKET, crate::kernel::SCM_RIGHTS)];
 
 /// `TIMER_ABSTIME`: an absolute deadline for `clock_nanosleep`.
 pub const TIMER_ABSTIME: u32 = 1;
@@ -357,6 +393,15 @@ pub enum ArgMap {
         /// The word holding the element count.
         count: u8,
     },
+    /// Compat word `j` points to an i386 `struct msghdr` (28 bytes: compat
+    /// `BUF` words for the name, the iovec array and the control buffer,
+    /// `u32` lengths and flags), whose iovec array is 8-byte i386 iovecs;
+    /// the translator appends the native [`MsgHdr`](crate::MsgHdr) and
+    /// array and passes that (and, after a `recvmsg`, writes the kernel's
+    /// `msg_namelen` and `msg_flags` back). Control data is translated too:
+    /// i386 `cmsghdr`s (12 bytes, 4-byte aligned) into native ones for a
+    /// `sendmsg`, and a `recvmsg`'s native messages back into i386 ones.
+    Msghdr(u8),
 }
 
 /// The i386 convention a call follows, beyond argument mapping.
@@ -518,6 +563,13 @@ const fn iovecs(dir: Dir) -> ArgType {
 }
 /// The i386 iovec array in word 1, counted by word 2.
 const IOV32: ArgMap = ArgMap::Iovecs { iov: 1, count: 2 };
+/// `(fd, msg, flags)` of `sendmsg`/`recvmsg` from i386 words 0 to 2.
+const MSG32: &[ArgMap] = &[Word(0), ArgMap::Msghdr(1), Word(2)];
+/// The msghdr of a `sendmsg` (the kernel reads it and the memory it names).
+const MSGHDR_IN: ArgType = ptr(In, Len::Msghdr { dir: In });
+/// The msghdr of a `recvmsg` (the kernel writes back three of its fields,
+/// and the memory it names).
+const MSGHDR_OUT: ArgType = ptr(InOut, Len::Msghdr { dir: Out });
 use ArgType::{Fd, Int, Off, Size, UInt};
 use Dir::{In, InOut, Out};
 
@@ -720,6 +772,11 @@ mod tests {
                             sig.name
                         );
                     }
+                    Len::Msghdr { dir } => {
+                        let want = if dir == Dir::In { Dir::In } else { Dir::InOut };
+                        assert_eq!(p.dir, want, "{}: the msghdr", sig.name);
+                        assert!(!p.nullable, "{}", sig.name);
+                    }
                     Len::Iovecs { count, .. } => {
                         assert_eq!(p.dir, Dir::In, "{}: the array is read", sig.name);
                         assert!(
@@ -773,6 +830,9 @@ mod tests {
                         "{name}: int[2]"
                     )
                 }
+                Fds::Received { arg } => {
+                    assert_eq!(sig.args[arg as usize], MSGHDR_OUT, "{name}: msghdr")
+                }
             }
             for p in sig.paths {
                 assert!(
@@ -790,6 +850,13 @@ mod tests {
                 ArgRule::SymlinkTarget { arg } => assert!(is(sig, arg, PATH), "{name}"),
                 ArgRule::Sleep { clock, flags } => {
                     assert!(is(sig, clock, Int) && is(sig, flags, Int), "{name}")
+                }
+                ArgRule::Msg { msg, flags } => {
+                    assert!(is(sig, flags, UInt), "{name}: msg flags");
+                    assert!(
+                        sig.args[msg as usize] == MSGHDR_IN || sig.args[msg as usize] == MSGHDR_OUT,
+                        "{name}: msghdr"
+                    );
                 }
                 ArgRule::SocketFamily { arg } | ArgRule::OwnProcess { arg } => {
                     assert!(is(sig, arg, Int), "{name}")
@@ -809,10 +876,9 @@ mod tests {
             }
             // An iovec array's elements are checked against each other, not
             // against other pointers: a row with one has no other.
-            let iovecs = sig
-                .args
-                .iter()
-                .filter(|a| matches!(a, ArgType::Ptr(p) if matches!(p.len, Len::Iovecs { .. })));
+            let iovecs = sig.args.iter().filter(|a| {
+                matches!(a, ArgType::Ptr(p) if matches!(p.len, Len::Iovecs { .. } | Len::Msghdr { .. }))
+            });
             if iovecs.count() > 0 {
                 let pointers = sig.args.iter().filter(|a| matches!(a, ArgType::Ptr(_)));
                 assert_eq!(

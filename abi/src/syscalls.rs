@@ -430,6 +430,59 @@ macro_rules! for_each_syscall {
                 null_or(s.src.map(|a| a.len)),
             ];
 
+            /// Send a message: the buffers of an iovec array, optionally to
+            /// an address, with control messages (`signature::SEND_CONTROL`:
+            /// only `SCM_RIGHTS`, and only under a policy that allows
+            /// descriptor passing). `msg` is a `MsgHdr` made by
+            /// `Chain::msghdr`.
+            SENDMSG = 46, "sendmsg" {
+                args: &[Fd, MSGHDR_IN, UInt],
+                class: Class::NetIo,
+                blocking: Blocking::Network,
+                rule: ArgRule::Msg { msg: 1, flags: 2 },
+            }
+            i386 [
+                SENDMSG = 370, "sendmsg", 3, MSG32;
+            ]
+            socketcall [
+                SENDMSG = 16, "sendmsg", 3, MSG32;
+            ]
+            builder Sendmsg("sendmsg") {
+                fd: Fd, msg: Msghdr;
+                /// `MSG_*` flags.
+                flags: u32 = libc::MSG_NOSIGNAL as u32,
+            }
+            |s| [s.fd.into_arg(), s.msg.into_arg(), s.flags.into_arg()];
+
+            /// Receive a message into the buffers of an iovec array, with
+            /// the sender's address and control messages. Descriptors
+            /// received in `SCM_RIGHTS` messages are the chain's, like
+            /// those other atoms open (`ValidatedBatch::unclosed_fds`,
+            /// `take_fds`); `flags` must
+            /// hold `MSG_CMSG_CLOEXEC`. After the call the `MsgHdr` holds
+            /// the kernel's `msg_namelen`, `msg_controllen` and `msg_flags`
+            /// (`MSG_CTRUNC`: control data was lost, and with it any
+            /// descriptor that did not fit).
+            RECVMSG = 47, "recvmsg" {
+                args: &[Fd, MSGHDR_OUT, UInt],
+                class: Class::NetIo,
+                blocking: Blocking::Network,
+                fds: Fds::Received { arg: 1 },
+                rule: ArgRule::Msg { msg: 1, flags: 2 },
+            }
+            i386 [
+                RECVMSG = 372, "recvmsg", 3, MSG32;
+            ]
+            socketcall [
+                RECVMSG = 17, "recvmsg", 3, MSG32;
+            ]
+            builder Recvmsg("recvmsg") {
+                fd: Fd, msg: Msghdr;
+                /// `MSG_*` flags (`MSG_CMSG_CLOEXEC` required).
+                flags: u32 = libc::MSG_CMSG_CLOEXEC as u32,
+            }
+            |s| [s.fd.into_arg(), s.msg.into_arg(), s.flags.into_arg()];
+
             /// Shut down part of a connection.
             SHUTDOWN = 48, "shutdown" {
                 args: &[Fd, Int],

@@ -155,6 +155,15 @@ pub enum CompatErrorKind {
         /// `optname`.
         optname: u32,
     },
+    /// The control data of a `sendmsg`'s i386 `msghdr` is malformed (a
+    /// `cmsg_len` shorter than its 12-byte header or past `msg_controllen`,
+    /// or no message at all), where the i386 kernel refuses it with `EINVAL`.
+    BadControl {
+        /// Where (the msghdr).
+        arg: ArgPos,
+        /// What is wrong.
+        reason: &'static str,
+    },
     /// A `siginfo_t` whose layout depends on a kernel-generated `si_code`.
     UnsupportedSiginfo {
         /// The `si_code`.
@@ -260,6 +269,7 @@ impl fmt::Display for CompatErrorKind {
                 f,
                 "socket option ({level}, {optname}) has an i386 layout the translator does not convert"
             ),
+            BadControl { arg, reason } => write!(f, "{arg}: msghdr control data: {reason}"),
             UnsupportedSiginfo { si_code } => write!(
                 f,
                 "siginfo with kernel si_code {si_code} has a signal-specific layout that is not translated"

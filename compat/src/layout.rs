@@ -25,6 +25,12 @@ pub const COMPAT_ATOM_SIZE: usize = 44;
 pub const SOCKETCALL_ARG_SIZE: usize = 8;
 /// Size of [`CompatIoVec`].
 pub const COMPAT_IOVEC_SIZE: usize = 8;
+/// Size of [`CompatMsgHdr`].
+pub const COMPAT_MSGHDR_SIZE: usize = 28;
+/// Size of the i386 `struct cmsghdr` (`struct compat_cmsghdr`: `u32
+/// cmsg_len`, `int cmsg_level`, `int cmsg_type`); its data and the next
+/// message are 4-byte aligned.
+pub const COMPAT_CMSGHDR_SIZE: usize = 12;
 /// Size of the i386 kernel's `struct stat64` ([`Stat64`]).
 pub const STAT64_SIZE: usize = 96;
 /// Size of the i386 kernel's `struct statfs64` ([`Statfs64`]).
@@ -138,6 +144,31 @@ pub struct CompatIoVec {
     pub len: u32,
 }
 
+/// The i386 `struct msghdr` (`struct compat_msghdr`, 28 bytes): the
+/// pointers are compat `BUF` words ([`compat_buf_arg`]), ignored when
+/// their length is 0, the array [`CompatIoVec`]s.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct CompatMsgHdr {
+    /// The address buffer (ignored when `namelen` is 0).
+    pub name: u32,
+    /// Bytes of the address.
+    pub namelen: u32,
+    /// The iovec array.
+    pub iov: u32,
+    /// Its elements.
+    pub iovlen: u32,
+    /// The control buffer (ignored when `controllen` is 0), of i386
+    /// `cmsghdr`s ([`COMPAT_CMSGHDR_SIZE`]).
+    pub control: u32,
+    /// Bytes of control data.
+    pub controllen: u32,
+    /// `MSG_*` flags the kernel reports (`recvmsg`).
+    pub flags: u32,
+}
+
 /// The i386 kernel's `struct stat64` (96 bytes; `arch/x86/include/uapi/asm/stat.h`),
 /// what `fstat64`, `stat64`, `lstat64` and `fstatat64` write.
 ///
@@ -212,6 +243,9 @@ const_assert_eq!(offset_of!(CompatAtom, arg), 16);
 const_assert_eq!(offset_of!(CompatAtom, private), 40);
 
 const_assert_eq!(size_of::<CompatIoVec>(), COMPAT_IOVEC_SIZE);
+const_assert_eq!(size_of::<CompatMsgHdr>(), COMPAT_MSGHDR_SIZE);
+const_assert_eq!(offset_of!(CompatMsgHdr, controllen), 20);
+const_assert_eq!(offset_of!(CompatMsgHdr, flags), 24);
 const_assert_eq!(offset_of!(CompatIoVec, base), 0);
 const_assert_eq!(offset_of!(CompatIoVec, len), 4);
 const_assert_eq!(size_of::<SocketcallArg>(), SOCKETCALL_ARG_SIZE);

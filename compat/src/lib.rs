@@ -74,7 +74,18 @@
 //!   entry, e.g. `connect`'s `sockaddr`); NULL is `IMM` 0. `accept` becomes
 //!   `accept4(.., 0)`, `send`/`recv` become `sendto`/`recvfrom` with NULL
 //!   addresses; calls without a native counterpart in the signature table
-//!   (`sendmsg`, `socketpair`, …) are refused.
+//!   (`recvmmsg`, `sendmmsg`) are refused.
+//! * **`sendmsg`, `recvmsg`** (direct and through `socketcall`) take the
+//!   28-byte i386 `msghdr` ([`CompatMsgHdr`]) with 8-byte iovecs; the
+//!   translator appends the native header and array, and write-back copies a
+//!   `recvmsg`'s `msg_namelen`, `msg_controllen` and `msg_flags` into the i386
+//!   header. Control data is translated both ways: a `sendmsg`'s i386
+//!   `cmsghdr`s (12 bytes, 4-byte aligned) become native ones (16 bytes,
+//!   8-byte aligned) as the kernel's compat path makes them; a `recvmsg`
+//!   gets a native control buffer 4 bytes longer than its own (the room for
+//!   as many descriptors as an i386 process would get), whose messages
+//!   write-back converts into the i386 buffer (`msg_controllen` then counts
+//!   i386 bytes).
 //! * **`fstat64`, `stat64`, `lstat64`, `fstatat64`** write the i386 `struct
 //!   stat64` ([`Stat64`], 96 bytes). They become `fstat`/`newfstatat` (`stat64`
 //!   with `AT_FDCWD`, `lstat64` also with `AT_SYMLINK_NOFOLLOW`) writing a native
@@ -165,9 +176,10 @@ mod writer;
 pub use error::{ArgPos, CompatError, CompatErrorKind};
 pub use layout::{
     compat_atoms_len, compat_batch_size, compat_buf_arg, split_compat_buf_arg, CompatAtom,
-    CompatIoVec, SocketcallArg, Stat64, Statfs64, COMPAT_ATOM_SIZE, COMPAT_BUF_INDEX_SHIFT,
-    COMPAT_BUF_OFFSET_MASK, COMPAT_IOVEC_SIZE, COMPAT_MAGIC, COMPAT_MAX_BUF_OFFSET,
-    COMPAT_SIGINFO_SIZE, LLSEEK_RESULT_SIZE, SOCKETCALL_ARG_SIZE, STAT64_SIZE, STATFS64_SIZE,
+    CompatIoVec, CompatMsgHdr, SocketcallArg, Stat64, Statfs64, COMPAT_ATOM_SIZE,
+    COMPAT_BUF_INDEX_SHIFT, COMPAT_BUF_OFFSET_MASK, COMPAT_CMSGHDR_SIZE, COMPAT_IOVEC_SIZE,
+    COMPAT_MAGIC, COMPAT_MAX_BUF_OFFSET, COMPAT_MSGHDR_SIZE, COMPAT_SIGINFO_SIZE,
+    LLSEEK_RESULT_SIZE, SOCKETCALL_ARG_SIZE, STAT64_SIZE, STATFS64_SIZE,
 };
 pub use normalize::{normalize, Normalized};
 pub use syslets_abi as abi;

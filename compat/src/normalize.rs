@@ -12,8 +12,9 @@ use zerocopy::{FromBytes, IntoBytes};
 use crate::error::{ArgPos, CompatError, CompatErrorKind as E};
 use crate::layout::{
     compat_atoms_len, compat_batch_size, split_compat_buf_arg, CompatAtom, CompatIoVec,
-    SocketcallArg, Stat64, Statfs64, COMPAT_ATOM_SIZE, COMPAT_IOVEC_SIZE, COMPAT_MAGIC,
-    COMPAT_SIGINFO_SIZE, LLSEEK_RESULT_SIZE, SOCKETCALL_ARG_SIZE, STAT64_SIZE, STATFS64_SIZE,
+    CompatMsgHdr, SocketcallArg, Stat64, Statfs64, COMPAT_ATOM_SIZE, COMPAT_CMSGHDR_SIZE,
+    COMPAT_IOVEC_SIZE, COMPAT_MAGIC, COMPAT_MSGHDR_SIZE, COMPAT_SIGINFO_SIZE, LLSEEK_RESULT_SIZE,
+    SOCKETCALL_ARG_SIZE, STAT64_SIZE, STATFS64_SIZE,
 };
 use crate::table::{self, ArgMap, CompatCall, Convention};
 
@@ -39,6 +40,26 @@ enum Fixup {
     },
     /// Store the native `lseek` result as a `loff_t` at `compat_at`.
     Llseek { atom: u16, compat_at: u32 },
+    /// Copy the `msg_namelen`, `msg_controllen` and `msg_flags` the native
+    /// `recvmsg` left in its msghdr at `native_at` into the i386 one at
+    /// `compat_at`.
+    Msghdr {
+        atom: u16,
+        native_at: u32,
+        compat_at: u32,
+        control: Option<ControlFix>,
+    },
+}
+
+/// Where the control data of a `recvmsg` goes back: from the native buffer
+/// (`native_at`, `room` bytes) into the i386 one (`compat_at`, `compat_len`
+/// bytes), converted message by message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ControlFix {
+    native_at: u32,
+    room: u32,
+    compat_at: u32,
+    compat_len: u32,
 }
 
 /// An output struct whose i386 layout differs from the native one.
@@ -392,39 +413,10 @@ impl Ctx<'_> {
                 if n.kind != abi::ARG_IMM as u32 {
                     return Err(E::NeedsImmediate { arg: n.pos });
                 }
-                if n.value as usize > abi::MAX_IOVECS {
-                    return Err(E::DoesNotFit {
-                        arg: n.pos,
-                        value: n.value,
-                        what: "an iovec count (MAX_IOVECS)",
-                    });
-                }
-                let len = n.value as usize * COMPAT_IOVEC_SIZE;
-                let at = self.translated_region(w, len, false)? as usize;
-                // Copied out element by element: the producer may place the
-                // array at any offset.
-                let array = self.arena[at..at + len]
-                    .chunks_exact(COMPAT_IOVEC_SIZE)
-                    .map(|e| CompatIoVec::read_from_bytes(e).expect("8 bytes"));
-                let mut native = Vec::with_capacity(n.value as usize * abi::IOVEC_SIZE);
-                for e in array {
-                    // The element names a buffer like a BUF argument; the
-                    // native validator checks it against that buffer.
-                    let (index, offset) = self.buf_word(Word {
-                        kind: abi::ARG_BUF as u32,
-                        value: e.base,
-                        pos: w.pos,
-                    })?;
-                    self.uses[index as usize] += 1;
-                    let element = abi::IoVec {
-                        base: abi::buf_arg(index, offset),
-                        len: e.len as u64,
-                    };
-                    native.extend_from_slice(element.as_bytes());
-                }
-                let (index, _) = self.append(&native, abi::BUF_IN);
+                let index = self.iovecs(w, n.value, n.pos)?;
                 (abi::ARG_BUF, abi::buf_arg(index, 0))
             }
+            ArgMap::Msghdr(j) => self.msghdr(i, sig, k, words[j as usize])?,
             ArgMap::SiginfoIn(j) => {
                 let w = words[j as usize];
                 let at = self.translated_region(w, COMPAT_SIGINFO_SIZE, false)? as usize;
@@ -434,6 +426,129 @@ impl Ctx<'_> {
                 (abi::ARG_BUF, abi::buf_arg(index, 0))
             }
         })
+    }
+
+    /// The i386 iovec array compat word `w` points to, `n` elements (the
+    /// count at `count_pos`), appended as a native [`abi::IoVec`] array;
+    /// returns the index of the appended buffer.
+    fn iovecs(&mut self, w: Word, n: u32, count_pos: ArgPos) -> Result<u16, E> {
+        if n as usize > abi::MAX_IOVECS {
+            return Err(E::DoesNotFit {
+                arg: count_pos,
+                value: n,
+                what: "an iovec count (MAX_IOVECS)",
+            });
+        }
+        let len = n as usize * COMPAT_IOVEC_SIZE;
+        let at = self.translated_region(w, len, false)? as usize;
+        // Copied out element by element: the producer may place the
+        // array at any offset.
+        let array = self.arena[at..at + len]
+            .chunks_exact(COMPAT_IOVEC_SIZE)
+            .map(|e| CompatIoVec::read_from_bytes(e).expect("8 bytes"));
+        let mut native = Vec::with_capacity(n as usize * abi::IOVEC_SIZE);
+        for e in array {
+            // The element names a buffer like a BUF argument; the
+            // native validator checks it against that buffer.
+            let (index, offset) = self.buf_word(Word {
+                kind: abi::ARG_BUF as u32,
+                value: e.base,
+                pos: w.pos,
+            })?;
+            self.uses[index as usize] += 1;
+            let element = abi::IoVec {
+                base: abi::buf_arg(index, offset),
+                len: e.len as u64,
+            };
+            native.extend_from_slice(element.as_bytes());
+        }
+        let (index, _) = self.append(&native, abi::BUF_IN);
+        Ok(index)
+    }
+
+    /// Compat word `w` of atom `i` points to the i386 msghdr of the native
+    /// argument `k` of `sig` (`sendmsg`, `recvmsg`): append its native
+    /// translation (and its iovec array's, and its control data's); a
+    /// `recvmsg` gets its out fields and control messages written back.
+    fn msghdr(&mut self, i: usize, sig: &Signature, k: usize, w: Word) -> Result<(u8, u64), E> {
+        let recv = matches!(sig.args[k], ArgType::Ptr(p) if p.dir != signature::Dir::In);
+        let compat_at = self.translated_region(w, COMPAT_MSGHDR_SIZE, recv)?;
+        if recv {
+            self.exclusive.push((self.buf_of(w), i as u16));
+        }
+        let c = compat_at as usize;
+        let hdr = CompatMsgHdr::read_from_bytes(&self.arena[c..c + COMPAT_MSGHDR_SIZE])
+            .expect("28 bytes");
+        let buf = |value: u32| Word {
+            kind: abi::ARG_BUF as u32,
+            value,
+            pos: w.pos,
+        };
+        // A field whose length is 0 names nothing (as natively).
+        let mut fix = None;
+        let (control, controllen) = match hdr.controllen as usize {
+            0 => (0, 0),
+            n if recv => {
+                // Room for what an i386 process would get: the native header
+                // is 4 bytes longer, and the data of one message starts at
+                // the same 4-byte multiple.
+                let cw = buf(hdr.control);
+                let compat_ctl = self.translated_region(cw, n, true)?;
+                self.exclusive.push((self.buf_of(cw), i as u16));
+                let room = n + (abi::CMSGHDR_SIZE - COMPAT_CMSGHDR_SIZE);
+                let (index, native_ctl) = self.append(&vec![0; room], abi::BUF_OUT);
+                fix = Some(ControlFix {
+                    native_at: native_ctl,
+                    room: room as u32,
+                    compat_at: compat_ctl,
+                    compat_len: n as u32,
+                });
+                (abi::buf_arg(index, 0), room as u64)
+            }
+            n => {
+                let at = self.translated_region(buf(hdr.control), n, false)? as usize;
+                let native = cmsgs_to_native(&self.arena[at..at + n])
+                    .map_err(|reason| E::BadControl { arg: w.pos, reason })?;
+                let (index, _) = self.append(&native, abi::BUF_IN);
+                (abi::buf_arg(index, 0), native.len() as u64)
+            }
+        };
+        let name = match hdr.namelen {
+            0 => 0,
+            _ => {
+                let (index, offset) = self.buf_word(buf(hdr.name))?;
+                self.uses[index as usize] += 1;
+                abi::buf_arg(index, offset)
+            }
+        };
+        let iov = match hdr.iovlen {
+            0 => 0,
+            n => abi::buf_arg(self.iovecs(buf(hdr.iov), n, w.pos)?, 0),
+        };
+        let native = abi::MsgHdr {
+            name,
+            namelen: hdr.namelen,
+            iov,
+            iovlen: hdr.iovlen as u64,
+            control,
+            controllen,
+            ..Default::default()
+        };
+        let flags = if recv {
+            abi::BUF_IN | abi::BUF_OUT
+        } else {
+            abi::BUF_IN
+        };
+        let (index, native_at) = self.append(native.as_bytes(), flags);
+        if recv {
+            self.fixups.push(Fixup::Msghdr {
+                atom: i as u16,
+                native_at,
+                compat_at,
+                control: fix,
+            });
+        }
+        Ok((abi::ARG_BUF, abi::buf_arg(index, 0)))
     }
 
     /// Widen one 32-bit argument by the native argument's type.
@@ -591,6 +706,59 @@ impl Ctx<'_> {
         }
         Ok((map.native, map.args, entries))
     }
+}
+
+/// i386 control messages (`cmsghdr`s of [`COMPAT_CMSGHDR_SIZE`] bytes, each
+/// at a 4-byte aligned offset) as native ones (16-byte headers, 8-byte
+/// aligned), as the kernel's compat `sendmsg` converts them
+/// (`cmsghdr_from_user_compat_to_kern`): fewer than 12 bytes left end the
+/// walk; a malformed length, or no message at all, is refused.
+pub(crate) fn cmsgs_to_native(c: &[u8]) -> Result<Vec<u8>, &'static str> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while c.len().saturating_sub(at) >= COMPAT_CMSGHDR_SIZE {
+        let word = |k: usize| c[at + k..at + k + 4].try_into().expect("4 bytes");
+        let len = u32::from_le_bytes(word(0)) as usize;
+        if len < COMPAT_CMSGHDR_SIZE || len > c.len() - at {
+            return Err("a cmsg_len shorter than its 12-byte header or past msg_controllen");
+        }
+        let data = &c[at + COMPAT_CMSGHDR_SIZE..at + len];
+        out.extend_from_slice(&((abi::CMSGHDR_SIZE + data.len()) as u64).to_le_bytes());
+        out.extend_from_slice(&word(4));
+        out.extend_from_slice(&word(8));
+        out.extend_from_slice(data);
+        out.resize(out.len().next_multiple_of(8), 0);
+        at += len.next_multiple_of(4);
+    }
+    if out.is_empty() {
+        return Err("no control message in msg_controllen bytes");
+    }
+    Ok(out)
+}
+
+/// Native control messages (what a `recvmsg` wrote) as i386 ones in at most
+/// `room` bytes, and whether some did not fit (`MSG_CTRUNC` then). A
+/// malformed native message ends the walk (the kernel writes none).
+pub(crate) fn cmsgs_to_compat(n: &[u8], room: usize) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while n.len().saturating_sub(at) >= abi::CMSGHDR_SIZE {
+        let len = u64::from_le_bytes(n[at..at + 8].try_into().expect("8 bytes")) as usize;
+        if len < abi::CMSGHDR_SIZE || len > n.len() - at {
+            break;
+        }
+        let data = &n[at + abi::CMSGHDR_SIZE..at + len];
+        let clen = COMPAT_CMSGHDR_SIZE + data.len();
+        if out.len() + clen > room {
+            return (out, true);
+        }
+        out.extend_from_slice(&(clen as u32).to_le_bytes());
+        out.extend_from_slice(&n[at + 8..at + 16]);
+        out.extend_from_slice(data);
+        out.resize(out.len().next_multiple_of(4).min(room), 0);
+        at += len.next_multiple_of(8);
+    }
+    (out, false)
 }
 
 /// Refuse unknown kinds and raw pointers.
@@ -818,6 +986,31 @@ impl Normalized {
                             out.copy_from_slice(statfs_to_statfs64(&st).as_bytes());
                         }
                     }
+                }
+                Fixup::Msghdr {
+                    atom,
+                    native_at,
+                    compat_at,
+                    control,
+                } if ok(atom) => {
+                    let (n, c) = (native_at as usize, compat_at as usize);
+                    let hdr = abi::MsgHdr::read_from_bytes(&native_arena[n..n + abi::MSGHDR_SIZE])
+                        .expect("56 bytes");
+                    let (mut controllen, mut flags) = (0u32, hdr.flags);
+                    if let Some(f) = control {
+                        let len = (hdr.controllen as usize).min(f.room as usize);
+                        let native = &native_arena[f.native_at as usize..][..len];
+                        let (bytes, lost) = cmsgs_to_compat(native, f.compat_len as usize);
+                        arena[f.compat_at as usize..][..bytes.len()].copy_from_slice(&bytes);
+                        if lost {
+                            flags |= abi::kernel::MSG_CTRUNC as i32;
+                        }
+                        controllen = bytes.len() as u32;
+                    }
+                    let out = &mut arena[c..c + COMPAT_MSGHDR_SIZE];
+                    out[4..8].copy_from_slice(&hdr.namelen.to_le_bytes());
+                    out[20..24].copy_from_slice(&controllen.to_le_bytes());
+                    out[24..28].copy_from_slice(&flags.to_le_bytes());
                 }
                 Fixup::Llseek { atom, compat_at } if ok(atom) => {
                     let c = compat_at as usize;

@@ -9,7 +9,7 @@ use syslets_abi::{self as abi, Atom, BatchHeader, BufDesc, Completion, BUF_IN, B
 use zerocopy::{FromBytes, IntoBytes};
 
 use crate::error::{ArgPos, CompatErrorKind as E};
-use crate::normalize::{llseek_stop, siginfo_to_native};
+use crate::normalize::{cmsgs_to_compat, cmsgs_to_native, llseek_stop, siginfo_to_native};
 use crate::writer::CompatArg::{Buf, Imm, Result as Res};
 use crate::*;
 
@@ -730,8 +730,8 @@ fn translated_buffers_are_checked() {
 fn socketcall_refusals_name_the_entry() {
     let mut w = CompatWriter::new();
     let args = w.zeroed(48, BUF_IN);
-    w.push(CompatAtom::new(nr32::SOCKETCALL, &[Imm(16), buf(args)]));
-    assert_eq!(refuse(&w).kind, E::UnsupportedSocketcall(16), "sendmsg");
+    w.push(CompatAtom::new(nr32::SOCKETCALL, &[Imm(19), buf(args)]));
+    assert_eq!(refuse(&w).kind, E::UnsupportedSocketcall(19), "recvmmsg");
 
     let mut w = CompatWriter::new();
     let args = w.zeroed(48, BUF_IN);
@@ -852,4 +852,40 @@ fn too_many_buffers_with_the_appended_ones_are_refused() {
     let _ = b;
     w.push(CompatAtom::new(nr32::FSTAT64, &[Imm(0), buf(a)]));
     assert_eq!(refuse(&w).kind, E::TooManyBufs(257));
+}
+
+/// An i386 control message: `cmsg_len`, level 1, `ty`, `data`.
+fn compat_cmsg(ty: i32, data: &[u8]) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&((12 + data.len()) as u32).to_le_bytes());
+    b.extend_from_slice(&1i32.to_le_bytes());
+    b.extend_from_slice(&ty.to_le_bytes());
+    b.extend_from_slice(data);
+    b
+}
+
+#[test]
+fn control_messages_convert_between_the_layouts() {
+    // SCM_RIGHTS with two descriptors, then one with one: 4-byte aligned.
+    let mut compat = compat_cmsg(1, &[3, 0, 0, 0, 4, 0, 0, 0]);
+    compat.extend_from_slice(&compat_cmsg(1, &[5, 0, 0, 0]));
+    let native = cmsgs_to_native(&compat).unwrap();
+    // 16-byte headers, each message 8-byte aligned.
+    assert_eq!(native.len(), 24 + 24);
+    assert_eq!(u64::from_le_bytes(native[..8].try_into().unwrap()), 24);
+    assert_eq!(&native[16..24], &[3, 0, 0, 0, 4, 0, 0, 0]);
+    assert_eq!(u64::from_le_bytes(native[24..32].try_into().unwrap()), 20);
+    assert_eq!(&native[40..44], &[5, 0, 0, 0]);
+    // And back, whole and with room for the first only.
+    assert_eq!(cmsgs_to_compat(&native, 64), (compat.clone(), false));
+    assert_eq!(cmsgs_to_compat(&native, 30), (compat[..20].to_vec(), true));
+    // What the kernel refuses: a length past the data or under the header,
+    // and no message at all.
+    let mut long = compat.clone();
+    long[..4].copy_from_slice(&99u32.to_le_bytes());
+    assert!(cmsgs_to_native(&long).is_err());
+    let mut short = compat.clone();
+    short[..4].copy_from_slice(&8u32.to_le_bytes());
+    assert!(cmsgs_to_native(&short).is_err());
+    assert!(cmsgs_to_native(&[0u8; 11]).is_err());
 }

@@ -44,6 +44,11 @@ pub(crate) enum Check {
     /// offsets made pointers just before the call), never the arena's copy.
     /// Never fails.
     Iovecs { arg: u8, first: u32, count: u16 },
+    /// Argument `arg` is a msghdr: the kernel gets `msgs_live[msg]` of the
+    /// batch, made from the validated `msgs[msg]` just before the call (its
+    /// iovec array a private copy, like [`Check::Iovecs`]), never the
+    /// arena's copy. Never fails.
+    Msghdr { arg: u8, msg: u16 },
 }
 
 /// One atom, decoded and checked, ready to run. 64 bytes, kept in the

@@ -12,7 +12,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes};
 use crate::builder::inline_vec::InlineVec;
 use crate::builder::opcode::{AtomSpec, Opcode};
 use crate::error::{ErrorKind, ValidationError};
-use crate::handles::{AtomRef, BufRef, ChainId, Iovecs, Mem, Out, SockAddr, SockAddrOut};
+use crate::handles::{AtomRef, BufRef, ChainId, Iovecs, Mem, Msghdr, Out, SockAddr, SockAddrOut};
 
 /// A raw pointer argument of an in-process chain, with the bytes it may reach.
 /// The validator checks lengths against it just as against arena buffers.
@@ -220,6 +220,86 @@ impl<'a> Chain<'a> {
             array,
             count: bufs.len() as u32,
         }
+    }
+
+    /// A `struct msghdr` for [`Sendmsg`](crate::opcode::Sendmsg): the data of
+    /// `iov`, to `dest` (unconnected sockets), with the control messages in
+    /// `control` (an `IN` buffer, such as [`rights`](Self::rights) makes).
+    /// The header is an `IN` buffer.
+    pub fn msghdr_send(
+        &mut self,
+        dest: Option<SockAddr>,
+        iov: Iovecs,
+        control: Option<BufRef>,
+    ) -> Msghdr {
+        let name = dest.map(|d| (d.buf, d.len));
+        self.msghdr(name, iov, control, abi::BUF_IN)
+    }
+
+    /// A `struct msghdr` for [`Recvmsg`](crate::opcode::Recvmsg): data into
+    /// the (`OUT`) buffers of `iov`, the sender's address into `name` (an
+    /// `OUT` buffer, up to 128 bytes), control messages into `control` (an
+    /// `OUT` buffer, such as [`control_out`](Self::control_out) makes). The
+    /// header is an `IN | OUT` buffer: after the call it holds the kernel's
+    /// `msg_namelen`, `msg_controllen` and `msg_flags` ([`Msghdr::out`]).
+    pub fn msghdr_recv(
+        &mut self,
+        name: Option<BufRef>,
+        iov: Iovecs,
+        control: Option<BufRef>,
+    ) -> Msghdr {
+        let name = name.map(|n| (n, n.len));
+        self.msghdr(name, iov, control, abi::BUF_IN | abi::BUF_OUT)
+    }
+
+    fn msghdr(
+        &mut self,
+        name: Option<(BufRef, u32)>,
+        iov: Iovecs,
+        control: Option<BufRef>,
+        flags: u32,
+    ) -> Msghdr {
+        let word = |b: BufRef| abi::buf_arg(b.index, b.offset);
+        let hdr = abi::MsgHdr {
+            name: name.map_or(0, |(b, _)| word(b)),
+            namelen: name.map_or(0, |(_, len)| len),
+            iov: word(iov.array),
+            iovlen: iov.count as u64,
+            control: control.map_or(0, word),
+            controllen: control.map_or(0, |c| c.len as u64),
+            ..Default::default()
+        };
+        let hdr = self.add_buf(Some(hdr.as_bytes()), abi::MSGHDR_SIZE, flags);
+        Msghdr { hdr }
+    }
+
+    /// An `SCM_RIGHTS` control message carrying `fds`, for
+    /// [`msghdr_send`](Self::msghdr_send) (an `IN` buffer of
+    /// `CMSG_SPACE(4 * fds.len())` bytes). Sending it needs a policy that
+    /// allows descriptor passing
+    /// ([`Policy::allow_fd_passing`](crate::Policy::allow_fd_passing)); the
+    /// numbers are read when the batch runs, so the descriptors must stay
+    /// open until then.
+    pub fn rights(&mut self, fds: &[std::os::fd::BorrowedFd<'_>]) -> BufRef {
+        use std::os::fd::AsRawFd;
+        let data = 4 * fds.len();
+        let len = abi::CMSGHDR_SIZE + data;
+        let mut bytes = Vec::with_capacity(len.next_multiple_of(8));
+        bytes.extend_from_slice(&(len as u64).to_le_bytes());
+        bytes.extend_from_slice(&abi::kernel::SOL_SOCKET.to_le_bytes());
+        bytes.extend_from_slice(&abi::kernel::SCM_RIGHTS.to_le_bytes());
+        for fd in fds {
+            bytes.extend_from_slice(&fd.as_raw_fd().to_le_bytes());
+        }
+        bytes.resize(len.next_multiple_of(8), 0);
+        self.input(&bytes)
+    }
+
+    /// Room for control messages carrying up to `fds` received descriptors
+    /// (`CMSG_SPACE(4 * fds)` bytes, an `OUT` buffer), for
+    /// [`msghdr_recv`](Self::msghdr_recv).
+    pub fn control_out(&mut self, fds: usize) -> BufRef {
+        self.output_bytes((abi::CMSGHDR_SIZE + 4 * fds).next_multiple_of(8))
     }
 
     /// Room for a socket address written by the kernel, with its `socklen_t`.

@@ -23,7 +23,7 @@ use syslets_abi as abi;
 use syslets_abi::kernel;
 use syslets_abi::nr;
 
-use crate::handles::{AtomRef, BufRef, ChainId, Iovecs, Mem, Out, SockAddr, SockAddrOut};
+use crate::handles::{AtomRef, BufRef, ChainId, Iovecs, Mem, Msghdr, Out, SockAddr, SockAddrOut};
 // The system-call table names the builders' length type `Len`.
 use ByteLen as Len;
 
@@ -237,6 +237,12 @@ impl<T> IntoArg for Out<T> {
 impl IntoArg for Iovecs {
     fn into_arg(self) -> Arg {
         Arg::Buf(self.array)
+    }
+}
+
+impl IntoArg for Msghdr {
+    fn into_arg(self) -> Arg {
+        Arg::Buf(self.hdr)
     }
 }
 

@@ -345,6 +345,8 @@ pub struct Policy {
     /// Allowed socket families; `None`: any.
     families: Option<FamilySet>,
     pub(crate) confine: Option<Confinement>,
+    /// `sendmsg` may carry `SCM_RIGHTS` ([`Policy::allow_fd_passing`]).
+    fd_passing: bool,
 }
 
 impl Default for Policy {
@@ -363,6 +365,7 @@ impl Policy {
             open_forbidden: 0,
             families: Some(FamilySet::of(DEFAULT_SOCKET_FAMILIES)),
             confine: None,
+            fd_passing: false,
         }
     }
 
@@ -511,6 +514,32 @@ impl Policy {
         self
     }
 
+    /// Let `sendmsg` atoms send descriptors (`SCM_RIGHTS` control
+    /// messages), which hands the peer of the socket (possibly another
+    /// process) host descriptors of this process: off by default, where such
+    /// an atom fails validation with [`ErrorKind::FdPassingRefused`]. Even
+    /// allowed, the descriptors sent are subject to the policy's descriptor
+    /// rules: under confinement ([`confine_to`](Self::confine_to)) the
+    /// confined directory's descriptor may not be sent (it would let the
+    /// peer resolve paths from it outside this policy), and a negative
+    /// number is refused. The numbers sent are those validation read: the
+    /// kernel gets a private copy of the control data.
+    ///
+    /// Receiving descriptors (`recvmsg`) needs no knob: they become the
+    /// chain's, and `MSG_CMSG_CLOEXEC` is required. See
+    /// [sendmsg(2)](https://man7.org/linux/man-pages/man2/sendmsg.2.html),
+    /// [unix(7)](https://man7.org/linux/man-pages/man7/unix.7.html).
+    pub fn allow_fd_passing(mut self) -> Self {
+        self.fd_passing = true;
+        self
+    }
+
+    /// Whether `sendmsg` atoms may send descriptors
+    /// ([`allow_fd_passing`](Self::allow_fd_passing)).
+    pub fn allows_fd_passing(&self) -> bool {
+        self.fd_passing
+    }
+
     /// Whether the call with this native number is allowed.
     pub fn allows(&self, nr: u32) -> bool {
         self.allowed.contains(nr)
@@ -547,7 +576,8 @@ impl Policy {
 
     /// Argument rules beyond the syscall number, applied to each atom after its
     /// arguments were decoded and every pointer and length was checked (`bufs`
-    /// and `arena` are the batch's, for paths and `open_how`).
+    /// and `arena` are the batch's, for paths and `open_how`; `control` the
+    /// validated copy of a `sendmsg`'s control data, which the kernel gets).
     #[inline]
     pub(crate) fn check_atom(
         &self,
@@ -555,12 +585,19 @@ impl Policy {
         args: &[Src],
         bufs: BufTable<'_>,
         arena: &[u8],
+        control: Option<&[u8]>,
     ) -> Result<(), ErrorKind> {
         // Most atoms meet no rule: say so without a call.
         if !self.has_rules_for(sig) {
             return Ok(());
         }
-        self.check_atom_rules(sig, Ctx { args, bufs, arena })
+        let ctx = Ctx {
+            args,
+            bufs,
+            arena,
+            control,
+        };
+        self.check_atom_rules(sig, ctx)
     }
 
     /// Whether an argument rule of this policy applies to calls of `sig`:
@@ -576,7 +613,7 @@ impl Policy {
             ArgRule::SocketFamily { .. } => self.families.is_some(),
             ArgRule::OwnProcess { .. } | ArgRule::SocketOption { .. } => true,
             ArgRule::SymlinkTarget { .. } => self.confine.is_some(),
-            ArgRule::Sleep { .. } => true,
+            ArgRule::Sleep { .. } | ArgRule::Msg { .. } => true,
         };
         // Confinement looks only at path calls.
         rule || (self.confine.is_some() && !sig.paths.is_empty())
@@ -646,6 +683,7 @@ impl Policy {
                     lexically_inside(arg, target)?;
                 }
             }
+            ArgRule::Msg { msg, flags } => self.check_msg(sig, &ctx, msg, flags)?,
             ArgRule::OwnProcess { arg } => {
                 let tgid = ctx.imm(arg, "thread-group id of a signal must be an immediate")?;
                 if tgid != std::process::id() as u64 {
@@ -655,6 +693,66 @@ impl Policy {
         }
         if let Some(confine) = self.confine {
             self.check_confined(sig, &ctx, confine)?;
+        }
+        Ok(())
+    }
+
+    /// A message call: a `recvmsg` must hold `MSG_CMSG_CLOEXEC` (an
+    /// immediate); a `sendmsg`'s control messages must be of
+    /// [`SEND_CONTROL`](signature::SEND_CONTROL), and descriptors only under
+    /// [`allow_fd_passing`](Self::allow_fd_passing) and the descriptor rules.
+    fn check_msg(
+        &self,
+        sig: &Signature,
+        ctx: &Ctx<'_>,
+        msg: u8,
+        flags: u8,
+    ) -> Result<(), ErrorKind> {
+        use abi::kernel::{MSG_CMSG_CLOEXEC, SCM_RIGHTS, SOL_SOCKET};
+        let receives = matches!(
+            sig.args[msg as usize],
+            abi::signature::ArgType::Ptr(abi::signature::Ptr {
+                len: abi::signature::Len::Msghdr {
+                    dir: abi::signature::Dir::Out
+                },
+                ..
+            })
+        );
+        if receives {
+            let fl = ctx.imm(flags, "the flags of a recvmsg must be an immediate")?;
+            if fl & MSG_CMSG_CLOEXEC as u64 == 0 {
+                return Err(ErrorKind::ArgRefused {
+                    arg: flags,
+                    reason: "recvmsg requires MSG_CMSG_CLOEXEC \
+                             (a received descriptor would leak across exec)",
+                });
+            }
+            return Ok(());
+        }
+        for cmsg in crate::confine::validate::cmsgs(ctx.control.unwrap_or_default()) {
+            let (level, ty, data) = cmsg.map_err(|reason| ErrorKind::BadMsghdr {
+                arg: msg,
+                field: "msg_control",
+                reason,
+            })?;
+            if !signature::SEND_CONTROL.contains(&(level, ty)) {
+                return Err(ErrorKind::ControlMessageRefused {
+                    arg: msg,
+                    level,
+                    ty,
+                });
+            }
+            if (level, ty) == (SOL_SOCKET, SCM_RIGHTS) {
+                if !self.fd_passing {
+                    return Err(ErrorKind::FdPassingRefused { arg: msg, fd: -1 });
+                }
+                for fd in data.chunks_exact(4) {
+                    let fd = i32::from_le_bytes(fd.try_into().expect("4 bytes"));
+                    if fd < 0 || self.confine.is_some_and(|c| c.dirfd == fd) {
+                        return Err(ErrorKind::FdPassingRefused { arg: msg, fd });
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -770,6 +868,8 @@ struct Ctx<'a> {
     args: &'a [Src],
     bufs: BufTable<'a>,
     arena: &'a [u8],
+    /// A `sendmsg`'s control data, as the kernel gets it.
+    control: Option<&'a [u8]>,
 }
 
 impl Ctx<'_> {

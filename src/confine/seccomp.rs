@@ -47,6 +47,8 @@
 //!   validation alone refuses it in a batch).
 //! * `tgkill`, `rt_tgsigqueueinfo`: the thread group must be this process (its
 //!   pid when the filter was generated).
+//! * `recvmsg`: its flags must hold `MSG_CMSG_CLOEXEC` (the control messages
+//!   of `sendmsg`, in memory, are checked by validation alone).
 //! * Under confinement, every path call (`openat`, `openat2`, `newfstatat`,
 //!   `statx`, `mkdirat`, `unlinkat`, `linkat`, `symlinkat`, `renameat2`, …):
 //!   each `dirfd` must be the policy's directory, and `linkat`'s flags must
@@ -411,6 +413,8 @@ enum Rule {
     In { arg: u8, values: Vec<u32> },
     /// The argument has none of these bits.
     NoBits { arg: u8, mask: u32 },
+    /// The argument has this bit (one bit: `jset` tests any of a mask).
+    Bit { arg: u8, bit: u32 },
     /// Argument `first` is one of the groups' keys, and argument `second`
     /// one of that group's values (socket option level, then option name).
     Pairs {
@@ -457,7 +461,7 @@ fn block(nr: u32, rules: &[Rule]) -> Result<Vec<sock_filter>, FilterError> {
         .iter()
         .map(|r| match r {
             Rule::In { values, .. } => 1 + values.len(),
-            Rule::NoBits { .. } => 2,
+            Rule::NoBits { .. } | Rule::Bit { .. } => 2,
             Rule::Pairs { groups, .. } => groups.iter().map(|g| 3 + g.1.len()).sum(),
         })
         .sum();
@@ -485,6 +489,12 @@ fn block(nr: u32, rules: &[Rule]) -> Result<Vec<sock_filter>, FilterError> {
                 body.push(stmt(LD_W_ABS, off_arg_low(*arg)));
                 let at = body.len();
                 body.push(jump(JSET_K, *mask, far(fail, at)?, 0));
+            }
+            Rule::Bit { arg, bit } => {
+                debug_assert_eq!(bit.count_ones(), 1);
+                body.push(stmt(LD_W_ABS, off_arg_low(*arg)));
+                let at = body.len();
+                body.push(jump(JSET_K, *bit, 0, far(fail, at)?));
             }
             Rule::Pairs {
                 first,
@@ -621,6 +631,16 @@ impl Policy {
                     arg,
                     values: vec![std::process::id()],
                 }),
+                // recvmsg's MSG_CMSG_CLOEXEC is a register bit; sendmsg's
+                // control messages are in memory (the validator's).
+                ArgRule::Msg { flags, .. } => {
+                    if matches!(sig.fds, signature::Fds::Received { .. }) {
+                        rules.push(Rule::Bit {
+                            arg: flags,
+                            bit: syslets_abi::kernel::MSG_CMSG_CLOEXEC,
+                        });
+                    }
+                }
                 // openat2's flags are in memory: the validator checks them.
                 // As the symlink target, which only validation sees.
                 ArgRule::OpenFlags { .. }

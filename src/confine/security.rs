@@ -57,8 +57,11 @@
 //!   in the `ValidatedBatch` itself, outside the storage. The two descriptors
 //!   a `socketpair` writes into its arena `int[2]` are copied there as the
 //!   call returns, before any later atom can write the buffer (which may not
-//!   be a raw region). So `take_fds` and `unclosed_fds` only ever name
-//!   descriptors an atom of this run returned.
+//!   be a raw region); so are those the `SCM_RIGHTS` messages of a `recvmsg`
+//!   carry, parsed from a copy of its control data taken as it returns
+//!   (`MSG_CMSG_CLOEXEC` is required, so none leaks across `exec`). So
+//!   `take_fds` and `unclosed_fds` only ever name descriptors an atom of this
+//!   run returned or received.
 //! * **Argument rules** ([`crate::policy`]): forbidden open flags (read-only
 //!   policies refuse every way to write, create, truncate or append, in
 //!   `openat` and in `openat2`'s `how.flags`); socket families; signals only
@@ -111,11 +114,14 @@
 //!
 //! ## Kernel interfaces with pointers inside values
 //!
-//! Of the calls of the signature table, only socket option values can hold
-//! pointers the kernel follows (`open_how`, `stat`, `statx`, socket addresses
-//! and `siginfo` are plain data; no `iovec`/`msghdr`/`ioctl` call is in the
-//! table). Each such option is refused by validation *and* by the worker's
-//! filter (its `(level, optname)` pair is not in the table):
+//! Of the calls of the signature table, iovec arrays, `msghdr`s and socket
+//! option values hold pointers the kernel follows or descriptors it acts on
+//! (`open_how`, `stat`, `statx`, socket addresses and `siginfo` are plain
+//! data; no `ioctl` is in the table). Iovec arrays and `msghdr`s are read once
+//! at validation, every pointer checked against its buffer and direction, and
+//! the kernel gets private copies; the rest is in the table below. Each
+//! refused option is refused by validation *and* by the worker's filter (its
+//! `(level, optname)` pair is not in the table):
 //!
 //! | option | what its value holds | handling |
 //! | --- | --- | --- |
@@ -129,8 +135,13 @@
 //! | `SO_PEERPIDFD` (get) | installs a descriptor no atom returns | refused |
 //! | `TCP_ULP` (set) | attaches kTLS, whose own options hold key material and more | refused |
 //! | any other option outside the table, any level outside it | unknown | refused |
+//! | `sendmsg`/`recvmsg` `msghdr` | pointers to an address, an iovec array (pointers to data) and control data | each checked against its buffer and the call's direction (`BadMsghdr`, `BadIovec`); a `sendmsg` header and every iovec array in memory no atom writes; what a `recvmsg` writes pairwise disjoint; the kernel gets a private header, a private iovec array and, for `sendmsg`, the control bytes the policy checked |
+//! | `SCM_RIGHTS` in `sendmsg` | descriptors of this process, handed to the peer | refused unless [`Policy::allow_fd_passing`](crate::Policy::allow_fd_passing); then never a negative number or the confined directory (`FdPassingRefused`) |
+//! | other control messages in `sendmsg` (`SCM_CREDENTIALS`, `IP_PKTINFO`, …) | identities, routing | refused (`ControlMessageRefused`; [`SEND_CONTROL`](syslets_abi::signature::SEND_CONTROL) lists what passes) |
+//! | `SCM_RIGHTS` in `recvmsg` | descriptors the kernel installs in this process | `MSG_CMSG_CLOEXEC` required (validation and filter); owned by the batch (`unclosed_fds`, `take_fds`); with `MSG_CTRUNC` only those installed |
+//! | control data of an i386 producer | 12-byte, 4-byte aligned `cmsghdr`s | converted by the translator (a malformed `cmsg_len` is `BadControl`), then checked as native control data; a `recvmsg`'s messages converted back at write-back, its descriptors owned by the native batch |
 //!
-//! The list is [`syslets_abi::sockopt::REFUSED`]; new table entries must be
+//! The socket options' list is [`syslets_abi::sockopt::REFUSED`]; new table entries must be
 //! plain bytes of a known size.
 //!
 //! ## What the seccomp layer adds
@@ -148,8 +159,9 @@
 //! * the denylist again (`mmap`/`mprotect` only without `PROT_EXEC`);
 //! * register-level argument rules: `openat` flags, socket family, the
 //!   `(level, optname)` pair of `setsockopt`/`getsockopt`, the signal
-//!   target's thread group, the confinement `dirfd`, `write` only to stderr
-//!   and the worker's eventfd when the policy has no `write`;
+//!   target's thread group, the confinement `dirfd`, `MSG_CMSG_CLOEXEC` in
+//!   `recvmsg`'s flags, `write` only to stderr and the worker's eventfd when
+//!   the policy has no `write`;
 //! * a foreign architecture (`int 0x80`) or an x32 number kills the process —
 //!   except the i386 `getdents64` and `_llseek` the executor issues for a
 //!   32-bit producer's batch, when the policy allows `getdents64`/`lseek`;

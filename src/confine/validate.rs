@@ -38,11 +38,12 @@ pub struct ValidatedBatch<'a> {
     /// Bit `i`: atom `i`'s syscall closes a descriptor ([`signature::Fds::Closes`]),
     /// so the run tracks it without a table lookup per atom.
     pub(crate) close_atoms: u64,
-    /// Bit `i`: atom `i`'s syscall writes two new descriptors into an arena
-    /// `int[2]` ([`signature::Fds::Pair`]).
+    /// Bit `i`: atom `i`'s syscall writes new descriptors into the arena: two
+    /// into an `int[2]` ([`signature::Fds::Pair`]), or those it received into
+    /// a control buffer ([`signature::Fds::Received`]).
     pub(crate) pair_atoms: u64,
-    /// What only batches with pair atoms or iovec arrays need (`None`, and
-    /// nothing allocated, for every other batch).
+    /// What only batches with pair or receiving atoms, iovec arrays or
+    /// msghdrs need (`None`, and nothing allocated, for every other batch).
     pub(crate) extra: Option<Box<Extra>>,
     /// Bit `i`: the fd atom `i` returned was handed out by `take_fds`.
     pub(crate) fds_taken: u64,
@@ -52,22 +53,54 @@ pub struct ValidatedBatch<'a> {
     _borrows: PhantomData<&'a mut [u8]>,
 }
 
-/// The state of a [`ValidatedBatch`] with pair atoms or iovec arrays.
+/// The state of a [`ValidatedBatch`] with pair or receiving atoms, iovec
+/// arrays or msghdrs.
 #[derive(Debug, Default)]
 pub(crate) struct Extra {
-    /// The descriptors the pair atoms of the last run wrote, copied out of the
-    /// arena right after each call.
+    /// The descriptors the pair and receiving atoms of the last run wrote,
+    /// copied out of the arena right after each call.
     pub(crate) pair_fds: Vec<PairFd>,
     /// The elements of every iovec array argument, as validation found them:
     /// `[arena offset, length]`.
     pub(crate) iovecs: Vec<[u64; 2]>,
     /// What the kernel reads for those arrays: `iovecs` with each offset made
     /// a pointer into the arena, refreshed just before each such call
-    /// ([`Check::Iovecs`]).
+    /// ([`Check::Iovecs`], [`Check::Msghdr`]).
     pub(crate) iovecs_live: Vec<[u64; 2]>,
+    /// Every msghdr argument (`sendmsg`, `recvmsg`), as validation found it.
+    pub(crate) msgs: Vec<MsgPlan>,
+    /// What the kernel gets for those arguments: `msgs` with the offsets
+    /// made pointers, the iovec array pointing into `iovecs_live`, the
+    /// control of a `sendmsg` pointing at its validated copy; refreshed just
+    /// before each such call ([`Check::Msghdr`]), and where a `recvmsg`
+    /// leaves the kernel's `msg_namelen`, `msg_controllen` and `msg_flags`.
+    pub(crate) msgs_live: Vec<abi::MsgHdr>,
 }
 
-/// One descriptor a [`signature::Fds::Pair`] atom of the last run wrote.
+/// One msghdr argument of a `sendmsg` or `recvmsg` atom, validated: where
+/// each of its memories lies in the arena.
+#[derive(Debug, Default)]
+pub(crate) struct MsgPlan {
+    /// The batch's msghdr (where a `recvmsg` gets the kernel's out fields).
+    pub(crate) hdr_at: u32,
+    /// The address buffer, `namelen` bytes.
+    pub(crate) name: Option<u32>,
+    pub(crate) namelen: u32,
+    /// The iovec elements: `iovecs[iov_first..][..iov_count]` of [`Extra`].
+    pub(crate) iov_first: u32,
+    pub(crate) iov_count: u16,
+    /// The control buffer, `controllen` bytes.
+    pub(crate) control: Option<u32>,
+    pub(crate) controllen: u64,
+    /// `sendmsg`: the control bytes the policy checked, which the kernel reads
+    /// (not the arena's: an earlier atom cannot change the descriptors sent).
+    pub(crate) send_control: Box<[u8]>,
+    /// A `recvmsg` (the kernel writes the memories and the out fields).
+    pub(crate) recv: bool,
+}
+
+/// One descriptor a [`signature::Fds::Pair`] or [`signature::Fds::Received`]
+/// atom of the last run wrote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct PairFd {
     /// The atom that wrote it.
@@ -410,6 +443,7 @@ pub(crate) fn validate<'a>(
     let table = BufTable::new(bufs);
     let mut checks = Vec::new();
     let mut iovecs = Vec::new();
+    let mut msgs = Vec::new();
     let raw = Raw {
         regions: &raw_regions,
         allowed: raw_allowed,
@@ -429,11 +463,16 @@ pub(crate) fn validate<'a>(
             policy,
             &mut checks,
             &mut iovecs,
+            &mut msgs,
         )?;
         let sig = step.sig();
         fd_atoms |= (sig.returns_fd() as u64) << i;
         close_atoms |= (matches!(sig.fds, signature::Fds::Closes { .. }) as u64) << i;
-        pair_atoms |= (matches!(sig.fds, signature::Fds::Pair { .. }) as u64) << i;
+        pair_atoms |= (matches!(
+            sig.fds,
+            signature::Fds::Pair { .. } | signature::Fds::Received { .. }
+        ) as u64)
+            << i;
         step.compat_entry = crate::sys::compat32::routes(header.flags, sig) as u8;
         let slot: &mut [u64; STEP_WORDS] =
             (&mut slot[..STEP_WORDS]).try_into().expect("exact size");
@@ -448,11 +487,13 @@ pub(crate) fn validate<'a>(
         fd_atoms,
         close_atoms,
         pair_atoms,
-        extra: (pair_atoms != 0 || !iovecs.is_empty()).then(|| {
+        extra: (pair_atoms != 0 || !iovecs.is_empty() || !msgs.is_empty()).then(|| {
             Box::new(Extra {
                 pair_fds: Vec::new(),
                 iovecs_live: iovecs.clone(),
                 iovecs,
+                msgs_live: vec![abi::MsgHdr::default(); msgs.len()],
+                msgs,
             })
         }),
         fds_taken: 0,
@@ -483,6 +524,7 @@ fn validate_atom(
     policy: &Policy,
     checks: &mut Vec<Check>,
     iovecs: &mut Vec<[u64; 2]>,
+    msgs: &mut Vec<MsgPlan>,
 ) -> Result<Step, ValidationError> {
     use ErrorKind as E;
     let sig = signature::lookup(atom.nr);
@@ -628,6 +670,12 @@ fn validate_atom(
                         found: "raw pointer (iovec arrays must be in the arena)",
                     }));
                 }
+                if matches!(p.len, Len::Msghdr { .. }) {
+                    return Err(err(E::NotABuffer {
+                        arg,
+                        found: "raw pointer (a msghdr must be in the arena)",
+                    }));
+                }
                 if sig.fds == (signature::Fds::Pair { arg }) {
                     return Err(err(E::NotABuffer {
                         arg,
@@ -698,6 +746,8 @@ fn validate_atom(
     // this call, as far as validation can tell (lengths known only at run
     // time count as the whole of what the pointer reaches).
     let mut extent = [0u64; abi::MAX_ARGS];
+    // The msghdr of this atom (`sendmsg`, `recvmsg`): its index in `msgs`.
+    let mut msg_plan = None;
     let first_check = checks.len() as u16;
     let mut add_check = |c: Check| checks.push(c);
     let mut left = reaching;
@@ -788,59 +838,30 @@ fn validate_atom(
                     return Err(too_long(bytes));
                 }
                 extent[a] = bytes;
-                // Validation reads the array once, here: no atom may write it
-                // (what runs is then what the batch shows).
-                if let Some(buf) = bufs
-                    .first_writer(at as u64, at as u64 + bytes)
-                    .filter(|_| bytes > 0)
-                {
-                    return Err(err(E::CheckedMemoryWritable { arg, buf }));
-                }
-                let first = iovecs.len();
-                // A foreign batch may place the array at any offset: copy
-                // each element out rather than view it in place.
-                let array = &arena[at as usize..][..bytes as usize];
-                let elements = array
-                    .chunks_exact(abi::IOVEC_SIZE)
-                    .map(|e| abi::IoVec::read_from_bytes(e).expect("16 bytes"));
-                let needs = if dir == Dir::In {
-                    abi::BUF_IN
-                } else {
-                    abi::BUF_OUT
-                };
-                for (k, e) in elements.enumerate() {
-                    let k = k as u16;
-                    let (index, offset) = abi::split_buf_arg(e.base);
-                    let Some(d) = bufs.descs.get(index as usize) else {
-                        return Err(bad(k, "names a buffer the batch does not have"));
-                    };
-                    if offset > d.len || e.len > (d.len - offset) as u64 {
-                        return Err(bad(k, "reaches past the end of its buffer"));
-                    }
-                    if d.flags & needs != needs {
-                        return Err(bad(k, "its buffer is not marked for what the kernel does"));
-                    }
-                    iovecs.push([(d.offset + offset) as u64, e.len]);
-                }
-                if dir != Dir::In {
-                    // No two regions the kernel writes in one call overlap.
-                    let mut written: Vec<(u64, u64, u16)> = iovecs[first..]
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, e)| e[1] != 0)
-                        .map(|(k, e)| (e[0], e[0] + e[1], k as u16))
-                        .collect();
-                    written.sort_unstable();
-                    if let Some(w) = written.windows(2).find(|w| w[1].0 < w[0].1) {
-                        let k = w[0].2.max(w[1].2);
-                        return Err(bad(k, "overlaps another element the kernel writes"));
-                    }
-                }
+                let first = iovec_elements(bufs, arena, at, n, dir, arg, iovecs, &err)?;
                 add_check(Check::Iovecs {
                     arg,
                     first: first as u32,
                     count: n as u16,
                 });
+            }
+            Len::Msghdr { dir } => {
+                let Src::Arena(at) = src else {
+                    unreachable!("msghdrs are arena-only")
+                };
+                let size = abi::MSGHDR_SIZE as u64;
+                if size > avail_a {
+                    return Err(too_long(size));
+                }
+                extent[a] = size;
+                let own = abi::split_buf_arg(atom.arg[a]).0;
+                let plan = msghdr_plan(bufs, arena, at, own, dir, arg, iovecs, &err)?;
+                msg_plan = Some(msgs.len());
+                add_check(Check::Msghdr {
+                    arg,
+                    msg: msgs.len() as u16,
+                });
+                msgs.push(plan);
             }
             Len::ArgPtr(j) => {
                 // The length lives in the socklen_t that argument j points to
@@ -888,7 +909,10 @@ fn validate_atom(
         }
     }
 
-    policy.check_atom(sig, &args, bufs, arena).map_err(err)?;
+    let control = msg_plan.map(|k: usize| &*msgs[k].send_control);
+    policy
+        .check_atom(sig, &args, bufs, arena, control)
+        .map_err(err)?;
     if let signature::ArgRule::OwnProcess { arg } = sig.rule {
         add_check(Check::OwnProcess { arg });
     }
@@ -899,11 +923,12 @@ fn validate_atom(
         if matches!(
             sig.args[a],
             ArgType::Ptr(Ptr {
-                len: Len::Iovecs { .. },
+                len: Len::Iovecs { .. } | Len::Msghdr { .. },
                 ..
             })
         ) {
-            // The kernel gets the private copy (Check::Iovecs sets it).
+            // The kernel gets the private copy (Check::Iovecs and
+            // Check::Msghdr set it).
             continue;
         }
         vals[a] = match *src {
@@ -930,6 +955,244 @@ fn validate_atom(
         nchecks,
         compat_entry: 0,
     })
+}
+
+/// Check the `n` elements of the iovec array at arena offset `at` (which
+/// lies inside its buffer), whose buffers the kernel accesses in direction
+/// `dir`, and append them to `iovecs` as `[arena offset, length]`; returns
+/// where they start. The array of argument `arg` (an iovec array or a
+/// msghdr) is read once, here: no atom may write it (what runs is then what
+/// the batch shows, and the kernel gets the private copy anyway); the
+/// elements the kernel writes must not overlap.
+#[allow(clippy::too_many_arguments)]
+fn iovec_elements(
+    bufs: BufTable<'_>,
+    arena: &[u8],
+    at: u32,
+    n: u64,
+    dir: Dir,
+    arg: u8,
+    iovecs: &mut Vec<[u64; 2]>,
+    err: &dyn Fn(ErrorKind) -> ValidationError,
+) -> Result<usize, ValidationError> {
+    use ErrorKind as E;
+    let bad = |element, reason| {
+        err(E::BadIovec {
+            arg,
+            element,
+            reason,
+        })
+    };
+    let bytes = n * abi::IOVEC_SIZE as u64;
+    // Validation reads the array once, here: no atom may write it
+    // (what runs is then what the batch shows).
+    if let Some(buf) = bufs
+        .first_writer(at as u64, at as u64 + bytes)
+        .filter(|_| bytes > 0)
+    {
+        return Err(err(E::CheckedMemoryWritable { arg, buf }));
+    }
+    let first = iovecs.len();
+    // A foreign batch may place the array at any offset: copy
+    // each element out rather than view it in place.
+    let array = &arena[at as usize..][..bytes as usize];
+    let elements = array
+        .chunks_exact(abi::IOVEC_SIZE)
+        .map(|e| abi::IoVec::read_from_bytes(e).expect("16 bytes"));
+    let needs = if dir == Dir::In {
+        abi::BUF_IN
+    } else {
+        abi::BUF_OUT
+    };
+    for (k, e) in elements.enumerate() {
+        let k = k as u16;
+        let (index, offset) = abi::split_buf_arg(e.base);
+        let Some(d) = bufs.descs.get(index as usize) else {
+            return Err(bad(k, "names a buffer the batch does not have"));
+        };
+        if offset > d.len || e.len > (d.len - offset) as u64 {
+            return Err(bad(k, "reaches past the end of its buffer"));
+        }
+        if d.flags & needs != needs {
+            return Err(bad(k, "its buffer is not marked for what the kernel does"));
+        }
+        iovecs.push([(d.offset + offset) as u64, e.len]);
+    }
+    if dir != Dir::In {
+        // No two regions the kernel writes in one call overlap.
+        let mut written: Vec<(u64, u64, u16)> = iovecs[first..]
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e[1] != 0)
+            .map(|(k, e)| (e[0], e[0] + e[1], k as u16))
+            .collect();
+        written.sort_unstable();
+        if let Some(w) = written.windows(2).find(|w| w[1].0 < w[0].1) {
+            let k = w[0].2.max(w[1].2);
+            return Err(bad(k, "overlaps another element the kernel writes"));
+        }
+    }
+    Ok(first)
+}
+
+/// Check the msghdr at arena offset `at` (at least [`abi::MSGHDR_SIZE`]
+/// bytes of buffer `own`) of argument `arg`, whose address, iovec buffers
+/// and control buffer the kernel accesses in direction `dir` (`In`:
+/// `sendmsg`, `Out`: `recvmsg`), and plan its private copy. Its iovec
+/// elements go to `iovecs`.
+///
+/// The header is read once, here: no atom may write it, but for a
+/// `recvmsg`'s own `IN | OUT` buffer, which the run writes the kernel's out
+/// fields back into (the kernel gets the private copy, so no write changes
+/// what it is given). Everything a `recvmsg` writes (the address, the
+/// iovec buffers, the control buffer, the header) is pairwise disjoint.
+#[allow(clippy::too_many_arguments)]
+fn msghdr_plan(
+    bufs: BufTable<'_>,
+    arena: &[u8],
+    at: u32,
+    own: u64,
+    dir: Dir,
+    arg: u8,
+    iovecs: &mut Vec<[u64; 2]>,
+    err: &dyn Fn(ErrorKind) -> ValidationError,
+) -> Result<MsgPlan, ValidationError> {
+    use ErrorKind as E;
+    let bad = |field, reason| err(E::BadMsghdr { arg, field, reason });
+    let (start, end) = (at as u64, at as u64 + abi::MSGHDR_SIZE as u64);
+    let writer = bufs.descs.iter().enumerate().position(|(k, d)| {
+        (dir == Dir::In || k != own as usize)
+            && d.flags & abi::BUF_OUT != 0
+            && d.len > 0
+            && (d.offset as u64) < end
+            && start < d.offset as u64 + d.len as u64
+    });
+    if let Some(buf) = writer {
+        return Err(err(E::CheckedMemoryWritable {
+            arg,
+            buf: buf as u16,
+        }));
+    }
+    let hdr =
+        abi::MsgHdr::read_from_bytes(&arena[at as usize..][..abi::MSGHDR_SIZE]).expect("56 bytes");
+    // A field naming `len` bytes of a buffer marked `needs`; nothing when
+    // `len` is 0 (the word is then ignored: `buf_arg(0, 0)` is 0 too).
+    let region = |field, word: u64, len: u64, needs: u32| {
+        if len == 0 {
+            return Ok(None);
+        }
+        let (index, offset) = abi::split_buf_arg(word);
+        let Some(d) = bufs.descs.get(index as usize) else {
+            return Err(bad(field, "names a buffer the batch does not have"));
+        };
+        if offset > d.len || len > (d.len - offset) as u64 {
+            return Err(bad(field, "reaches past the end of its buffer"));
+        }
+        if d.flags & needs != needs {
+            return Err(bad(
+                field,
+                "its buffer is not marked for what the kernel does",
+            ));
+        }
+        Ok(Some(d.offset + offset))
+    };
+    let needs = if dir == Dir::In {
+        abi::BUF_IN
+    } else {
+        abi::BUF_OUT
+    };
+    if hdr.namelen as usize > abi::kernel::SOCKADDR_STORAGE_SIZE {
+        return Err(bad(
+            "msg_name",
+            "longer than a sockaddr_storage (128 bytes)",
+        ));
+    }
+    let name = region("msg_name", hdr.name, hdr.namelen as u64, needs)?;
+    if hdr.controllen > abi::MAX_CONTROL_LEN as u64 {
+        return Err(bad("msg_control", "longer than MAX_CONTROL_LEN"));
+    }
+    let control = region("msg_control", hdr.control, hdr.controllen, needs)?;
+    if hdr.iovlen > abi::MAX_IOVECS as u64 {
+        return Err(bad("msg_iov", "more elements than MAX_IOVECS"));
+    }
+    let iov_bytes = hdr.iovlen * abi::IOVEC_SIZE as u64;
+    let first = match region("msg_iov", hdr.iov, iov_bytes, abi::BUF_IN)? {
+        Some(iov_at) => iovec_elements(bufs, arena, iov_at, hdr.iovlen, dir, arg, iovecs, err)?,
+        None => iovecs.len(),
+    };
+    if dir != Dir::In {
+        let mut written: Vec<(u64, u64, &'static str)> = vec![(start, end, "msghdr")];
+        if let Some(n) = name.filter(|_| hdr.namelen > 0) {
+            written.push((n as u64, n as u64 + hdr.namelen as u64, "msg_name"));
+        }
+        if let Some(c) = control.filter(|_| hdr.controllen > 0) {
+            written.push((c as u64, c as u64 + hdr.controllen, "msg_control"));
+        }
+        let elements = iovecs[first..].iter().filter(|e| e[1] != 0);
+        written.extend(elements.map(|e| (e[0], e[0] + e[1], "msg_iov")));
+        written.sort_unstable();
+        if let Some(w) = written.windows(2).find(|w| w[1].0 < w[0].1) {
+            let field = if w[1].2 == "msghdr" { w[0].2 } else { w[1].2 };
+            return Err(bad(field, "overlaps other memory the kernel writes"));
+        }
+    }
+    let send_control = match control {
+        Some(c) if dir == Dir::In => arena[c as usize..][..hdr.controllen as usize].into(),
+        _ => Box::default(),
+    };
+    Ok(MsgPlan {
+        hdr_at: at,
+        name,
+        namelen: name.map_or(0, |_| hdr.namelen),
+        iov_first: first as u32,
+        iov_count: hdr.iovlen as u16,
+        control,
+        controllen: control.map_or(0, |_| hdr.controllen),
+        send_control,
+        recv: dir != Dir::In,
+    })
+}
+
+/// The control messages of `data` (x86_64 `cmsghdr`s at 8-byte aligned
+/// offsets, as `CMSG_NXTHDR` walks them), each as `(cmsg_level, cmsg_type,
+/// data)`; an `Err` for a `cmsg_len` shorter than its header or past the
+/// end of `data` (where the kernel refuses a send with `EINVAL`), after
+/// which nothing more. Fewer than 16 bytes left end the walk, as they end
+/// the kernel's.
+pub(crate) fn cmsgs(
+    data: &[u8],
+) -> impl Iterator<Item = Result<(i32, i32, &[u8]), &'static str>> + '_ {
+    let mut at = 0usize;
+    std::iter::from_fn(move || {
+        let rest = data.get(at..)?;
+        if rest.len() < abi::CMSGHDR_SIZE {
+            return None;
+        }
+        let word = |k: usize| rest[k..k + 4].try_into().expect("4 bytes");
+        let len = u64::from_le_bytes(rest[..8].try_into().expect("8 bytes"));
+        let (level, ty) = (i32::from_le_bytes(word(8)), i32::from_le_bytes(word(12)));
+        if len < abi::CMSGHDR_SIZE as u64 || len > rest.len() as u64 {
+            at = data.len();
+            return Some(Err(
+                "a control message's cmsg_len is shorter than its header or runs past msg_controllen",
+            ));
+        }
+        at += (len as usize).next_multiple_of(8);
+        Some(Ok((level, ty, &rest[abi::CMSGHDR_SIZE..len as usize])))
+    })
+}
+
+/// The descriptors the kernel installed for the control messages of `data`
+/// (a `recvmsg`'s): those of `SCM_RIGHTS` messages, and the pidfd of an
+/// `SCM_PIDFD` one (a socket the caller gave `SO_PASSPIDFD`, which no batch
+/// can set), so that none is left without an owner.
+pub(crate) fn received_fds(data: &[u8]) -> impl Iterator<Item = i32> + '_ {
+    use abi::kernel::{SCM_PIDFD, SCM_RIGHTS, SOL_SOCKET};
+    cmsgs(data)
+        .map_while(Result::ok)
+        .filter(|&(level, ty, _)| level == SOL_SOCKET && (ty == SCM_RIGHTS || ty == SCM_PIDFD))
+        .flat_map(|(_, _, fds)| fds.chunks_exact(4))
+        .map(|fd| i32::from_le_bytes(fd.try_into().expect("4 bytes")))
 }
 
 impl<'a> EncodedBatch<'a> {

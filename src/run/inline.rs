@@ -12,7 +12,7 @@ use syslets_abi::signature::Fds;
 
 use crate::batch::completion::Completion;
 use crate::batch::plan::Check;
-use crate::confine::validate::ValidatedBatch;
+use crate::confine::validate::{Extra, ValidatedBatch};
 use crate::handles::AtomRef;
 use crate::sys::atfork;
 
@@ -88,7 +88,11 @@ impl ValidatedBatch<'_> {
                     // earlier atom could have changed the length), an iovec
                     // array (the batch's own `extra.iovecs_live`, whose every element
                     // validation checked against a buffer of the arena, set by
-                    // `prepare_current` for this call), NULL where the
+                    // `prepare_current` for this call), a msghdr (the batch's
+                    // own `extra.msgs_live`, whose address, iovec array and
+                    // control pointers are arena buffers validation checked,
+                    // that array and the validated copy of a sendmsg's control
+                    // data, set the same way), NULL where the
                     // signature allows it, or a raw pointer whose region a Rust
                     // borrow or an `unsafe` contract keeps valid for the length
                     // the validator checked. The arena is owned by
@@ -158,7 +162,7 @@ impl ValidatedBatch<'_> {
                     }
                     // Validated before a fork(), run in the child: the thread
                     // group the policy fixed is the parent's.
-                    Check::Iovecs { .. } => true,
+                    Check::Iovecs { .. } | Check::Msghdr { .. } => true,
                     Check::OwnProcess { arg } => {
                         if vals[arg as usize] != atfork::pid() as u64 {
                             fault = libc::ESRCH;
@@ -202,17 +206,48 @@ impl ValidatedBatch<'_> {
         let Some(extra) = self.extra.as_mut() else {
             return;
         };
-        for check in checks {
-            let Check::Iovecs { arg, first, count } = *check else {
-                continue;
-            };
+        let resolve = |extra: &mut Extra, first: u32, count: u16| {
             let (first, count) = (first as usize, count as usize);
             let plan = &extra.iovecs[first..][..count];
             let live = &mut extra.iovecs_live[first..][..count];
             for (l, p) in live.iter_mut().zip(plan) {
                 *l = [base + p[0], p[1]];
             }
-            vals[arg as usize] = live.as_mut_ptr() as u64;
+            live.as_mut_ptr() as u64
+        };
+        for check in checks {
+            match *check {
+                Check::Iovecs { arg, first, count } => {
+                    vals[arg as usize] = resolve(extra, first, count);
+                }
+                Check::Msghdr { arg, msg } => {
+                    let iov = {
+                        let plan = &extra.msgs[msg as usize];
+                        let (first, count) = (plan.iov_first, plan.iov_count);
+                        resolve(extra, first, count)
+                    };
+                    let plan = &extra.msgs[msg as usize];
+                    let control = match plan.control {
+                        None => 0,
+                        Some(at) if plan.recv => base + at as u64,
+                        // The copy the policy checked, which only the kernel reads.
+                        Some(_) => plan.send_control.as_ptr() as u64,
+                    };
+                    let live = abi::MsgHdr {
+                        name: plan.name.map_or(0, |at| base + at as u64),
+                        namelen: plan.namelen,
+                        iov,
+                        iovlen: plan.iov_count as u64,
+                        control,
+                        controllen: plan.controllen,
+                        ..Default::default()
+                    };
+                    let slot = &mut extra.msgs_live[msg as usize];
+                    *slot = live;
+                    vals[arg as usize] = slot as *mut abi::MsgHdr as u64;
+                }
+                _ => {}
+            }
         }
     }
 
@@ -271,13 +306,17 @@ impl ValidatedBatch<'_> {
         self.closed(fd as u32);
     }
 
-    /// Atom `i`, a [`Fds::Pair`] call, succeeded: copy the two descriptors it
-    /// wrote out of the arena now, before a later atom can write there.
+    /// Atom `i`, a [`Fds::Pair`] or [`Fds::Received`] call, returned `ret`
+    /// (not an error): copy the descriptors it wrote out of the arena now,
+    /// before a later atom can write there.
     #[cold]
-    fn track_pair(&mut self, i: usize) {
+    fn track_pair(&mut self, i: usize, ret: i64) {
         let step = self.step(i);
-        let Fds::Pair { arg } = step.sig().fds else {
-            unreachable!("pair_atoms marks only pair calls")
+        let arg = match step.sig().fds {
+            Fds::Pair { arg } if ret == 0 => arg,
+            Fds::Pair { .. } => return,
+            Fds::Received { .. } => return self.track_received(i),
+            _ => unreachable!("pair_atoms marks only pair and receiving calls"),
         };
         // Validation refuses a raw pointer here: the value is an arena offset
         // of a buffer that holds at least the 8 bytes of the `int[2]`.
@@ -298,13 +337,51 @@ impl ValidatedBatch<'_> {
         }
     }
 
+    /// Atom `i`, a `recvmsg`, succeeded: write the kernel's `msg_namelen`,
+    /// `msg_controllen` and `msg_flags` back into the batch's msghdr, and
+    /// own every descriptor its `SCM_RIGHTS` messages carry, parsed from a
+    /// copy of the control data taken now (before a later atom can write
+    /// there). With `MSG_CTRUNC` the kernel installed only the descriptors
+    /// whose room the buffer had (and closed the rest): those are the ones
+    /// its truncated message lists.
+    fn track_received(&mut self, i: usize) {
+        let step = *self.step(i);
+        let checks = &self.checks[step.first_check as usize..][..step.nchecks as usize];
+        let msg = checks.iter().find_map(|c| match *c {
+            Check::Msghdr { msg, .. } => Some(msg as usize),
+            _ => None,
+        });
+        let msg = msg.expect("a recvmsg atom has its msghdr check");
+        let extra = self.extra.as_ref().expect("a batch with msghdrs has extra");
+        let (plan, live) = (&extra.msgs[msg], extra.msgs_live[msg]);
+        let (hdr_at, control) = (plan.hdr_at as usize, plan.control);
+        // The kernel never reports more than the buffer it was given.
+        let len = live.controllen.min(plan.controllen) as usize;
+        let arena = self.arena();
+        let data: Vec<u8> = control.map_or(Vec::new(), |at| arena[at as usize..][..len].to_vec());
+        let fds: Vec<i32> = crate::confine::validate::received_fds(&data).collect();
+        let start = self.arena_start + hdr_at;
+        let hdr = &mut self.storage.bytes_mut()[start..][..abi::MSGHDR_SIZE];
+        hdr[8..12].copy_from_slice(&live.namelen.to_le_bytes());
+        hdr[40..48].copy_from_slice(&(len as u64).to_le_bytes());
+        hdr[48..52].copy_from_slice(&live.flags.to_le_bytes());
+        let extra = self.extra.as_mut().expect("checked above");
+        extra
+            .pair_fds
+            .extend(fds.into_iter().map(|fd| crate::confine::validate::PairFd {
+                atom: i as u16,
+                fd,
+                released: false,
+            }));
+    }
+
     /// Record `ret` as the return value of atom `i` (the atom at the cursor)
     /// and move the cursor to the next atom to run.
     #[inline(always)]
     pub(crate) fn record(&mut self, i: usize, ret: i64) {
         self.track_close(i, ret);
-        if self.pair_atoms & (1 << i) != 0 && ret == 0 {
-            self.track_pair(i);
+        if self.pair_atoms & (1 << i) != 0 && ret >= 0 {
+            self.track_pair(i, ret);
         }
         let step = *self.step(i);
         let end = self.len() as u16;
@@ -327,7 +404,8 @@ impl ValidatedBatch<'_> {
     }
 
     /// Descriptors that atoms of the last run opened (openat, openat2, socket,
-    /// accept4, and both ends of a pipe2, in atom order) and no later close
+    /// accept4, both ends of a pipe2, and those a recvmsg received in
+    /// `SCM_RIGHTS` messages, in atom order) and no later close
     /// atom of the run closed. A close counts for
     /// the descriptor number it was issued with, whichever atom's result (or
     /// value) named it: after `open → close → socket` reused the number, a
@@ -368,8 +446,9 @@ impl ValidatedBatch<'_> {
         }
         fds.into_iter()
             // SAFETY: the kernel returned `fd` as a new descriptor to an atom of
-            // this run (as its result, or written into a pair atom's `int[2]`
-            // and copied into `pair_fds` as the call returned); no later atom
+            // this run (as its result, written into a pair atom's `int[2]`, or
+            // installed by a recvmsg and listed in its SCM_RIGHTS control data,
+            // copied into `pair_fds` as the call returned); no later atom
             // closed it (every close atom that released a descriptor marked the
             // atom that had returned that number, in `fds_closed` or its
             // `PairFd`, and no other allowed call closes a number: dup3 changes

@@ -70,6 +70,16 @@ int main(void)
 	STRUCT(syslet_iovec);
 	FIELD(syslet_iovec, base);
 	FIELD(syslet_iovec, len);
+	STRUCT(syslet_msghdr);
+	FIELD(syslet_msghdr, name);
+	FIELD(syslet_msghdr, namelen);
+	FIELD(syslet_msghdr, pad0);
+	FIELD(syslet_msghdr, iov);
+	FIELD(syslet_msghdr, iovlen);
+	FIELD(syslet_msghdr, control);
+	FIELD(syslet_msghdr, controllen);
+	FIELD(syslet_msghdr, flags);
+	FIELD(syslet_msghdr, pad1);
 
 	STRUCT(syslet_completion);
 	FIELD(syslet_completion, caller_data);
@@ -107,6 +117,9 @@ int main(void)
 	CONST(SYSLET_BUFDESC_SIZE);
 	CONST(SYSLET_IOVEC_SIZE);
 	CONST(SYSLET_MAX_IOVECS);
+	CONST(SYSLET_MSGHDR_SIZE);
+	CONST(SYSLET_CMSGHDR_SIZE);
+	CONST(SYSLET_MAX_CONTROL_LEN);
 	CONST(SYSLET_COMPLETION_SIZE);
 	CONST(SYSLET_RING_HEADER_SIZE);
 	CONST(SYSLET_RING_ENTRY_SIZE);

@@ -10,10 +10,18 @@ use syslets::{EncodedBatch, Policy, ValidatedBatch};
 /// (its arena and descriptors hold what the kernel wrote), the compat bytes
 /// and the producer's completion.
 pub fn run_compat(w: &CompatWriter) -> (ValidatedBatch<'static>, Vec<u8>, abi::Completion) {
+    run_compat_with(w, &Policy::default())
+}
+
+/// [`run_compat`] under `policy`.
+pub fn run_compat_with(
+    w: &CompatWriter,
+    policy: &Policy,
+) -> (ValidatedBatch<'static>, Vec<u8>, abi::Completion) {
     let mut bytes = w.finish();
     let norm = compat::normalize(&bytes).expect("normalises");
     let mut batch = EncodedBatch::from_bytes(norm.native_bytes())
-        .validate(&Policy::default())
+        .validate(policy)
         .expect("the translated batch validates");
     let done = *batch.run().as_abi();
     let producer = norm
