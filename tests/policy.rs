@@ -10,13 +10,13 @@ use std::path::PathBuf;
 use syslets::abi::signature::{Class, SIGNATURES};
 use syslets::abi::{self, nr, Atom};
 use syslets::opcode::{
-    Close, Fstat, Mkdirat, Newfstatat, Openat, Openat2, RawAtom, Read, Socket, Statx, Tgkill,
-    Unlinkat,
+    Bind, Close, Connect, Fstat, Mkdirat, Newfstatat, Openat, Openat2, RawAtom, Read, Sendmsg,
+    Sendto, Socket, Statx, Tgkill, Unlinkat,
 };
 use syslets::policy::{AllowError, ConfineMode, DENYLIST, WRITE_OPEN_FLAGS};
 use syslets::{
-    AtomRef, Chain, EncodedBatch, Errno, ErrorKind, OpenHow, Policy, Stat, Statx as StatxBuf,
-    ValidationError,
+    AtomRef, Chain, EncodedBatch, Errno, ErrorKind, OpenHow, Policy, SockAddr, Stat,
+    Statx as StatxBuf, ValidationError,
 };
 use zerocopy::FromBytes;
 
@@ -703,6 +703,136 @@ fn confined_paths_must_be_in_memory_no_atom_writes() {
     chain.push(Read::new(0, out));
     let bytes = chain.encode().unwrap().as_bytes().to_vec();
     EncodedBatch::from_bytes(&bytes).validate(&policy).unwrap();
+}
+
+/// A `sockaddr_un` for `path` (a leading NUL makes it abstract).
+fn unix_addr(chain: &mut Chain<'_>, path: &[u8]) -> SockAddr {
+    let mut bytes = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+    bytes.extend_from_slice(path);
+    bytes.push(0);
+    let len = bytes.len() as u32;
+    SockAddr {
+        buf: chain.input(&bytes),
+        len,
+    }
+}
+
+fn unix_refusal(arg: u8) -> ErrorKind {
+    ErrorKind::ArgRefused {
+        arg,
+        reason: "an AF_UNIX address under confinement (the kernel resolves \
+                 its path from the working directory, not the confined \
+                 directory, or names an abstract socket)",
+    }
+}
+
+#[test]
+fn confinement_refuses_unix_socket_addresses() {
+    // sun_path is resolved from the working directory, never from the
+    // confined one: a confined batch must not reach (connect, sendto,
+    // sendmsg) or create (bind) a socket by path, nor an abstract one.
+    let t = Tree::new("unix");
+    let outside = t.root.join("sock");
+    let listener = std::os::unix::net::UnixListener::bind(&outside).unwrap();
+    let path = outside.as_os_str().as_encoded_bytes().to_vec();
+    let stream = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
+    let connect = |path: &[u8]| {
+        let mut chain = Chain::new();
+        let addr = unix_addr(&mut chain, path);
+        let s = chain.push(Socket::new(libc::AF_UNIX, stream));
+        chain.push(Connect::new(s, addr));
+        chain.push(Close::new(s));
+        chain
+    };
+    let confined = Policy::default().confine_to(t.fd());
+    for p in [&path[..], b"\0abstract-syslets-test"] {
+        let e = connect(p).prepare(&confined).unwrap_err();
+        assert_eq!((e.atom, &e.kind), (Some(1), &unix_refusal(1)), "{e}");
+    }
+    // The same chain runs unconfined: the rule is confinement's, and it is
+    // what stands between the batch and the socket.
+    let mut batch = connect(&path).prepare(&Policy::default()).unwrap();
+    let results = batch.run().results().to_vec();
+    assert!(results[0] >= 0 && results[1..] == [0, 0], "{results:?}");
+    let (_accepted, _) = listener.accept().unwrap();
+
+    let elsewhere = std::env::temp_dir().join(format!("syslets-unix-bind-{}", std::process::id()));
+    let mut chain = Chain::new();
+    let addr = unix_addr(&mut chain, elsewhere.as_os_str().as_encoded_bytes());
+    let s = chain.push(Socket::new(libc::AF_UNIX, stream));
+    chain.push(Bind::new(s, addr));
+    chain.push(Close::new(s));
+    let e = chain.prepare(&confined).unwrap_err();
+    assert_eq!((e.atom, &e.kind), (Some(1), &unix_refusal(1)), "{e}");
+    assert!(!elsewhere.exists(), "nothing ran");
+
+    let dgram = libc::SOCK_DGRAM | libc::SOCK_CLOEXEC;
+    let mut chain = Chain::new();
+    let addr = unix_addr(&mut chain, &path);
+    let data = chain.input(b"x");
+    let s = chain.push(Socket::new(libc::AF_UNIX, dgram));
+    chain.push(Sendto::new(s, data).dest(Some(addr)));
+    chain.push(Close::new(s));
+    let e = chain.prepare(&confined).unwrap_err();
+    assert_eq!((e.atom, &e.kind), (Some(1), &unix_refusal(4)), "{e}");
+
+    let mut chain = Chain::new();
+    let addr = unix_addr(&mut chain, &path);
+    let data = chain.input(b"x");
+    let iov = chain.iovecs(&[data]);
+    let hdr = chain.msghdr_send(Some(addr), iov, None);
+    let s = chain.push(Socket::new(libc::AF_UNIX, dgram));
+    chain.push(Sendmsg::new(s, hdr));
+    chain.push(Close::new(s));
+    let e = chain.prepare(&confined).unwrap_err();
+    assert_eq!((e.atom, &e.kind), (Some(1), &unix_refusal(1)), "{e}");
+}
+
+#[test]
+fn confinement_admits_inet_addresses_in_memory_no_atom_writes() {
+    let t = Tree::new("inet");
+    let confined = Policy::default().confine_to(t.fd());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut chain = Chain::new();
+    let addr = chain.sockaddr(listener.local_addr().unwrap());
+    let s = chain.push(Socket::new(
+        libc::AF_INET,
+        libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+    ));
+    chain.push(Connect::new(s, addr));
+    chain.push(Close::new(s));
+    let mut batch = chain.prepare(&confined).unwrap();
+    assert_eq!(&batch.run().results()[1..], [0, 0]);
+    let (_accepted, _) = listener.accept().unwrap();
+
+    // An address an earlier atom could rewrite (into AF_UNIX) after
+    // validation is refused, whatever it holds now.
+    let mut chain = Chain::new();
+    let file = chain.path("file");
+    let scratch = chain.scratch(16);
+    let f = chain.push(Openat::new(t.raw(), file).flags(nofollow() as u32));
+    chain.push(Read::new(f, scratch));
+    let s = chain.push(Socket::new(
+        libc::AF_INET,
+        libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+    ));
+    chain.push(Connect::new(
+        s,
+        SockAddr {
+            buf: scratch,
+            len: 16,
+        },
+    ));
+    let e = chain.prepare(&confined).unwrap_err();
+    assert_eq!(e.atom, Some(3));
+    assert_eq!(
+        e.kind,
+        ErrorKind::CheckedMemoryWritable {
+            arg: 1,
+            buf: scratch.index()
+        },
+        "{e}"
+    );
 }
 
 #[test]

@@ -276,6 +276,16 @@ pub enum ArgRule {
         /// The flags argument.
         flags: u8,
     },
+    /// Argument `arg` points to a socket address the kernel reads (`connect`,
+    /// `bind`, `sendto`'s destination; its length is the next argument).
+    /// Under confinement an `AF_UNIX` address is refused: the kernel resolves
+    /// its path from the working directory (or names an abstract socket),
+    /// never from the confined directory, and a `bind` would create a file
+    /// anywhere.
+    SockAddr {
+        /// The address argument.
+        arg: u8,
+    },
 }
 
 /// The control messages a `sendmsg` atom may carry, as `(cmsg_level,
@@ -848,6 +858,12 @@ mod tests {
                 ArgRule::OpenFlags { arg } => assert!(is(sig, arg, UInt), "{name}"),
                 ArgRule::OpenHow { arg } => assert!(is_ptr(sig, arg, In), "{name}"),
                 ArgRule::SymlinkTarget { arg } => assert!(is(sig, arg, PATH), "{name}"),
+                ArgRule::SockAddr { arg } => {
+                    let len = Len::Arg(arg + 1);
+                    let addr = matches!(sig.args.get(arg as usize),
+                        Some(ArgType::Ptr(p)) if p.dir == In && p.len == len);
+                    assert!(addr && is(sig, arg + 1, UInt), "{name}: address, length");
+                }
                 ArgRule::Sleep { clock, flags } => {
                     assert!(is(sig, clock, Int) && is(sig, flags, Int), "{name}")
                 }

@@ -340,6 +340,7 @@ macro_rules! for_each_syscall {
                 args: &[Fd, ptr(In, Len::Arg(2)), UInt],
                 class: Class::NetClient,
                 blocking: Blocking::Network,
+                rule: ArgRule::SockAddr { arg: 1 },
             }
             i386 [
                 CONNECT = 362, "connect", 3, W0_2;
@@ -363,6 +364,7 @@ macro_rules! for_each_syscall {
                 class: Class::NetIo,
                 blocking: Blocking::Network,
                 nowait: Nowait::DontWait,
+                rule: ArgRule::SockAddr { arg: 4 },
             }
             i386 [
                 SENDTO = 369, "sendto", 6, W0_5;
@@ -503,6 +505,7 @@ macro_rules! for_each_syscall {
                 args: &[Fd, ptr(In, Len::Arg(2)), UInt],
                 class: Class::NetServer,
                 blocking: Blocking::Never,
+                rule: ArgRule::SockAddr { arg: 1 },
             }
             i386 [
                 BIND = 361, "bind", 3, W0_2;

@@ -577,7 +577,8 @@ impl Policy {
     /// Argument rules beyond the syscall number, applied to each atom after its
     /// arguments were decoded and every pointer and length was checked (`bufs`
     /// and `arena` are the batch's, for paths and `open_how`; `control` the
-    /// validated copy of a `sendmsg`'s control data, which the kernel gets).
+    /// validated copy of a `sendmsg`'s control data, which the kernel gets;
+    /// `msg_name` where its destination address lies, `(offset, length)`).
     #[inline]
     pub(crate) fn check_atom(
         &self,
@@ -586,6 +587,7 @@ impl Policy {
         bufs: BufTable<'_>,
         arena: &[u8],
         control: Option<&[u8]>,
+        msg_name: Option<(u32, u32)>,
     ) -> Result<(), ErrorKind> {
         // Most atoms meet no rule: say so without a call.
         if !self.has_rules_for(sig) {
@@ -596,6 +598,7 @@ impl Policy {
             bufs,
             arena,
             control,
+            msg_name,
         };
         self.check_atom_rules(sig, ctx)
     }
@@ -612,7 +615,7 @@ impl Policy {
             ArgRule::OpenFlags { .. } | ArgRule::OpenHow { .. } => self.open_forbidden != 0,
             ArgRule::SocketFamily { .. } => self.families.is_some(),
             ArgRule::OwnProcess { .. } | ArgRule::SocketOption { .. } => true,
-            ArgRule::SymlinkTarget { .. } => self.confine.is_some(),
+            ArgRule::SymlinkTarget { .. } | ArgRule::SockAddr { .. } => self.confine.is_some(),
             ArgRule::Sleep { .. } | ArgRule::Msg { .. } => true,
         };
         // Confinement looks only at path calls.
@@ -683,6 +686,11 @@ impl Policy {
                     lexically_inside(arg, target)?;
                 }
             }
+            ArgRule::SockAddr { arg } => {
+                if self.confine.is_some() {
+                    ctx.not_unix_address(arg)?;
+                }
+            }
             ArgRule::Msg { msg, flags } => self.check_msg(sig, &ctx, msg, flags)?,
             ArgRule::OwnProcess { arg } => {
                 let tgid = ctx.imm(arg, "thread-group id of a signal must be an immediate")?;
@@ -728,6 +736,9 @@ impl Policy {
                 });
             }
             return Ok(());
+        }
+        if let (Some(_), Some(name)) = (self.confine, ctx.msg_name) {
+            ctx.family_not_unix(msg, name)?;
         }
         for cmsg in crate::confine::validate::cmsgs(ctx.control.unwrap_or_default()) {
             let (level, ty, data) = cmsg.map_err(|reason| ErrorKind::BadMsghdr {
@@ -870,6 +881,8 @@ struct Ctx<'a> {
     arena: &'a [u8],
     /// A `sendmsg`'s control data, as the kernel gets it.
     control: Option<&'a [u8]>,
+    /// A `sendmsg`'s destination address: `(arena offset, length)`.
+    msg_name: Option<(u32, u32)>,
 }
 
 impl Ctx<'_> {
@@ -903,6 +916,46 @@ impl Ctx<'_> {
             .expect("validation found the NUL");
         self.frozen(arg, at, at + len as u32 + 1)?;
         Ok(&tail[..len])
+    }
+
+    /// Refuse an `AF_UNIX` address in argument `arg` (its length in the
+    /// next one), read from memory no atom writes ([`ArgRule::SockAddr`]).
+    fn not_unix_address(&self, arg: u8) -> Result<(), ErrorKind> {
+        let len = self.imm(
+            arg + 1,
+            "a socket address length must be an immediate under confinement",
+        )?;
+        match self.args[arg as usize] {
+            // sendto without a destination.
+            Src::Imm(0) => Ok(()),
+            // The validator checked that `len` bytes from `at` lie in the buffer.
+            Src::Arena(at) => self.family_not_unix(arg, (at, len as u32)),
+            _ => Err(ErrorKind::ArgRefused {
+                arg,
+                reason: "a socket address must be in the arena under confinement",
+            }),
+        }
+    }
+
+    /// Refuse the address of `len` bytes at arena offset `at` if it is an
+    /// `AF_UNIX` one or an atom could make it one after validation. Shorter
+    /// than its family field, it names no socket (the kernel says `EINVAL`).
+    fn family_not_unix(&self, arg: u8, (at, len): (u32, u32)) -> Result<(), ErrorKind> {
+        const FAMILY: u32 = std::mem::size_of::<libc::sa_family_t>() as u32;
+        if len < FAMILY {
+            return Ok(());
+        }
+        self.frozen(arg, at, at + FAMILY)?;
+        let bytes = &self.arena[at as usize..][..FAMILY as usize];
+        if u16::from_ne_bytes([bytes[0], bytes[1]]) == libc::AF_UNIX as u16 {
+            return Err(ErrorKind::ArgRefused {
+                arg,
+                reason: "an AF_UNIX address under confinement (the kernel resolves \
+                         its path from the working directory, not the confined \
+                         directory, or names an abstract socket)",
+            });
+        }
+        Ok(())
     }
 
     /// openat2's `open_how` (argument `arg`, its size in the next one), if no

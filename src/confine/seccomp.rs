@@ -642,10 +642,12 @@ impl Policy {
                     }
                 }
                 // openat2's flags are in memory: the validator checks them.
-                // As the symlink target, which only validation sees.
+                // As the symlink target and a socket address's family,
+                // which only validation sees.
                 ArgRule::OpenFlags { .. }
                 | ArgRule::OpenHow { .. }
                 | ArgRule::SymlinkTarget { .. }
+                | ArgRule::SockAddr { .. }
                 | ArgRule::None => {}
             }
             allowed.insert(sig.nr, rules);

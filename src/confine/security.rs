@@ -77,7 +77,11 @@
 //!   two-path call such as `renameat2` or `linkat`; `fchmodat`, which always
 //!   follows one, is refused). A `symlinkat` target must be relative and free
 //!   of `..`: it is resolved later, from the link's directory, by whoever
-//!   follows the link. Everything a rule
+//!   follows the link. Under confinement no socket address (`connect`,
+//!   `bind`, `sendto`, a `sendmsg`'s `msg_name`) may be `AF_UNIX`: the kernel
+//!   resolves `sun_path` from the working directory, not the confined one
+//!   (and a `bind` creates the socket file), and an abstract name reaches
+//!   whatever listens on it. Everything a rule
 //!   reads from the arena (paths, symlink targets, `open_how`; no rule reads
 //!   socket addresses today) lies in memory no atom may write
 //!   ([`ErrorKind::CheckedMemoryWritable`](crate::ErrorKind::CheckedMemoryWritable)

@@ -910,8 +910,12 @@ fn validate_atom(
     }
 
     let control = msg_plan.map(|k: usize| &*msgs[k].send_control);
+    let msg_name = msg_plan
+        .map(|k: usize| &msgs[k])
+        .filter(|m| !m.recv)
+        .and_then(|m| Some((m.name?, m.namelen)));
     policy
-        .check_atom(sig, &args, bufs, arena, control)
+        .check_atom(sig, &args, bufs, arena, control, msg_name)
         .map_err(err)?;
     if let signature::ArgRule::OwnProcess { arg } = sig.rule {
         add_check(Check::OwnProcess { arg });
