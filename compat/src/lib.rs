@@ -165,9 +165,10 @@ mod writer;
 pub use error::{ArgPos, CompatError, CompatErrorKind};
 pub use layout::{
     compat_atoms_len, compat_batch_size, compat_buf_arg, split_compat_buf_arg, CompatAtom,
-    CompatIoVec, SocketcallArg, Stat64, Statfs64, COMPAT_ATOM_SIZE, COMPAT_BUF_INDEX_SHIFT,
-    COMPAT_BUF_OFFSET_MASK, COMPAT_IOVEC_SIZE, COMPAT_MAGIC, COMPAT_MAX_BUF_OFFSET,
-    COMPAT_SIGINFO_SIZE, LLSEEK_RESULT_SIZE, SOCKETCALL_ARG_SIZE, STAT64_SIZE, STATFS64_SIZE,
+    CompatIoVec, OldTimespec32, SocketcallArg, Stat64, Statfs32, Statfs64, COMPAT_ATOM_SIZE,
+    COMPAT_BUF_INDEX_SHIFT, COMPAT_BUF_OFFSET_MASK, COMPAT_IOVEC_SIZE, COMPAT_MAGIC,
+    COMPAT_MAX_BUF_OFFSET, COMPAT_OFF_SIZE, COMPAT_SIGINFO_SIZE, LLSEEK_RESULT_SIZE,
+    OLD_TIMESPEC32_SIZE, SOCKETCALL_ARG_SIZE, STAT64_SIZE, STATFS32_SIZE, STATFS64_SIZE,
 };
 pub use normalize::{normalize, Normalized};
 pub use syslets_abi as abi;
