@@ -228,10 +228,8 @@ fn readable_pipe() -> (OwnedFd, OwnedFd) {
     // SAFETY: pipe2 returned two new descriptors that nothing else owns.
     let (rx, tx) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     // SAFETY: writes one byte of a static to the pipe's write end.
-    assert_eq!(
-        unsafe { libc::write(tx.as_raw_fd(), b"x".as_ptr().cast(), 1) },
-        1
-    );
+    let wrote = unsafe { libc::write(tx.as_raw_fd(), b"x".as_ptr().cast(), 1) };
+    assert_eq!(wrote, 1);
     (rx, tx)
 }
 

@@ -299,6 +299,11 @@ pub enum Nowait {
     Cached,
     /// The call with `MSG_DONTWAIT` in its flags (argument 3).
     DontWait,
+    /// A vectored transfer `(fd, iov, iovcnt[, offset, _, flags])` probed as
+    /// `preadv2`/`pwritev2` with `RWF_NOWAIT` (by the direction of its iovec
+    /// array): `readv`/`writev` at the file offset (-1), `preadv2`/`pwritev2`
+    /// at their own offset with `RWF_NOWAIT` or-ed into their flags.
+    Vectored,
 }
 
 /// What a call costs when nothing blocks, for the executor's "did it block?"
@@ -797,6 +802,25 @@ mod tests {
                 }
                 // MSG_DONTWAIT is or-ed into argument 3.
                 Nowait::DontWait => assert!(is(sig, 3, UInt), "{name}: flags in arg 3"),
+                // (fd, iov, iovcnt) or (fd, iov, iovcnt, offset, pos_h, flags).
+                Nowait::Vectored => {
+                    assert!(is(sig, 0, Fd) && is(sig, 2, Size), "{name}: vectored shape");
+                    assert!(
+                        matches!(
+                            sig.args[1],
+                            ArgType::Ptr(Ptr {
+                                len: Len::Iovecs { count: 2, .. },
+                                ..
+                            })
+                        ),
+                        "{name}: an iovec array in arg 1"
+                    );
+                    match sig.args.len() {
+                        3 => {}
+                        6 => assert!(is(sig, 3, Off) && is(sig, 5, UInt), "{name}: offset, flags"),
+                        n => panic!("{name}: {n} arguments"),
+                    }
+                }
             }
             match sig.fds {
                 Fds::None | Fds::Returns => {}

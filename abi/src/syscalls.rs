@@ -987,7 +987,10 @@ macro_rules! for_each_syscall {
 
             /// Duplicate `oldfd` onto the number `newfd` (closing what
             /// `newfd` held). The number is the caller's choice, so its owner
-            /// stays who it was: the atom that returned it, or the caller.
+            /// stays who it was: the atom that returned it, or the caller. A
+            /// number an atom of the chain had closed is the caller's when
+            /// `dup3` opens it again (another thread may have taken it in
+            /// between), so it is not in `unclosed_fds`: close it yourself.
             DUP3 = 292, "dup3" {
                 args: &[Fd, Fd, UInt],
                 class: Class::Fd,
@@ -1198,6 +1201,7 @@ macro_rules! for_each_syscall {
                 args: &[Fd, iovecs(Out), Size],
                 class: Class::FileRead,
                 blocking: Blocking::Storage,
+                nowait: Nowait::Vectored,
             }
             i386 [
                 READV = 145, "readv", 3, &[Word(0), IOV32, Word(2)];
@@ -1211,6 +1215,7 @@ macro_rules! for_each_syscall {
                 args: &[Fd, iovecs(In), Size],
                 class: Class::FileWrite,
                 blocking: Blocking::Storage,
+                nowait: Nowait::Vectored,
             }
             i386 [
                 WRITEV = 146, "writev", 3, &[Word(0), IOV32, Word(2)];
@@ -1226,6 +1231,7 @@ macro_rules! for_each_syscall {
                 args: &[Fd, iovecs(Out), Size, Off, Size, UInt],
                 class: Class::FileRead,
                 blocking: Blocking::Storage,
+                nowait: Nowait::Vectored,
             }
             i386 [
                 PREADV2 = 378, "preadv2", 6, &[Word(0), IOV32, Word(2), Pair { lo: 3, hi: 4 }, Const(0), Word(5)];
@@ -1244,6 +1250,7 @@ macro_rules! for_each_syscall {
                 args: &[Fd, iovecs(In), Size, Off, Size, UInt],
                 class: Class::FileWrite,
                 blocking: Blocking::Storage,
+                nowait: Nowait::Vectored,
             }
             i386 [
                 PWRITEV2 = 379, "pwritev2", 6, &[Word(0), IOV32, Word(2), Pair { lo: 3, hi: 4 }, Const(0), Word(5)];

@@ -84,7 +84,18 @@
 //!   `OUT`, at least 96 bytes from the offset, and used by no other argument.
 //! * **`fstatfs64`** (size an immediate 84) becomes `fstatfs`, its native
 //!   `struct statfs` converted into the packed i386 `struct statfs64`
-//!   ([`Statfs64`], 84 bytes) the same way.
+//!   ([`Statfs64`], 84 bytes) the same way. **`fstatfs`** (100) writes the
+//!   32-bit [`Statfs32`] (64 bytes) as `put_compat_statfs` fills it; a count
+//!   that needs more than 32 bits makes the i386 result `EOVERFLOW` at
+//!   write-back (the buffer is left alone).
+//! * **`utimensat`** (320) and **`clock_nanosleep`** (267) read
+//!   [`OldTimespec32`]s (in an `IN`-only buffer), widened up front into
+//!   appended native timespecs; `clock_nanosleep`'s `remain` is converted
+//!   back after an `EINTR`, the only result the kernel writes it with.
+//! * **`sendfile`** (187): its 32-bit `off_t` (an `IN|OUT` buffer no other
+//!   argument uses) is sign-extended into an appended `loff_t` and stored
+//!   back in 32 bits after the run; the count, then an immediate, is cut at
+//!   `MAX_NON_LFS` as the i386 kernel does.
 //! * **`statx`** and **`getdents64`** write the same layout on both; they pass
 //!   through. `openat2`'s `open_how` is also identical.
 //! * **Directory offsets**: ext4 gives a 32-bit caller 31-bit `d_off` cookies
