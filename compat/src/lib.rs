@@ -87,7 +87,7 @@
 //!   ([`Statfs64`], 84 bytes) the same way. **`fstatfs`** (100) writes the
 //!   32-bit [`Statfs32`] (64 bytes) as `put_compat_statfs` fills it; a count
 //!   that needs more than 32 bits makes the i386 result `EOVERFLOW` at
-//!   write-back (the buffer is left alone).
+//!   write-back (the buffer keeps its bytes).
 //! * **`utimensat`** (320) and **`clock_nanosleep`** (267) read
 //!   [`OldTimespec32`]s (in an `IN`-only buffer), widened up front into
 //!   appended native timespecs; `clock_nanosleep`'s `remain` is converted
