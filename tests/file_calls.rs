@@ -1303,6 +1303,37 @@ fn fchmodat2_follows_or_not_and_is_confined() {
     assert_eq!(mode(&tmp, "f"), 0o604);
 }
 
+/// dup3 onto a number an atom of the chain closed opens it again, and the
+/// chain does not claim it (another thread could have taken the number
+/// between the close and the dup3, and an `OwnedFd` from `take_fds` would
+/// then be a second owner): it is the caller's, as its documentation says.
+#[test]
+fn dup3_onto_a_number_the_chain_closed_leaves_it_to_the_caller() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use syslets::opcode::Dup3;
+    let code = common::in_child(|| {
+        let mut chain = Chain::new();
+        let p = chain.path("/dev/null");
+        let a = chain.push(Openat::new(libc::AT_FDCWD, p));
+        let b = chain.push(Openat::new(libc::AT_FDCWD, p));
+        chain.push(Close::new(a));
+        chain.push(Dup3::new(b, a));
+        let mut batch = chain.prepare(&Policy::default()).unwrap();
+        let r = batch.run().results().to_vec();
+        assert!(r[0] >= 0 && r[1] >= 0, "{r:?}");
+        assert_eq!(r[2..], [0, r[0]], "close, then dup3 returns the number");
+        let listed: Vec<i32> = batch.unclosed_fds().iter().map(|&(_, fd)| fd).collect();
+        assert_eq!(listed, [r[1] as i32], "only b's descriptor is the chain's");
+        assert!(is_open(r[0] as i32), "dup3 opened the number again");
+        drop(batch.take_fds());
+        // SAFETY: the number dup3 opened; nothing else in this child owns it.
+        drop(unsafe { OwnedFd::from_raw_fd(r[0] as i32) });
+        assert!(!is_open(r[0] as i32) && !is_open(r[1] as i32));
+        0
+    });
+    assert_eq!(code, 0);
+}
+
 /// The open descriptors of this process.
 fn open_fds() -> Vec<i32> {
     let mut fds: Vec<i32> = fs::read_dir("/proc/self/fd")

@@ -57,6 +57,9 @@
 //!   and `c++`; every number is the kernel headers' `__NR_<name>`;
 //! - `tests/compat_conformance.rs`: every i386 number is the i386
 //!   `SYS_<name>` of the kernel headers;
+//! - both: a call newer than the installed headers (`fchmodat2`) may be
+//!   missing from them only when `tests/common/newer_calls.rs` lists it,
+//!   with the kernel table's numbers, which the row must have;
 //! - `tests/builders.rs`: the builders and the table cover the same calls;
 //! - `syslets::sys::compat32`: every row with a `via_i386` has its route.
 //!
