@@ -82,6 +82,10 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
         (Readlinkat::NR, chain.push(Readlinkat::new(fd, path, data))),
         (Fchmodat::NR, chain.push(Fchmodat::new(fd, path, 0o600u32))),
         (
+            Fchmodat2::NR,
+            chain.push(Fchmodat2::new(fd, path, 0o600u32).flags(libc::AT_SYMLINK_NOFOLLOW as u32)),
+        ),
+        (
             Fchownat::NR,
             chain.push(Fchownat::new(fd, path, u32::MAX, u32::MAX)),
         ),
@@ -169,6 +173,7 @@ fn every_table_entry_has_a_builder_and_every_builder_validates() {
         (Writev::NR, chain.push(Writev::new(fd, iov_in))),
         (Preadv2::NR, chain.push(Preadv2::new(fd, iov_out, 0))),
         (Pwritev2::NR, chain.push(Pwritev2::new(fd, iov_in, -1))),
+        (EpollCreate1::NR, chain.push(EpollCreate1::new())),
         (
             EpollCtl::NR,
             chain.push(EpollCtl::new(fd, libc::EPOLL_CTL_ADD, fd).event(Some(event))),

@@ -219,3 +219,142 @@ fn i386_epoll_calls_translate_and_run() {
     let (batch, _, done) = run_compat(&w);
     check_events(&done.results[..2], &native_buffer(&batch, events));
 }
+
+/// A pipe holding one byte: `(read end, write end)`.
+fn readable_pipe() -> (OwnedFd, OwnedFd) {
+    let mut fds = [0i32; 2];
+    // SAFETY: pipe2 writes two descriptors into the array it is given.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: pipe2 returned two new descriptors that nothing else owns.
+    let (rx, tx) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: writes one byte of a static to the pipe's write end.
+    let wrote = unsafe { libc::write(tx.as_raw_fd(), b"x".as_ptr().cast(), 1) };
+    assert_eq!(wrote, 1);
+    (rx, tx)
+}
+
+/// epoll_create1 → epoll_ctl(ADD, rx) → epoll_pwait on the instance the
+/// first atom made (its result is the others' epfd), then, with `close`,
+/// close(it).
+fn create_watch_chain(rx: i32, close: bool) -> (Chain<'static>, BufRef) {
+    use syslets::opcode::{Close, EpollCreate1};
+    let mut chain = Chain::new();
+    let ev = chain.input(&event(libc::EPOLLIN as u32, 42));
+    let events = chain.output_bytes(4 * 12);
+    let ep = chain.push(EpollCreate1::new().stop_on(syslets::Stop::NEGATIVE));
+    chain.push(EpollCtl::new(ep, libc::EPOLL_CTL_ADD, rx).event(Some(ev)));
+    chain.push(EpollPwait::new(ep, events, 5000));
+    if close {
+        chain.push(Close::new(ep));
+    }
+    (chain, events)
+}
+
+/// Whether `fd` is an epoll instance (its `/proc/self/fd` link says so).
+fn is_epoll(fd: i32) -> bool {
+    std::fs::read_link(format!("/proc/self/fd/{fd}"))
+        .is_ok_and(|l| l.to_str() == Some("anon_inode:[eventpoll]"))
+}
+
+#[test]
+fn epoll_create1_feeds_epoll_ctl_and_epoll_pwait_in_one_chain() {
+    let (rx, _tx) = readable_pipe();
+    // Closed by the chain: nothing left over.
+    let (chain, events) = create_watch_chain(rx.as_raw_fd(), true);
+    let mut batch = chain.prepare(&Policy::default()).unwrap();
+    let results = batch.run().results().to_vec();
+    assert!(results[0] >= 0, "{results:?}");
+    assert_eq!(results[1..], [0, 1, 0], "{results:?}");
+    check_events(&results[1..3], batch.bytes(events));
+    assert!(batch.unclosed_fds().is_empty());
+    assert!(!is_epoll(results[0] as i32), "closed by the chain");
+
+    // Left open: the chain owns it and hands it over, once.
+    let (chain, _) = create_watch_chain(rx.as_raw_fd(), false);
+    let mut batch = chain.prepare(&Policy::default()).unwrap();
+    let epfd = batch.run().results()[0] as i32;
+    let unclosed: Vec<i32> = batch.unclosed_fds().iter().map(|&(_, fd)| fd).collect();
+    assert_eq!(unclosed, [epfd]);
+    assert!(is_epoll(epfd));
+    // SAFETY: F_GETFD reads the descriptor flags.
+    let fdflags = unsafe { libc::fcntl(epfd, libc::F_GETFD) };
+    assert_eq!(
+        fdflags & libc::FD_CLOEXEC,
+        libc::FD_CLOEXEC,
+        "EPOLL_CLOEXEC by default"
+    );
+    let taken = batch.take_fds();
+    assert_eq!(taken.len(), 1);
+    assert!(batch.take_fds().is_empty(), "handed out once");
+    drop(taken);
+    assert!(!is_epoll(epfd), "dropping what take_fds gave closes it");
+
+    // On an executor's worker (under its seccomp filter), and refused there
+    // when the executor's policy denies it.
+    let ex = Executor::builder()
+        .idle_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let (mut chain, events) = create_watch_chain(rx.as_raw_fd(), true);
+    chain.set_flags(abi::BATCH_ASYNC);
+    let Submitted::Queued(_) = ex
+        .submit(chain.prepare(&Policy::default()).unwrap())
+        .unwrap()
+    else {
+        panic!("ASYNC chains go to a worker");
+    };
+    ex.wait(1, Some(Duration::from_secs(20))).unwrap();
+    let done = ex.reap().unwrap().pop().expect("one completion");
+    let results = done.completion().results();
+    assert!(results[0] >= 0, "{results:?}");
+    assert_eq!(results[1..], [0, 1, 0], "{results:?}");
+    check_events(&results[1..3], done.batch().bytes(events));
+    let filter = Policy::default()
+        .deny(nr::EPOLL_CREATE1)
+        .seccomp_filter()
+        .unwrap();
+    let errno = std::thread::spawn(move || {
+        install_filter(&filter).unwrap();
+        // SAFETY: epoll_create1 takes a flag; a descriptor it returned is closed.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        let errno = std::io::Error::last_os_error().raw_os_error();
+        if fd >= 0 {
+            // SAFETY: our own new descriptor.
+            unsafe { libc::close(fd) };
+        }
+        (fd, errno)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(errno, (-1, Some(libc::EPERM)));
+
+    // i386: epoll_create1 (329) → epoll_ctl (255) → epoll_pwait (319) → close (6).
+    let mut w = CompatWriter::new();
+    let ev = w.buffer(&event(libc::EPOLLIN as u32, 42), abi::BUF_IN);
+    let events = w.zeroed(4 * 12, abi::BUF_OUT);
+    let buf = |index| Buf { index, offset: 0 };
+    use syslets::compat::CompatArg::Result as Res;
+    w.push(CompatAtom::new(
+        nr32::EPOLL_CREATE1,
+        &[Imm(libc::EPOLL_CLOEXEC as u32)],
+    ));
+    w.push(CompatAtom::new(
+        nr32::EPOLL_CTL,
+        &[
+            Res(0),
+            Imm(libc::EPOLL_CTL_ADD as u32),
+            Imm(rx.as_raw_fd() as u32),
+            buf(ev),
+        ],
+    ));
+    w.push(CompatAtom::new(
+        nr32::EPOLL_PWAIT,
+        &[Res(0), buf(events), Imm(4), Imm(5000), Imm(0), Imm(0)],
+    ));
+    w.push(CompatAtom::new(nr32::CLOSE, &[Res(0)]));
+    let (batch, _, done) = run_compat(&w);
+    assert!(done.results[0] >= 0, "{:?}", &done.results[..4]);
+    assert_eq!(done.results[1..4], [0, 1, 0]);
+    check_events(&done.results[1..3], &native_buffer(&batch, events));
+    assert!(batch.unclosed_fds().is_empty());
+}

@@ -208,6 +208,7 @@ fn one_call(call: u32, d: BorrowedFd<'_>, rx: i32, tx: i32) -> Chain<'static> {
         nr::READLINKAT => c.push(Readlinkat::new(d, l, buf)),
         nr::FACCESSAT2 => c.push(Faccessat2::new(d, a, libc::F_OK)),
         nr::FCHMODAT => c.push(Fchmodat::new(d, a, 0o600u32)),
+        nr::FCHMODAT2 => c.push(Fchmodat2::new(d, a, 0o600u32).flags(nofollow)),
         nr::FCHOWNAT => c.push(Fchownat::new(d, a, u32::MAX, u32::MAX).flags(nofollow)),
         nr::UTIMENSAT => c.push(Utimensat::new(d, a).flags(nofollow)),
         nr::DUP3 => c.push(Dup3::new(tx, tx)),
@@ -229,13 +230,14 @@ fn one_call(call: u32, d: BorrowedFd<'_>, rx: i32, tx: i32) -> Chain<'static> {
 }
 
 /// The calls of this file.
-const CALLS: [u32; 15] = [
+const CALLS: [u32; 16] = [
     nr::RENAMEAT2,
     nr::LINKAT,
     nr::SYMLINKAT,
     nr::READLINKAT,
     nr::FACCESSAT2,
     nr::FCHMODAT,
+    nr::FCHMODAT2,
     nr::FCHOWNAT,
     nr::UTIMENSAT,
     nr::DUP3,
@@ -689,10 +691,14 @@ fn confinement_of_the_metadata_calls_and_the_sleeps_a_policy_admits() {
         .is_ok());
     // The flag calls need AT_SYMLINK_NOFOLLOW, in their own flags argument.
     type Build = fn(&mut Chain<'static>, BorrowedFd<'_>, u32);
-    let flagged: [(&str, u8, Build); 3] = [
+    let flagged: [(&str, u8, Build); 4] = [
         ("faccessat2", 3, |c, d, fl| {
             let p = c.path("a");
             c.push(Faccessat2::new(d, p, libc::F_OK).flags(fl));
+        }),
+        ("fchmodat2", 3, |c, d, fl| {
+            let p = c.path("a");
+            c.push(syslets::opcode::Fchmodat2::new(d, p, 0o600u32).flags(fl));
         }),
         ("fchownat", 4, |c, d, fl| {
             let p = c.path("a");
@@ -923,6 +929,409 @@ fn fstatfs_natively_and_through_compat_inline_and_on_a_worker() {
     ));
     let e = compat::normalize(&w.finish()).unwrap_err();
     assert!(e.to_string().contains("84"), "{e}");
+}
+
+/// The last `len` bytes of the compat batch `run_compat` wrote back: the
+/// contents of its last buffer when that buffer is `len` bytes (a multiple of 8).
+fn tail(bytes: &[u8], len: usize) -> &[u8] {
+    &bytes[bytes.len() - len..]
+}
+
+#[test]
+fn i386_fstatfs_writes_the_32_bit_statfs_on_the_kernel() {
+    use syslets::compat::{nr32, CompatArg::*, CompatAtom, CompatWriter, Statfs32};
+    use zerocopy::FromBytes;
+
+    let tmp = TempDir::new("statfs32");
+    let dir = tmp.open();
+    // SAFETY: fstatfs writes the struct it is given; the fd is open.
+    let mut want: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::fstatfs(dir.as_raw_fd(), &mut want) }, 0);
+    let mut w = CompatWriter::new();
+    let buf = w.buffer(&[0xa5; 64], abi::BUF_OUT);
+    w.push(CompatAtom::new(
+        nr32::FSTATFS,
+        &[
+            Imm(dir.as_raw_fd() as u32),
+            Buf {
+                index: buf,
+                offset: 0,
+            },
+        ],
+    ));
+    let (_batch, bytes, seen) = run_compat(&w);
+    // What the i386 kernel decides (put_compat_statfs): EOVERFLOW when a
+    // block count or size needs more than 32 bits.
+    let wide = |n: u64| n >> 32 != 0;
+    let files_wide = |n: u64| n != u64::MAX && wide(n);
+    let overflows = wide(want.f_blocks | want.f_bfree | want.f_bavail)
+        || wide(want.f_bsize as u64 | want.f_frsize as u64)
+        || files_wide(want.f_files)
+        || files_wide(want.f_ffree);
+    if overflows {
+        assert_eq!(seen.results[0], -(libc::EOVERFLOW as i64));
+        assert_eq!(tail(&bytes, 64), &[0xa5; 64], "nothing written");
+        return;
+    }
+    assert_eq!(seen.results[0], 0);
+    let st = Statfs32::read_from_bytes(tail(&bytes, 64)).unwrap();
+    assert_eq!(st.f_type as i64, want.f_type);
+    assert_eq!(st.f_bsize as i64, want.f_bsize);
+    assert_eq!(st.f_blocks as u64, want.f_blocks);
+    assert_eq!(st.f_files, want.f_files as u32);
+    assert_eq!(st.f_namelen as i64, want.f_namelen);
+    assert_eq!(st.f_frsize as i64, want.f_frsize);
+    assert_eq!(st.f_spare, [0; 4]);
+}
+
+/// An i386 `struct old_timespec32`.
+fn timespec32(sec: i32, nsec: i32) -> [u8; 8] {
+    let mut b = [0u8; 8];
+    b[..4].copy_from_slice(&sec.to_le_bytes());
+    b[4..].copy_from_slice(&nsec.to_le_bytes());
+    b
+}
+
+#[test]
+fn i386_utimensat_with_32_bit_timespecs_sets_the_times() {
+    use std::os::unix::fs::MetadataExt;
+    use syslets::compat::{nr32, CompatArg::*, CompatAtom, CompatWriter};
+
+    let tmp = TempDir::new("utimensat32");
+    fs::write(tmp.join("f"), b"x").unwrap();
+    std::os::unix::fs::symlink("f", tmp.join("l")).unwrap();
+    let dir = tmp.open();
+    let d = dir.as_raw_fd() as u32;
+    let mut w = CompatWriter::new();
+    let (f, l) = (w.path(b"f"), w.path(b"l"));
+    let mut times = timespec32(1000, 7).to_vec();
+    times.extend_from_slice(&timespec32(0x7fff_fff0, 999_999_999));
+    let times = w.buffer(&times, abi::BUF_IN);
+    // atime left alone, mtime 2000.5; on the symlink itself.
+    let mut omit = timespec32(0, (1 << 30) - 2).to_vec(); // UTIME_OMIT
+    omit.extend_from_slice(&timespec32(2000, 5));
+    let omit = w.buffer(&omit, abi::BUF_IN);
+    let at = |index| Buf { index, offset: 0 };
+    w.push(CompatAtom::new(
+        nr32::UTIMENSAT,
+        &[Imm(d), at(f), at(times), Imm(0)],
+    ));
+    w.push(CompatAtom::new(
+        nr32::UTIMENSAT,
+        &[
+            Imm(d),
+            at(l),
+            at(omit),
+            Imm(libc::AT_SYMLINK_NOFOLLOW as u32),
+        ],
+    ));
+    let (_batch, _bytes, seen) = run_compat(&w);
+    assert_eq!(seen.results[..2], [0, 0], "{:?}", &seen.results[..2]);
+    let m = fs::metadata(tmp.join("f")).unwrap();
+    assert_eq!((m.atime(), m.atime_nsec()), (1000, 7));
+    assert_eq!((m.mtime(), m.mtime_nsec()), (0x7fff_fff0, 999_999_999));
+    let m = fs::symlink_metadata(tmp.join("l")).unwrap();
+    assert_eq!((m.mtime(), m.mtime_nsec()), (2000, 5), "the link itself");
+
+    // NULL times: now.
+    let mut w = CompatWriter::new();
+    let f = w.path(b"f");
+    w.push(CompatAtom::new(
+        nr32::UTIMENSAT,
+        &[
+            Imm(d),
+            Buf {
+                index: f,
+                offset: 0,
+            },
+            Imm(0),
+            Imm(0),
+        ],
+    ));
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let (_batch, _bytes, seen) = run_compat(&w);
+    assert_eq!(seen.results[0], 0);
+    let m = fs::metadata(tmp.join("f")).unwrap();
+    assert!(
+        m.mtime() >= before - 1 && m.mtime() < before + 60,
+        "{}",
+        m.mtime()
+    );
+}
+
+#[test]
+fn i386_clock_nanosleep_sleeps_and_writes_the_32_bit_remain_on_eintr() {
+    use syslets::compat::{nr32, CompatArg::*, CompatAtom, CompatWriter};
+
+    let sleep = |req: [u8; 8], flags: u32| {
+        let mut w = CompatWriter::new();
+        let req = w.buffer(&req, abi::BUF_IN);
+        let rem = w.buffer(&[0xa5; 8], abi::BUF_OUT);
+        w.push(CompatAtom::new(
+            nr32::CLOCK_NANOSLEEP,
+            &[
+                Imm(libc::CLOCK_MONOTONIC as u32),
+                Imm(flags),
+                Buf {
+                    index: req,
+                    offset: 0,
+                },
+                Buf {
+                    index: rem,
+                    offset: 0,
+                },
+            ],
+        ));
+        let (_batch, bytes, seen) = run_compat(&w);
+        (seen.results[0], tail(&bytes, 8).to_vec())
+    };
+    // 2 ms, relative: slept to the end, remain untouched.
+    let t = std::time::Instant::now();
+    assert_eq!(sleep(timespec32(0, 2_000_000), 0), (0, vec![0xa5; 8]));
+    assert!(t.elapsed() >= Duration::from_millis(2));
+    // An absolute deadline in the past.
+    assert_eq!(
+        sleep(timespec32(0, 0), libc::TIMER_ABSTIME as u32),
+        (0, vec![0xa5; 8])
+    );
+
+    // Interrupted by a handled signal (no SA_RESTART): EINTR and the time
+    // left, in 32 bits. In a child: the handler and the signals are its own.
+    let code = common::in_child(move || {
+        extern "C" fn nothing(_: libc::c_int) {}
+        // SAFETY: a zeroed sigaction with a handler that does nothing and no
+        // flags (so no SA_RESTART) is a valid disposition for SIGUSR1.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = nothing as *const () as usize;
+            assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+        }
+        // SAFETY: gettid/getpid take no arguments.
+        let (pid, tid) = unsafe { (libc::getpid(), libc::gettid()) };
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = done.clone();
+        let kicker = std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+                // SAFETY: tgkill sends SIGUSR1 (handled) to a thread of this process.
+                unsafe { libc::syscall(libc::SYS_tgkill, pid, tid, libc::SIGUSR1) };
+            }
+        });
+        let (r, rem) = sleep(timespec32(5, 0), 0);
+        done.store(true, Ordering::Relaxed);
+        kicker.join().unwrap();
+        assert_eq!(r, -(libc::EINTR as i64));
+        let sec = i32::from_le_bytes(rem[..4].try_into().unwrap());
+        let nsec = i32::from_le_bytes(rem[4..].try_into().unwrap());
+        assert!((3..5).contains(&sec), "{sec}.{nsec}");
+        assert!((0..1_000_000_000).contains(&nsec), "{sec}.{nsec}");
+        0
+    });
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn i386_sendfile_with_a_32_bit_offset_moves_data_and_stops_at_2_gib() {
+    use std::os::unix::fs::FileExt;
+    use syslets::compat::{self, nr32, CompatArg::*, CompatAtom, CompatWriter};
+
+    let tmp = TempDir::new("sendfile32");
+    fs::write(tmp.join("in"), b"hello world").unwrap();
+    let input = fs::File::open(tmp.join("in")).unwrap();
+    let (rx, tx) = pipe();
+    let (fin, fout) = (input.as_raw_fd() as u32, tx.as_raw_fd() as u32);
+    let mut w = CompatWriter::new();
+    let off = w.buffer(&6i32.to_le_bytes(), abi::BUF_IN | abi::BUF_OUT);
+    let off = Buf {
+        index: off,
+        offset: 0,
+    };
+    // From offset 6 (advanced to 11), then from the file offset (0).
+    w.push(CompatAtom::new(
+        nr32::SENDFILE,
+        &[Imm(fout), Imm(fin), off, Imm(5)],
+    ));
+    w.push(CompatAtom::new(
+        nr32::SENDFILE,
+        &[Imm(fout), Imm(fin), Imm(0), Imm(5)],
+    ));
+    let (_batch, bytes, seen) = run_compat(&w);
+    assert_eq!(seen.results[..2], [5, 5]);
+    // The offset buffer is the first of the arena: 4 bytes, padded to 8.
+    assert_eq!(&tail(&bytes, 8)[..4], &11i32.to_le_bytes(), "advanced");
+    let mut got = [0u8; 10];
+    // SAFETY: reads at most 10 bytes into `got` from the pipe's read end.
+    let n = unsafe { libc::read(rx.as_raw_fd(), got.as_mut_ptr().cast(), 10) };
+    assert_eq!(&got[..n as usize], b"worldhello");
+
+    // At 2 GiB - 4 of a larger (sparse) file: 3 bytes, as MAX_NON_LFS allows.
+    let big = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(tmp.join("big"))
+        .unwrap();
+    big.set_len((1 << 31) + 4096).unwrap();
+    big.write_all_at(b"abcdef", (1 << 31) - 4).unwrap();
+    let null = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .unwrap();
+    let near = |pos: i32, count: u32| {
+        let mut w = CompatWriter::new();
+        let off = w.buffer(&pos.to_le_bytes(), abi::BUF_IN | abi::BUF_OUT);
+        w.push(CompatAtom::new(
+            nr32::SENDFILE,
+            &[
+                Imm(null.as_raw_fd() as u32),
+                Imm(big.as_raw_fd() as u32),
+                Buf {
+                    index: off,
+                    offset: 0,
+                },
+                Imm(count),
+            ],
+        ));
+        w
+    };
+    let (_batch, bytes, seen) = run_compat(&near(i32::MAX - 3, 100));
+    assert_eq!(seen.results[0], 3);
+    assert_eq!(&tail(&bytes, 8)[..4], &i32::MAX.to_le_bytes());
+    // At the limit itself the i386 call fails: refused up front.
+    let e = compat::normalize(&near(i32::MAX, 1).finish()).unwrap_err();
+    assert!(e.to_string().contains("limit"), "{e}");
+}
+
+#[test]
+fn fchmodat2_follows_or_not_and_is_confined() {
+    use std::os::unix::fs::PermissionsExt;
+    use syslets::compat::{nr32, CompatArg::*, CompatAtom, CompatWriter};
+    use syslets::opcode::Fchmodat2;
+
+    // The kernel has it (6.6+) or says ENOSYS to a harmless probe (a bad dirfd).
+    // SAFETY: fchmodat2 with dirfd -1 and a relative path fails at the dirfd.
+    let probe = unsafe { libc::syscall(nr::FCHMODAT2 as i64, -1, c"x".as_ptr(), 0, 0) };
+    let errno = std::io::Error::last_os_error().raw_os_error();
+    if probe < 0 && errno == Some(libc::ENOSYS) {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "fchmodat2 is required under CI (Linux 6.6+); this kernel says ENOSYS"
+        );
+        eprintln!("SKIPPED: fchmodat2: the kernel lacks it (ENOSYS; Linux 6.6+)");
+        return;
+    }
+    assert_eq!((probe, errno), (-1, Some(libc::EBADF)));
+
+    let mode = |tmp: &TempDir, name: &str| {
+        fs::metadata(tmp.join(name)).unwrap().permissions().mode() & 0o777
+    };
+    let nofollow = libc::AT_SYMLINK_NOFOLLOW as u32;
+    for at in [Where::Inline, Where::Worker] {
+        let tmp = TempDir::new("fchmodat2");
+        fs::write(tmp.join("f"), b"x").unwrap();
+        fs::set_permissions(tmp.join("f"), fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::symlink("f", tmp.join("l")).unwrap();
+        let dir = tmp.open();
+        let d = dir.as_fd();
+        let confined = Policy::default().confine_to(d);
+        // Under confinement: the file itself, then the link with
+        // AT_SYMLINK_NOFOLLOW (the kernel will not change a link's mode).
+        let mut chain = Chain::new();
+        let (f, l) = (chain.path("f"), chain.path("l"));
+        chain.push(Fchmodat2::new(d, f, 0o600u32).flags(nofollow));
+        chain.push(Fchmodat2::new(d, l, 0o611u32).flags(nofollow));
+        let r = run(chain, &confined, at, Policy::default());
+        assert_eq!(r, [0, -(libc::EOPNOTSUPP as i64)], "{at:?}");
+        assert_eq!(
+            mode(&tmp, "f"),
+            0o600,
+            "{at:?}: the link's target is untouched"
+        );
+        // Unconfined and without the flag it follows the link.
+        let mut chain = Chain::new();
+        let l = chain.path("l");
+        chain.push(Fchmodat2::new(d, l, 0o640u32));
+        assert_eq!(run(chain, &Policy::default(), at, Policy::default()), [0]);
+        assert_eq!(mode(&tmp, "f"), 0o640, "{at:?}: followed");
+    }
+
+    // Confinement: the flag is required, and the path stays inside.
+    let tmp = TempDir::new("fchmodat2-confine");
+    let dir = tmp.open();
+    let d = dir.as_fd();
+    let e = refusal(d, |c| {
+        let p = c.path("f");
+        c.push(Fchmodat2::new(d, p, 0o600u32));
+    });
+    assert!(
+        matches!(e, Some(ErrorKind::ArgRefused { arg: 3, .. })),
+        "{e:?}"
+    );
+    for escape in ["../f", "/etc/passwd"] {
+        let e = refusal(d, |c| {
+            let p = c.path(escape);
+            c.push(Fchmodat2::new(d, p, 0o600u32).flags(nofollow));
+        });
+        assert!(
+            matches!(e, Some(ErrorKind::PathEscapes { arg: 1, .. })),
+            "{escape}: {e:?}"
+        );
+    }
+
+    // i386 (452, the same arguments).
+    fs::write(tmp.join("f"), b"x").unwrap();
+    let mut w = CompatWriter::new();
+    let f = w.path(b"f");
+    w.push(CompatAtom::new(
+        nr32::FCHMODAT2,
+        &[
+            Imm(dir.as_raw_fd() as u32),
+            Buf {
+                index: f,
+                offset: 0,
+            },
+            Imm(0o604),
+            Imm(nofollow),
+        ],
+    ));
+    let (_batch, _bytes, seen) = run_compat(&w);
+    assert_eq!(seen.results[0], 0);
+    assert_eq!(mode(&tmp, "f"), 0o604);
+}
+
+/// dup3 onto a number an atom of the chain closed opens it again, and the
+/// chain does not claim it (another thread could have taken the number
+/// between the close and the dup3, and an `OwnedFd` from `take_fds` would
+/// then be a second owner): it is the caller's, as its documentation says.
+#[test]
+fn dup3_onto_a_number_the_chain_closed_leaves_it_to_the_caller() {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use syslets::opcode::Dup3;
+    let code = common::in_child(|| {
+        let mut chain = Chain::new();
+        let p = chain.path("/dev/null");
+        let a = chain.push(Openat::new(libc::AT_FDCWD, p));
+        let b = chain.push(Openat::new(libc::AT_FDCWD, p));
+        chain.push(Close::new(a));
+        chain.push(Dup3::new(b, a));
+        let mut batch = chain.prepare(&Policy::default()).unwrap();
+        let r = batch.run().results().to_vec();
+        assert!(r[0] >= 0 && r[1] >= 0, "{r:?}");
+        assert_eq!(r[2..], [0, r[0]], "close, then dup3 returns the number");
+        let listed: Vec<i32> = batch.unclosed_fds().iter().map(|&(_, fd)| fd).collect();
+        assert_eq!(listed, [r[1] as i32], "only b's descriptor is the chain's");
+        assert!(is_open(r[0] as i32), "dup3 opened the number again");
+        drop(batch.take_fds());
+        // SAFETY: the number dup3 opened; nothing else in this child owns it.
+        drop(unsafe { OwnedFd::from_raw_fd(r[0] as i32) });
+        assert!(!is_open(r[0] as i32) && !is_open(r[1] as i32));
+        0
+    });
+    assert_eq!(code, 0);
 }
 
 /// The open descriptors of this process.

@@ -130,6 +130,7 @@ typedef int64_t syslet_s64 __attribute__((aligned(8)));
 #define SYSLET_NR_FCHOWNAT 260
 #define SYSLET_NR_READLINKAT 267
 #define SYSLET_NR_FCHMODAT 268
+#define SYSLET_NR_FCHMODAT2 452
 #define SYSLET_NR_SPLICE 275
 #define SYSLET_NR_UTIMENSAT 280
 #define SYSLET_NR_DUP3 292
@@ -148,6 +149,7 @@ typedef int64_t syslet_s64 __attribute__((aligned(8)));
 #define SYSLET_NR_WRITEV 20
 #define SYSLET_NR_PREADV2 327
 #define SYSLET_NR_PWRITEV2 328
+#define SYSLET_NR_EPOLL_CREATE1 291
 #define SYSLET_NR_EPOLL_CTL 233
 #define SYSLET_NR_EPOLL_PWAIT 281
 

@@ -123,7 +123,10 @@ pub fn lookup_socketcall(call: u32) -> Option<&'static SocketcallMap> {
 mod tests {
     use super::*;
     use crate::signature::ArgType;
-    use ArgMap::{Const, Pair, SiginfoIn, Stat64Out, Statfs64Out, Word};
+    use ArgMap::{
+        Const, Off32InOut, Pair, SiginfoIn, Stat64Out, Statfs32Out, Statfs64Out, Timespec32In,
+        Timespec32Out, Word,
+    };
 
     #[test]
     fn derived_tables_are_sorted_and_unique() {
@@ -189,9 +192,20 @@ mod tests {
                         used[lo as usize] = true;
                         used[hi as usize] = true;
                     }
-                    Stat64Out(j) | SiginfoIn(j) => {
+                    Stat64Out(j)
+                    | Statfs32Out(j)
+                    | SiginfoIn(j)
+                    | Timespec32Out(j)
+                    | Timespec32In { word: j, .. } => {
                         assert!(matches!(ty, ArgType::Ptr(_)), "{name}");
                         used[j as usize] = true;
+                    }
+                    Off32InOut { offset, count } => {
+                        assert!(matches!(ty, ArgType::Ptr(_)), "{name}");
+                        // The count the offset cuts is the native count, the
+                        // same word widened.
+                        assert!(args.contains(&Word(count)), "{name}: sendfile count");
+                        used[offset as usize] = true;
                     }
                     ArgMap::Iovecs { iov, count } => {
                         let ArgType::Ptr(p) = ty else {

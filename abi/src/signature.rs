@@ -345,6 +345,11 @@ pub enum Nowait {
     Cached,
     /// The call with `MSG_DONTWAIT` in its flags (argument 3).
     DontWait,
+    /// A vectored transfer `(fd, iov, iovcnt[, offset, _, flags])` probed as
+    /// `preadv2`/`pwritev2` with `RWF_NOWAIT` (by the direction of its iovec
+    /// array): `readv`/`writev` at the file offset (-1), `preadv2`/`pwritev2`
+    /// at their own offset with `RWF_NOWAIT` or-ed into their flags.
+    Vectored,
 }
 
 /// What a call costs when nothing blocks, for the executor's "did it block?"
@@ -389,6 +394,38 @@ pub enum ArgMap {
         size: u8,
         /// The word holding the pointer.
         buf: u8,
+    },
+    /// i386 `fstatfs(fd, buf)`: compat word `j` points to an i386 32-bit
+    /// `struct statfs` (`struct compat_statfs`, 64 bytes). The native call
+    /// writes a native `struct statfs` into a buffer the translator appends,
+    /// which write-back converts (or, where a count does not fit 32 bits,
+    /// turns into the i386 call's `EOVERFLOW`).
+    Statfs32Out(u8),
+    /// Compat word `word` points to `count` i386 `struct old_timespec32`s
+    /// (8 bytes each: `s32 tv_sec, s32 tv_nsec`) the call reads, or is NULL
+    /// (`IMM 0`, passed on as NULL); the translator appends the native
+    /// 16-byte timespecs, read up front.
+    Timespec32In {
+        /// The word holding the pointer.
+        word: u8,
+        /// How many timespecs.
+        count: u8,
+    },
+    /// Compat word `j` is NULL or points to an i386 `struct old_timespec32`
+    /// the call writes when a signal interrupts it (`clock_nanosleep`'s
+    /// `remain`, written on `EINTR`); the native call writes a native
+    /// timespec into an appended buffer, which write-back converts.
+    Timespec32Out(u8),
+    /// `sendfile`'s `compat_off_t *` in compat word `offset`: NULL, or a
+    /// 4-byte signed offset the call reads and advances. The translator
+    /// appends the native 8-byte `loff_t`, which write-back stores back as
+    /// 32 bits; as the i386 kernel (`MAX_NON_LFS`), the count in compat word
+    /// `count` (then an immediate) is cut so the offset stays below 2 GiB.
+    Off32InOut {
+        /// The word holding the pointer.
+        offset: u8,
+        /// The word holding the count.
+        count: u8,
     },
     /// Compat word `j` points to an i386 `siginfo_t`; the translator appends its
     /// native translation and passes that.
@@ -564,7 +601,10 @@ const fn nofollow_flag(arg: u8, bit: u64) -> NoFollow {
 
 use crate::kernel::{AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW, O_NOFOLLOW};
 use crate::sockopt::Access;
-use ArgMap::{Const, Pair, SiginfoIn, Stat64Out, Statfs64Out, Word};
+use ArgMap::{
+    Const, Off32InOut, Pair, SiginfoIn, Stat64Out, Statfs32Out, Statfs64Out, Timespec32In,
+    Timespec32Out, Word,
+};
 
 /// An iovec array the kernel reads (`writev`) or writes (`readv`), counted
 /// by argument 2.
@@ -829,6 +869,25 @@ mod tests {
                 }
                 // MSG_DONTWAIT is or-ed into argument 3.
                 Nowait::DontWait => assert!(is(sig, 3, UInt), "{name}: flags in arg 3"),
+                // (fd, iov, iovcnt) or (fd, iov, iovcnt, offset, pos_h, flags).
+                Nowait::Vectored => {
+                    assert!(is(sig, 0, Fd) && is(sig, 2, Size), "{name}: vectored shape");
+                    assert!(
+                        matches!(
+                            sig.args[1],
+                            ArgType::Ptr(Ptr {
+                                len: Len::Iovecs { count: 2, .. },
+                                ..
+                            })
+                        ),
+                        "{name}: an iovec array in arg 1"
+                    );
+                    match sig.args.len() {
+                        3 => {}
+                        6 => assert!(is(sig, 3, Off) && is(sig, 5, UInt), "{name}: offset, flags"),
+                        n => panic!("{name}: {n} arguments"),
+                    }
+                }
             }
             match sig.fds {
                 Fds::None | Fds::Returns => {}

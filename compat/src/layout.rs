@@ -35,6 +35,12 @@ pub const COMPAT_CMSGHDR_SIZE: usize = 12;
 pub const STAT64_SIZE: usize = 96;
 /// Size of the i386 kernel's `struct statfs64` ([`Statfs64`]).
 pub const STATFS64_SIZE: usize = 84;
+/// Size of the i386 kernel's 32-bit `struct statfs` ([`Statfs32`]).
+pub const STATFS32_SIZE: usize = 64;
+/// Size of the i386 `struct old_timespec32` ([`OldTimespec32`]).
+pub const OLD_TIMESPEC32_SIZE: usize = 8;
+/// Size of the i386 `off_t` (`compat_off_t`) `sendfile` reads and advances.
+pub const COMPAT_OFF_SIZE: usize = 4;
 /// Size of the `loff_t` that `_llseek` stores through its `result` pointer.
 pub const LLSEEK_RESULT_SIZE: usize = 8;
 /// Size of the i386 `siginfo_t` (`compat_siginfo_t`), as `rt_tgsigqueueinfo` reads it.
@@ -226,6 +232,47 @@ pub struct Statfs64 {
     pub f_flags: u32,
     pub f_spare: [u32; 4],
 }
+
+/// The i386 kernel's 32-bit `struct statfs` (`struct compat_statfs`), as
+/// i386 `fstatfs` writes it: every field 32 bits wide.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+#[allow(missing_docs)]
+pub struct Statfs32 {
+    pub f_type: u32,
+    pub f_bsize: u32,
+    pub f_blocks: u32,
+    pub f_bfree: u32,
+    pub f_bavail: u32,
+    pub f_files: u32,
+    pub f_ffree: u32,
+    pub f_fsid: [i32; 2],
+    pub f_namelen: u32,
+    pub f_frsize: u32,
+    pub f_flags: u32,
+    pub f_spare: [u32; 4],
+}
+
+/// The i386 `struct old_timespec32` (`struct timespec` of a 32-bit-time
+/// program): what `utimensat` (320) and `clock_nanosleep` (267) read and write.
+#[repr(C)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable,
+)]
+pub struct OldTimespec32 {
+    /// Seconds (signed, sign-extended into the native `tv_sec`).
+    pub tv_sec: i32,
+    /// Nanoseconds (or `UTIME_NOW`/`UTIME_OMIT`), sign-extended.
+    pub tv_nsec: i32,
+}
+
+const_assert_eq!(size_of::<Statfs32>(), STATFS32_SIZE);
+const_assert_eq!(offset_of!(Statfs32, f_fsid), 28);
+const_assert_eq!(offset_of!(Statfs32, f_namelen), 36);
+const_assert_eq!(offset_of!(Statfs32, f_spare), 48);
+const_assert_eq!(size_of::<OldTimespec32>(), OLD_TIMESPEC32_SIZE);
 
 const_assert_eq!(size_of::<Statfs64>(), STATFS64_SIZE);
 const_assert_eq!(offset_of!(Statfs64, f_blocks), 8);

@@ -95,7 +95,18 @@
 //!   `OUT`, at least 96 bytes from the offset, and used by no other argument.
 //! * **`fstatfs64`** (size an immediate 84) becomes `fstatfs`, its native
 //!   `struct statfs` converted into the packed i386 `struct statfs64`
-//!   ([`Statfs64`], 84 bytes) the same way.
+//!   ([`Statfs64`], 84 bytes) the same way. **`fstatfs`** (100) writes the
+//!   32-bit [`Statfs32`] (64 bytes) as `put_compat_statfs` fills it; a count
+//!   that needs more than 32 bits makes the i386 result `EOVERFLOW` at
+//!   write-back (the buffer keeps its bytes).
+//! * **`utimensat`** (320) and **`clock_nanosleep`** (267) read
+//!   [`OldTimespec32`]s (in an `IN`-only buffer), widened up front into
+//!   appended native timespecs; `clock_nanosleep`'s `remain` is converted
+//!   back after an `EINTR`, the only result the kernel writes it with.
+//! * **`sendfile`** (187): its 32-bit `off_t` (an `IN|OUT` buffer no other
+//!   argument uses) is sign-extended into an appended `loff_t` and stored
+//!   back in 32 bits after the run; the count, then an immediate, is cut at
+//!   `MAX_NON_LFS` as the i386 kernel does.
 //! * **`statx`** and **`getdents64`** write the same layout on both; they pass
 //!   through. `openat2`'s `open_how` is also identical.
 //! * **Directory offsets**: ext4 gives a 32-bit caller 31-bit `d_off` cookies
@@ -176,10 +187,11 @@ mod writer;
 pub use error::{ArgPos, CompatError, CompatErrorKind};
 pub use layout::{
     compat_atoms_len, compat_batch_size, compat_buf_arg, split_compat_buf_arg, CompatAtom,
-    CompatIoVec, CompatMsgHdr, SocketcallArg, Stat64, Statfs64, COMPAT_ATOM_SIZE,
-    COMPAT_BUF_INDEX_SHIFT, COMPAT_BUF_OFFSET_MASK, COMPAT_CMSGHDR_SIZE, COMPAT_IOVEC_SIZE,
-    COMPAT_MAGIC, COMPAT_MAX_BUF_OFFSET, COMPAT_MSGHDR_SIZE, COMPAT_SIGINFO_SIZE,
-    LLSEEK_RESULT_SIZE, SOCKETCALL_ARG_SIZE, STAT64_SIZE, STATFS64_SIZE,
+    CompatIoVec, CompatMsgHdr, OldTimespec32, SocketcallArg, Stat64, Statfs32, Statfs64,
+    COMPAT_ATOM_SIZE, COMPAT_BUF_INDEX_SHIFT, COMPAT_BUF_OFFSET_MASK, COMPAT_CMSGHDR_SIZE,
+    COMPAT_IOVEC_SIZE, COMPAT_MAGIC, COMPAT_MAX_BUF_OFFSET, COMPAT_MSGHDR_SIZE, COMPAT_OFF_SIZE,
+    COMPAT_SIGINFO_SIZE, LLSEEK_RESULT_SIZE, OLD_TIMESPEC32_SIZE, SOCKETCALL_ARG_SIZE, STAT64_SIZE,
+    STATFS32_SIZE, STATFS64_SIZE,
 };
 pub use normalize::{normalize, Normalized};
 pub use syslets_abi as abi;

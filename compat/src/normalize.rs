@@ -12,10 +12,21 @@ use zerocopy::{FromBytes, IntoBytes};
 use crate::error::{ArgPos, CompatError, CompatErrorKind as E};
 use crate::layout::{
     compat_atoms_len, compat_batch_size, split_compat_buf_arg, CompatAtom, CompatIoVec,
-    CompatMsgHdr, SocketcallArg, Stat64, Statfs64, COMPAT_ATOM_SIZE, COMPAT_CMSGHDR_SIZE,
-    COMPAT_IOVEC_SIZE, COMPAT_MAGIC, COMPAT_MSGHDR_SIZE, COMPAT_SIGINFO_SIZE, LLSEEK_RESULT_SIZE,
-    SOCKETCALL_ARG_SIZE, STAT64_SIZE, STATFS64_SIZE,
+    CompatMsgHdr, OldTimespec32, SocketcallArg, Stat64, Statfs32, Statfs64, COMPAT_ATOM_SIZE,
+    COMPAT_CMSGHDR_SIZE, COMPAT_IOVEC_SIZE, COMPAT_MAGIC, COMPAT_MSGHDR_SIZE, COMPAT_OFF_SIZE,
+    COMPAT_SIGINFO_SIZE, LLSEEK_RESULT_SIZE, OLD_TIMESPEC32_SIZE, SOCKETCALL_ARG_SIZE, STAT64_SIZE,
+    STATFS32_SIZE, STATFS64_SIZE,
 };
+
+/// The native `struct timespec` (16 bytes: `tv_sec`, `tv_nsec`, both 64-bit).
+const TIMESPEC_SIZE: usize = 16;
+/// The native `loff_t` `sendfile` reads and advances.
+const LOFF_SIZE: usize = 8;
+/// `MAX_NON_LFS`: how far i386 `sendfile` (32-bit `off_t`) may move the offset.
+const MAX_NON_LFS: i64 = i32::MAX as i64;
+/// `EINTR`, `EOVERFLOW` (`include/uapi/asm-generic/errno-base.h`, `errno.h`).
+const EINTR: i64 = 4;
+const EOVERFLOW: i64 = 75;
 use crate::table::{self, ArgMap, CompatCall, Convention};
 
 /// How an atom's native result becomes the i386 one.
@@ -69,6 +80,12 @@ enum OutStruct {
     Stat64,
     /// `struct statfs` → `struct statfs64`.
     Statfs64,
+    /// `struct statfs` → the 32-bit `struct statfs` (or `EOVERFLOW`).
+    Statfs32,
+    /// `struct timespec` → `struct old_timespec32`, written on `EINTR`.
+    Timespec32,
+    /// `loff_t` → `compat_off_t`, written whenever the call ran.
+    Off32,
 }
 
 // The zeros `output_struct` appends come from one array.
@@ -80,6 +97,21 @@ impl OutStruct {
         match self {
             OutStruct::Stat64 => (STAT_SIZE, STAT64_SIZE),
             OutStruct::Statfs64 => (STATFS_SIZE, STATFS64_SIZE),
+            OutStruct::Statfs32 => (STATFS_SIZE, STATFS32_SIZE),
+            OutStruct::Timespec32 => (TIMESPEC_SIZE, OLD_TIMESPEC32_SIZE),
+            OutStruct::Off32 => (LOFF_SIZE, COMPAT_OFF_SIZE),
+        }
+    }
+
+    /// Whether the call wrote the struct, by whether atom ran (`ran`) and
+    /// its native result `r`: the stat calls on success; `clock_nanosleep`'s
+    /// `remain` when a signal interrupted it (`EINTR`); `sendfile` stores
+    /// the offset back whatever it returns (`put_user` after `do_sendfile`).
+    const fn written(self, ran: bool, r: i64) -> bool {
+        ran && match self {
+            OutStruct::Stat64 | OutStruct::Statfs64 | OutStruct::Statfs32 => r >= 0,
+            OutStruct::Timespec32 => r == -EINTR,
+            OutStruct::Off32 => true,
         }
     }
 }
@@ -188,6 +220,7 @@ pub fn normalize(bytes: &[u8]) -> Result<Normalized, CompatError> {
         extra_arena: Vec::new(),
         extra_base,
         fixups: Vec::new(),
+        count_cut: None,
     };
     let mut native_atoms = Vec::with_capacity(natoms);
     let mut results = Vec::with_capacity(natoms);
@@ -269,6 +302,9 @@ struct Ctx<'a> {
     extra_arena: Vec<u8>,
     extra_base: usize,
     fixups: Vec<Fixup>,
+    /// `(compat word, value)`: the count of the atom being translated, cut
+    /// by an [`ArgMap::Off32InOut`] offset (`sendfile`'s `MAX_NON_LFS`).
+    count_cut: Option<(u8, u64)>,
 }
 
 /// A compat argument: its kind, its word and where it sits.
@@ -361,10 +397,18 @@ impl Ctx<'_> {
             private: atom.private as u64,
             ..Default::default()
         };
+        self.count_cut = None;
         for (k, map) in maps.iter().enumerate() {
             let (kind, value) = self.native_arg(i, sig, k, *map, &words)?;
             native.arg_kind[k] = kind;
             native.arg[k] = value;
+        }
+        if let Some((word, count)) = self.count_cut.take() {
+            let k = maps
+                .iter()
+                .position(|m| *m == ArgMap::Word(word))
+                .expect("the table names the count word (a test checks)");
+            native.arg[k] = count;
         }
         if let ArgRule::SocketOption { level, .. } = sig.rule {
             check_sockopt(maps, &words, level as usize)?;
@@ -395,6 +439,75 @@ impl Ctx<'_> {
                 (abi::ARG_IMM, ((hi.value as u64) << 32) | lo.value as u64)
             }
             ArgMap::Stat64Out(j) => self.output_struct(i, words[j as usize], OutStruct::Stat64)?,
+            ArgMap::Statfs32Out(j) => {
+                self.output_struct(i, words[j as usize], OutStruct::Statfs32)?
+            }
+            ArgMap::Timespec32Out(j) => match words[j as usize] {
+                w if w.kind == abi::ARG_IMM as u32 && w.value == 0 => (abi::ARG_IMM, 0),
+                w => self.output_struct(i, w, OutStruct::Timespec32)?,
+            },
+            ArgMap::Timespec32In { word, count } => {
+                let w = words[word as usize];
+                if w.kind == abi::ARG_IMM as u32 && w.value == 0 {
+                    return Ok((abi::ARG_IMM, 0));
+                }
+                let len = count as usize * OLD_TIMESPEC32_SIZE;
+                let at = self.translated_region(w, len, false)? as usize;
+                // As get_old_timespec32: both fields sign-extended.
+                let mut native = Vec::with_capacity(count as usize * TIMESPEC_SIZE);
+                for t in self.arena[at..at + len].chunks_exact(OLD_TIMESPEC32_SIZE) {
+                    let t = OldTimespec32::read_from_bytes(t).expect("8 bytes");
+                    native.extend_from_slice(&(t.tv_sec as i64).to_le_bytes());
+                    native.extend_from_slice(&(t.tv_nsec as i64).to_le_bytes());
+                }
+                let (index, _) = self.append(&native, abi::BUF_IN);
+                (abi::ARG_BUF, abi::buf_arg(index, 0))
+            }
+            ArgMap::Off32InOut { offset, count } => {
+                let w = words[offset as usize];
+                if w.kind == abi::ARG_IMM as u32 && w.value == 0 {
+                    // No offset: the file offset, no MAX_NON_LFS (do_sendfile's max 0).
+                    return Ok((abi::ARG_IMM, 0));
+                }
+                let compat_at = self.translated_region(w, COMPAT_OFF_SIZE, true)? as usize;
+                let d = &self.bufs[self.buf_of(w) as usize];
+                if d.flags & abi::BUF_IN == 0 {
+                    return Err(E::BadTranslatedBuffer {
+                        arg: w.pos,
+                        reason: "the offset is read too: its buffer must be marked IN and OUT",
+                    });
+                }
+                // Used by no other argument (checked below), so no atom can
+                // change it before this one: reading it up front is reading it
+                // when the call runs.
+                self.exclusive.push((self.buf_of(w), i as u16));
+                let raw = &self.arena[compat_at..compat_at + COMPAT_OFF_SIZE];
+                let pos = i32::from_le_bytes(raw.try_into().expect("4 bytes")) as i64;
+                let n = words[count as usize];
+                if n.kind != abi::ARG_IMM as u32 {
+                    return Err(E::NeedsImmediate { arg: n.pos });
+                }
+                // do_sendfile(.., MAX_NON_LFS): the count is cut so the offset
+                // stays within 31 bits; at the limit the i386 call fails.
+                if pos + n.value as i64 > MAX_NON_LFS {
+                    if pos >= MAX_NON_LFS {
+                        return Err(E::BadTranslatedBuffer {
+                            arg: w.pos,
+                            reason: "the 32-bit offset is at its limit (i386 sendfile fails with EOVERFLOW)",
+                        });
+                    }
+                    self.count_cut = Some((count, (MAX_NON_LFS - pos) as u64));
+                }
+                let (index, native_at) =
+                    self.append(&pos.to_le_bytes(), abi::BUF_IN | abi::BUF_OUT);
+                self.fixups.push(Fixup::Output {
+                    kind: OutStruct::Off32,
+                    atom: i as u16,
+                    native_at,
+                    compat_at: compat_at as u32,
+                });
+                (abi::ARG_BUF, abi::buf_arg(index, 0))
+            }
             ArgMap::Statfs64Out { size, buf } => {
                 let sz = words[size as usize];
                 if sz.kind != abi::ARG_IMM as u32 {
@@ -857,6 +970,33 @@ pub(crate) fn statfs_to_statfs64(st: &Statfs) -> Statfs64 {
     }
 }
 
+/// Convert the native `struct statfs` into the i386 32-bit `struct statfs` as
+/// `put_compat_statfs` (`fs/statfs.c`) does: `None` (the call's `EOVERFLOW`)
+/// when a block count or size needs more than 32 bits, or a file count does
+/// and is not -1 (unknown, which is stored as `0xffffffff`).
+pub(crate) fn statfs_to_statfs32(st: &Statfs) -> Option<Statfs32> {
+    const HIGH: u64 = 0xffff_ffff_0000_0000;
+    let wide = st.f_blocks | st.f_bfree | st.f_bavail | st.f_bsize as u64 | st.f_frsize as u64;
+    let files_wide = |n: u64| n != u64::MAX && n & HIGH != 0;
+    if wide & HIGH != 0 || files_wide(st.f_files) || files_wide(st.f_ffree) {
+        return None;
+    }
+    Some(Statfs32 {
+        f_type: st.f_type as u32,
+        f_bsize: st.f_bsize as u32,
+        f_blocks: st.f_blocks as u32,
+        f_bfree: st.f_bfree as u32,
+        f_bavail: st.f_bavail as u32,
+        f_files: st.f_files as u32,
+        f_ffree: st.f_ffree as u32,
+        f_fsid: st.f_fsid,
+        f_namelen: st.f_namelen as u32,
+        f_frsize: st.f_frsize as u32,
+        f_flags: st.f_flags as u32,
+        f_spare: [0; 4],
+    })
+}
+
 /// Convert the native `struct stat` into the i386 `struct stat64` as
 /// `cp_stat64` (`arch/x86/kernel/sys_ia32.c`) fills it: every field but the two
 /// pads, which keep the bytes `old` had; 32-bit fields take the low 32 bits.
@@ -961,8 +1101,10 @@ impl Normalized {
         }
         let arena = &mut compat[self.compat_arena_start..];
         arena.copy_from_slice(&native_arena[..self.compat_arena_len]);
-        let ok =
-            |atom: u16| native.ran_mask & (1 << atom) != 0 && native.results[atom as usize] >= 0;
+        let ran = |atom: u16| native.ran_mask & (1 << atom) != 0;
+        let ok = |atom: u16| ran(atom) && native.results[atom as usize] >= 0;
+        // Atoms whose i386 call fails where the native one succeeded.
+        let mut overflowed: Vec<u16> = Vec::new();
         for fixup in &self.fixups {
             match *fixup {
                 Fixup::Output {
@@ -970,7 +1112,7 @@ impl Normalized {
                     atom,
                     native_at,
                     compat_at,
-                } if ok(atom) => {
+                } if kind.written(ran(atom), native.results[atom as usize]) => {
                     let (native_size, compat_size) = kind.sizes();
                     let (n, c) = (native_at as usize, compat_at as usize);
                     let written = &native_arena[n..n + native_size];
@@ -984,6 +1126,29 @@ impl Normalized {
                         OutStruct::Statfs64 => {
                             let st = Statfs::read_from_bytes(written).expect("a struct statfs");
                             out.copy_from_slice(statfs_to_statfs64(&st).as_bytes());
+                        }
+                        OutStruct::Statfs32 => {
+                            let st = Statfs::read_from_bytes(written).expect("a struct statfs");
+                            match statfs_to_statfs32(&st) {
+                                Some(st32) => out.copy_from_slice(st32.as_bytes()),
+                                // The kernel returns before copy_to_user.
+                                None => overflowed.push(atom),
+                            }
+                        }
+                        OutStruct::Timespec32 => {
+                            // As put_old_timespec32: both fields take the low 32 bits.
+                            let sec = i64::from_le_bytes(written[..8].try_into().expect("8"));
+                            let nsec = i64::from_le_bytes(written[8..].try_into().expect("8"));
+                            let t = OldTimespec32 {
+                                tv_sec: sec as i32,
+                                tv_nsec: nsec as i32,
+                            };
+                            out.copy_from_slice(t.as_bytes());
+                        }
+                        OutStruct::Off32 => {
+                            // At most MAX_NON_LFS (the count was cut): fits.
+                            let pos = i64::from_le_bytes(written.try_into().expect("8 bytes"));
+                            out.copy_from_slice(&(pos as i32).to_le_bytes());
                         }
                     }
                 }
@@ -1020,6 +1185,13 @@ impl Normalized {
                 _ => {}
             }
         }
-        Ok(self.completion(native))
+        let mut c = self.completion(native);
+        for atom in overflowed {
+            c.results[atom as usize] = -EOVERFLOW;
+            if native.last_atom == atom {
+                c.status = -EOVERFLOW;
+            }
+        }
+        Ok(c)
     }
 }

@@ -889,3 +889,279 @@ fn control_messages_convert_between_the_layouts() {
     assert!(cmsgs_to_native(&short).is_err());
     assert!(cmsgs_to_native(&[0u8; 11]).is_err());
 }
+
+fn ran_one(result: i64) -> Completion {
+    let mut done = Completion {
+        natoms: 1,
+        atoms_run: 1,
+        ran_mask: 1,
+        ..Default::default()
+    };
+    done.results[0] = result;
+    done.status = result;
+    done
+}
+
+#[test]
+fn fstatfs_writes_the_32_bit_statfs_or_fails_with_eoverflow() {
+    use syslets_abi::kernel::Statfs;
+    let mut w = CompatWriter::new();
+    let st = w.buffer(&[0xa5; 64], BUF_OUT);
+    w.push(CompatAtom::new(nr32::FSTATFS, &[Imm(3), buf(st)]));
+    let norm = normalize(&w.finish()).unwrap();
+    let mut n = decode(&norm);
+    assert_eq!(n.atoms[0].nr, abi::nr::FSTATFS);
+    assert_eq!((n.bufs[1].offset, n.bufs[1].len), (64, 120));
+    let mut native = Statfs {
+        f_type: 0x0102_1994,
+        f_bsize: 4096,
+        f_blocks: 0xffff_fffe,
+        f_bfree: 7,
+        f_bavail: 6,
+        f_files: u64::MAX,
+        f_ffree: u64::MAX,
+        f_fsid: [-3, 4],
+        f_namelen: 255,
+        f_frsize: 4096,
+        f_flags: 0x20,
+        f_spare: [9; 4],
+    };
+    n.arena[64..184].copy_from_slice(native.as_bytes());
+    let mut compat = w.finish();
+    let seen = norm.write_back(&n.arena, &ran_one(0), &mut compat).unwrap();
+    assert_eq!(seen.results[0], 0);
+    let got = Statfs32::read_from_bytes(&compat[compat.len() - 64..]).unwrap();
+    assert_eq!(got.f_type, 0x0102_1994);
+    assert_eq!(
+        (got.f_bsize, got.f_blocks, got.f_bfree),
+        (4096, 0xffff_fffe, 7)
+    );
+    assert_eq!((got.f_files, got.f_ffree), (u32::MAX, u32::MAX), "-1 fits");
+    assert_eq!(
+        (got.f_fsid, got.f_namelen, got.f_flags),
+        ([-3, 4], 255, 0x20)
+    );
+    assert_eq!(got.f_spare, [0; 4], "the kernel zeroes the spare words");
+
+    // A count over 32 bits: the i386 call fails and writes nothing.
+    for wide in [0, 1, 2] {
+        let mut over = native;
+        match wide {
+            0 => over.f_blocks = 1 << 32,
+            1 => over.f_files = (1 << 32) + 5,
+            _ => over.f_bsize = 1 << 32,
+        }
+        n.arena[64..184].copy_from_slice(over.as_bytes());
+        let mut compat = w.finish();
+        let seen = norm.write_back(&n.arena, &ran_one(0), &mut compat).unwrap();
+        assert_eq!(seen.results[0], -75, "EOVERFLOW ({wide})");
+        assert_eq!(seen.status, -75);
+        assert_eq!(&compat[compat.len() - 64..], &[0xa5; 64]);
+    }
+    native.f_blocks = 1;
+    n.arena[64..184].copy_from_slice(native.as_bytes());
+    // A failed call leaves the buffer alone and keeps its errno.
+    let mut compat = w.finish();
+    let seen = norm
+        .write_back(&n.arena, &ran_one(-9), &mut compat)
+        .unwrap();
+    assert_eq!(seen.results[0], -9);
+    assert_eq!(&compat[compat.len() - 64..], &[0xa5; 64]);
+}
+
+#[test]
+fn old_timespecs_are_widened_and_remain_is_written_back_on_eintr() {
+    let ts = |sec: i32, nsec: i32| OldTimespec32 {
+        tv_sec: sec,
+        tv_nsec: nsec,
+    };
+    // utimensat(dirfd, path, times[2], flags): both widened, signed.
+    let mut w = CompatWriter::new();
+    let path = w.path(b"f");
+    let mut times = Vec::new();
+    times.extend_from_slice(ts(-2, (1 << 30) - 2).as_bytes());
+    times.extend_from_slice(ts(1_000_000_000, 123).as_bytes());
+    let t = w.buffer(&times, BUF_IN);
+    let n = one(
+        CompatAtom::new(
+            nr32::UTIMENSAT,
+            &[Imm(-100i32 as u32), buf(path), buf(t), Imm(0x100)],
+        ),
+        &mut w,
+    );
+    assert_eq!(n.atoms[0].nr, abi::nr::UTIMENSAT);
+    assert_eq!(n.atoms[0].arg[2], abi::buf_arg(2, 0));
+    assert_eq!(n.bufs[2].len, 32);
+    let at = n.bufs[2].offset as usize;
+    let native = &n.arena[at..at + 32];
+    assert_eq!(&native[..8], &(-2i64).to_le_bytes());
+    assert_eq!(&native[8..16], &((1i64 << 30) - 2).to_le_bytes());
+    assert_eq!(&native[16..24], &1_000_000_000i64.to_le_bytes());
+    assert_eq!(&native[24..], &123i64.to_le_bytes());
+    // NULL times stay NULL (now).
+    let mut w = CompatWriter::new();
+    let path = w.path(b"f");
+    let n = one(
+        CompatAtom::new(
+            nr32::UTIMENSAT,
+            &[Imm(-100i32 as u32), buf(path), Imm(0), Imm(0)],
+        ),
+        &mut w,
+    );
+    assert_eq!(
+        (n.atoms[0].arg_kind[2], n.atoms[0].arg[2]),
+        (abi::ARG_IMM, 0)
+    );
+    // Times the call reads must not be in an OUT buffer (they are read up front).
+    let mut w = CompatWriter::new();
+    let path = w.path(b"f");
+    let t = w.zeroed(16, BUF_IN | BUF_OUT);
+    w.push(CompatAtom::new(
+        nr32::UTIMENSAT,
+        &[Imm(-100i32 as u32), buf(path), buf(t), Imm(0)],
+    ));
+    assert!(matches!(refuse(&w).kind, E::BadTranslatedBuffer { .. }));
+
+    // clock_nanosleep(clock, flags, request, remain).
+    let mut w = CompatWriter::new();
+    let req = w.buffer(ts(1, 5).as_bytes(), BUF_IN);
+    let rem = w.buffer(&[0xa5; 8], BUF_OUT);
+    w.push(CompatAtom::new(
+        nr32::CLOCK_NANOSLEEP,
+        &[Imm(1), Imm(0), buf(req), buf(rem)],
+    ));
+    let norm = normalize(&w.finish()).unwrap();
+    let mut n = decode(&norm);
+    assert_eq!(n.atoms[0].nr, abi::nr::CLOCK_NANOSLEEP);
+    assert_eq!(
+        (n.bufs[2].len, n.bufs[3].len, n.bufs[3].flags),
+        (16, 16, BUF_OUT)
+    );
+    let at = n.bufs[2].offset as usize;
+    assert_eq!(&n.arena[at..at + 8], &1i64.to_le_bytes());
+    assert_eq!(&n.arena[at + 8..at + 16], &5i64.to_le_bytes());
+    let rem_at = n.bufs[3].offset as usize;
+    n.arena[rem_at..rem_at + 8].copy_from_slice(&0x1_0000_0002i64.to_le_bytes());
+    n.arena[rem_at + 8..rem_at + 16].copy_from_slice(&999i64.to_le_bytes());
+    // Slept to the end: remain untouched.
+    let mut compat = w.finish();
+    norm.write_back(&n.arena, &ran_one(0), &mut compat).unwrap();
+    assert_eq!(&compat[compat.len() - 8..], &[0xa5; 8]);
+    // Interrupted: the time left, in 32 bits.
+    let mut compat = w.finish();
+    let seen = norm
+        .write_back(&n.arena, &ran_one(-4), &mut compat)
+        .unwrap();
+    assert_eq!(seen.results[0], -4);
+    let left = OldTimespec32::read_from_bytes(&compat[compat.len() - 8..]).unwrap();
+    assert_eq!(left, ts(2, 999));
+    // A NULL remain stays NULL.
+    let mut w = CompatWriter::new();
+    let req = w.buffer(ts(0, 1).as_bytes(), BUF_IN);
+    let n = one(
+        CompatAtom::new(nr32::CLOCK_NANOSLEEP, &[Imm(1), Imm(0), buf(req), Imm(0)]),
+        &mut w,
+    );
+    assert_eq!(
+        (n.atoms[0].arg_kind[3], n.atoms[0].arg[3]),
+        (abi::ARG_IMM, 0)
+    );
+    assert_eq!(n.bufs.len(), 2);
+}
+
+#[test]
+fn sendfile_widens_its_32_bit_offset_and_cuts_the_count_at_2_gib() {
+    let sendfile = |off: Option<i32>, count: u32| {
+        let mut w = CompatWriter::new();
+        let arg = match off {
+            Some(o) => buf(w.buffer(&o.to_le_bytes(), BUF_IN | BUF_OUT)),
+            None => Imm(0),
+        };
+        w.push(CompatAtom::new(
+            nr32::SENDFILE,
+            &[Imm(1), Imm(0), arg, Imm(count)],
+        ));
+        w
+    };
+    let w = sendfile(Some(-7), 100);
+    let norm = normalize(&w.finish()).unwrap();
+    let mut n = decode(&norm);
+    assert_eq!(n.atoms[0].nr, abi::nr::SENDFILE);
+    assert_eq!(n.atoms[0].arg[2], abi::buf_arg(1, 0));
+    assert_eq!(n.atoms[0].arg[3], 100);
+    assert_eq!(n.bufs[1].flags, BUF_IN | BUF_OUT);
+    let at = n.bufs[1].offset as usize;
+    assert_eq!(
+        &n.arena[at..at + 8],
+        &(-7i64).to_le_bytes(),
+        "sign-extended"
+    );
+    // Stored back whatever the call returned, in 32 bits.
+    n.arena[at..at + 8].copy_from_slice(&1234i64.to_le_bytes());
+    for r in [100, -22] {
+        let mut compat = w.finish();
+        let seen = norm.write_back(&n.arena, &ran_one(r), &mut compat).unwrap();
+        assert_eq!(seen.results[0], r);
+        assert_eq!(
+            &compat[compat.len() - 8..compat.len() - 4],
+            &1234i32.to_le_bytes()
+        );
+    }
+    // Not run: left alone.
+    let mut compat = w.finish();
+    let none = Completion {
+        natoms: 1,
+        ..Default::default()
+    };
+    norm.write_back(&n.arena, &none, &mut compat).unwrap();
+    assert_eq!(
+        &compat[compat.len() - 8..compat.len() - 4],
+        &(-7i32).to_le_bytes()
+    );
+
+    // MAX_NON_LFS: the count is cut so the offset ends at 2^31 - 1.
+    let n = decode(&normalize(&sendfile(Some(i32::MAX - 10), 100).finish()).unwrap());
+    assert_eq!(n.atoms[0].arg[3], 10);
+    let n = decode(&normalize(&sendfile(Some(i32::MAX - 10), 10).finish()).unwrap());
+    assert_eq!(n.atoms[0].arg[3], 10);
+    let n = decode(&normalize(&sendfile(Some(i32::MAX), 0).finish()).unwrap());
+    assert_eq!(n.atoms[0].arg[3], 0);
+    assert!(matches!(
+        refuse(&sendfile(Some(i32::MAX), 1)).kind,
+        E::BadTranslatedBuffer { .. }
+    ));
+    // Without an offset: the file offset, no limit, any count.
+    let n = decode(&normalize(&sendfile(None, u32::MAX).finish()).unwrap());
+    assert_eq!(
+        (n.atoms[0].arg_kind[2], n.atoms[0].arg[3]),
+        (abi::ARG_IMM, u32::MAX as u64)
+    );
+
+    // The offset buffer: IN and OUT, used by nothing else; the count an immediate.
+    let mut w = CompatWriter::new();
+    let off = w.zeroed(4, BUF_OUT);
+    w.push(CompatAtom::new(
+        nr32::SENDFILE,
+        &[Imm(1), Imm(0), buf(off), Imm(1)],
+    ));
+    assert!(matches!(refuse(&w).kind, E::BadTranslatedBuffer { .. }));
+    let mut w = CompatWriter::new();
+    let off = w.zeroed(4, BUF_IN | BUF_OUT);
+    w.push(CompatAtom::new(
+        nr32::SENDFILE,
+        &[Imm(1), Imm(0), buf(off), Imm(1)],
+    ));
+    w.push(CompatAtom::new(
+        nr32::SENDFILE,
+        &[Imm(1), Imm(0), buf(off), Imm(1)],
+    ));
+    assert!(matches!(refuse(&w).kind, E::SharedTranslatedBuffer { .. }));
+    let mut w = CompatWriter::new();
+    let off = w.zeroed(4, BUF_IN | BUF_OUT);
+    w.push(getpid());
+    w.push(CompatAtom::new(
+        nr32::SENDFILE,
+        &[Imm(1), Imm(0), buf(off), Res(0)],
+    ));
+    assert!(matches!(refuse(&w).kind, E::NeedsImmediate { .. }));
+}

@@ -33,8 +33,10 @@ use std::path::Path;
 use arbitrary::Arbitrary;
 use syslets::abi;
 use syslets::opcode::{
-    Close, Fstat, Fsync, Ftruncate, Getpid, Gettid, Lseek, Mkdirat, Newfstatat, Openat, Pread64,
-    Pwrite64, Read, Socket, Statx, Unlinkat, Write,
+    ClockNanosleep, Close, CopyFileRange, Dup3, EpollCreate1, EpollCtl, EpollPwait, Faccessat2,
+    Fchmodat, Fchmodat2, Fchownat, Fstat, Fstatfs, Fsync, Ftruncate, Getpid, Gettid, Linkat, Lseek,
+    Mkdirat, Newfstatat, Openat, Pread64, Preadv2, Pwrite64, Pwritev2, Read, Readlinkat, Readv,
+    Renameat2, Sendfile, Socket, Statx, Symlinkat, Unlinkat, Utimensat, Write, Writev,
 };
 use syslets::{
     AtomRef, BufRef, ByteLen, Chain, Completion, ErrorKind, Fd, Mem, Policy, Stat, Stop,
@@ -254,6 +256,183 @@ pub enum Op {
         /// Socket type.
         ty: SockType,
     },
+    /// `renameat2(dir, from, dir2, to, flags)`: flags 0, `RENAME_NOREPLACE`
+    /// or `RENAME_EXCHANGE` (taken modulo 3).
+    Renameat2 {
+        /// Directory of `from`.
+        dir: DirSel,
+        /// Old name.
+        from: Name,
+        /// Directory of `to`.
+        dir2: DirSel,
+        /// New name.
+        to: Name,
+        /// Flags selector.
+        flags: u8,
+    },
+    /// `linkat(dir, from, dir2, to, follow ? AT_SYMLINK_FOLLOW : 0)`.
+    Linkat {
+        /// Directory of `from`.
+        dir: DirSel,
+        /// Existing name.
+        from: Name,
+        /// Directory of `to`.
+        dir2: DirSel,
+        /// New name.
+        to: Name,
+        /// `AT_SYMLINK_FOLLOW`.
+        follow: bool,
+    },
+    /// `symlinkat(target, dir, link)`: the target is one of the relative
+    /// names (never absolute, never `..`), so following the link stays in
+    /// the scratch directory.
+    Symlinkat {
+        /// What the link holds.
+        target: Name,
+        /// Directory of the link.
+        dir: DirSel,
+        /// The link's name.
+        link: Name,
+    },
+    /// `readlinkat(dir, path, buf, len)`.
+    Readlinkat {
+        /// Directory.
+        dir: DirSel,
+        /// Relative path.
+        path: Name,
+        /// Buffer.
+        buf: BufSel,
+        /// Length.
+        len: LenSel,
+    },
+    /// `faccessat2(dir, path, mode % 8, flags)`.
+    Faccessat2 {
+        /// Directory.
+        dir: DirSel,
+        /// Relative path.
+        path: Name,
+        /// `F_OK` or `R_OK | W_OK | X_OK` bits.
+        mode: u8,
+        /// `AT_SYMLINK_NOFOLLOW`.
+        nofollow: bool,
+        /// `AT_EACCESS`.
+        eaccess: bool,
+    },
+    /// `fchmodat(dir, path, 0700 | bits)` (the owner keeps every right, so
+    /// no later atom or rerun sees another outcome for it), or with
+    /// `flags`, `fchmodat2(dir, path, mode, AT_SYMLINK_NOFOLLOW?)`.
+    Fchmodat {
+        /// Directory.
+        dir: DirSel,
+        /// Relative path.
+        path: Name,
+        /// Group and other bits (masked to 0o077).
+        bits: u8,
+        /// `None`: `fchmodat`; `Some(nofollow)`: `fchmodat2`.
+        flags: Option<bool>,
+    },
+    /// `fchownat(dir, path, -1 or own uid, -1 or own gid, AT_SYMLINK_NOFOLLOW?)`.
+    Fchownat {
+        /// Directory.
+        dir: DirSel,
+        /// Relative path.
+        path: Name,
+        /// Own ids instead of -1 (no change).
+        own: bool,
+        /// `AT_SYMLINK_NOFOLLOW`.
+        nofollow: bool,
+    },
+    /// `utimensat(dir, path, times?, AT_SYMLINK_NOFOLLOW?)`.
+    Utimensat {
+        /// Directory.
+        dir: DirSel,
+        /// Relative path.
+        path: Name,
+        /// Seconds of both times (`None`: now).
+        secs: Option<u16>,
+        /// `AT_SYMLINK_NOFOLLOW`.
+        nofollow: bool,
+    },
+    /// `dup3(old, new, O_CLOEXEC)`; `new` is never the scratch directory.
+    Dup3 {
+        /// Descriptor duplicated.
+        old: FdSel,
+        /// Number it goes to.
+        new: FdSel,
+    },
+    /// `copy_file_range(in, NULL, out, NULL, len, 0)`.
+    CopyFileRange {
+        /// Source.
+        fd_in: FdSel,
+        /// Destination.
+        fd_out: FdSel,
+        /// Bytes.
+        len: u16,
+    },
+    /// `sendfile(out, in, NULL, count)`.
+    Sendfile {
+        /// Destination.
+        fd_out: FdSel,
+        /// Source.
+        fd_in: FdSel,
+        /// Bytes.
+        count: u16,
+    },
+    /// `clock_nanosleep(CLOCK_MONOTONIC, 0, {0, ns}, NULL)`: at most 65 µs.
+    Sleep {
+        /// Nanoseconds.
+        ns: u16,
+    },
+    /// `fstatfs(fd, statfs)`.
+    Fstatfs {
+        /// Descriptor.
+        fd: FdSel,
+    },
+    /// `epoll_create1(cloexec ? EPOLL_CLOEXEC : 0)`.
+    EpollCreate1 {
+        /// `EPOLL_CLOEXEC`.
+        cloexec: bool,
+    },
+    /// `epoll_ctl(ep, op % 3 + 1, fd, {EPOLLIN | EPOLLOUT, data})`.
+    EpollCtl {
+        /// The epoll instance.
+        ep: FdSel,
+        /// `EPOLL_CTL_ADD`, `DEL`, `MOD`.
+        op: u8,
+        /// The descriptor watched.
+        fd: FdSel,
+        /// The event's data.
+        data: u8,
+    },
+    /// `epoll_pwait(ep, events, max % 4 + 1, 0, NULL, 0)`: never waits.
+    EpollPwait {
+        /// The epoll instance.
+        ep: FdSel,
+        /// Room for this many events.
+        max: u8,
+    },
+    /// `readv(fd, iov, n)` or, with an offset, `preadv2(fd, iov, n, offset,
+    /// flags)`, into fresh output buffers of the given lengths.
+    Readv {
+        /// Descriptor.
+        fd: FdSel,
+        /// Element lengths (at most 3 elements).
+        lens: Vec<u8>,
+        /// `preadv2` at this offset.
+        at: Option<Offset>,
+        /// `RWF_NOWAIT` for `preadv2`.
+        nowait: bool,
+    },
+    /// `writev(fd, iov, n)` or, with an offset, `pwritev2`, from fresh input
+    /// buffers of the given lengths.
+    Writev {
+        /// Descriptor.
+        fd: FdSel,
+        /// Element lengths (at most 3 elements).
+        lens: Vec<u8>,
+        /// `pwritev2` at this offset.
+        at: Option<Offset>,
+    },
 }
 
 /// A directory-descriptor argument.
@@ -436,6 +615,9 @@ struct Plan {
     /// Arena the kernel may write when this atom is issued: buffer index
     /// and offset in it; the length is the atom's length.
     window: Option<(u16, u32)>,
+    /// More of it, each with its own length: `(buffer, offset, length)`
+    /// (the elements of an iovec array, an event array).
+    windows: Vec<(u16, u32, u64)>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -447,7 +629,14 @@ enum What {
     Getpid,
     Gettid,
     Close,
+    /// `dup3`: its new number (in `close_arg`) is open afterwards.
+    Dup3,
+    /// `epoll_pwait` with room for this many events.
+    Events(u8),
 }
+
+/// `RWF_NOWAIT` (`include/uapi/linux/fs.h`).
+const RWF_NOWAIT: u32 = 0x8;
 
 /// A pool buffer: a view of the arena, or borrowed memory.
 #[derive(Clone, Copy)]
@@ -600,7 +789,7 @@ fn build<'a>(spec: &ChainSpec, dirfd: i32, backing: &'a mut [u8]) -> Built<'a> {
         // A data atom: pick the buffer and the length, and note what
         // validation must say about them.
         let mut data =
-            |buf: BufSel, len: LenSel, writes: bool, plan: &mut Plan| -> (Mem, ByteLen) {
+            |buf: BufSel, len: LenSel, writes: bool, arg: u8, plan: &mut Plan| -> (Mem, ByteLen) {
                 plan.what = What::Data;
                 let (view, kind, at) = pool.pick(buf);
                 if !writes {
@@ -623,7 +812,7 @@ fn build<'a>(spec: &ChainSpec, dirfd: i32, backing: &'a mut [u8]) -> Built<'a> {
                             expected_error = Some((
                                 Some(i as u16),
                                 ErrorKind::LengthExceedsBuffer {
-                                    arg: 1,
+                                    arg,
                                     len: n as u64,
                                     available: avail,
                                 },
@@ -643,8 +832,7 @@ fn build<'a>(spec: &ChainSpec, dirfd: i32, backing: &'a mut [u8]) -> Built<'a> {
                 };
                 if !needs_ok && expected_error.is_none() {
                     let (buf, _) = at.expect("only arena buffers have a direction");
-                    expected_error =
-                        Some((Some(i as u16), ErrorKind::WrongDirection { arg: 1, buf }));
+                    expected_error = Some((Some(i as u16), ErrorKind::WrongDirection { arg, buf }));
                 }
                 (view, len)
             };
@@ -715,7 +903,7 @@ fn build<'a>(spec: &ChainSpec, dirfd: i32, backing: &'a mut [u8]) -> Built<'a> {
             }
             Op::Read { fd, buf, len } => {
                 let fd = fd_of(fd, &mut plan, false);
-                let (buf, len) = data(buf, len, false, &mut plan);
+                let (buf, len) = data(buf, len, false, 1, &mut plan);
                 push!(Read::new(fd, buf).len(len))
             }
             Op::Pread {
@@ -725,12 +913,12 @@ fn build<'a>(spec: &ChainSpec, dirfd: i32, backing: &'a mut [u8]) -> Built<'a> {
                 offset,
             } => {
                 let fd = fd_of(fd, &mut plan, false);
-                let (buf, len) = data(buf, len, false, &mut plan);
+                let (buf, len) = data(buf, len, false, 1, &mut plan);
                 push!(Pread64::new(fd, buf, offset.value()).len(len))
             }
             Op::Write { fd, buf, len } => {
                 let fd = fd_of(fd, &mut plan, false);
-                let (buf, len) = data(buf, len, true, &mut plan);
+                let (buf, len) = data(buf, len, true, 1, &mut plan);
                 push!(Write::new(fd, buf).len(len))
             }
             Op::Pwrite {
@@ -740,7 +928,7 @@ fn build<'a>(spec: &ChainSpec, dirfd: i32, backing: &'a mut [u8]) -> Built<'a> {
                 offset,
             } => {
                 let fd = fd_of(fd, &mut plan, false);
-                let (buf, len) = data(buf, len, true, &mut plan);
+                let (buf, len) = data(buf, len, true, 1, &mut plan);
                 push!(Pwrite64::new(fd, buf, offset.value()).len(len))
             }
             Op::Lseek { fd, offset, whence } => {
@@ -794,6 +982,236 @@ fn build<'a>(spec: &ChainSpec, dirfd: i32, backing: &'a mut [u8]) -> Built<'a> {
                     libc::AF_UNIX,
                     ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC
                 ))
+            }
+            Op::Renameat2 {
+                dir,
+                from,
+                dir2,
+                to,
+                flags,
+            } => {
+                let (dir, dir2) = (dir_of(dir, &mut plan), dir_of(dir2, &mut plan));
+                let (from, to) = (chain.path(from.path()), chain.path(to.path()));
+                let f = [0, libc::RENAME_NOREPLACE, libc::RENAME_EXCHANGE][flags as usize % 3];
+                push!(Renameat2::new(dir, from, dir2, to).flags(f))
+            }
+            Op::Linkat {
+                dir,
+                from,
+                dir2,
+                to,
+                follow,
+            } => {
+                let (dir, dir2) = (dir_of(dir, &mut plan), dir_of(dir2, &mut plan));
+                let (from, to) = (chain.path(from.path()), chain.path(to.path()));
+                let f = if follow { libc::AT_SYMLINK_FOLLOW } else { 0 };
+                push!(Linkat::new(dir, from, dir2, to).flags(f as u32))
+            }
+            Op::Symlinkat { target, dir, link } => {
+                let dir = dir_of(dir, &mut plan);
+                let (target, link) = (chain.path(target.path()), chain.path(link.path()));
+                push!(Symlinkat::new(target, dir, link))
+            }
+            Op::Readlinkat {
+                dir,
+                path,
+                buf,
+                len,
+            } => {
+                let dir = dir_of(dir, &mut plan);
+                let path = chain.path(path.path());
+                let (buf, len) = data(buf, len, false, 2, &mut plan);
+                push!(Readlinkat::new(dir, path, buf).len(len))
+            }
+            Op::Faccessat2 {
+                dir,
+                path,
+                mode,
+                nofollow,
+                eaccess,
+            } => {
+                let dir = dir_of(dir, &mut plan);
+                let path = chain.path(path.path());
+                let mut f = 0;
+                if nofollow {
+                    f |= libc::AT_SYMLINK_NOFOLLOW;
+                }
+                if eaccess {
+                    f |= libc::AT_EACCESS;
+                }
+                push!(Faccessat2::new(dir, path, (mode % 8) as i32).flags(f as u32))
+            }
+            Op::Fchmodat {
+                dir,
+                path,
+                bits,
+                flags,
+            } => {
+                let dir = dir_of(dir, &mut plan);
+                let path = chain.path(path.path());
+                let mode = 0o700 | (bits as u32 & 0o077);
+                match flags {
+                    None => push!(Fchmodat::new(dir, path, mode)),
+                    Some(nofollow) => {
+                        let f = if nofollow {
+                            libc::AT_SYMLINK_NOFOLLOW
+                        } else {
+                            0
+                        };
+                        push!(Fchmodat2::new(dir, path, mode).flags(f as u32))
+                    }
+                }
+            }
+            Op::Fchownat {
+                dir,
+                path,
+                own,
+                nofollow,
+            } => {
+                let dir = dir_of(dir, &mut plan);
+                let path = chain.path(path.path());
+                let (uid, gid) = if own {
+                    // /proc/self belongs to the process's effective ids.
+                    use std::os::unix::fs::MetadataExt;
+                    let me = std::fs::metadata("/proc/self").expect("/proc/self");
+                    (me.uid(), me.gid())
+                } else {
+                    (u32::MAX, u32::MAX)
+                };
+                let f = if nofollow {
+                    libc::AT_SYMLINK_NOFOLLOW
+                } else {
+                    0
+                };
+                push!(Fchownat::new(dir, path, uid, gid).flags(f as u32))
+            }
+            Op::Utimensat {
+                dir,
+                path,
+                secs,
+                nofollow,
+            } => {
+                let dir = dir_of(dir, &mut plan);
+                let path = chain.path(path.path());
+                let times = secs.map(|t| {
+                    let mut b = [0u8; 32];
+                    b[..8].copy_from_slice(&(t as i64).to_le_bytes());
+                    b[16..24].copy_from_slice(&(t as i64 + 1).to_le_bytes());
+                    chain.input(&b)
+                });
+                let f = if nofollow {
+                    libc::AT_SYMLINK_NOFOLLOW
+                } else {
+                    0
+                };
+                push!(Utimensat::new(dir, path).times(times).flags(f as u32))
+            }
+            Op::Dup3 { old, new } => {
+                let old = fd_of(old, &mut plan, false);
+                let new = fd_of(new, &mut plan, true);
+                plan.what = What::Dup3;
+                plan.close_arg = Some(match new {
+                    Fd::ResultOf(a) => Ok(a.index()),
+                    Fd::Value(v) => Err(v),
+                });
+                push!(Dup3::new(old, new))
+            }
+            Op::CopyFileRange { fd_in, fd_out, len } => {
+                let (fd_in, fd_out) = (
+                    fd_of(fd_in, &mut plan, false),
+                    fd_of(fd_out, &mut plan, false),
+                );
+                plan.what = What::Data;
+                plan.len = Some(len as u64);
+                push!(CopyFileRange::new(fd_in, fd_out, len as u64))
+            }
+            Op::Sendfile {
+                fd_out,
+                fd_in,
+                count,
+            } => {
+                let (fd_out, fd_in) = (
+                    fd_of(fd_out, &mut plan, false),
+                    fd_of(fd_in, &mut plan, false),
+                );
+                plan.what = What::Data;
+                plan.len = Some(count as u64);
+                push!(Sendfile::new(fd_out, fd_in, count as u64))
+            }
+            Op::Sleep { ns } => {
+                let mut ts = [0u8; 16];
+                ts[8..].copy_from_slice(&(ns as i64).to_le_bytes());
+                let ts = chain.input(&ts);
+                push!(ClockNanosleep::new(ts))
+            }
+            Op::Fstatfs { fd } => {
+                let fd = fd_of(fd, &mut plan, false);
+                let st = chain.output::<syslets::abi::kernel::Statfs>();
+                plan.window = Some((st.buf().index(), 0));
+                plan.len = Some(st.buf().len() as u64);
+                push!(Fstatfs::new(fd, st))
+            }
+            Op::EpollCreate1 { cloexec } => {
+                plan.what = What::OpensFd;
+                let f = if cloexec { libc::EPOLL_CLOEXEC } else { 0 };
+                push!(EpollCreate1::new().flags(f as u32))
+            }
+            Op::EpollCtl { ep, op, fd, data } => {
+                let (ep, fd) = (fd_of(ep, &mut plan, false), fd_of(fd, &mut plan, false));
+                let mut e = [0u8; 12];
+                e[..4].copy_from_slice(&((libc::EPOLLIN | libc::EPOLLOUT) as u32).to_le_bytes());
+                e[4..].copy_from_slice(&(data as u64).to_le_bytes());
+                let event = chain.input(&e);
+                push!(EpollCtl::new(ep, (op % 3 + 1) as i32, fd).event(Some(event)))
+            }
+            Op::EpollPwait { ep, max } => {
+                let ep = fd_of(ep, &mut plan, false);
+                let max = max % 4 + 1;
+                let events = chain.output_bytes(max as usize * 12);
+                plan.windows.push((events.index(), 0, events.len() as u64));
+                plan.what = What::Events(max);
+                push!(EpollPwait::new(ep, events, 0))
+            }
+            Op::Readv {
+                fd,
+                ref lens,
+                at,
+                nowait,
+            } => {
+                let fd = fd_of(fd, &mut plan, false);
+                let bufs: Vec<BufRef> = lens
+                    .iter()
+                    .take(3)
+                    .map(|&n| chain.output_bytes(n as usize))
+                    .collect();
+                for b in &bufs {
+                    plan.windows.push((b.index(), 0, b.len() as u64));
+                }
+                plan.what = What::Data;
+                plan.len = Some(bufs.iter().map(|b| b.len() as u64).sum());
+                let iov = chain.iovecs(&bufs);
+                match at {
+                    None => push!(Readv::new(fd, iov)),
+                    Some(at) => {
+                        let f = if nowait { RWF_NOWAIT } else { 0 };
+                        push!(Preadv2::new(fd, iov, at.value()).flags(f))
+                    }
+                }
+            }
+            Op::Writev { fd, ref lens, at } => {
+                let fd = fd_of(fd, &mut plan, false);
+                let bufs: Vec<BufRef> = lens
+                    .iter()
+                    .take(3)
+                    .map(|&n| chain.input(&vec![n | 1; n as usize]))
+                    .collect();
+                plan.what = What::Data;
+                plan.len = Some(bufs.iter().map(|b| b.len() as u64).sum());
+                let iov = chain.iovecs(&bufs);
+                match at {
+                    None => push!(Writev::new(fd, iov)),
+                    Some(at) => push!(Pwritev2::new(fd, iov, at.value())),
+                }
             }
         };
         debug_assert_eq!(at.index(), i);
@@ -897,8 +1315,18 @@ fn run_and_check(
     let done = *batch.run();
     check_completion(plans, &done, batch.caller_data());
     check_arena(batch, plans, &done, &arena);
-    check_fds(batch, plans, &done, &before, scratch.path());
+    let callers = check_fds(batch, plans, &done, &before, scratch.path());
     drop(batch.take_fds());
+    // Numbers dup3 opened again after the chain closed them are the
+    // caller's (see check_fds): the harness, as the caller, closes them.
+    if !callers.is_empty() {
+        let mut chain = Chain::new();
+        for &fd in &callers {
+            chain.push(Close::new(fd));
+        }
+        let mut closing = chain.prepare(&Policy::default()).expect("close chain");
+        assert!(closing.run().results().iter().all(|&r| r == 0));
+    }
     assert!(
         batch.take_fds().is_empty(),
         "descriptors are handed out once"
@@ -1019,6 +1447,15 @@ fn check_completion(plans: &[Plan], done: &Completion, caller_data: u64) {
                 }
             }
             What::OpensFd if r >= 0 => assert!(r <= i32::MAX as i64),
+            What::Events(max) => assert!(r < 0 || r <= max as i64, "atom {i}: {r} events"),
+            What::Dup3 if r >= 0 => {
+                let v = match p.close_arg {
+                    Some(Ok(k)) => c.results[k],
+                    Some(Err(v)) => v as i64,
+                    None => unreachable!("dup3 has a new number"),
+                };
+                assert_eq!(r, v, "atom {i}: dup3 returns newfd");
+            }
             What::Close if p.close_arg == Some(Err(-1)) => {
                 assert_eq!(r, -(libc::EBADF as i64))
             }
@@ -1057,6 +1494,20 @@ fn check_arena(batch: &ValidatedBatch<'_>, plans: &[Plan], done: &Completion, be
             *w = (*w).max(kind);
         }
     }
+    for (i, p) in plans.iter().enumerate() {
+        let ran = |k: usize| c.ran_mask & (1 << k) != 0;
+        if !ran(i) || p.fd_refs.iter().any(|&k| !ran(k)) {
+            continue;
+        }
+        let kind = if p.what == What::Data { 2 } else { 1 };
+        for &(buf, offset, len) in &p.windows {
+            let d = batch.buf_descs()[buf as usize];
+            let start = (d.offset + offset) as usize;
+            for w in &mut may_write[start..start + len as usize] {
+                *w = (*w).max(kind);
+            }
+        }
+    }
     let mut read_data = false;
     for (at, ((&b, &a), &w)) in before.iter().zip(after).zip(&may_write).enumerate() {
         assert!(
@@ -1086,6 +1537,8 @@ enum Outcome {
     SkippedOnStop,
     Jumped,
     Stopped,
+    /// A dup3 opened a number the chain had closed.
+    Reopened,
 }
 
 #[inline(never)]
@@ -1099,13 +1552,18 @@ fn reached(outcome: Outcome) {
 /// socket or a file inside the scratch directory; and every descriptor such an
 /// atom returned is either listed or was closed by a later close atom that ran
 /// with that value.
+///
+/// A `dup3` onto a number the chain had closed opens that number again, and
+/// the chain does not claim it (another thread may have taken the number in
+/// between: its owner is the caller, as for any number the chain did not
+/// open). Those numbers are returned, for the caller to close.
 fn check_fds(
     batch: &ValidatedBatch<'_>,
     plans: &[Plan],
     done: &Completion,
     before: &BTreeSet<i32>,
     scratch: &Path,
-) {
+) -> Vec<i32> {
     let c = done.as_abi();
     let ran = |i: usize| c.ran_mask & (1 << i) != 0;
     let now = fds::snapshot();
@@ -1123,16 +1581,17 @@ fn check_fds(
         assert!(!before.contains(&fd), "fd {fd} was open before the run");
         let target = fds::target(fd)
             .unwrap_or_else(|| panic!("unclosed_fds lists fd {fd} (atom {i}), which is not open"));
+        let anon = target.to_string_lossy();
         assert!(
-            target.starts_with(scratch) || target.to_string_lossy().starts_with("socket:"),
+            target.starts_with(scratch)
+                || anon.starts_with("socket:")
+                || anon == "anon_inode:[eventpoll]",
             "fd {fd} of atom {i} is {target:?}, outside {scratch:?}"
         );
     }
-    let opened: BTreeSet<i32> = now.difference(before).copied().collect();
-    assert_eq!(opened, listed, "open descriptors the chain does not report");
-
-    // The model: replay opens and closes in the order they ran.
+    // The model: replay opens, closes and dup3s in the order they ran.
     let mut open: Vec<(usize, i32)> = Vec::new();
+    let mut callers: BTreeSet<i32> = BTreeSet::new();
     for i in (0..plans.len()).filter(|&i| ran(i)) {
         let r = c.results[i];
         match plans[i].what {
@@ -1144,15 +1603,31 @@ fn check_fds(
                     _ => continue,
                 };
                 open.retain(|&(_, fd)| fd as i64 != v);
+                callers.retain(|&fd| fd as i64 != v);
+            }
+            What::Dup3 if r >= 0 && !open.iter().any(|&(_, fd)| fd as i64 == r) => {
+                assert!(
+                    !before.contains(&(r as i32)),
+                    "dup3 onto a number the process had"
+                );
+                callers.insert(r as i32);
+                reached(Outcome::Reopened);
             }
             _ => {}
         }
     }
+    let opened: BTreeSet<i32> = now.difference(before).copied().collect();
+    let expected: BTreeSet<i32> = listed.union(&callers).copied().collect();
+    assert_eq!(
+        opened, expected,
+        "open descriptors the chain does not report"
+    );
     let model: Vec<(AtomRef, i32)> = open
         .into_iter()
         .map(|(i, fd)| (AtomRef::from_index(i as u16), fd))
         .collect();
     assert_eq!(unclosed, model, "unclosed_fds differs from the model");
+    callers.into_iter().collect()
 }
 
 /// Every entry under the scratch directory has a name a chain can make.
@@ -1329,5 +1804,107 @@ mod tests {
         // borrowed buffer: features() sees data moved, check() passes.
         assert_ne!(features(&spec) & FEATURE_DATA, 0);
         check(&spec);
+    }
+
+    /// The calls added to the generator, in one chain: links and renames,
+    /// the metadata calls, an epoll instance watching a socket, vectored
+    /// I/O, and a dup3 onto a number the chain closed (the caller's then,
+    /// which check closes).
+    #[test]
+    fn the_newer_calls_run_through_the_whole_check() {
+        let _fds = crate::TEST_FDS.lock().unwrap_or_else(|e| e.into_inner());
+        let open = |path| Op::Openat {
+            dir: DirSel::Scratch,
+            path,
+            flags: OpenFlags {
+                access: 2,
+                creat: false,
+                trunc: false,
+                append: false,
+                excl: false,
+                directory: false,
+                nofollow: false,
+            },
+        };
+        let spec = ChainSpec {
+            caller_data: 1,
+            batch_flags: 0,
+            bufs: vec![BufSpec {
+                kind: BufKind::Output,
+                size: Size::Small,
+            }],
+            atoms: vec![
+                atom(open(Name::B)), // 0: fd
+                atom(open(Name::B)), // 1: fd
+                atom(Op::Close {
+                    fd: FdSel::ResultOf(0),
+                }),
+                atom(Op::Dup3 {
+                    old: FdSel::ResultOf(1),
+                    new: FdSel::ResultOf(0),
+                }),
+                atom(Op::Symlinkat {
+                    target: Name::B,
+                    dir: DirSel::Scratch,
+                    link: Name::A,
+                }),
+                atom(Op::Readlinkat {
+                    dir: DirSel::Scratch,
+                    path: Name::A,
+                    buf: BufSel { index: 0, skip: 0 },
+                    len: LenSel::Whole,
+                }),
+                atom(Op::Linkat {
+                    dir: DirSel::Scratch,
+                    from: Name::B,
+                    dir2: DirSel::Scratch,
+                    to: Name::DA,
+                    follow: false,
+                }),
+                atom(Op::Renameat2 {
+                    dir: DirSel::Scratch,
+                    from: Name::DA,
+                    dir2: DirSel::Scratch,
+                    to: Name::A,
+                    flags: 2,
+                }),
+                atom(Op::Fchmodat {
+                    dir: DirSel::Scratch,
+                    path: Name::B,
+                    bits: 0o55,
+                    flags: Some(true),
+                }),
+                atom(Op::Utimensat {
+                    dir: DirSel::Scratch,
+                    path: Name::B,
+                    secs: Some(77),
+                    nofollow: false,
+                }),
+                atom(Op::Readv {
+                    fd: FdSel::ResultOf(1),
+                    lens: vec![3, 200],
+                    at: Some(Offset::Small(5)),
+                    nowait: false,
+                }),
+                atom(Op::Socket {
+                    ty: SockType::Dgram,
+                }), // 11: fd
+                atom(Op::EpollCreate1 { cloexec: true }), // 12: fd
+                atom(Op::EpollCtl {
+                    ep: FdSel::ResultOf(3),
+                    op: 0,
+                    fd: FdSel::ResultOf(2),
+                    data: 9,
+                }),
+                atom(Op::EpollPwait {
+                    ep: FdSel::ResultOf(3),
+                    max: 1,
+                }),
+                atom(Op::Sleep { ns: 10 }),
+                atom(Op::Fstatfs { fd: FdSel::Scratch }),
+            ],
+        };
+        check(&spec);
+        assert_ne!(features(&spec) & FEATURE_DATA, 0);
     }
 }

@@ -10,7 +10,7 @@
 //! returns the sum (see [`ValidatedBatch::resume_partial`]).
 #![allow(unsafe_code)]
 
-use syslets_abi::signature::{self, ArgType, Dir, Io, Nowait, Ptr, Signature};
+use syslets_abi::signature::{self, ArgType, Dir, Io, Len, Nowait, Ptr, Signature};
 
 use crate::confine::validate::ValidatedBatch;
 use crate::sys::nowait;
@@ -106,6 +106,22 @@ impl ValidatedBatch<'_> {
             // SAFETY: the prepared arguments of recvfrom/sendto, see above;
             // MSG_DONTWAIT changes no pointer or length.
             (Nowait::DontWait, _) => unsafe { nowait::sock_dontwait(nr, a) },
+            (Nowait::Vectored, _) => {
+                let v = Vectored::of(sig, &a);
+                // SAFETY: `a[1]` is the live copy of the validated iovec array
+                // (`a[2]` elements, each naming memory the validator checked
+                // for this direction), exactly as the real call gets it; only
+                // RWF_NOWAIT is added to the flags.
+                let r = unsafe {
+                    nowait::vectored_nowait(v.write, a[0], a[1], a[2], v.offset, v.flags)
+                };
+                // With the caller's own RWF_NOWAIT the probe is the call.
+                if v.flags & nowait::RWF_NOWAIT != 0 {
+                    self.record(i, r);
+                    return Probe::Ran;
+                }
+                r
+            }
             _ => return Probe::Unavailable,
         };
         const EAGAIN: i64 = -(libc::EAGAIN as i64);
@@ -129,13 +145,22 @@ impl ValidatedBatch<'_> {
             // a file (a terminal, a character device) may wait for ever: hand it
             // off; otherwise the real call decides (the adaptive rule).
             EOPNOTSUPP | EINVAL | ENOSYS | E2BIG => {
-                if matches!(sig.io, Io::Read | Io::Write) && !nowait::seekable(a[0]) {
+                let at_file_offset = match sig.nowait {
+                    Nowait::Vectored => Vectored::of(sig, &a).offset == -1,
+                    _ => matches!(sig.io, Io::Read | Io::Write),
+                };
+                if at_file_offset && !nowait::seekable(a[0]) {
                     Probe::WouldBlock
                 } else {
                     Probe::Unavailable
                 }
             }
-            n if n > 0 && (n as u64) < a[2] && short_is_partial(sig, &a) => {
+            // SAFETY: `a` are the prepared arguments of the atom at the
+            // cursor, whose live iovec array (if any) `&mut self` keeps.
+            n if n > 0
+                && (n as u64) < unsafe { transfer_len(sig, &a) }
+                && short_is_partial(sig, &a) =>
+            {
                 Probe::Partial(n as u64)
             }
             _ => {
@@ -160,6 +185,27 @@ impl ValidatedBatch<'_> {
                 return;
             }
         };
+        let sig = self.step(i).sig();
+        if sig.nowait == Nowait::Vectored {
+            // SAFETY: `a[1]` is the live iovec array of this validated atom,
+            // `a[2]` elements, which `&mut self` keeps alive.
+            let iov = unsafe { live_iovecs(&a) };
+            let rest = skip_iovecs(iov, done);
+            if Vectored::of(sig, &a).offset >= 0 {
+                a[3] += done;
+            }
+            a[1] = rest.as_ptr() as u64;
+            a[2] = rest.len() as u64;
+            // SAFETY: the arguments of the validated atom with its iovec array
+            // replaced by `rest`, which lives on this frame for the call and
+            // names the validated elements' memory after their first `done`
+            // bytes (less than their total): inside what the real call may
+            // touch; see `run_one` for the rest.
+            let r = unsafe { crate::sys::syscall6(nr, &a) };
+            let ret = if r > 0 { done as i64 + r } else { done as i64 };
+            self.record(i, ret);
+            return;
+        }
         debug_assert!(done < a[2]);
         a[1] += done;
         a[2] -= done;
@@ -176,9 +222,98 @@ impl ValidatedBatch<'_> {
     }
 }
 
+/// How a [`Nowait::Vectored`] call is probed.
+struct Vectored {
+    /// `pwritev2` (the kernel reads the elements) rather than `preadv2`.
+    write: bool,
+    /// The offset; -1 for the file offset (always for `readv`/`writev`).
+    offset: i64,
+    /// The caller's `RWF_*` flags (0 for `readv`/`writev`).
+    flags: u64,
+}
+
+impl Vectored {
+    /// The probe of `sig`'s atom with prepared arguments `a`.
+    fn of(sig: &Signature, a: &[u64; 6]) -> Vectored {
+        let write = matches!(
+            sig.args[1],
+            ArgType::Ptr(Ptr {
+                len: Len::Iovecs { dir: Dir::In, .. },
+                ..
+            })
+        );
+        // The row test checks the shape: (fd, iov, n) or (.., offset, _, flags).
+        if sig.args.len() == 6 {
+            Vectored {
+                write,
+                offset: a[3] as i64,
+                flags: a[5] & u32::MAX as u64,
+            }
+        } else {
+            Vectored {
+                write,
+                offset: -1,
+                flags: 0,
+            }
+        }
+    }
+}
+
+/// The elements of the live iovec array of a prepared vectored atom.
+///
+/// # Safety
+///
+/// `a` must be the prepared arguments of a validated [`Nowait::Vectored`]
+/// atom: `a[1]` points to its live iovec array of `a[2]` elements, which
+/// stays alive and unchanged while the result is used.
+unsafe fn live_iovecs(a: &[u64; 6]) -> &[[u64; 2]] {
+    // SAFETY: the caller's contract; `[u64; 2]` is the layout of the array.
+    unsafe { std::slice::from_raw_parts(a[1] as *const [u64; 2], a[2] as usize) }
+}
+
+/// `iov` without its first `done` bytes (less than its total).
+fn skip_iovecs(iov: &[[u64; 2]], mut done: u64) -> Vec<[u64; 2]> {
+    let mut rest = Vec::with_capacity(iov.len());
+    for &[base, len] in iov {
+        if done >= len {
+            done -= len;
+            continue;
+        }
+        rest.push([base + done, len - done]);
+        done = 0;
+    }
+    rest
+}
+
+/// Bytes the atom's call transfers at most: its buffer's length, or the
+/// sum of its iovec elements'.
+///
+/// # Safety
+///
+/// For a [`Nowait::Vectored`] call, as [`live_iovecs`].
+unsafe fn transfer_len(sig: &Signature, a: &[u64; 6]) -> u64 {
+    if sig.nowait == Nowait::Vectored {
+        // SAFETY: the caller's contract.
+        let iov = unsafe { live_iovecs(a) };
+        iov.iter().map(|e| e[1]).sum()
+    } else {
+        a[2]
+    }
+}
+
 /// Whether a short transfer by the probe means "the rest would block" (so
 /// the real call would have gone on) rather than the real call's own result.
 fn short_is_partial(sig: &Signature, a: &[u64; 6]) -> bool {
+    if sig.nowait == Nowait::Vectored {
+        let v = Vectored::of(sig, a);
+        // Like pread64/pwrite64 at an offset; like read/write at the file offset.
+        return v.offset >= 0
+            || if v.write {
+                nowait::seekable(a[0]) || !nowait::nonblocking(a[0])
+            } else {
+                nowait::seekable(a[0])
+            };
+    }
     match (sig.io, sig.nowait) {
         // Positional transfers are on seekable files, where the real call
         // transfers everything up to end of file.
@@ -297,6 +432,114 @@ mod tests {
         assert_eq!(b.completion().results()[0], LEN as i64);
         assert_eq!(b.bytes(buf), &pattern()[..]);
         std::fs::remove_file(path).unwrap();
+    }
+
+    /// A readv (or, with `offset`, a preadv2 with `flags`) of `fd` into two
+    /// buffers that split `LEN` unevenly.
+    fn readv_batch(
+        fd: i32,
+        offset: Option<i64>,
+        flags: u32,
+    ) -> (crate::ValidatedBatch<'static>, [crate::BufRef; 2]) {
+        use crate::builder::opcode::{Preadv2, Readv};
+        let mut chain = Chain::new();
+        let bufs = [chain.output_bytes(1000), chain.output_bytes(LEN - 1000)];
+        let iov = chain.iovecs(&bufs);
+        match offset {
+            None => chain.push(Readv::new(fd, iov)),
+            Some(at) => chain.push(Preadv2::new(fd, iov, at).flags(flags)),
+        };
+        (chain.prepare(&Policy::default()).unwrap(), bufs)
+    }
+
+    fn joined(b: &crate::ValidatedBatch<'_>, bufs: [crate::BufRef; 2]) -> Vec<u8> {
+        [b.bytes(bufs[0]), b.bytes(bufs[1])].concat()
+    }
+
+    #[test]
+    fn vectored_probes_read_cached_data_and_leave_uncached_alone() {
+        use super::skip_iovecs;
+        assert_eq!(
+            skip_iovecs(&[[100, 10], [200, 5], [300, 7]], 12),
+            [[202, 3], [300, 7]]
+        );
+        assert_eq!(skip_iovecs(&[[100, 10], [200, 5]], 10), [[200, 5]]);
+        let (f, path) = temp_file("vectored");
+        let fd = f.as_raw_fd();
+        for offset in [None, Some(0)] {
+            // Not cached: EAGAIN, nothing read, the file offset unmoved.
+            drop_cache(&f, 0, 0);
+            let (mut b, bufs) = readv_batch(fd, offset, 0);
+            b.reset();
+            assert_eq!(b.probe_current(), Probe::WouldBlock, "{offset:?}");
+            assert_eq!(b.completion().atoms_run(), 0);
+            assert!(joined(&b, bufs).iter().all(|&x| x == 0));
+            // SAFETY: lseek takes no pointer.
+            assert_eq!(unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) }, 0);
+
+            // Cached: the probe is the read, across both elements.
+            std::fs::read(&path).unwrap();
+            b.reset();
+            assert_eq!(b.probe_current(), Probe::Ran, "{offset:?}");
+            assert_eq!(b.completion().results()[0], LEN as i64);
+            assert_eq!(joined(&b, bufs), pattern());
+
+            // The second half not cached: a prefix, then the rest on resume,
+            // from where the prefix ended (in the second element).
+            // SAFETY: lseek takes no pointer.
+            assert_eq!(unsafe { libc::lseek(fd, 0, libc::SEEK_SET) }, 0);
+            drop_cache(&f, (LEN / 2) as i64, (LEN / 2) as i64);
+            let (mut b, bufs) = readv_batch(fd, offset, 0);
+            b.reset();
+            match b.probe_current() {
+                Probe::Partial(n) => {
+                    assert!(n > 1000 && n < LEN as u64, "{n}");
+                    b.resume_partial(n);
+                }
+                Probe::Ran => {} // readahead brought the rest in meanwhile
+                other => panic!("{offset:?}: unexpected probe outcome {other:?}"),
+            }
+            assert_eq!(b.completion().results()[0], LEN as i64, "{offset:?}");
+            assert_eq!(joined(&b, bufs), pattern(), "{offset:?}");
+            // readv moved the file offset by what it read; preadv2 did not.
+            // SAFETY: lseek takes no pointer.
+            let pos = unsafe { libc::lseek(fd, 0, libc::SEEK_CUR) };
+            assert_eq!(
+                pos,
+                if offset.is_none() { LEN as i64 } else { 0 } as libc::off_t
+            );
+            // SAFETY: as above.
+            assert_eq!(unsafe { libc::lseek(fd, 0, libc::SEEK_SET) }, 0);
+        }
+        // The caller's own RWF_NOWAIT: the probe is the call, EAGAIN included.
+        drop_cache(&f, 0, 0);
+        let (mut b, _) = readv_batch(fd, Some(0), super::nowait::RWF_NOWAIT as u32);
+        b.reset();
+        assert_eq!(b.probe_current(), Probe::Ran);
+        assert_eq!(b.completion().results()[0], -(libc::EAGAIN as i64));
+        std::fs::remove_file(path).unwrap();
+
+        // A writev to a pipe with room: the probe writes it all.
+        use crate::builder::opcode::Writev;
+        let mut fds = [0; 2];
+        // SAFETY: pipe2 writes two descriptors into the array.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        let mut chain = Chain::new();
+        let (x, y) = (chain.input(b"ab"), chain.input(b"cde"));
+        let iov = chain.iovecs(&[x, y]);
+        chain.push(Writev::new(fds[1], iov));
+        let mut b = chain.prepare(&Policy::default()).unwrap();
+        b.reset();
+        assert_eq!(b.probe_current(), Probe::Ran);
+        assert_eq!(b.completion().results()[0], 5);
+        let mut got = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into `got`; then closes our two ends.
+        unsafe {
+            assert_eq!(libc::read(fds[0], got.as_mut_ptr().cast(), 8), 5);
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+        assert_eq!(&got[..5], b"abcde");
     }
 
     #[test]

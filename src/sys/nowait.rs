@@ -7,7 +7,7 @@
 use super::syscall6;
 
 /// `RWF_NOWAIT` (`include/uapi/linux/fs.h`).
-const RWF_NOWAIT: u64 = 0x0000_0008;
+pub(crate) const RWF_NOWAIT: u64 = 0x0000_0008;
 /// `RESOLVE_CACHED` (`include/uapi/linux/openat2.h`).
 const RESOLVE_CACHED: u64 = 0x20;
 
@@ -71,6 +71,29 @@ unsafe fn one_iovec_nowait(nr: u32, fd: u64, buf: u64, len: u64, offset: i64) ->
     ];
     // SAFETY: the iovec lives on this stack frame for the call; the memory it
     // names is valid for the call's access by the caller's contract.
+    unsafe { syscall6(nr, &args) }
+}
+
+/// `preadv2` (`write` false) or `pwritev2` (`write` true) of the iovec array
+/// `iov` (`iovcnt` elements) at `offset` (-1: the file offset, advanced, as
+/// `readv`/`writev` do), with `flags | RWF_NOWAIT`.
+///
+/// # Safety
+///
+/// `iov` must point to `iovcnt` `struct iovec`s, each naming memory valid
+/// for what the call does to it (writes for `preadv2`, reads for
+/// `pwritev2`), for the duration of the call.
+pub(crate) unsafe fn vectored_nowait(
+    write: bool,
+    fd: u64,
+    iov: u64,
+    iovcnt: u64,
+    offset: i64,
+    flags: u64,
+) -> i64 {
+    let nr = if write { SYS_PWRITEV2 } else { SYS_PREADV2 };
+    let args = [fd, iov, iovcnt, offset as u64, 0, flags | RWF_NOWAIT];
+    // SAFETY: the caller's contract; RWF_NOWAIT changes no pointer or length.
     unsafe { syscall6(nr, &args) }
 }
 
