@@ -648,7 +648,7 @@ const AT_FDCWD: u64 = -100i64 as u64;
 macro_rules! signature_table {
     ($({
         nr [$NR:ident = $num:literal, $name:literal]
-        doc [$(#[$meta:meta])*]
+        doc $_doc:tt
         builder $_builder:tt
         signature [$($field:ident : $value:expr,)*]
         i386 [$([$N32:ident = $n32:literal, $name32:literal, $nargs32:literal, $map32:expr, $conv:expr])*]
@@ -665,8 +665,9 @@ macro_rules! signature_table {
         /// the kernel headers' `__NR_*`.
         pub mod nr {
             $(
-                $(#[$meta])*
-                #[doc = concat!("\n\n`", $name, "`, x86_64 number ", stringify!($num), ".")]
+                // The row's doc is the builder's (in `syslets`, whose items
+                // it links), not repeated here.
+                #[doc = concat!("`", $name, "`, x86_64 number ", stringify!($num), ".")]
                 pub const $NR: u32 = $num;
             )*
         }

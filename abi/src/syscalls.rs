@@ -15,7 +15,7 @@
 //! | [`SIGNATURES`], lookup, [`returns_fd`] | [`signature`](crate::signature) |
 //! | i386 numbers, the compat table, the untranslated `socketcall` calls | [`compat32`](crate::compat32), `syslets_compat::table` |
 //! | the builders | `syslets::opcode` |
-//! | the policy's per-call rules and no-follow rule, the seccomp filter's argument rules and path list | `syslets::policy`, `syslets::seccomp`, from [`Signature::path`] and [`Signature::rule`] |
+//! | the policy's per-call rules and no-follow rule, the seccomp filter's argument rules and path list | `syslets::policy`, `syslets::seccomp`, from [`Signature::paths`] and [`Signature::rule`] |
 //! | the executor's probe dispatch, re-aiming, recycling and cost estimate | from [`Signature::nowait`], [`Signature::io`], [`Signature::fds`] and [`Signature::cost`] |
 //! | the i386-entry route of compat batches, the seccomp filter's i386 numbers | from [`Signature::via_i386`] |
 //!
@@ -69,7 +69,7 @@
 //! `match`es on these enums are exhaustive, so the compiler lists those places.
 //!
 //! [`Signature`]: crate::signature::Signature
-//! [`Signature::path`]: crate::signature::Signature::path
+//! [`Signature::paths`]: crate::signature::Signature::paths
 //! [`Signature::rule`]: crate::signature::Signature::rule
 //! [`Signature::nowait`]: crate::signature::Signature::nowait
 //! [`Signature::io`]: crate::signature::Signature::io
