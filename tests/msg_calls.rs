@@ -831,3 +831,72 @@ fn compat_buffer(bytes: &[u8], index: u16) -> &[u8] {
     let field = |k: usize| u32::from_le_bytes(bytes[d + k..d + k + 4].try_into().unwrap()) as usize;
     &bytes[arena + field(0)..][..field(4)]
 }
+
+/// A chain that only receives on `rx`: two buffers of 7 and 5 bytes, room
+/// for one descriptor.
+fn receive_chain<'a>(rx: BorrowedFd<'_>) -> (Chain<'a>, [BufRef; 2], AtomRef) {
+    let mut chain = Chain::new();
+    let (x, y) = (chain.output_bytes(7), chain.output_bytes(5));
+    let iov = chain.iovecs(&[x, y]);
+    let control = chain.control_out(1);
+    let inp = chain.msghdr_recv(None, iov, Some(control));
+    let recv = chain.push(Recvmsg::new(rx.as_raw_fd(), inp));
+    (chain, [x, y], recv)
+}
+
+/// Send `b"hello, world"` with `sent` in an `SCM_RIGHTS` message, synchronously.
+fn send_with_rights(tx: BorrowedFd<'_>, sent: BorrowedFd<'_>, policy: &Policy) {
+    let mut chain = Chain::new();
+    let data = chain.input(b"hello, world");
+    let iov = chain.iovecs(&[data]);
+    let control = chain.rights(&[sent]);
+    let hdr = chain.msghdr_send(None, iov, Some(control));
+    chain.push(Sendmsg::new(tx.as_raw_fd(), hdr));
+    let mut batch = chain.prepare(policy).unwrap();
+    assert_eq!(batch.run().results(), [12]);
+}
+
+#[test]
+fn a_message_already_there_is_received_inline_by_the_probe() {
+    let _g = lock();
+    let (tx, rx) = UnixStream::pair().unwrap();
+    let sent = File::open("/").unwrap();
+    let before = open_fds();
+    let policy = Policy::default().allow_fd_passing();
+    let ex = Executor::builder()
+        .policy(policy.clone())
+        .idle_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    send_with_rights(tx.as_fd(), sent.as_fd(), &policy);
+    let (chain, [x, y], recv) = receive_chain(rx.as_fd());
+    let Submitted::Done(mut done) = ex.submit(chain.prepare(&policy).unwrap()).unwrap() else {
+        panic!("the message is there: the MSG_DONTWAIT probe must receive it inline");
+    };
+    assert_eq!(done.completion().result(recv), Some(12));
+    assert_eq!(done.batch().bytes(x), b"hello, ");
+    assert_eq!(done.batch().bytes(y), b"world");
+    // The probe's receive owns its descriptor as the real call's would.
+    let fds = done.batch_mut().take_fds();
+    assert_eq!(fds.len(), 1);
+    assert_eq!(identity(fds[0].1.as_fd()), identity(sent.as_fd()));
+    assert!(cloexec(fds[0].1.as_fd()));
+    assert_eq!(ex.workers(), 0, "nothing was handed off");
+    drop((fds, done));
+
+    // Nothing there yet: the probe says EAGAIN, a worker waits for it.
+    let (chain, [x, _], recv) = receive_chain(rx.as_fd());
+    let Submitted::Queued(_) = ex.submit(chain.prepare(&policy).unwrap()).unwrap() else {
+        panic!("nothing to receive: the chain must wait on a worker, not fail with EAGAIN");
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    send_with_rights(tx.as_fd(), sent.as_fd(), &policy);
+    ex.wait(1, Some(Duration::from_secs(20))).unwrap();
+    let mut done = ex.reap().unwrap().pop().expect("one completion");
+    assert_eq!(done.completion().result(recv), Some(12));
+    assert_eq!(done.batch().bytes(x), b"hello, ");
+    assert_eq!(done.batch_mut().take_fds().len(), 1);
+    drop(done);
+    drop(ex);
+    assert_eq!(open_fds(), before, "every received descriptor was closed");
+}

@@ -350,6 +350,11 @@ pub enum Nowait {
     /// array): `readv`/`writev` at the file offset (-1), `preadv2`/`pwritev2`
     /// at their own offset with `RWF_NOWAIT` or-ed into their flags.
     Vectored,
+    /// `recvmsg` with `MSG_DONTWAIT` or-ed into its flags (argument 2): a
+    /// receive returns what is there, so any result but `EAGAIN` is the
+    /// call's own (`sendmsg` is not probed: a short non-blocking send of a
+    /// stream could not be resumed through its msghdr).
+    DontWaitMsg,
 }
 
 /// What a call costs when nothing blocks, for the executor's "did it block?"
@@ -870,6 +875,11 @@ mod tests {
                 }
                 // MSG_DONTWAIT is or-ed into argument 3.
                 Nowait::DontWait => assert!(is(sig, 3, UInt), "{name}: flags in arg 3"),
+                // MSG_DONTWAIT is or-ed into argument 2 of a receiving msghdr call.
+                Nowait::DontWaitMsg => {
+                    assert_eq!(sig.args.get(1), Some(&MSGHDR_OUT), "{name}: receives");
+                    assert!(is(sig, 2, UInt), "{name}: flags in arg 2");
+                }
                 // (fd, iov, iovcnt) or (fd, iov, iovcnt, offset, pos_h, flags).
                 Nowait::Vectored => {
                     assert!(is(sig, 0, Fd) && is(sig, 2, Size), "{name}: vectored shape");

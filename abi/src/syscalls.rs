@@ -476,6 +476,7 @@ macro_rules! for_each_syscall {
                 blocking: Blocking::Network,
                 fds: Fds::Received { arg: 1 },
                 rule: ArgRule::Msg { msg: 1, flags: 2 },
+                nowait: Nowait::DontWaitMsg,
             }
             i386 [
                 RECVMSG = 372, "recvmsg", 3, MSG32;

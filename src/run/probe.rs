@@ -106,6 +106,16 @@ impl ValidatedBatch<'_> {
             // SAFETY: the prepared arguments of recvfrom/sendto, see above;
             // MSG_DONTWAIT changes no pointer or length.
             (Nowait::DontWait, _) => unsafe { nowait::sock_dontwait(nr, a) },
+            (Nowait::DontWaitMsg, _) if a[2] & libc::MSG_WAITALL as u64 != 0 => {
+                return Probe::Unavailable
+            }
+            // SAFETY: the prepared arguments of a recvmsg, whose msghdr `a[1]`
+            // is the live private copy of the validated header (refreshed by
+            // prepare_current), as the real call gets it; MSG_DONTWAIT
+            // changes no pointer or length. What it returns is recorded (the
+            // header write-back and the received descriptors) exactly as the
+            // real call's would be.
+            (Nowait::DontWaitMsg, _) => unsafe { nowait::recvmsg_dontwait(a) },
             (Nowait::Vectored, _) => {
                 let v = Vectored::of(sig, &a);
                 // SAFETY: `a[1]` is the live copy of the validated iovec array
@@ -133,7 +143,11 @@ impl ValidatedBatch<'_> {
             EAGAIN => {
                 // A caller that asked for non-blocking behaviour gets EAGAIN from
                 // the real call too.
-                let own = sig.nowait == Nowait::DontWait && a[3] & libc::MSG_DONTWAIT as u64 != 0;
+                let own = match sig.nowait {
+                    Nowait::DontWait => a[3] & libc::MSG_DONTWAIT as u64 != 0,
+                    Nowait::DontWaitMsg => a[2] & libc::MSG_DONTWAIT as u64 != 0,
+                    _ => false,
+                };
                 if own {
                     self.record(i, ret);
                     return Probe::Ran;
@@ -304,6 +318,10 @@ unsafe fn transfer_len(sig: &Signature, a: &[u64; 6]) -> u64 {
 /// Whether a short transfer by the probe means "the rest would block" (so
 /// the real call would have gone on) rather than the real call's own result.
 fn short_is_partial(sig: &Signature, a: &[u64; 6]) -> bool {
+    // A receive returns what is there.
+    if sig.nowait == Nowait::DontWaitMsg {
+        return false;
+    }
     if sig.nowait == Nowait::Vectored {
         let v = Vectored::of(sig, a);
         // Like pread64/pwrite64 at an offset; like read/write at the file offset.

@@ -136,6 +136,18 @@ pub(crate) unsafe fn sock_dontwait(nr: u32, mut args: [u64; 6]) -> i64 {
     unsafe { syscall6(nr, &args) }
 }
 
+/// `recvmsg` (`args`: fd, msghdr, flags) with `MSG_DONTWAIT` added to its flags.
+///
+/// # Safety
+///
+/// The arguments must satisfy the contract of [`syscall6`] for `recvmsg`.
+pub(crate) unsafe fn recvmsg_dontwait(mut args: [u64; 6]) -> i64 {
+    args[2] |= libc::MSG_DONTWAIT as u64;
+    // SAFETY: adding MSG_DONTWAIT changes no pointer or length; the rest is the
+    // caller's contract.
+    unsafe { syscall6(libc::SYS_recvmsg as u32, &args) }
+}
+
 /// Whether `fd` is seekable (`lseek(fd, 0, SEEK_CUR)` succeeds): a regular
 /// file or a block device, not a pipe, socket or terminal.
 pub(crate) fn seekable(fd: u64) -> bool {
