@@ -648,18 +648,24 @@ fn the_calls_run_on_a_filtered_thread_which_refuses_recvmsg_without_cloexec() {
     assert_eq!(errnos, [(-1, Some(libc::EPERM)); 2]);
 }
 
-#[test]
-fn a_descriptor_passes_on_an_executor_worker() {
-    let _g = lock();
-    let (tx, rx) = UnixStream::pair().unwrap();
-    let sent = File::open("/").unwrap();
-    let before = open_fds();
+/// A policy that allows descriptor passing, and an executor under it.
+fn fd_passing_executor() -> (Policy, Executor) {
     let policy = Policy::default().allow_fd_passing();
     let ex = Executor::builder()
         .policy(policy.clone())
         .idle_timeout(Duration::from_secs(30))
         .build()
         .unwrap();
+    (policy, ex)
+}
+
+#[test]
+fn a_descriptor_passes_on_an_executor_worker() {
+    let _g = lock();
+    let (tx, rx) = UnixStream::pair().unwrap();
+    let sent = File::open("/").unwrap();
+    let before = open_fds();
+    let (policy, ex) = fd_passing_executor();
     let (mut chain, ..) = message_chain(tx.as_fd(), rx.as_fd(), &[sent.as_fd()], 1);
     chain.set_flags(abi::BATCH_ASYNC);
     let batch = chain.prepare(&policy).unwrap();
@@ -862,12 +868,7 @@ fn a_message_already_there_is_received_inline_by_the_probe() {
     let (tx, rx) = UnixStream::pair().unwrap();
     let sent = File::open("/").unwrap();
     let before = open_fds();
-    let policy = Policy::default().allow_fd_passing();
-    let ex = Executor::builder()
-        .policy(policy.clone())
-        .idle_timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
+    let (policy, ex) = fd_passing_executor();
     send_with_rights(tx.as_fd(), sent.as_fd(), &policy);
     let (chain, [x, y], recv) = receive_chain(rx.as_fd());
     let Submitted::Done(mut done) = ex.submit(chain.prepare(&policy).unwrap()).unwrap() else {
