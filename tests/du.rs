@@ -12,7 +12,7 @@ use std::time::Duration;
 #[path = "../examples/du.rs"]
 mod du;
 
-use du::{walk_async, walk_sync, Options, Totals};
+use du::{walk_async, walk_sync, Common, DirTask, Options, Totals};
 
 fn make_tree(root: &Path) {
     let _ = std::fs::remove_dir_all(root);
@@ -166,6 +166,88 @@ fn du_walks_match_gnu_du() {
     )
     .unwrap();
     want(t, "one worker");
+    // The walker count: one (the old single-submitter walk, with the
+    // spare-CPU rule), more than the CPUs (directories pass between walkers),
+    // and several walkers whose chains all go to workers.
+    let t = walk_async(
+        &root,
+        Options {
+            walkers: 1,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    want(t, "one walker");
+    assert_eq!((t.walkers, t.shared_dirs), (1, 0));
+    for walkers in [3, 5] {
+        let t = walk_async(
+            &root,
+            Options {
+                walkers,
+                chain_atoms: 7,
+                ..base
+            },
+        )
+        .unwrap();
+        want(t, &format!("{walkers} walkers"));
+        assert_eq!(t.walkers, walkers);
+    }
+    let t = walk_async(
+        &root,
+        Options {
+            walkers: 4,
+            flags: syslets::abi::BATCH_ASYNC,
+            stat_flags: syslets::abi::BATCH_ASYNC,
+            ..base
+        },
+    )
+    .unwrap();
+    want(t, "4 walkers, every chain on workers");
+    assert_eq!(t.inline_chains, 0);
+    let t = walk_async(&root, Options::default()).unwrap();
+    assert_eq!(
+        t.walkers,
+        std::thread::available_parallelism().unwrap().get() + 1,
+        "default: one walker per CPU of the affinity mask, plus one"
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// Many small directories, walked by more walkers than CPUs: every
+/// directory is counted once whichever walker reads it, and the hard links
+/// between directories walked by different walkers count once.
+#[test]
+fn du_parallel_walkers_count_each_inode_once() {
+    let root = std::env::temp_dir().join(format!("syslets-du-par-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let shared = root.join("shared-target");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(&shared, vec![b'z'; 4321]).unwrap();
+    for i in 0..40 {
+        for j in 0..5 {
+            let d = root.join(format!("d{i}/e{j}"));
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("f"), vec![b'q'; i * 10 + j]).unwrap();
+            std::fs::hard_link(&shared, d.join("link")).unwrap();
+        }
+    }
+    let bytes = gnu_du(&["-sb"], &root);
+    let inodes = gnu_du(&["-s", "--inodes"], &root);
+    for walkers in [1, 2, 4, 8] {
+        for round in 0..3 {
+            let t = walk_async(
+                &root,
+                Options {
+                    walkers,
+                    chain_atoms: 3,
+                    ..Options::default()
+                },
+            )
+            .unwrap();
+            let how = format!("{walkers} walkers, round {round}");
+            assert_eq!((t.bytes, t.files, t.errors), (bytes, inodes, 0), "{how}");
+        }
+    }
     std::fs::remove_dir_all(&root).unwrap();
 }
 
@@ -186,4 +268,39 @@ fn du_of_a_single_file_and_a_symlink_root() {
     assert_eq!(t.files, 1);
     assert_eq!(t.bytes, gnu_du(&["-sb"], &link));
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Wait until `n` walkers wait in `Common::take`.
+fn hungry(c: &Common, n: usize) {
+    while c.hungry.load(std::sync::atomic::Ordering::Relaxed) != n {
+        std::thread::yield_now();
+    }
+}
+
+/// The walkers' directory queue: a directory given goes to a waiting walker,
+/// and the walk ends when the last walker finds the queue empty, not before.
+#[test]
+fn du_walkers_queue_hands_over_and_ends() {
+    let task = |p: &str| DirTask {
+        path: p.into(),
+        buf_len: 1024,
+    };
+    let c = Common::new(2);
+    c.give(task("root"));
+    assert_eq!(c.take().unwrap().path, PathBuf::from("root"));
+    std::thread::scope(|s| {
+        // The other walker has nothing: it waits for a directory.
+        let other = s.spawn(|| c.take().map(|t| t.path));
+        hungry(&c, 1);
+        c.give(task("given"));
+        assert_eq!(other.join().unwrap(), Some(PathBuf::from("given")));
+        // One walker waits: the walk is not over while the other may give.
+        let other = s.spawn(|| c.take().is_none());
+        hungry(&c, 1);
+        assert!(!other.is_finished());
+        // The last walker with nothing left ends it for both.
+        assert!(c.take().is_none());
+        assert!(other.join().unwrap());
+    });
+    assert!(c.take().is_none(), "an ended walk stays ended");
 }

@@ -16,7 +16,7 @@ use crate::batch::completion::Completion;
 use crate::confine::policy::Policy;
 use crate::confine::seccomp::FilterOptions;
 use crate::confine::validate::ValidatedBatch;
-use crate::executor::estimator::{run_timed, Estimator};
+use crate::executor::estimator::{run_timed_from, Estimator};
 use crate::executor::options::{Backpressure, InlineCompletions, ShutdownMode, Ticket};
 use crate::executor::pool::{self, Job, Pool};
 use crate::executor::ring::Ring;
@@ -469,8 +469,9 @@ impl Executor {
         let handoff = if flags & abi::BATCH_ASYNC != 0 {
             Some(None)
         } else if flags & abi::BATCH_SYNC != 0 {
+            let mut clock = None;
             while !batch.finished() {
-                self.run_timed(batch);
+                clock = Some(run_timed_from(&sh.estimator, batch, clock));
             }
             None
         } else if sh.spare_cpus
@@ -536,21 +537,23 @@ impl Executor {
         ran
     }
 
-    fn run_timed(&self, batch: &mut ValidatedBatch<'_>) {
-        run_timed(&self.shared.estimator, batch);
-    }
-
     /// Run atoms inline while they will not block. `None`: the chain ended;
     /// `Some(partial)`: hand the rest to a worker.
     fn run_until_blocking(&self, batch: &mut ValidatedBatch<'_>) -> Option<Option<u64>> {
+        // The clock read that ended the last timed atom, while only
+        // bookkeeping ran since (`run_timed_from`): a run of timed atoms (a
+        // chain of stats) reads the clock once per atom, not twice.
+        let mut clock = None;
         while !batch.finished() {
             let step = batch.step(batch.cursor as usize);
             let (nr, blocking) = (step.nr, step.sig().blocking);
             if blocking == Blocking::Never {
                 batch.run_one();
+                clock = None;
                 continue;
             }
             if has_probe(nr) {
+                clock = None;
                 match batch.probe_current() {
                     Probe::Ran => continue,
                     Probe::Partial(n) => return Some(Some(n)),
@@ -561,7 +564,7 @@ impl Executor {
             if blocking == Blocking::Network || !self.shared.estimator.inline_ok(nr) {
                 return Some(None);
             }
-            self.run_timed(batch);
+            clock = Some(run_timed_from(&self.shared.estimator, batch, clock));
         }
         None
     }

@@ -124,9 +124,24 @@ impl Estimator {
 
 /// Run the atom at the cursor and feed its latency to the estimator.
 pub(crate) fn run_timed(estimator: &Estimator, batch: &mut ValidatedBatch<'_>) {
+    run_timed_from(estimator, batch, None);
+}
+
+/// [`run_timed`] with one clock read per atom in a run of timed atoms:
+/// `start` is the clock read that ended the previous timed atom, if nothing
+/// but bookkeeping (no call, no sleep) ran since; the atom's latency then
+/// includes that bookkeeping (nanoseconds, against a threshold of
+/// microseconds). Returns the read that ended this atom.
+pub(crate) fn run_timed_from(
+    estimator: &Estimator,
+    batch: &mut ValidatedBatch<'_>,
+    start: Option<Instant>,
+) -> Instant {
     let i = batch.cursor as usize;
     let nr = batch.step(i).nr;
-    let t0 = Instant::now();
+    let t0 = start.unwrap_or_else(Instant::now);
     batch.run_one();
-    estimator.record(nr, t0.elapsed(), batch.completion().0.results[i]);
+    let t1 = Instant::now();
+    estimator.record(nr, t1 - t0, batch.completion().0.results[i]);
+    t1
 }
