@@ -232,13 +232,26 @@ impl Drop for FaultPages {
 #[test]
 fn reads_on_one_seekable_fd_run_concurrently() {
     const N: usize = 8;
-    let ctx = Aio::builder().inline(false).workers(N).build().unwrap();
-    let pages = FaultPages::new(N);
+    reads_run_concurrently(Aio::builder().inline(false).workers(N).build().unwrap(), N);
+}
+
+/// Cached reads larger than the inline budget go to a worker unprobed, to
+/// overlap their copies: with the default pools (the small file pool is
+/// for probed misses) eight of them are still in flight at once.
+#[test]
+fn reads_beyond_the_inline_budget_run_concurrently() {
+    reads_run_concurrently(Aio::builder().inline_budget(0).build().unwrap(), 8);
+}
+
+/// `N` reads of one cached file into pages that fault (userfaultfd), all
+/// submitted before any is resolved: `N` faults are outstanding together.
+fn reads_run_concurrently(ctx: Aio, n: usize) {
+    let pages = FaultPages::new(n);
     let mut file = temp_file("conc", false);
-    let content: Vec<u8> = (0..N * PAGE).map(|i| (i / PAGE) as u8 + 1).collect();
+    let content: Vec<u8> = (0..n * PAGE).map(|i| (i / PAGE) as u8 + 1).collect();
     file.write_all(&content).unwrap();
     let fd = file.as_raw_fd();
-    let mut cbs: Vec<libc::aiocb> = (0..N)
+    let mut cbs: Vec<libc::aiocb> = (0..n)
         .map(|i| cb(fd, pages.page(i), PAGE, (i * PAGE) as i64))
         .collect();
     for c in &mut cbs {
@@ -246,16 +259,16 @@ fn reads_on_one_seekable_fd_run_concurrently() {
         unsafe { ctx.read(c) }.unwrap();
     }
     let mut seen = std::collections::BTreeSet::new();
-    while seen.len() < N {
+    while seen.len() < n {
         match pages.next_fault(Duration::from_secs(10)) {
             Some(p) => {
                 seen.insert(p);
             }
-            None => panic!("only {} of {N} reads were in flight at once", seen.len()),
+            None => panic!("only {} of {n} reads were in flight at once", seen.len()),
         }
     }
     assert_eq!(ctx.held(), 0);
-    for i in 0..N {
+    for i in 0..n {
         pages.resolve(i, 0);
     }
     for (i, c) in cbs.iter_mut().enumerate() {

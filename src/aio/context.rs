@@ -60,9 +60,13 @@ fn default_workers() -> usize {
     (10 * cpus()).clamp(16, 64)
 }
 
-/// Workers for file reads and writes the probe covers: two per CPU, 4 to 64.
+/// Workers for file reads and writes the probe covers: one per two CPUs, 1
+/// to 32. A read reaches one of them only after its probe missed and started
+/// the I/O, so a worker waits for pages already on their way, mostly one
+/// after another; more workers than that only add context switches
+/// (docs/perf-aio.md, "Cold buffered").
 fn default_file_workers() -> usize {
-    (2 * cpus()).clamp(4, 64)
+    (cpus() / 2).clamp(1, 32)
 }
 
 /// The default [`AioBuilder::inline_budget`].
@@ -103,9 +107,10 @@ impl AioBuilder {
 
     /// Most worker threads per pool (default: ten per CPU (16 to 64) for
     /// requests that do their own I/O — `O_DIRECT`, syncs, character devices
-    /// —; two per CPU (4 to 64) for file reads and writes, whose uncached
-    /// data the inline probe already started reading, so that a worker only
-    /// waits for it; 64 for pipes and sockets, which may block for ever and
+    /// and file reads and writes sent to a worker unprobed (larger than the
+    /// inline budget, or with inline completion off) —; one per two CPUs (1
+    /// to 32) for file reads and writes whose inline probe missed, which
+    /// already started the read, so that a worker only waits for it; 64 for pipes and sockets, which may block for ever and
     /// have a pool of their own). A worker runs one blocking call at a time;
     /// more workers than the I/O needs mostly cost context switches
     /// (docs/perf-aio.md). This sets the first two pools to `n` (and the third

@@ -18,6 +18,23 @@ use crate::confine::validate::ValidatedBatch;
 use crate::errno::Errno;
 
 impl Engine {
+    /// The pool a chain goes to when it leaves the submitter: `File` for one
+    /// the `RWF_NOWAIT` probe runs first (`probed`), so that it reaches a
+    /// worker only after a miss whose read the probe already started; `Direct`
+    /// for one that goes to a worker unprobed (no probe applies, inline
+    /// completion is off, or it is larger than the inline budget) and does
+    /// all of its I/O or copying there. Kept apart because they want
+    /// different pools: a few workers that wait for pages already on their way
+    /// one after another (docs/perf-aio.md, "Cold buffered"), against one worker per
+    /// request, so that large cached copies run on every CPU.
+    fn worker_class(probed: bool) -> Class {
+        if probed {
+            Class::File
+        } else {
+            Class::Direct
+        }
+    }
+
     /// The request's chain, the ordered lane it belongs to, and whether it is
     /// positional. `kind` is None for a sync.
     #[expect(
@@ -47,12 +64,9 @@ impl Engine {
         {
             // The usual request: a spare batch of its kind, re-aimed.
             let write = op == Op::Write;
-            let class = if probe { Class::File } else { Class::Direct };
-            let flags = if !probe || !inline || !self.config.inline {
-                abi::BATCH_ASYNC
-            } else {
-                0
-            };
+            let probed = probe && inline && self.config.inline;
+            let flags = if probed { 0 } else { abi::BATCH_ASYNC };
+            let class = Engine::worker_class(probed);
             if let Some(mut batch) = self.spares.take(write) {
                 if buf.aim(&mut batch, &self.policy, fd, offset, id, flags) {
                     return Ok((batch, None, true, class));
@@ -105,10 +119,8 @@ impl Engine {
         let class = if lane.is_some() && !positional && matches!(kind, Some(FdKind::Stream { .. }))
         {
             Class::Stream
-        } else if asynchronous {
-            Class::Direct
         } else {
-            Class::File
+            Engine::worker_class(!asynchronous && inline && self.config.inline)
         };
         if asynchronous || !inline || !self.config.inline {
             chain.set_flags(abi::BATCH_ASYNC);
