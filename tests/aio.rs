@@ -237,10 +237,11 @@ fn reads_on_one_seekable_fd_run_concurrently() {
 
 /// Cached reads larger than the inline budget go to a worker unprobed, to
 /// overlap their copies: with the default pools (the small file pool is
-/// for probed misses) eight of them are still in flight at once.
+/// for probed misses; the copy pool has at least four workers) four of them
+/// are in flight at once.
 #[test]
 fn reads_beyond_the_inline_budget_run_concurrently() {
-    reads_run_concurrently(Aio::builder().inline_budget(0).build().unwrap(), 8);
+    reads_run_concurrently(Aio::builder().inline_budget(0).build().unwrap(), 4);
 }
 
 /// `N` reads of one cached file into pages that fault (userfaultfd), all
@@ -1021,4 +1022,46 @@ fn the_inline_byte_budget_sends_the_rest_of_a_list_to_workers() {
             );
         }
     }
+}
+
+/// With no inline budget set, a single large cached read completes inline
+/// while the caller has no other request unreturned (nothing to overlap
+/// with), and goes to a worker while it has one.
+#[test]
+fn a_large_read_goes_to_a_worker_only_beside_others() {
+    const LEN: usize = 256 * 1024;
+    let ctx = Aio::new();
+    let mut file = temp_file("overlap", false);
+    let data: Vec<u8> = (0..LEN).map(|i| (i % 253) as u8).collect();
+    file.write_all(&data).unwrap();
+    let mut buf = vec![0u8; LEN];
+    let mut big = cb(file.as_raw_fd(), buf.as_mut_ptr(), LEN, 0);
+    // SAFETY: `big` and `buf` outlive the request (finished below).
+    unsafe {
+        ctx.read(&mut big).unwrap();
+        assert_eq!(aio::aio_error(&big), Ok(0), "alone: done inline");
+        assert_eq!(finish(&mut big), Ok(LEN as isize));
+    }
+    assert_eq!(ctx.workers(), 0, "alone: no thread");
+    assert!(buf == data);
+    // A read of /dev/zero (a seekable character device: no probe, a worker)
+    // into a page that faults keeps one request unreturned.
+    let zero = File::open("/dev/zero").unwrap();
+    let pages = FaultPages::new(1);
+    let mut held = cb(zero.as_raw_fd(), pages.page(0), PAGE, 0);
+    // SAFETY: `held` and the page outlive the request (finished below).
+    unsafe { ctx.read(&mut held) }.unwrap();
+    assert_eq!(pages.next_fault(Duration::from_secs(10)), Some(0));
+    assert_eq!(ctx.workers(), 1);
+    buf.fill(0);
+    let mut big = cb(file.as_raw_fd(), buf.as_mut_ptr(), LEN, 0);
+    // SAFETY: as above.
+    unsafe { ctx.read(&mut big) }.unwrap();
+    assert_eq!(ctx.workers(), 2, "beside another: a worker of its own");
+    // SAFETY: as above.
+    assert_eq!(unsafe { finish(&mut big) }, Ok(LEN as isize));
+    assert!(buf == data);
+    pages.resolve(0, 1);
+    // SAFETY: as above.
+    assert_eq!(unsafe { finish(&mut held) }, Ok(PAGE as isize));
 }

@@ -69,6 +69,14 @@ fn default_file_workers() -> usize {
     (cpus() / 2).clamp(1, 32)
 }
 
+/// Workers for file reads and writes sent to a worker unprobed (larger than
+/// the inline budget, or inline completion off): two per CPU, 4 to 64, so
+/// that large cached copies run on every CPU without a thread per request
+/// (BENCHMARKS.md: 1 MiB reads at depth 8 lost 16 % with the direct pool's).
+fn default_copy_workers() -> usize {
+    (2 * cpus()).clamp(4, 64)
+}
+
 /// The default [`AioBuilder::inline_budget`].
 pub const DEFAULT_INLINE_BUDGET: usize = 128 << 10;
 
@@ -85,11 +93,13 @@ impl Default for AioBuilder {
                 max_requests: 4096,
                 workers: default_workers(),
                 file_workers: default_file_workers(),
+                copy_workers: default_copy_workers(),
                 stream_workers: 64,
                 idle_timeout: Duration::from_secs(1),
                 inline: true,
                 kernel_aio: true,
                 inline_budget: DEFAULT_INLINE_BUDGET,
+                adaptive_budget: true,
             },
         }
     }
@@ -107,18 +117,20 @@ impl AioBuilder {
 
     /// Most worker threads per pool (default: ten per CPU (16 to 64) for
     /// requests that do their own I/O — `O_DIRECT`, syncs, character devices
-    /// and file reads and writes sent to a worker unprobed (larger than the
-    /// inline budget, or with inline completion off) —; one per two CPUs (1
-    /// to 32) for file reads and writes whose inline probe missed, which
-    /// already started the read, so that a worker only waits for it; 64 for pipes and sockets, which may block for ever and
-    /// have a pool of their own). A worker runs one blocking call at a time;
-    /// more workers than the I/O needs mostly cost context switches
-    /// (docs/perf-aio.md). This sets the first two pools to `n` (and the third
-    /// to at least `n`).
+    /// —; one per two CPUs (1 to 32) for file reads and writes whose inline
+    /// probe missed, which already started the read, so that a worker only
+    /// waits for it; two per CPU (4 to 64) for file reads and writes sent to
+    /// a worker unprobed (larger than the inline budget, or with inline
+    /// completion off), to copy on another CPU; 64 for pipes and sockets,
+    /// which may block for ever and have a pool of their own). A worker runs
+    /// one blocking call at a time; more workers than the I/O needs mostly
+    /// cost context switches (docs/perf-aio.md). This sets the first three
+    /// pools to `n` (and the last to at least `n`).
     pub fn workers(mut self, n: usize) -> Self {
         let n = n.max(1);
         self.config.workers = n;
         self.config.file_workers = n;
+        self.config.copy_workers = n;
         self.config.stream_workers = self.config.stream_workers.max(n);
         self
     }
@@ -132,18 +144,6 @@ impl AioBuilder {
         /// to a worker (`BATCH_ASYNC`), as glibc does.
         inline(yes: bool) => config.inline = yes;
 
-        /// Bytes of file reads and writes that one call may complete inline, in
-        /// the submitting thread (default [`DEFAULT_INLINE_BUDGET`], 128 KiB):
-        /// a request larger than this, and the members of a [`lio_listio`](super::lio_listio)
-        /// beyond it (in list order), go to a worker even when the data is
-        /// cached, so that a large copy overlaps with the caller's own work (its
-        /// `aio_error` says `EINPROGRESS`) and uses another core. 0 sends every
-        /// file request to a worker (as [`inline(false)`](Self::inline) does);
-        /// `usize::MAX` lets any cached request complete inline. For the
-        /// process-wide context (and so the `LD_PRELOAD` library) the
-        /// environment variable `SYSLETS_AIO_INLINE_BUDGET` (bytes) sets it.
-        inline_budget(bytes: usize) => config.inline_budget = bytes;
-
         /// Whether `O_DIRECT` reads and writes are queued in the kernel with
         /// [io_submit(2)] (default true): the device gets the request without a
         /// worker thread carrying it, and one thread reaps the completions. With
@@ -153,6 +153,31 @@ impl AioBuilder {
         ///
         /// [io_submit(2)]: https://man7.org/linux/man-pages/man2/io_submit.2.html
         kernel_aio(yes: bool) => config.kernel_aio = yes;
+    }
+
+    /// Bytes of file reads and writes that one call may complete inline, in
+    /// the submitting thread: a request larger than this, and the members of
+    /// a [`lio_listio`](super::lio_listio) beyond it (in list order), go to a
+    /// worker even when the data is cached, so that a large copy overlaps
+    /// with the caller's own work (its `aio_error` says `EINPROGRESS`) and
+    /// uses another core. 0 sends every file request to a worker (as
+    /// [`inline(false)`](Self::inline) does); `usize::MAX` lets any cached
+    /// request complete inline. For the process-wide context (and so the
+    /// `LD_PRELOAD` library) the environment variable
+    /// `SYSLETS_AIO_INLINE_BUDGET` (bytes) sets it.
+    ///
+    /// Unset (the default), the budget is [`DEFAULT_INLINE_BUDGET`] (128
+    /// KiB), and a single request larger than it goes to a worker only while
+    /// the caller has other requests of the context not yet returned
+    /// (`aio_return`) — a queue deeper than one, so that its copy overlaps
+    /// with the caller's work on the others —; otherwise it completes inline
+    /// (a caller that returns each request before it submits the next gains
+    /// nothing from a worker but the hand-off).
+    /// A `lio_listio` always has the budget.
+    pub fn inline_budget(mut self, bytes: usize) -> Self {
+        self.config.inline_budget = bytes;
+        self.config.adaptive_budget = false;
+        self
     }
 
     /// Make the context. No thread starts until a request goes to a worker.

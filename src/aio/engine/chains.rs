@@ -18,20 +18,20 @@ use crate::confine::validate::ValidatedBatch;
 use crate::errno::Errno;
 
 impl Engine {
-    /// The pool a chain goes to when it leaves the submitter: `File` for one
-    /// the `RWF_NOWAIT` probe runs first (`probed`), so that it reaches a
-    /// worker only after a miss whose read the probe already started; `Direct`
-    /// for one that goes to a worker unprobed (no probe applies, inline
-    /// completion is off, or it is larger than the inline budget) and does
-    /// all of its I/O or copying there. Kept apart because they want
-    /// different pools: a few workers that wait for pages already on their way
-    /// one after another (docs/perf-aio.md, "Cold buffered"), against one worker per
-    /// request, so that large cached copies run on every CPU.
+    /// The pool of a file request the probe covers, when it leaves the
+    /// submitter: `File` if the `RWF_NOWAIT` probe runs first (`probed`), so
+    /// that it reaches a worker only after a miss whose read the probe
+    /// already started; `Copy` if it goes to a worker unprobed (inline
+    /// completion off, or larger than the inline budget) and does all of its
+    /// copying or I/O there. Kept apart because they want different pools: a
+    /// worker that waits for pages already on their way one after another
+    /// (docs/perf-aio.md, "Cold buffered"), against a few per CPU, so that
+    /// large cached copies run on every CPU.
     fn worker_class(probed: bool) -> Class {
         if probed {
             Class::File
         } else {
-            Class::Direct
+            Class::Copy
         }
     }
 
@@ -66,7 +66,11 @@ impl Engine {
             let write = op == Op::Write;
             let probed = probe && inline && self.config.inline;
             let flags = if probed { 0 } else { abi::BATCH_ASYNC };
-            let class = Engine::worker_class(probed);
+            let class = if probe {
+                Engine::worker_class(probed)
+            } else {
+                Class::Direct
+            };
             if let Some(mut batch) = self.spares.take(write) {
                 if buf.aim(&mut batch, &self.policy, fd, offset, id, flags) {
                     return Ok((batch, None, true, class));
@@ -119,8 +123,10 @@ impl Engine {
         let class = if lane.is_some() && !positional && matches!(kind, Some(FdKind::Stream { .. }))
         {
             Class::Stream
+        } else if asynchronous {
+            Class::Direct
         } else {
-            Engine::worker_class(!asynchronous && inline && self.config.inline)
+            Engine::worker_class(inline && self.config.inline)
         };
         if asynchronous || !inline || !self.config.inline {
             chain.set_flags(abi::BATCH_ASYNC);
