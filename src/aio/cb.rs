@@ -609,12 +609,6 @@ impl Quota {
         true
     }
 
-    /// Requests of this context submitted and not yet returned.
-    #[inline]
-    pub(crate) fn unreturned(&self) -> usize {
-        (self.counter().load(Ordering::Relaxed) & !OWNED) as usize
-    }
-
     /// Uncount a request whose aiocb names cell `tag` (0: none; anything
     /// else not a cell is ignored: the aiocb is the caller's memory).
     fn give_back_cell(tag: i32) {

@@ -99,7 +99,6 @@ impl Default for AioBuilder {
                 inline: true,
                 kernel_aio: true,
                 inline_budget: DEFAULT_INLINE_BUDGET,
-                adaptive_budget: true,
             },
         }
     }
@@ -144,6 +143,18 @@ impl AioBuilder {
         /// to a worker (`BATCH_ASYNC`), as glibc does.
         inline(yes: bool) => config.inline = yes;
 
+        /// Bytes of file reads and writes that one call may complete inline, in
+        /// the submitting thread (default [`DEFAULT_INLINE_BUDGET`], 128 KiB):
+        /// a request larger than this, and the members of a [`lio_listio`](super::lio_listio)
+        /// beyond it (in list order), go to a worker even when the data is
+        /// cached, so that a large copy overlaps with the caller's own work (its
+        /// `aio_error` says `EINPROGRESS`) and uses another core. 0 sends every
+        /// file request to a worker (as [`inline(false)`](Self::inline) does);
+        /// `usize::MAX` lets any cached request complete inline. For the
+        /// process-wide context (and so the `LD_PRELOAD` library) the
+        /// environment variable `SYSLETS_AIO_INLINE_BUDGET` (bytes) sets it.
+        inline_budget(bytes: usize) => config.inline_budget = bytes;
+
         /// Whether `O_DIRECT` reads and writes are queued in the kernel with
         /// [io_submit(2)] (default true): the device gets the request without a
         /// worker thread carrying it, and one thread reaps the completions. With
@@ -153,31 +164,6 @@ impl AioBuilder {
         ///
         /// [io_submit(2)]: https://man7.org/linux/man-pages/man2/io_submit.2.html
         kernel_aio(yes: bool) => config.kernel_aio = yes;
-    }
-
-    /// Bytes of file reads and writes that one call may complete inline, in
-    /// the submitting thread: a request larger than this, and the members of
-    /// a [`lio_listio`](super::lio_listio) beyond it (in list order), go to a
-    /// worker even when the data is cached, so that a large copy overlaps
-    /// with the caller's own work (its `aio_error` says `EINPROGRESS`) and
-    /// uses another core. 0 sends every file request to a worker (as
-    /// [`inline(false)`](Self::inline) does); `usize::MAX` lets any cached
-    /// request complete inline. For the process-wide context (and so the
-    /// `LD_PRELOAD` library) the environment variable
-    /// `SYSLETS_AIO_INLINE_BUDGET` (bytes) sets it.
-    ///
-    /// Unset (the default), the budget is [`DEFAULT_INLINE_BUDGET`] (128
-    /// KiB), and a single request larger than it goes to a worker only while
-    /// the caller has other requests of the context not yet returned
-    /// (`aio_return`) — a queue deeper than one, so that its copy overlaps
-    /// with the caller's work on the others —; otherwise it completes inline
-    /// (a caller that returns each request before it submits the next gains
-    /// nothing from a worker but the hand-off).
-    /// A `lio_listio` always has the budget.
-    pub fn inline_budget(mut self, bytes: usize) -> Self {
-        self.config.inline_budget = bytes;
-        self.config.adaptive_budget = false;
-        self
     }
 
     /// Make the context. No thread starts until a request goes to a worker.

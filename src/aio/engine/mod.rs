@@ -78,9 +78,6 @@ pub(crate) struct Config {
     pub kernel_aio: bool,
     /// Bytes one call may complete inline (see [`Engine::submit`]).
     pub inline_budget: usize,
-    /// No budget was set: a single request decides by what is in flight
-    /// (see [`Engine::submit`]).
-    pub adaptive_budget: bool,
 }
 
 /// The engine: the executors, the request table and the completion threads.

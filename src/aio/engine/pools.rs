@@ -25,8 +25,7 @@ use crate::errno::Errno;
 ///   already on their way, mostly one after another: few workers suffice,
 ///   and more cost context switches.
 /// * `Copy`: reads and writes of such files sent to a worker unprobed
-///   (larger than the inline budget while the caller has others unreturned,
-///   or with inline completion off): the worker copies, or does the I/O, so
+///   (larger than the inline budget, or with inline completion off): the worker copies, or does the I/O, so
 ///   that it overlaps with the caller on another CPU; a few per CPU.
 /// * `Direct`: requests that do their own I/O on a worker (`O_DIRECT`, syncs,
 ///   seekable character devices): one worker per request in flight.

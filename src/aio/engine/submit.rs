@@ -32,8 +32,7 @@ impl Engine {
     /// (one request, or one `lio_listio`): a file read or write the probe
     /// covers completes inline only if it fits, and uses it up; a larger
     /// one goes straight to a worker, so that the copying overlaps with the
-    /// caller and uses another core. With no budget configured a single
-    /// request ignores it and goes by [`Engine::overlaps`] instead.
+    /// caller and uses another core.
     pub(crate) fn submit(
         self: &Arc<Self>,
         req: Request,
@@ -55,11 +54,6 @@ impl Engine {
             && (req.op == Op::Read
                 || !sys::fd_flags(req.fd).is_ok_and(|f| f & libc::O_APPEND != 0));
         let inline = match kind {
-            Some(FdKind::Positional { probe: true })
-                if list.is_none() && self.config.adaptive_budget =>
-            {
-                !self.overlaps(req.buf.len())
-            }
             Some(FdKind::Positional { probe: true }) => match budget.checked_sub(req.buf.len()) {
                 Some(left) => {
                     *budget = left;
@@ -145,22 +139,6 @@ impl Engine {
             self.launch_one((id, class, batch));
         }
         Ok(())
-    }
-
-    /// Whether a single cached file request of `len` bytes should go to a
-    /// worker rather than complete inline, when no budget is configured: if
-    /// it is larger than the budget and the caller has other requests of
-    /// this context not yet returned (a queue deeper than one: it goes on
-    /// submitting or reaping while this one is copied), its copy overlaps
-    /// (at queue depth 8, 1 MiB reads: 1.7x io_uring on workers, 1.0x inline);
-    /// a caller that returns each request before the next gains nothing but
-    /// the hand-off (at queue depth 1, 256 KiB reads: 2.4x faster inline;
-    /// BENCHMARKS.md). Not "while others are on workers": those are few
-    /// exactly when large reads complete inline, which would keep them
-    /// inline at any depth.
-    #[inline]
-    fn overlaps(&self, len: usize) -> bool {
-        len > self.config.inline_budget && self.quota.unreturned() > 0
     }
 
     /// Submit a request outside any lane before registering it.
