@@ -232,13 +232,27 @@ impl Drop for FaultPages {
 #[test]
 fn reads_on_one_seekable_fd_run_concurrently() {
     const N: usize = 8;
-    let ctx = Aio::builder().inline(false).workers(N).build().unwrap();
-    let pages = FaultPages::new(N);
+    reads_run_concurrently(Aio::builder().inline(false).workers(N).build().unwrap(), N);
+}
+
+/// Cached reads larger than the inline budget go to a worker unprobed, to
+/// overlap their copies: with the default pools (the small file pool is
+/// for probed misses; the copy pool has at least four workers) four of them
+/// are in flight at once.
+#[test]
+fn reads_beyond_the_inline_budget_run_concurrently() {
+    reads_run_concurrently(Aio::builder().inline_budget(0).build().unwrap(), 4);
+}
+
+/// `N` reads of one cached file into pages that fault (userfaultfd), all
+/// submitted before any is resolved: `N` faults are outstanding together.
+fn reads_run_concurrently(ctx: Aio, n: usize) {
+    let pages = FaultPages::new(n);
     let mut file = temp_file("conc", false);
-    let content: Vec<u8> = (0..N * PAGE).map(|i| (i / PAGE) as u8 + 1).collect();
+    let content: Vec<u8> = (0..n * PAGE).map(|i| (i / PAGE) as u8 + 1).collect();
     file.write_all(&content).unwrap();
     let fd = file.as_raw_fd();
-    let mut cbs: Vec<libc::aiocb> = (0..N)
+    let mut cbs: Vec<libc::aiocb> = (0..n)
         .map(|i| cb(fd, pages.page(i), PAGE, (i * PAGE) as i64))
         .collect();
     for c in &mut cbs {
@@ -246,16 +260,16 @@ fn reads_on_one_seekable_fd_run_concurrently() {
         unsafe { ctx.read(c) }.unwrap();
     }
     let mut seen = std::collections::BTreeSet::new();
-    while seen.len() < N {
+    while seen.len() < n {
         match pages.next_fault(Duration::from_secs(10)) {
             Some(p) => {
                 seen.insert(p);
             }
-            None => panic!("only {} of {N} reads were in flight at once", seen.len()),
+            None => panic!("only {} of {n} reads were in flight at once", seen.len()),
         }
     }
     assert_eq!(ctx.held(), 0);
-    for i in 0..N {
+    for i in 0..n {
         pages.resolve(i, 0);
     }
     for (i, c) in cbs.iter_mut().enumerate() {
@@ -1008,4 +1022,35 @@ fn the_inline_byte_budget_sends_the_rest_of_a_list_to_workers() {
             );
         }
     }
+}
+
+#[test]
+fn a_large_read_goes_to_a_worker_even_alone() {
+    // Over the default budget, a cached read is copied on a worker so that
+    // it overlaps with the caller's own work, even with nothing else in
+    // flight (completing it inline would be faster for a caller that waits
+    // at once, and would take that overlap from every other caller).
+    const LEN: usize = 256 * 1024;
+    let ctx = Aio::new();
+    let mut file = temp_file("overlap", false);
+    let data: Vec<u8> = (0..LEN).map(|i| (i % 253) as u8).collect();
+    file.write_all(&data).unwrap();
+    let mut buf = vec![0u8; LEN];
+    let mut big = cb(file.as_raw_fd(), buf.as_mut_ptr(), LEN, 0);
+    // SAFETY: `big` and `buf` outlive the request (finished below).
+    unsafe {
+        ctx.read(&mut big).unwrap();
+        assert_eq!(finish(&mut big), Ok(LEN as isize));
+    }
+    assert_eq!(ctx.workers(), 1, "alone, a worker of its own");
+    assert!(buf == data);
+    // Within the budget the same file completes inline, with no new thread.
+    let mut small = cb(file.as_raw_fd(), buf.as_mut_ptr(), 4096, 0);
+    // SAFETY: as above.
+    unsafe {
+        ctx.read(&mut small).unwrap();
+        assert_eq!(aio::aio_error(&small), Ok(0), "within the budget: inline");
+        assert_eq!(finish(&mut small), Ok(4096));
+    }
+    assert_eq!(ctx.workers(), 1);
 }

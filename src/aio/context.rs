@@ -60,8 +60,20 @@ fn default_workers() -> usize {
     (10 * cpus()).clamp(16, 64)
 }
 
-/// Workers for file reads and writes the probe covers: two per CPU, 4 to 64.
+/// Workers for file reads and writes the probe covers: one per two CPUs, 1
+/// to 32. A read reaches one of them only after its probe missed and started
+/// the I/O, so a worker waits for pages already on their way, mostly one
+/// after another; more workers than that only add context switches
+/// (docs/perf-aio.md, "Cold buffered").
 fn default_file_workers() -> usize {
+    (cpus() / 2).clamp(1, 32)
+}
+
+/// Workers for file reads and writes sent to a worker unprobed (larger than
+/// the inline budget, or inline completion off): two per CPU, 4 to 64, so
+/// that large cached copies run on every CPU without a thread per request
+/// (BENCHMARKS.md: 1 MiB reads at depth 8 lost 16 % with the direct pool's).
+fn default_copy_workers() -> usize {
     (2 * cpus()).clamp(4, 64)
 }
 
@@ -81,6 +93,7 @@ impl Default for AioBuilder {
                 max_requests: 4096,
                 workers: default_workers(),
                 file_workers: default_file_workers(),
+                copy_workers: default_copy_workers(),
                 stream_workers: 64,
                 idle_timeout: Duration::from_secs(1),
                 inline: true,
@@ -103,17 +116,20 @@ impl AioBuilder {
 
     /// Most worker threads per pool (default: ten per CPU (16 to 64) for
     /// requests that do their own I/O — `O_DIRECT`, syncs, character devices
-    /// —; two per CPU (4 to 64) for file reads and writes, whose uncached
-    /// data the inline probe already started reading, so that a worker only
-    /// waits for it; 64 for pipes and sockets, which may block for ever and
-    /// have a pool of their own). A worker runs one blocking call at a time;
-    /// more workers than the I/O needs mostly cost context switches
-    /// (docs/perf-aio.md). This sets the first two pools to `n` (and the third
-    /// to at least `n`).
+    /// —; one per two CPUs (1 to 32) for file reads and writes whose inline
+    /// probe missed, which already started the read, so that a worker only
+    /// waits for it; two per CPU (4 to 64) for file reads and writes sent to
+    /// a worker unprobed (larger than the inline budget, or with inline
+    /// completion off), to copy on another CPU; 64 for pipes and sockets,
+    /// which may block for ever and have a pool of their own). A worker runs
+    /// one blocking call at a time; more workers than the I/O needs mostly
+    /// cost context switches (docs/perf-aio.md). This sets the first three
+    /// pools to `n` (and the last to at least `n`).
     pub fn workers(mut self, n: usize) -> Self {
         let n = n.max(1);
         self.config.workers = n;
         self.config.file_workers = n;
+        self.config.copy_workers = n;
         self.config.stream_workers = self.config.stream_workers.max(n);
         self
     }

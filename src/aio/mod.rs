@@ -47,9 +47,11 @@
 //!   one that needs more than a worker may do (starting the `SIGEV_THREAD`
 //!   notifier, releasing requests held behind it, a list) is reaped by a
 //!   completion thread (started on first need).
-//! * **Three worker pools** (executors): file reads and writes the probe
-//!   covers (for uncached data the probe already started the read, so a few
-//!   workers only wait for pages), requests that do their own I/O on a worker
+//! * **Four worker pools** (executors): file reads and writes whose probe
+//!   missed (the probe already started the read, so a worker only waits for
+//!   pages, one after another), file reads and writes sent to a worker
+//!   unprobed (large cached copies, overlapped on other CPUs), requests that
+//!   do their own I/O on a worker
 //!   (`O_DIRECT`, syncs, character devices: one worker per request in
 //!   flight), and pipes and sockets (which may wait for ever, so they never
 //!   take every worker from file I/O). See [`AioBuilder::workers`].

@@ -18,6 +18,23 @@ use crate::confine::validate::ValidatedBatch;
 use crate::errno::Errno;
 
 impl Engine {
+    /// The pool of a file request the probe covers, when it leaves the
+    /// submitter: `File` if the `RWF_NOWAIT` probe runs first (`probed`), so
+    /// that it reaches a worker only after a miss whose read the probe
+    /// already started; `Copy` if it goes to a worker unprobed (inline
+    /// completion off, or larger than the inline budget) and does all of its
+    /// copying or I/O there. Kept apart because they want different pools: a
+    /// worker that waits for pages already on their way one after another
+    /// (docs/perf-aio.md, "Cold buffered"), against a few per CPU, so that
+    /// large cached copies run on every CPU.
+    fn worker_class(probed: bool) -> Class {
+        if probed {
+            Class::File
+        } else {
+            Class::Copy
+        }
+    }
+
     /// The request's chain, the ordered lane it belongs to, and whether it is
     /// positional. `kind` is None for a sync.
     #[expect(
@@ -47,11 +64,12 @@ impl Engine {
         {
             // The usual request: a spare batch of its kind, re-aimed.
             let write = op == Op::Write;
-            let class = if probe { Class::File } else { Class::Direct };
-            let flags = if !probe || !inline || !self.config.inline {
-                abi::BATCH_ASYNC
+            let probed = probe && inline && self.config.inline;
+            let flags = if probed { 0 } else { abi::BATCH_ASYNC };
+            let class = if probe {
+                Engine::worker_class(probed)
             } else {
-                0
+                Class::Direct
             };
             if let Some(mut batch) = self.spares.take(write) {
                 if buf.aim(&mut batch, &self.policy, fd, offset, id, flags) {
@@ -108,7 +126,7 @@ impl Engine {
         } else if asynchronous {
             Class::Direct
         } else {
-            Class::File
+            Engine::worker_class(inline && self.config.inline)
         };
         if asynchronous || !inline || !self.config.inline {
             chain.set_flags(abi::BATCH_ASYNC);

@@ -68,6 +68,8 @@ pub(crate) struct Config {
     pub workers: usize,
     /// Workers of the `File` pool.
     pub file_workers: usize,
+    /// Workers of the `Copy` pool.
+    pub copy_workers: usize,
     /// Workers of the `Stream` pool.
     pub stream_workers: usize,
     pub idle_timeout: Duration,
@@ -81,7 +83,7 @@ pub(crate) struct Config {
 /// The engine: the executors, the request table and the completion threads.
 #[derive(Debug)]
 pub(crate) struct Engine {
-    execs: [Exec; 3],
+    execs: [Exec; 4],
     policy: Policy,
     config: Config,
     state: Mutex<State>,
@@ -134,6 +136,7 @@ impl Engine {
                 Exec::new(ring, config.file_workers, idle)?,
                 Exec::new(ring, config.workers, idle)?,
                 Exec::new(ring, config.stream_workers, idle)?,
+                Exec::new(ring, config.copy_workers, idle)?,
             ],
             policy: Policy::default(),
             config,

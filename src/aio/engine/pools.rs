@@ -1,4 +1,4 @@
-//! The three executors (worker pools) and the completion thread of each.
+//! The four executors (worker pools) and the completion thread of each.
 //! Most outcomes are published by the worker that ran the request (see
 //! `hook`); the rest are posted to the executor's ring and reaped here by a
 //! completion thread, started on the first submission that needs one and
@@ -19,10 +19,14 @@ use crate::errno::Errno;
 /// Which executor (worker pool) a request goes to. The pools differ in how
 /// many workers they need:
 ///
-/// * `File`: reads and writes of files the `RWF_NOWAIT` probe covers. Cached
-///   data completes inline; for uncached data the probe has already started
-///   the read, so a worker only waits for the page: few workers suffice, and
-///   more cost context switches.
+/// * `File`: reads and writes of files the `RWF_NOWAIT` probe covers, after
+///   the probe missed. Cached data completed inline; for uncached data the
+///   probe has already started the read, so a worker only waits for pages
+///   already on their way, mostly one after another: few workers suffice,
+///   and more cost context switches.
+/// * `Copy`: reads and writes of such files sent to a worker unprobed
+///   (larger than the inline budget, or with inline completion off): the worker copies, or does the I/O, so
+///   that it overlaps with the caller on another CPU; a few per CPU.
 /// * `Direct`: requests that do their own I/O on a worker (`O_DIRECT`, syncs,
 ///   seekable character devices): one worker per request in flight.
 /// * `Stream`: pipes, sockets, terminals, whose requests may block for ever
@@ -33,9 +37,10 @@ pub(crate) enum Class {
     File = 0,
     Direct = 1,
     Stream = 2,
+    Copy = 3,
 }
 
-pub(super) const CLASSES: [Class; 3] = [Class::File, Class::Direct, Class::Stream];
+pub(super) const CLASSES: [Class; 4] = [Class::File, Class::Direct, Class::Stream, Class::Copy];
 
 /// One executor and the completion thread that reaps its ring.
 #[derive(Debug)]
