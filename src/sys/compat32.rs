@@ -33,6 +33,7 @@ use syslets_abi::compat32::nr32::{GETDENTS64 as I386_GETDENTS64, LLSEEK as I386_
 /// i386 entry: the batch is a compat one, the call depends on the calling ABI
 /// ([`Signature::via_i386`](abi::signature::Signature::via_i386)), and the
 /// kernel has the entry.
+#[inline]
 pub(crate) fn routes(flags: u16, sig: &abi::signature::Signature) -> bool {
     flags & abi::BATCH_COMPAT32 != 0 && sig.via_i386.is_some() && available()
 }
