@@ -894,6 +894,56 @@ pub fn walkers() -> usize {
     cpus() + 1
 }
 
+/// Descriptors the walk may hold besides its directories' (the standard
+/// streams, each executor's eventfd, what the caller had open).
+const FDS_BESIDE_DIRS: usize = 64;
+
+/// Grow this process's descriptor table now to `n` entries (fewer at a low
+/// `RLIMIT_NOFILE`), before the walker threads start. The kernel grows the
+/// table (doubling it) when a descriptor past its end is allocated, and
+/// while other threads share the table each growth first waits for an RCU
+/// grace period (`expand_fdtable` calls `synchronize_rcu`); meanwhile every
+/// thread of the process that opens a descriptor sleeps (`D`, in
+/// `expand_files`). A walk opens up to [`MAX_OPEN_DIRS`] directories per
+/// walker, so it grew the table several times while walking: 7–23 ms each
+/// on an idle machine, up to 0.6 s for one growth with two CPU hogs, which
+/// starve the grace-period kernel thread (`rcu_preempt`, nice 0): a cold
+/// walk then had 29 of its 35 threads asleep in `expand_files`
+/// (BENCHMARKS.md, "the stalled walk"). A table grown while this thread is
+/// the only one costs no grace period, one grown later costs one (not one
+/// per doubling), and a table never shrinks. Best effort: a failure leaves
+/// the table to grow as before.
+pub fn reserve_fds(n: usize) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one struct rlimit through the pointer, which
+    // points to a live local of that type.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return;
+    }
+    let cur = usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX);
+    // The highest descriptor number a process may have is RLIMIT_NOFILE - 1.
+    let last = n.min(cur).saturating_sub(1);
+    let Ok(last) = libc::c_int::try_from(last) else {
+        return;
+    };
+    let Ok(any) = std::fs::File::open("/") else {
+        return;
+    };
+    // SAFETY: F_DUPFD_CLOEXEC duplicates `any`, open for the whole call, or
+    // fails (EMFILE, EINVAL past the limit); it reads and writes no memory of
+    // this process, and takes the lowest free number >= `last`, so no open
+    // descriptor is replaced.
+    let dup = unsafe { libc::fcntl(any.as_raw_fd(), libc::F_DUPFD_CLOEXEC, last) };
+    if dup >= 0 {
+        // SAFETY: `dup` was just returned by fcntl: a descriptor this function
+        // owns and that nothing else refers to; it is closed once, here.
+        unsafe { libc::close(dup) };
+    }
+}
+
 /// The walk through the executors: `opts.walkers` walker threads (0:
 /// [`walkers`]), this thread being one of them.
 pub fn walk_async(root: &Path, opts: Options) -> std::io::Result<Totals> {
@@ -912,6 +962,7 @@ pub fn walk_async(root: &Path, opts: Options) -> std::io::Result<Totals> {
     } else {
         opts.walkers
     };
+    reserve_fds(walkers * MAX_OPEN_DIRS + FDS_BESIDE_DIRS);
     let common = Common::new(walkers);
     totals.walkers = walkers;
     if !common.seen.count_stat(&mut totals, &root_stat) {

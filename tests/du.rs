@@ -12,7 +12,7 @@ use std::time::Duration;
 #[path = "../examples/du.rs"]
 mod du;
 
-use du::{walk_async, walk_sync, Common, DirTask, Options, Totals};
+use du::{reserve_fds, walk_async, walk_sync, Common, DirTask, Options, Totals};
 
 fn make_tree(root: &Path) {
     let _ = std::fs::remove_dir_all(root);
@@ -303,4 +303,67 @@ fn du_walkers_queue_hands_over_and_ends() {
         assert!(other.join().unwrap());
     });
     assert!(c.take().is_none(), "an ended walk stays ended");
+}
+
+/// The size of this process's descriptor table (`FDSize` in /proc/self/status).
+fn fd_table_size() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("FDSize:")).unwrap();
+    line["FDSize:".len()..].trim().parse().unwrap()
+}
+
+/// The soft `RLIMIT_NOFILE` (`Max open files` in /proc/self/limits).
+fn nofile_soft_limit() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let soft = line["Max open files".len()..].split_whitespace().next();
+    soft.unwrap().parse().unwrap_or(usize::MAX)
+}
+
+/// The walk grows the descriptor table before its walkers start (a growth
+/// while other threads share the table waits for an RCU grace period, and
+/// every thread opening a descriptor meanwhile sleeps): `reserve_fds(n)`
+/// leaves a table of at least `n` entries (at most the soft limit) and no
+/// descriptor open. Run in a fresh process (this test binary, the test
+/// below alone), whose table is still the initial 64 entries: in this one,
+/// other tests' walks may have grown it already.
+#[test]
+fn du_reserve_fds_grows_the_descriptor_table_up_front() {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            "du_reserve_fds_in_a_fresh_process",
+            "--test-threads=1",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The body of the test above (ignored: run only by it, in a process of its own).
+#[test]
+#[ignore = "run by du_reserve_fds_grows_the_descriptor_table_up_front in a fresh process"]
+fn du_reserve_fds_in_a_fresh_process() {
+    let before = fd_table_size();
+    let want = 1000.min(nofile_soft_limit());
+    assert!(before < want, "the table already has {before} entries");
+    reserve_fds(1000);
+    let after = fd_table_size();
+    assert!(after >= want, "table of {after} entries, {want} wanted");
+    // The descriptor that grew it is closed again: no open one at or past `want - 1`.
+    let open: Vec<usize> = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd + 1 >= want)
+        .collect();
+    assert!(open.is_empty(), "left open: {open:?}");
 }
