@@ -8,7 +8,15 @@
 #       exec nice -n -20 bash benches/du_contention.sh [PATH]'
 #
 # Environment: ROUNDS (default 5), HOGS ("0 1 2"), CACHES ("hot cold"; cold
-# needs root: sync + drop_caches before every walk). The hogs are real
+# needs root: sync + drop_caches before every walk), SNAP_AFTER (default 5):
+# a walk of any side still running after that many seconds (a cold walk takes
+# 0.7-3 s here) gets a snapshot of where its threads wait, written to
+# target/du-snapshots/ and named in the round's line: each thread's state,
+# wchan, kernel stack and context switches, gdb's `thread apply all bt` (if
+# gdb is installed), and the CPU (steal, iowait) and disk counters at the
+# snapshot and one second later, which tell a wait of the walk (futex, ring)
+# from a slow disk or a paused machine. The snapshot's time counts in the
+# round's (gdb stops the walk while it reads it). The hogs are real
 # competitors: started from this script, they stay in its session, so in its
 # autogroup and at its nice value (-20 under the command above), and the
 # scheduler shares the CPUs between them and the measured walk thread by
@@ -79,6 +87,40 @@ drop() {
     echo 3 >/proc/sys/vm/drop_caches
 }
 
+snap_after=${SNAP_AFTER:-5}
+snapdir=target/du-snapshots
+# Where the threads of walk $1 (side $2, and its children) wait; prints the file.
+snapshot() {
+    mkdir -p "$snapdir"
+    local f p t
+    f=$snapdir/$(date +%Y%m%d-%H%M%S)-$2-$1.txt
+    {
+        echo "$2 (pid $1) still running after $snap_after s; load $(cat /proc/loadavg)"
+        counters() {
+            echo "cpu: user nice system idle iowait irq softirq steal (ticks):"
+            head -1 /proc/stat
+            echo "disks: reads merged sectors ms-reading writes merged sectors ms-writing in-flight ms-busy ...:"
+            awk '$4 + $8 > 0 && $3 !~ /^(loop|ram)/' /proc/diskstats
+        }
+        counters
+        for p in "$1" $(pgrep -P "$1" || true); do
+            for t in /proc/"$p"/task/*; do
+                echo "-- $(cat "$t/comm") tid ${t##*/} state $(cut -d' ' -f3 "$t/stat") wchan $(cat "$t/wchan")"
+                cat "$t/stack"
+                grep ctxt "$t/status"
+            done
+            # (Not the shell that started the walk.)
+            if command -v gdb >/dev/null && [ "$(cat "/proc/$p/comm")" != bash ]; then
+                timeout 60 gdb -p "$p" -batch -ex 'thread apply all bt'
+            fi
+        done
+        sleep 1
+        echo "one second later:"
+        counters
+    } >"$f" 2>&1
+    echo "$f"
+}
+
 results=$(mktemp "${TMPDIR:-/tmp}/du-contention.XXXXXX")
 echo "machine: $(nproc) CPUs, $(uname -r), path $path, rounds $rounds, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "autogroup $(cat /proc/self/autogroup), nice $(nice); diskus: ${diskus:-NOT INSTALLED (column skipped)}"
@@ -102,14 +144,38 @@ for cache in $caches; do
                     s=${sides[$(((k + r - 1) % n))]}
                     [ "$cache" = cold ] && drop
                     t0=$(date +%s%N)
-                    out=$(run_side "$s")
+                    run_side "$s" >"$results.out" &
+                    walk=$!
+                    (
+                        # Killed while it naps (the walk ended); once the
+                        # nap is over, a snapshot is finished, not cut short
+                        # (not by errexit either: the walk may end meanwhile).
+                        set +e
+                        trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+                        sleep "$snap_after" &
+                        nap=$!
+                        wait "$nap"
+                        trap '' TERM
+                        if kill -0 "$walk" 2>/dev/null; then
+                            snapshot "$walk" "$s" >"$results.snap"
+                        fi
+                    ) &
+                    dog=$!
+                    wait "$walk"
                     t1=$(date +%s%N)
+                    kill "$dog" 2>/dev/null || true
+                    wait "$dog" || true
+                    out=$(cat "$results.out")
                     b=$(echo "$out" | head -1 | cut -f1 | cut -d' ' -f1)
                     if [ -z "$round_bytes" ]; then round_bytes=$b; fi
                     [ "$b" != "$round_bytes" ] && ok=0
                     secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
                     rows="$rows$cache $hogs $r $s $secs"$'\n'
                     line="$line $s=$secs($b)"
+                    if [ -s "$results.snap" ]; then
+                        line="$line [snapshot $(cat "$results.snap")]"
+                        rm -f "$results.snap"
+                    fi
                 done
                 if [ $ok = 1 ]; then break; fi
                 echo "$line  MISMATCH: the tree changed during the round, run again" >&2
@@ -163,4 +229,4 @@ for cache in $caches; do
     done
 done
 echo "bytes $bytes; load at the end $(cut -d' ' -f1-3 /proc/loadavg)"
-rm -f "$results"
+rm -f "$results" "$results.out" "$results.snap"

@@ -498,6 +498,8 @@ struct Walk<'a> {
     policy: Policy,
     dirs: Vec<Dir>,
     open_dirs: usize,
+    /// Most directories open at once ([`open_dirs_per_walker`]).
+    max_open_dirs: usize,
     /// Directories to open: the newest is opened first (depth first), the
     /// oldest (the shallowest: the biggest subtree) is given away.
     todo_dirs: VecDeque<usize>,
@@ -543,7 +545,7 @@ impl Walk<'_> {
     }
 
     /// Open and read directories of `todo_dirs` (the newest first), as many
-    /// as [`READ_DIRS`], [`READ_BYTES`] and [`MAX_OPEN_DIRS`] allow (at least
+    /// as [`READ_DIRS`], [`READ_BYTES`] and `max_open_dirs` allow (at least
     /// one), in one chain: fewer chains to validate inline, fewer hand-offs
     /// to workers when the cache is cold. No atom stops the chain: a
     /// directory that cannot be opened makes its reads fail (`EBADF`: the
@@ -555,7 +557,7 @@ impl Walk<'_> {
             let d = &self.dirs[dir];
             let len = d.buf_len + DIRENT_END;
             let full = picked.len() == READ_DIRS
-                || self.open_dirs == MAX_OPEN_DIRS
+                || self.open_dirs == self.max_open_dirs
                 || arena + len > READ_BYTES;
             if !picked.is_empty() && full {
                 break;
@@ -799,7 +801,7 @@ impl Walk<'_> {
                 self.share();
                 if let Some(b) = self.todo.pop_front() {
                     room = self.submit(b);
-                } else if self.open_dirs < MAX_OPEN_DIRS && !self.todo_dirs.is_empty() {
+                } else if self.open_dirs < self.max_open_dirs && !self.todo_dirs.is_empty() {
                     let b = self.open_chain();
                     room = self.submit(b);
                 } else if !self.filling.items.is_empty() {
@@ -861,6 +863,7 @@ fn walker(
     opts: &Options,
     progress: Option<Progress>,
 ) -> (Totals, Option<Progress>) {
+    let walkers = common.walkers;
     let _abort = AbortOnPanic(common);
     let mut walk = Walk {
         common,
@@ -871,6 +874,7 @@ fn walker(
         policy: Policy::default(),
         dirs: Vec::new(),
         open_dirs: 0,
+        max_open_dirs: open_dirs_per_walker(walkers),
         todo_dirs: VecDeque::new(),
         todo: VecDeque::new(),
         filling: StatChain::new(opts.chain_atoms),
@@ -894,6 +898,72 @@ pub fn walkers() -> usize {
     cpus() + 1
 }
 
+/// Descriptors the walk may hold besides its directories' (the standard
+/// streams, each executor's eventfd, what the caller had open).
+const FDS_BESIDE_DIRS: usize = 64;
+
+/// The soft `RLIMIT_NOFILE` ([getrlimit(2)](https://man7.org/linux/man-pages/man2/getrlimit.2.html)),
+/// `usize::MAX` when unlimited or unknown.
+fn nofile_limit() -> usize {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one struct rlimit through the pointer, which
+    // points to a live local of that type.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return usize::MAX;
+    }
+    usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX)
+}
+
+/// Most directories each of `walkers` walkers keeps open: [`MAX_OPEN_DIRS`],
+/// fewer when `RLIMIT_NOFILE` would not hold that many for every walker
+/// (beside [`FDS_BESIDE_DIRS`]), at least one. Without this, a soft limit of
+/// 1 024 (a common default) and 4 CPUs (5 walkers) let the walkers open more
+/// than the limit allows, and the directories whose `openat` failed
+/// (`EMFILE`) were counted as unreadable, missing from the totals.
+pub fn open_dirs_per_walker(walkers: usize) -> usize {
+    let room = nofile_limit().saturating_sub(FDS_BESIDE_DIRS);
+    (room / walkers.max(1)).clamp(1, MAX_OPEN_DIRS)
+}
+
+/// Grow this process's descriptor table now to `n` entries (fewer at a low
+/// `RLIMIT_NOFILE`), before the walker threads start. The kernel grows the
+/// table (doubling it) when a descriptor past its end is allocated, and
+/// while other threads share the table each growth first waits for an RCU
+/// grace period (`expand_fdtable` calls `synchronize_rcu`); meanwhile every
+/// thread of the process that opens a descriptor sleeps (`D`, in
+/// `expand_files`). A walk opens up to [`MAX_OPEN_DIRS`] directories per
+/// walker, so it grew the table several times while walking: 7–23 ms each
+/// on an idle machine, up to 0.6 s for one growth with two CPU hogs, which
+/// starve the grace-period kernel thread (`rcu_preempt`, nice 0): a cold
+/// walk then had 29 of its 35 threads asleep in `expand_files`
+/// (BENCHMARKS.md, "the stalled walk"). A table grown while this thread is
+/// the only one costs no grace period, one grown later costs one (not one
+/// per doubling), and a table never shrinks. Best effort: a failure leaves
+/// the table to grow as before.
+pub fn reserve_fds(n: usize) {
+    // The highest descriptor number a process may have is RLIMIT_NOFILE - 1.
+    let last = n.min(nofile_limit()).saturating_sub(1);
+    let Ok(last) = libc::c_int::try_from(last) else {
+        return;
+    };
+    let Ok(any) = std::fs::File::open("/") else {
+        return;
+    };
+    // SAFETY: F_DUPFD_CLOEXEC duplicates `any`, open for the whole call, or
+    // fails (EMFILE, EINVAL past the limit); it reads and writes no memory of
+    // this process, and takes the lowest free number >= `last`, so no open
+    // descriptor is replaced.
+    let dup = unsafe { libc::fcntl(any.as_raw_fd(), libc::F_DUPFD_CLOEXEC, last) };
+    if dup >= 0 {
+        // SAFETY: `dup` was just returned by fcntl: a descriptor this function
+        // owns and that nothing else refers to; it is closed once, here.
+        unsafe { libc::close(dup) };
+    }
+}
+
 /// The walk through the executors: `opts.walkers` walker threads (0:
 /// [`walkers`]), this thread being one of them.
 pub fn walk_async(root: &Path, opts: Options) -> std::io::Result<Totals> {
@@ -912,6 +982,7 @@ pub fn walk_async(root: &Path, opts: Options) -> std::io::Result<Totals> {
     } else {
         opts.walkers
     };
+    reserve_fds(walkers * open_dirs_per_walker(walkers) + FDS_BESIDE_DIRS);
     let common = Common::new(walkers);
     totals.walkers = walkers;
     if !common.seen.count_stat(&mut totals, &root_stat) {
