@@ -329,45 +329,52 @@ fn nofile_soft_limit() -> usize {
 /// while other threads share the table waits for an RCU grace period, and
 /// every thread opening a descriptor meanwhile sleeps): `reserve_fds(n)`
 /// leaves a table of at least `n` entries (at most the soft limit) and no
-/// descriptor open. Run in a fresh process (this test binary, the test
-/// below alone), whose table is still the initial 64 entries: in this one,
+/// descriptor open. Run in a fresh process ([`alone`]), whose table is still the initial 64 entries: in this one,
 /// other tests' walks may have grown it already.
-#[test]
-fn du_reserve_fds_grows_the_descriptor_table_up_front() {
-    run_alone("du_reserve_fds_in_a_fresh_process");
-}
+/// The environment variable that makes a re-run of this binary run a test's body.
+const ALONE: &str = "SYSLETS_DU_ALONE";
 
-/// Run the ignored test `name` of this binary alone, in a process of its own.
-fn run_alone(name: &str) {
+/// Run `body` in a process of its own: this test binary again, test `name`
+/// alone, with `ALONE=name`, which there runs `body`. Fails unless that run
+/// passed and got to the end of `body` (a filter that matched nothing
+/// cannot pass).
+fn alone(name: &str, body: impl FnOnce()) {
+    let done = format!("{name}: checks done");
+    if std::env::var(ALONE).as_deref() == Ok(name) {
+        body();
+        println!("{done}");
+        return;
+    }
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--ignored", "--exact", name, "--test-threads=1"])
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(ALONE, name)
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        out.status.success() && text.contains("1 passed"),
+        out.status.success() && text.contains(&done),
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
 }
 
-/// The body of the test above (ignored: run only by it, in a process of its own).
 #[test]
-#[ignore = "run by du_reserve_fds_grows_the_descriptor_table_up_front in a fresh process"]
-fn du_reserve_fds_in_a_fresh_process() {
-    let before = fd_table_size();
-    let want = 1000.min(nofile_soft_limit());
-    assert!(before < want, "the table already has {before} entries");
-    reserve_fds(1000);
-    let after = fd_table_size();
-    assert!(after >= want, "table of {after} entries, {want} wanted");
-    // The descriptor that grew it is closed again: no open one at or past `want - 1`.
-    let open: Vec<usize> = std::fs::read_dir("/proc/self/fd")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-        .filter(|&fd| fd + 1 >= want)
-        .collect();
-    assert!(open.is_empty(), "left open: {open:?}");
+fn du_reserve_fds_grows_the_descriptor_table_up_front() {
+    alone("du_reserve_fds_grows_the_descriptor_table_up_front", || {
+        let before = fd_table_size();
+        let want = 1000.min(nofile_soft_limit());
+        assert!(before < want, "the table already has {before} entries");
+        reserve_fds(1000);
+        let after = fd_table_size();
+        assert!(after >= want, "table of {after} entries, {want} wanted");
+        // The descriptor that grew it is closed again: no open one at or past `want - 1`.
+        let open: Vec<usize> = std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .filter(|&fd| fd + 1 >= want)
+            .collect();
+        assert!(open.is_empty(), "left open: {open:?}");
+    });
 }
 
 /// Under a low `RLIMIT_NOFILE` the walkers keep fewer directories open, so
@@ -378,47 +385,42 @@ fn du_reserve_fds_in_a_fresh_process() {
 /// the process's).
 #[test]
 fn du_walkers_stay_under_the_descriptor_limit() {
-    run_alone("du_low_descriptor_limit_in_a_fresh_process");
-}
-
-/// The body of the test above (ignored: run only by it, in a process of its own).
-#[test]
-#[ignore = "run by du_walkers_stay_under_the_descriptor_limit in a fresh process"]
-fn du_low_descriptor_limit_in_a_fresh_process() {
-    let root = std::env::temp_dir().join(format!("syslets-du-nofile-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
-    for i in 0..300 {
-        let dir = root.join(format!("d{}/e{i}", i % 10));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("f"), vec![b'z'; i]).unwrap();
-    }
-    let lim = libc::rlimit {
-        rlim_cur: 70,
-        rlim_max: libc::RLIM_INFINITY,
-    };
-    let mut old = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes one struct rlimit through the pointer, a live
-    // local of that type.
-    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut old) }, 0);
-    let lim = libc::rlimit {
-        rlim_max: old.rlim_max,
-        ..lim
-    };
-    // SAFETY: setrlimit reads one struct rlimit through the pointer, a live
-    // local; a soft limit under the hard one is always allowed (70 is under
-    // any hard limit a test runs with).
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
-    assert_eq!(open_dirs_per_walker(3), 2, "(70 - 64) / 3");
-    let opts = Options {
-        walkers: 3,
-        ..Options::default()
-    };
-    let a = walk_async(&root, opts).unwrap();
-    let s = walk_sync(&root, false).unwrap();
-    std::fs::remove_dir_all(&root).unwrap();
-    assert_eq!(a.errors, 0, "unreadable entries: {a:?}");
-    assert_eq!((a.bytes, a.files), (s.bytes, s.files));
+    alone("du_walkers_stay_under_the_descriptor_limit", || {
+        let root = std::env::temp_dir().join(format!("syslets-du-nofile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for i in 0..300 {
+            let dir = root.join(format!("d{}/e{i}", i % 10));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("f"), vec![b'z'; i]).unwrap();
+        }
+        let lim = libc::rlimit {
+            rlim_cur: 70,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        let mut old = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes one struct rlimit through the pointer, a live
+        // local of that type.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut old) }, 0);
+        let lim = libc::rlimit {
+            rlim_max: old.rlim_max,
+            ..lim
+        };
+        // SAFETY: setrlimit reads one struct rlimit through the pointer, a live
+        // local; a soft limit under the hard one is always allowed (70 is under
+        // any hard limit a test runs with).
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+        assert_eq!(open_dirs_per_walker(3), 2, "(70 - 64) / 3");
+        let opts = Options {
+            walkers: 3,
+            ..Options::default()
+        };
+        let a = walk_async(&root, opts).unwrap();
+        let s = walk_sync(&root, false).unwrap();
+        std::fs::remove_dir_all(&root).unwrap();
+        assert_eq!(a.errors, 0, "unreadable entries: {a:?}");
+        assert_eq!((a.bytes, a.files), (s.bytes, s.files));
+    });
 }
