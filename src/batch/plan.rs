@@ -136,15 +136,30 @@ impl<'a> BufTable<'a> {
 
     /// The first buffer the kernel may write (`OUT`) that overlaps arena bytes
     /// `start..end`, if any.
+    #[inline]
     pub(crate) fn first_writer(&self, start: u64, end: u64) -> Option<u16> {
-        let out_overlaps = |d: &BufDesc| {
-            d.flags & abi::BUF_OUT != 0
+        self.first_writer_except(start, end, None)
+    }
+
+    /// [`first_writer`](Self::first_writer), leaving buffer `except` out.
+    pub(crate) fn first_writer_except(
+        &self,
+        start: u64,
+        end: u64,
+        except: Option<u16>,
+    ) -> Option<u16> {
+        let out_overlaps = |k: usize, d: &BufDesc| {
+            except != Some(k as u16)
+                && d.flags & abi::BUF_OUT != 0
                 && d.len > 0
                 && (d.offset as u64) < end
                 && start < d.offset as u64 + d.len as u64
         };
         if !self.disjoint {
-            return self.descs.iter().position(out_overlaps).map(|i| i as u16);
+            let mut descs = self.descs.iter().enumerate();
+            return descs
+                .position(|(k, d)| out_overlaps(k, d))
+                .map(|i| i as u16);
         }
         // The first buffer that ends after `start`, then the few that begin
         // before `end`.
@@ -154,7 +169,8 @@ impl<'a> BufTable<'a> {
         self.descs[first..]
             .iter()
             .take_while(|d| (d.offset as u64) < end)
-            .position(out_overlaps)
+            .enumerate()
+            .position(|(i, d)| out_overlaps(first + i, d))
             .map(|i| (first + i) as u16)
     }
 }

@@ -1003,24 +1003,10 @@ fn iovec_elements(
     let elements = array
         .chunks_exact(abi::IOVEC_SIZE)
         .map(|e| abi::IoVec::read_from_bytes(e).expect("16 bytes"));
-    let needs = if dir == Dir::In {
-        abi::BUF_IN
-    } else {
-        abi::BUF_OUT
-    };
+    let needs = access_flag(dir);
     for (k, e) in elements.enumerate() {
-        let k = k as u16;
-        let (index, offset) = abi::split_buf_arg(e.base);
-        let Some(d) = bufs.descs.get(index as usize) else {
-            return Err(bad(k, "names a buffer the batch does not have"));
-        };
-        if offset > d.len || e.len > (d.len - offset) as u64 {
-            return Err(bad(k, "reaches past the end of its buffer"));
-        }
-        if d.flags & needs != needs {
-            return Err(bad(k, "its buffer is not marked for what the kernel does"));
-        }
-        iovecs.push([(d.offset + offset) as u64, e.len]);
+        let at = buffer_region(bufs, e.base, e.len, needs).map_err(|why| bad(k as u16, why))?;
+        iovecs.push([at as u64, e.len]);
     }
     if dir != Dir::In {
         // No two regions the kernel writes in one call overlap.
@@ -1030,13 +1016,46 @@ fn iovec_elements(
             .filter(|(_, e)| e[1] != 0)
             .map(|(k, e)| (e[0], e[0] + e[1], k as u16))
             .collect();
-        written.sort_unstable();
-        if let Some(w) = written.windows(2).find(|w| w[1].0 < w[0].1) {
-            let k = w[0].2.max(w[1].2);
-            return Err(bad(k, "overlaps another element the kernel writes"));
+        if let Some((a, b)) = first_overlap(&mut written) {
+            return Err(bad(a.max(b), "overlaps another element the kernel writes"));
         }
     }
     Ok(first)
+}
+
+/// The arena offset of the `len` bytes that buffer argument word `word`
+/// names, in a buffer marked `needs`; or why they are not usable.
+fn buffer_region(bufs: BufTable<'_>, word: u64, len: u64, needs: u32) -> Result<u32, &'static str> {
+    let (index, offset) = abi::split_buf_arg(word);
+    let Some(d) = bufs.descs.get(index as usize) else {
+        return Err("names a buffer the batch does not have");
+    };
+    if offset > d.len || len > (d.len - offset) as u64 {
+        return Err("reaches past the end of its buffer");
+    }
+    if d.flags & needs != needs {
+        return Err("its buffer is not marked for what the kernel does");
+    }
+    Ok(d.offset + offset)
+}
+
+/// The buffer flag memory the kernel accesses in direction `dir` needs.
+fn access_flag(dir: Dir) -> u32 {
+    if dir == Dir::In {
+        abi::BUF_IN
+    } else {
+        abi::BUF_OUT
+    }
+}
+
+/// Sort `regions` (`start, end, tag`) and give the tags of the first two
+/// that overlap, if any.
+fn first_overlap<T: Copy + Ord>(regions: &mut [(u64, u64, T)]) -> Option<(T, T)> {
+    regions.sort_unstable();
+    regions
+        .windows(2)
+        .find(|w| w[1].0 < w[0].1)
+        .map(|w| (w[0].2, w[1].2))
 }
 
 /// Check the msghdr at arena offset `at` (at least [`abi::MSGHDR_SIZE`]
@@ -1064,18 +1083,9 @@ fn msghdr_plan(
     use ErrorKind as E;
     let bad = |field, reason| err(E::BadMsghdr { arg, field, reason });
     let (start, end) = (at as u64, at as u64 + abi::MSGHDR_SIZE as u64);
-    let writer = bufs.descs.iter().enumerate().position(|(k, d)| {
-        (dir == Dir::In || k != own as usize)
-            && d.flags & abi::BUF_OUT != 0
-            && d.len > 0
-            && (d.offset as u64) < end
-            && start < d.offset as u64 + d.len as u64
-    });
-    if let Some(buf) = writer {
-        return Err(err(E::CheckedMemoryWritable {
-            arg,
-            buf: buf as u16,
-        }));
+    let own = (dir != Dir::In).then_some(own as u16);
+    if let Some(buf) = bufs.first_writer_except(start, end, own) {
+        return Err(err(E::CheckedMemoryWritable { arg, buf }));
     }
     let hdr =
         abi::MsgHdr::read_from_bytes(&arena[at as usize..][..abi::MSGHDR_SIZE]).expect("56 bytes");
@@ -1085,26 +1095,11 @@ fn msghdr_plan(
         if len == 0 {
             return Ok(None);
         }
-        let (index, offset) = abi::split_buf_arg(word);
-        let Some(d) = bufs.descs.get(index as usize) else {
-            return Err(bad(field, "names a buffer the batch does not have"));
-        };
-        if offset > d.len || len > (d.len - offset) as u64 {
-            return Err(bad(field, "reaches past the end of its buffer"));
-        }
-        if d.flags & needs != needs {
-            return Err(bad(
-                field,
-                "its buffer is not marked for what the kernel does",
-            ));
-        }
-        Ok(Some(d.offset + offset))
+        buffer_region(bufs, word, len, needs)
+            .map(Some)
+            .map_err(|why| bad(field, why))
     };
-    let needs = if dir == Dir::In {
-        abi::BUF_IN
-    } else {
-        abi::BUF_OUT
-    };
+    let needs = access_flag(dir);
     if hdr.namelen as usize > abi::kernel::SOCKADDR_STORAGE_SIZE {
         return Err(bad(
             "msg_name",
@@ -1134,9 +1129,8 @@ fn msghdr_plan(
         }
         let elements = iovecs[first..].iter().filter(|e| e[1] != 0);
         written.extend(elements.map(|e| (e[0], e[0] + e[1], "msg_iov")));
-        written.sort_unstable();
-        if let Some(w) = written.windows(2).find(|w| w[1].0 < w[0].1) {
-            let field = if w[1].2 == "msghdr" { w[0].2 } else { w[1].2 };
+        if let Some((a, b)) = first_overlap(&mut written) {
+            let field = if b == "msghdr" { a } else { b };
             return Err(bad(field, "overlaps other memory the kernel writes"));
         }
     }
