@@ -99,23 +99,20 @@ impl ValidatedBatch<'_> {
                 // arena checked by the validator (and again by prepare_current).
                 unsafe { nowait::openat2_cached(a[0], a[1], flags, 0) }
             }
-            // A blocking MSG_WAITALL receive waits for all of it: not probed.
-            (Nowait::DontWait, _) if a[3] & libc::MSG_WAITALL as u64 != 0 => {
-                return Probe::Unavailable
+            (Nowait::DontWait | Nowait::DontWaitMsg, _) => {
+                let flags = msg_flags_arg(sig.nowait).expect("a MSG_DONTWAIT probe");
+                // A blocking MSG_WAITALL receive waits for all of it: not probed.
+                if a[flags] & libc::MSG_WAITALL as u64 != 0 {
+                    return Probe::Unavailable;
+                }
+                // SAFETY: the prepared arguments of recvfrom/sendto/recvmsg,
+                // see above (a recvmsg's msghdr `a[1]` is the live private
+                // copy of the validated header, refreshed by prepare_current,
+                // as the real call gets it, and what it returns is recorded,
+                // header write-back and received descriptors, as the real
+                // call's); MSG_DONTWAIT changes no pointer or length.
+                unsafe { nowait::sock_dontwait(nr, a, flags) }
             }
-            // SAFETY: the prepared arguments of recvfrom/sendto, see above;
-            // MSG_DONTWAIT changes no pointer or length.
-            (Nowait::DontWait, _) => unsafe { nowait::sock_dontwait(nr, a) },
-            (Nowait::DontWaitMsg, _) if a[2] & libc::MSG_WAITALL as u64 != 0 => {
-                return Probe::Unavailable
-            }
-            // SAFETY: the prepared arguments of a recvmsg, whose msghdr `a[1]`
-            // is the live private copy of the validated header (refreshed by
-            // prepare_current), as the real call gets it; MSG_DONTWAIT
-            // changes no pointer or length. What it returns is recorded (the
-            // header write-back and the received descriptors) exactly as the
-            // real call's would be.
-            (Nowait::DontWaitMsg, _) => unsafe { nowait::recvmsg_dontwait(a) },
             (Nowait::Vectored, _) => {
                 let v = Vectored::of(sig, &a);
                 // SAFETY: `a[1]` is the live copy of the validated iovec array
@@ -143,11 +140,8 @@ impl ValidatedBatch<'_> {
             EAGAIN => {
                 // A caller that asked for non-blocking behaviour gets EAGAIN from
                 // the real call too.
-                let own = match sig.nowait {
-                    Nowait::DontWait => a[3] & libc::MSG_DONTWAIT as u64 != 0,
-                    Nowait::DontWaitMsg => a[2] & libc::MSG_DONTWAIT as u64 != 0,
-                    _ => false,
-                };
+                let own = msg_flags_arg(sig.nowait)
+                    .is_some_and(|f| a[f] & libc::MSG_DONTWAIT as u64 != 0);
                 if own {
                     self.record(i, ret);
                     return Probe::Ran;
@@ -233,6 +227,16 @@ impl ValidatedBatch<'_> {
         let r = unsafe { crate::sys::syscall6(nr, &a) };
         let ret = if r > 0 { done as i64 + r } else { done as i64 };
         self.record(i, ret);
+    }
+}
+
+/// The argument holding the `MSG_*` flags of a call probed with
+/// `MSG_DONTWAIT` (by its row's [`Nowait`]).
+fn msg_flags_arg(nowait: Nowait) -> Option<usize> {
+    match nowait {
+        Nowait::DontWait => Some(3),
+        Nowait::DontWaitMsg => Some(2),
+        _ => None,
     }
 }
 

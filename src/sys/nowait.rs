@@ -123,29 +123,18 @@ pub(crate) unsafe fn openat2_cached(dirfd: u64, path: u64, flags: u64, mode: u64
     unsafe { syscall6(SYS_OPENAT2, &args) }
 }
 
-/// `recvfrom` or `sendto` (`nr`) with `MSG_DONTWAIT` added to the flags
-/// (argument 3); the other arguments are passed unchanged.
+/// A socket call `nr` (`recvfrom`, `sendto`, `recvmsg`) with `MSG_DONTWAIT`
+/// added to its flags, argument `flags`; the other arguments are passed
+/// unchanged.
 ///
 /// # Safety
 ///
 /// The arguments must satisfy the contract of [`syscall6`] for `nr`.
-pub(crate) unsafe fn sock_dontwait(nr: u32, mut args: [u64; 6]) -> i64 {
-    args[3] |= libc::MSG_DONTWAIT as u64;
+pub(crate) unsafe fn sock_dontwait(nr: u32, mut args: [u64; 6], flags: usize) -> i64 {
+    args[flags] |= libc::MSG_DONTWAIT as u64;
     // SAFETY: adding MSG_DONTWAIT changes no pointer or length; the rest is the
     // caller's contract.
     unsafe { syscall6(nr, &args) }
-}
-
-/// `recvmsg` (`args`: fd, msghdr, flags) with `MSG_DONTWAIT` added to its flags.
-///
-/// # Safety
-///
-/// The arguments must satisfy the contract of [`syscall6`] for `recvmsg`.
-pub(crate) unsafe fn recvmsg_dontwait(mut args: [u64; 6]) -> i64 {
-    args[2] |= libc::MSG_DONTWAIT as u64;
-    // SAFETY: adding MSG_DONTWAIT changes no pointer or length; the rest is the
-    // caller's contract.
-    unsafe { syscall6(libc::SYS_recvmsg as u32, &args) }
 }
 
 /// Whether `fd` is seekable (`lseek(fd, 0, SEEK_CUR)` succeeds): a regular
