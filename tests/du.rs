@@ -11,6 +11,8 @@ use std::time::Duration;
 #[allow(dead_code)]
 #[path = "../examples/du.rs"]
 mod du;
+#[path = "common/rerun.rs"]
+mod rerun;
 
 use du::{
     open_dirs_per_walker, reserve_fds, walk_async, walk_sync, Common, DirTask, Options, Totals,
@@ -336,8 +338,7 @@ const ALONE: &str = "SYSLETS_DU_ALONE";
 
 /// Run `body` in a process of its own: this test binary again, test `name`
 /// alone, with `ALONE=name`, which there runs `body`. Fails unless that run
-/// passed and got to the end of `body` (a filter that matched nothing
-/// cannot pass).
+/// passed and got to the end of `body`.
 fn alone(name: &str, body: impl FnOnce()) {
     let done = format!("{name}: checks done");
     if std::env::var(ALONE).as_deref() == Ok(name) {
@@ -345,17 +346,7 @@ fn alone(name: &str, body: impl FnOnce()) {
         println!("{done}");
         return;
     }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(ALONE, name)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains(&done),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    rerun::rerun_as(name, ALONE, name, &done);
 }
 
 #[test]

@@ -10,11 +10,12 @@
 //! that lock held for ever in the child.
 
 mod common;
+#[path = "common/rerun.rs"]
+mod rerun;
 use common::{in_child, pid, LONG};
 
 use std::io::Write as _;
 use std::os::fd::AsRawFd;
-use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -125,29 +126,12 @@ const EPERM: i64 = -(libc::EPERM as i64);
 /// The role a re-run of this test binary plays (see [`rerun_as`]).
 const ROLE: &str = "SYSLETS_HOSTILE_RUNTIME_ROLE";
 
-/// Run test `name` of this binary again in a fresh process with `ROLE=role`,
-/// and return what it printed; fails unless it passed and printed `marker`
-/// (so a filter that matched nothing cannot pass). A fresh process, not a
-/// fork: a forked child inherits glibc's cache of the parent's exited thread
-/// stacks, so a tight `RLIMIT_AS` would not stop its thread creation.
+/// Run test `name` of this binary again in a fresh process with `ROLE=role`
+/// ([`rerun::rerun_as`]). A fresh process, not a fork: a forked child
+/// inherits glibc's cache of the parent's exited thread stacks, so a tight
+/// `RLIMIT_AS` would not stop its thread creation.
 fn rerun_as(name: &str, role: &str, marker: &str) -> String {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(ROLE, role)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{role} run failed: {}\n{stdout}\n{stderr}",
-        out.status
-    );
-    assert!(
-        stdout.contains(marker),
-        "{role} run did not finish its checks:\n{stdout}\n{stderr}"
-    );
-    stdout
+    rerun::rerun_as(name, ROLE, role, marker)
 }
 
 /// `socket(AF_UNIX)` (validated with the default policy, which allows it),
